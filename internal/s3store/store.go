@@ -1,0 +1,122 @@
+// Package s3store is the only package that talks to S3. It hides aws-sdk-go-v2
+// behind Store, a narrow interface with the handful of calls the file system
+// needs, and maps S3 error codes onto the sentinel errors below.
+package s3store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them (errors.Is works) and keep the
+// S3 code and message in the error text.
+var (
+	ErrNotFound     = errors.New("not found")           // 404 NoSuchKey / head 404
+	ErrPrecondition = errors.New("precondition failed") // 412: If-Match / If-None-Match refused
+	ErrConflict     = errors.New("conflict")            // 409: concurrent conditional write
+	ErrNoSuchUpload = errors.New("no such upload")      // multipart upload aborted by someone else
+	ErrNoSuchBucket = errors.New("no such bucket")
+	ErrAccessDenied = errors.New("access denied") // 403, refused credentials, bad signature
+	ErrUnreachable  = errors.New("endpoint unreachable")
+	ErrTooManyParts = errors.New("too many parts") // Express: 10,000 appends
+)
+
+// IsConflict reports whether err means another writer changed the object
+// between our read of it and our conditional write (412 or 409).
+func IsConflict(err error) bool {
+	return errors.Is(err, ErrPrecondition) || errors.Is(err, ErrConflict)
+}
+
+// ObjectInfo is what HEAD and LIST tell about one object.
+type ObjectInfo struct {
+	Key          string // full key in the bucket
+	Size         int64
+	ETag         string // quoted, as S3 returns it
+	LastModified time.Time
+}
+
+// ListPage is one page of ListObjectsV2 with a delimiter.
+type ListPage struct {
+	Objects   []ObjectInfo
+	Prefixes  []string // common prefixes, full keys ending in the delimiter
+	NextToken string   // "" when this was the last page
+}
+
+// Cond is a conditional-write header set. Zero value: unconditional.
+type Cond struct {
+	IfMatch     string // the object must have this ETag
+	IfNoneMatch bool   // the object must not exist (If-None-Match: *)
+}
+
+// Part is one completed part of a multipart upload.
+type Part struct {
+	Number int32
+	ETag   string
+	// CRC32C is the part's base64 checksum when --upload-checksums is on.
+	CRC32C string
+}
+
+// Upload is an in-progress multipart upload.
+type Upload struct {
+	Key       string
+	UploadID  string
+	Initiated time.Time
+}
+
+// Store is everything the file system asks of S3. Keys are full keys in the
+// one bucket the Store is bound to. All methods are safe for concurrent use.
+type Store interface {
+	Bucket() string
+	Head(ctx context.Context, key string) (ObjectInfo, error)
+	// List returns one page of keys under prefix. With delimiter "/" it
+	// returns immediate children only.
+	List(ctx context.Context, prefix, delimiter, token string, max int32) (ListPage, error)
+	// Get reads n bytes from off (n < 0: to the end). A non-empty ifMatch pins
+	// the read to that ETag; a changed object gives ErrPrecondition.
+	Get(ctx context.Context, key string, off, n int64, ifMatch string) (io.ReadCloser, error)
+	// Put uploads body (size bytes) as the whole object.
+	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, c Cond) (ObjectInfo, error)
+	CreateMultipart(ctx context.Context, key string) (uploadID string, err error)
+	UploadPart(ctx context.Context, key, uploadID string, num int32, body io.ReadSeeker, size int64) (Part, error)
+	// UploadPartCopy copies bytes [off, off+n) of srcKey, pinned to srcETag.
+	UploadPartCopy(ctx context.Context, key, uploadID string, num int32, srcKey, srcETag string, off, n int64) (Part, error)
+	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part, c Cond) (ObjectInfo, error)
+	AbortMultipart(ctx context.Context, key, uploadID string) error
+	ListMultipartUploads(ctx context.Context, prefix string) ([]Upload, error)
+	// Copy is a server-side CopyObject of a whole object (≤ 5 GiB), pinned to srcETag.
+	Copy(ctx context.Context, srcKey, srcETag, dstKey string, c Cond) (ObjectInfo, error)
+	Delete(ctx context.Context, key string) error
+	// Stats returns the per-operation request and byte counters so far.
+	Stats() Stats
+}
+
+// Limits S3 puts on multipart uploads.
+const (
+	MinPartSize = 5 << 20
+	MaxPartSize = 5 << 30
+	MaxParts    = 10000
+	MaxPutSize  = 5 << 30
+	MaxCopySize = 5 << 30
+)
+
+// OpStats counts one operation's requests.
+type OpStats struct {
+	Requests int64 // attempts sent, retries included
+	Errors   int64 // calls that failed after retries
+	BytesIn  int64 // body bytes received
+	BytesOut int64 // body bytes sent
+}
+
+// Stats maps an operation name ("GetObject", "PutObject", ...) to its counts.
+type Stats map[string]OpStats
+
+// Total is the number of requests over all operations.
+func (s Stats) Total() int64 {
+	var n int64
+	for _, o := range s {
+		n += o.Requests
+	}
+	return n
+}
