@@ -1,0 +1,178 @@
+package testenv
+
+import (
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Proxy is an HTTP reverse proxy on 127.0.0.1 in front of an S3 endpoint
+// that injects latency, 503 SlowDown, connection resets and outages. It keeps
+// the client's Host header, so SigV4 signatures stay valid.
+type Proxy struct {
+	URL string // http://127.0.0.1:port
+
+	addr     string
+	srv      *http.Server
+	rp       *httputil.ReverseProxy
+	latency  atomic.Int64 // time.Duration
+	slowDown atomic.Int64
+	resets   atomic.Int64
+	requests atomic.Int64
+
+	mu     sync.Mutex
+	ln     net.Listener // nil while down
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+// NewProxy starts a proxy to target (an http:// URL), closed at t.Cleanup.
+func NewProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatalf("testenv: proxy target %q: %v", target, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: proxy listen: %v", err)
+	}
+	p := &Proxy{addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	p.URL = "http://" + p.addr
+	p.rp = httputil.NewSingleHostReverseProxy(u) // its Director keeps req.Host
+	p.rp.Transport = &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+		ReadBufferSize:      64 << 10,
+		WriteBufferSize:     64 << 10,
+	}
+	p.rp.FlushInterval = -1
+	p.rp.ErrorLog = nil
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ConnState: p.track}
+	go p.srv.Serve(ln)
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *Proxy) track(c net.Conn, s http.ConnState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch s {
+	case http.StateNew:
+		p.conns[c] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		delete(p.conns, c)
+	}
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	n := p.requests.Add(1)
+	if d := time.Duration(p.latency.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if k := p.resets.Load(); k > 0 && n%k == 0 {
+		resetHijacked(w)
+		return
+	}
+	if k := p.slowDown.Load(); k > 0 && n%k == 0 {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		if r.Method != http.MethodHead {
+			w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` +
+				`<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>` +
+				`<RequestId>testenv-proxy</RequestId></Error>`))
+		}
+		return
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+// resetHijacked takes over the connection and closes it with an RST.
+func resetHijacked(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("testenv: proxy response writer cannot hijack")
+	}
+	c, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	reset(c)
+}
+
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+// SetLatency delays every request by d before it is forwarded.
+func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
+
+// SetSlowDown answers 503 SlowDown to every nth request (0: off).
+func (p *Proxy) SetSlowDown(everyNth int) { p.slowDown.Store(int64(everyNth)) }
+
+// SetResets resets the connection of every nth request after its headers
+// arrive, before anything reaches the server (0: off).
+func (p *Proxy) SetResets(everyNth int) { p.resets.Store(int64(everyNth)) }
+
+// Requests is the number of requests the proxy has seen.
+func (p *Proxy) Requests() int64 { return p.requests.Load() }
+
+// SetOutage(true) stops listening (new connections are refused) and resets
+// every open connection; SetOutage(false) listens again on the same port.
+func (p *Proxy) SetOutage(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	if down {
+		if p.ln != nil {
+			p.ln.Close()
+			p.ln = nil
+		}
+		for c := range p.conns {
+			reset(c)
+			delete(p.conns, c)
+		}
+		return
+	}
+	if p.ln != nil {
+		return
+	}
+	var ln net.Listener
+	var err error
+	for i := 0; i < 100; i++ { // the port may linger briefly after close
+		if ln, err = net.Listen("tcp", p.addr); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		panic("testenv: proxy cannot listen again on " + p.addr + ": " + err.Error())
+	}
+	p.ln = ln
+	go p.srv.Serve(ln)
+}
+
+func (p *Proxy) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.srv.Close()
+	p.rp.Transport.(*http.Transport).CloseIdleConnections()
+}
