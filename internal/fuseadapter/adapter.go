@@ -1,0 +1,362 @@
+// Package fuseadapter maps go-fuse requests onto internal/vfs. It stays
+// thin: no policy lives here, only translation of arguments, attributes and
+// errnos.
+//
+// Mount options, chosen deliberately:
+//   - Writeback cache OFF: with it the kernel decides O_APPEND offsets and
+//     write sizes itself, batches writes for seconds and owns the file size;
+//     s3mount needs every write() to reach the spool (durability, buffer
+//     modes, read-while-write) and to place O_APPEND writes at the end.
+//   - MaxWrite 1 MiB: fewer, larger requests for dd/cp; appends are small
+//     anyway. The kernel holds the inode lock across a write's requests, so
+//     a large O_APPEND write stays contiguous.
+//   - MaxBackground 64: enough parallel async reads for read-ahead.
+//   - ATOMIC_O_TRUNC: open(O_TRUNC) arrives as one open, so overwrite
+//     policy is decided in one place.
+//   - DirectMount: no fusermount needed when running as root.
+package fuseadapter
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/s3mount/s3mount/internal/vfs"
+)
+
+// Options for Mount.
+type Options struct {
+	AllowOther  bool
+	AllowRoot   bool
+	ReadOnly    bool
+	EntryTTL    time.Duration
+	NegativeTTL time.Duration
+	FsName      string
+	Debug       bool
+	Logger      *slog.Logger
+	// OnOp, if set, observes every FUSE operation (metrics).
+	OnOp func(op string, d time.Duration, errno syscall.Errno)
+}
+
+// Mount mounts v at dir and returns the running server.
+func Mount(dir string, v *vfs.FS, o Options) (*fuse.Server, error) {
+	a := &adapter{v: v, log: o.Logger, onOp: o.OnOp}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	entry, neg := o.EntryTTL, o.NegativeTTL
+	opts := &fs.Options{
+		MountOptions: fuse.MountOptions{
+			AllowOther:        o.AllowOther || o.AllowRoot,
+			FsName:            o.FsName,
+			Name:              "s3mount",
+			DirectMount:       true,
+			MaxWrite:          1 << 20,
+			MaxReadAhead:      1 << 20,
+			MaxBackground:     64,
+			ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
+			Debug:             o.Debug,
+			DisableXAttrs:     false,
+		},
+		EntryTimeout:    &entry,
+		AttrTimeout:     &entry,
+		NegativeTimeout: &neg,
+		UID:             v.Options().UID,
+		GID:             v.Options().GID,
+	}
+	if o.ReadOnly {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+	}
+	if o.AllowRoot && !o.AllowOther {
+		// allow_root is not a kernel option; allow_other plus a check of
+		// the caller in Access would be needed. Documented as such.
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
+	}
+	root := &node{a: a, v: v.Root()}
+	return fs.Mount(dir, root, opts)
+}
+
+type adapter struct {
+	v    *vfs.FS
+	log  *slog.Logger
+	onOp func(op string, d time.Duration, errno syscall.Errno)
+}
+
+// done reports an operation's result to metrics and returns its errno.
+func (a *adapter) done(op string, start time.Time, err error) syscall.Errno {
+	e := vfs.Errno(err)
+	if a.onOp != nil {
+		a.onOp(op, time.Since(start), e)
+	}
+	return e
+}
+
+// node is one vfs node in go-fuse's tree.
+type node struct {
+	fs.Inode
+	a *adapter
+	v *vfs.Node
+}
+
+var (
+	_ fs.NodeLookuper    = (*node)(nil)
+	_ fs.NodeGetattrer   = (*node)(nil)
+	_ fs.NodeSetattrer   = (*node)(nil)
+	_ fs.NodeReaddirer   = (*node)(nil)
+	_ fs.NodeOpener      = (*node)(nil)
+	_ fs.NodeCreater     = (*node)(nil)
+	_ fs.NodeMkdirer     = (*node)(nil)
+	_ fs.NodeRmdirer     = (*node)(nil)
+	_ fs.NodeUnlinker    = (*node)(nil)
+	_ fs.NodeRenamer     = (*node)(nil)
+	_ fs.NodeStatfser    = (*node)(nil)
+	_ fs.NodeSymlinker   = (*node)(nil)
+	_ fs.NodeLinker      = (*node)(nil)
+	_ fs.NodeMknoder     = (*node)(nil)
+	_ fs.NodeOnForgetter = (*node)(nil)
+	_ fs.NodeGetxattrer  = (*node)(nil)
+	_ fs.NodeSetxattrer  = (*node)(nil)
+	_ fs.NodeListxattrer = (*node)(nil)
+)
+
+func (n *node) child(ctx context.Context, v *vfs.Node, out *fuse.EntryOut) *fs.Inode {
+	fillAttr(v.Attr(), &out.Attr)
+	mode := uint32(syscall.S_IFREG)
+	if v.IsDir() {
+		mode = syscall.S_IFDIR
+	}
+	return n.NewInode(ctx, &node{a: n.a, v: v}, fs.StableAttr{Mode: mode, Ino: v.Ino()})
+}
+
+func fillAttr(a vfs.Attr, out *fuse.Attr) {
+	out.Ino = a.Ino
+	out.Size = uint64(a.Size)
+	out.Blocks = (uint64(a.Size) + 511) / 512
+	out.Blksize = 4096
+	out.Nlink = a.Nlink
+	out.Owner = fuse.Owner{Uid: a.UID, Gid: a.GID}
+	mode := uint32(a.Mode.Perm())
+	if a.Mode.IsDir() {
+		mode |= syscall.S_IFDIR
+	} else {
+		mode |= syscall.S_IFREG
+	}
+	out.Mode = mode
+	out.SetTimes(&a.Atime, &a.Mtime, &a.Ctime)
+}
+
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	start := time.Now()
+	v, err := n.a.v.Lookup(ctx, n.v, name)
+	if err != nil {
+		return nil, n.a.done("lookup", start, err)
+	}
+	n.a.done("lookup", start, nil)
+	return n.child(ctx, v, out), 0
+}
+
+func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fillAttr(n.v.Attr(), &out.Attr)
+	return 0
+}
+
+func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	start := time.Now()
+	var a vfs.SetAttr
+	if sz, ok := in.GetSize(); ok {
+		s := int64(sz)
+		a.Size = &s
+	}
+	if m, ok := in.GetMode(); ok {
+		mode := os.FileMode(m & 0o7777)
+		a.Mode = &mode
+	}
+	if u, ok := in.GetUID(); ok {
+		a.UID = &u
+	}
+	if g, ok := in.GetGID(); ok {
+		a.GID = &g
+	}
+	if t, ok := in.GetATime(); ok {
+		a.Atime = &t
+	}
+	if t, ok := in.GetMTime(); ok {
+		a.Mtime = &t
+	}
+	var h *vfs.Handle
+	if fh, ok := f.(*handle); ok {
+		h = fh.h
+	}
+	if err := n.a.v.Setattr(ctx, n.v, h, a); err != nil {
+		return n.a.done("setattr", start, err)
+	}
+	fillAttr(n.v.Attr(), &out.Attr)
+	return n.a.done("setattr", start, nil)
+}
+
+func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	start := time.Now()
+	var entries []fuse.DirEntry
+	err := n.a.v.ReadDir(ctx, n.v, func(e vfs.DirEntry) bool {
+		mode := uint32(syscall.S_IFREG)
+		if e.Node.IsDir() {
+			mode = syscall.S_IFDIR
+		}
+		entries = append(entries, fuse.DirEntry{Name: e.Name, Mode: mode, Ino: e.Node.Ino()})
+		return true
+	})
+	if err != nil {
+		return nil, n.a.done("readdir", start, err)
+	}
+	n.a.done("readdir", start, nil)
+	return fs.NewListDirStream(entries), 0
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	start := time.Now()
+	h, err := n.a.v.Open(ctx, n.v, int(flags))
+	if err != nil {
+		return nil, 0, n.a.done("open", start, err)
+	}
+	return &handle{a: n.a, h: h}, openFlags(int(flags)), n.a.done("open", start, nil)
+}
+
+// openFlags: O_DIRECT opens bypass the page cache, as the caller asked.
+func openFlags(flags int) uint32 {
+	if flags&syscall.O_DIRECT != 0 {
+		return fuse.FOPEN_DIRECT_IO
+	}
+	return 0
+}
+
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	start := time.Now()
+	v, h, err := n.a.v.Create(ctx, n.v, name, int(flags), os.FileMode(mode&0o7777))
+	if err != nil {
+		return nil, nil, 0, n.a.done("create", start, err)
+	}
+	ch := n.child(ctx, v, out)
+	return ch, &handle{a: n.a, h: h}, openFlags(int(flags)), n.a.done("create", start, nil)
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	start := time.Now()
+	v, err := n.a.v.Mkdir(ctx, n.v, name)
+	if err != nil {
+		return nil, n.a.done("mkdir", start, err)
+	}
+	return n.child(ctx, v, out), n.a.done("mkdir", start, nil)
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	start := time.Now()
+	return n.a.done("rmdir", start, n.a.v.Rmdir(ctx, n.v, name))
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	start := time.Now()
+	return n.a.done("unlink", start, n.a.v.Unlink(ctx, n.v, name))
+}
+
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	start := time.Now()
+	np, ok := newParent.(*node)
+	if !ok {
+		return syscall.EXDEV
+	}
+	return n.a.done("rename", start, n.a.v.Rename(ctx, n.v, name, np.v, newName, flags))
+}
+
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	s := n.a.v.Statfs()
+	out.Blocks, out.Bfree, out.Bavail = s.Blocks, s.Bfree, s.Bavail
+	out.Files, out.Ffree = s.Files, s.Ffree
+	out.Bsize, out.Frsize, out.NameLen = s.Bsize, s.Bsize, s.NameLen
+	return 0
+}
+
+// Objects cannot be symlinks, hard links or device nodes.
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.a.log.Warn("symlinks are not supported on s3mount", "name", name, "errno", "EPERM")
+	return nil, syscall.EPERM
+}
+
+func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.a.log.Warn("hard links are not supported on s3mount", "name", name, "errno", "EPERM")
+	return nil, syscall.EPERM
+}
+
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.a.log.Warn("device nodes and fifos are not supported on s3mount", "name", name, "errno", "EPERM")
+	return nil, syscall.EPERM
+}
+
+func (n *node) OnForget() { n.a.v.Forget(n.v) }
+
+func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	return 0, syscall.ENOTSUP
+}
+
+func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	return 0, 0
+}
+
+// handle is one open file.
+type handle struct {
+	a *adapter
+	h *vfs.Handle
+}
+
+var (
+	_ fs.FileReader    = (*handle)(nil)
+	_ fs.FileWriter    = (*handle)(nil)
+	_ fs.FileFlusher   = (*handle)(nil)
+	_ fs.FileReleaser  = (*handle)(nil)
+	_ fs.FileFsyncer   = (*handle)(nil)
+	_ fs.FileGetattrer = (*handle)(nil)
+)
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	start := time.Now()
+	n, err := h.h.Read(ctx, dest, off)
+	if err != nil {
+		return nil, h.a.done("read", start, err)
+	}
+	h.a.done("read", start, nil)
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	start := time.Now()
+	n, err := h.h.Write(ctx, data, off)
+	return uint32(n), h.a.done("write", start, err)
+}
+
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	start := time.Now()
+	return h.a.done("flush", start, h.h.Flush(ctx))
+}
+
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	start := time.Now()
+	return h.a.done("fsync", start, h.h.Fsync(ctx))
+}
+
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.h.Release()
+	return 0
+}
+
+func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	fillAttr(h.h.Node().Attr(), &out.Attr)
+	return 0
+}

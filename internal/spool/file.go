@@ -1,0 +1,320 @@
+package spool
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kind says how a spooled file is published.
+type Kind string
+
+const (
+	// KindAppend: the file only grows past a published base; publications
+	// append the unpublished tail (compose, re-put, rebase on conflict).
+	KindAppend Kind = "append"
+	// KindWhole: the whole file is local and is published whole.
+	KindWhole Kind = "whole"
+)
+
+// Journal is the durable description of one spooled file.
+type Journal struct {
+	Key  string `json:"key"`
+	Kind Kind   `json:"kind"`
+	// Exists: an object was at BaseETag when the spool file began, so
+	// the first publication must be conditional on it (If-Match), not
+	// If-None-Match.
+	Exists   bool   `json:"exists"`
+	BaseSize int64  `json:"base_size"` // logical [0, BaseSize) is the published object
+	BaseETag string `json:"base_etag"`
+	// Shift maps logical offsets to data file offsets (data = logical -
+	// Shift). It changes when a rebase moves our unpublished bytes after
+	// another host's.
+	Shift int64 `json:"shift"`
+	// LocalStart: logical bytes below it are not in the data file and are
+	// read from S3.
+	LocalStart int64 `json:"local_start"`
+	Size       int64 `json:"size"`  // logical size
+	Dirty      bool  `json:"dirty"` // KindWhole: local bytes differ from S3
+	// Pending is the logical end of the publication in flight, so that
+	// recovery after a crash can tell whether S3 already has those bytes.
+	Pending  int64  `json:"pending,omitempty"`
+	UploadID string `json:"upload_id,omitempty"` // multipart upload to abort after a crash
+	Mode     uint32 `json:"mode,omitempty"`
+	// Conflict records why the last publication was refused, for status
+	// and recovery.
+	Conflict string `json:"conflict,omitempty"`
+}
+
+// File is one spooled file: a data file plus its journal.
+type File struct {
+	sp *Spool
+	id string
+
+	mu        sync.Mutex
+	data      *os.File
+	j         Journal
+	accounted int64 // this file's share of Spool.used
+	removed   bool
+}
+
+// ID names the file inside the spool directory.
+func (f *File) ID() string { return f.id }
+
+func (f *File) dataPath() string    { return filepath.Join(f.sp.dir, f.id+".data") }
+func (f *File) journalPath() string { return filepath.Join(f.sp.dir, f.id+".json") }
+
+// DataPath is where the file's bytes are, for messages that tell users
+// where unpublishable data is kept.
+func (f *File) DataPath() string { return f.dataPath() }
+
+// Journal returns a copy of the journal.
+func (f *File) Journal() Journal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.j
+}
+
+// Update changes the journal with fn and persists it (rename-atomic). The
+// spool's accounting follows the change of unpublished bytes.
+func (f *File) Update(fn func(j *Journal)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.j
+	fn(&f.j)
+	if err := f.writeJournal(); err != nil {
+		f.j = old
+		return err
+	}
+	f.recount()
+	return nil
+}
+
+// recount adjusts the spool's used bytes to this file's unpublished bytes.
+// Called with f.mu held.
+func (f *File) recount() {
+	d := f.dirtyBytes()
+	delta := d - f.accounted
+	f.accounted = d
+	if delta < 0 {
+		f.sp.Release(-delta)
+	} else if delta > 0 {
+		// Growth not reserved by a writer (recovery, rebase): charge it
+		// without waiting.
+		f.sp.mu.Lock()
+		f.sp.used += delta
+		f.sp.mu.Unlock()
+	}
+}
+
+func (f *File) dirtyBytes() int64 {
+	if f.removed {
+		return 0
+	}
+	switch f.j.Kind {
+	case KindAppend:
+		if n := f.j.Size - f.j.BaseSize; n > 0 {
+			return n
+		}
+		return 0
+	default:
+		if f.j.Dirty {
+			return f.j.Size
+		}
+		return 0
+	}
+}
+
+// Growth is how many unpublished bytes a write of n bytes at off adds.
+// The caller reserves that much before WriteAt.
+func (f *File) Growth(off, n int64) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	before := f.dirtyBytes()
+	j := f.j
+	if end := off + n; end > j.Size {
+		j.Size = end
+	}
+	if j.Kind == KindWhole {
+		j.Dirty = true
+	}
+	save := f.j
+	f.j = j
+	after := f.dirtyBytes()
+	f.j = save
+	if after < before {
+		return 0
+	}
+	return after - before
+}
+
+// WriteAt stores p at logical offset off. The caller has reserved
+// Growth(off, len(p)) bytes.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if off < f.j.LocalStart {
+		return 0, fmt.Errorf("spool: write at %d below local start %d", off, f.j.LocalStart)
+	}
+	n, err := f.data.WriteAt(p, off-f.j.Shift)
+	if err != nil {
+		// A short write leaves garbage past the old size at most; the
+		// logical size does not move, so it is never published.
+		return 0, f.sp.diskErr(err)
+	}
+	before := f.dirtyBytes()
+	if end := off + int64(n); end > f.j.Size {
+		f.j.Size = end
+	}
+	if f.j.Kind == KindWhole && !f.j.Dirty {
+		f.j.Dirty = true
+		// Dirty is persisted so that recovery publishes the file.
+		if err := f.writeJournal(); err != nil {
+			return 0, err
+		}
+	}
+	f.accounted += f.dirtyBytes() - before
+	if f.sp.opts.Sync == SyncAlways {
+		if err := f.data.Sync(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// ReadAt reads logical bytes at off; only [LocalStart, Size) is local.
+// Bytes of a hole inside the file read as zeros.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	f.mu.Lock()
+	size, shift, start := f.j.Size, f.j.Shift, f.j.LocalStart
+	data := f.data
+	f.mu.Unlock()
+	if off < start {
+		return 0, fmt.Errorf("spool: read at %d below local start %d", off, start)
+	}
+	if off >= size {
+		return 0, io.EOF
+	}
+	want := p
+	if rem := size - off; int64(len(want)) > rem {
+		want = want[:rem]
+	}
+	n, err := data.ReadAt(want, off-shift)
+	if errors.Is(err, io.EOF) || (err == nil && n < len(want)) {
+		// Past the data file's end but inside the logical size
+		// (ftruncate upwards): zeros.
+		clear(want[n:])
+		n, err = len(want), nil
+	}
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// Section returns a reader of logical bytes [off, off+n), for uploads.
+func (f *File) Section(off, n int64) *io.SectionReader {
+	return io.NewSectionReader(readerAt{f}, off, n)
+}
+
+type readerAt struct{ f *File }
+
+func (r readerAt) ReadAt(p []byte, off int64) (int, error) { return r.f.ReadAt(p, off) }
+
+// Truncate sets the logical size (KindWhole files only).
+func (f *File) Truncate(size int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if size < f.j.LocalStart {
+		return fmt.Errorf("spool: truncate to %d below local start %d", size, f.j.LocalStart)
+	}
+	if err := f.data.Truncate(size - f.j.Shift); err != nil {
+		return f.sp.diskErr(err)
+	}
+	f.j.Size = size
+	if f.j.Kind == KindWhole {
+		f.j.Dirty = true
+	}
+	if err := f.writeJournal(); err != nil {
+		return err
+	}
+	f.recount()
+	return nil
+}
+
+// Punch frees the data file's blocks for logical [off, off+n): they are
+// published and will be read from S3 from now on.
+func (f *File) Punch(off, n int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n <= 0 {
+		return nil
+	}
+	d := off - f.j.Shift
+	if d < 0 {
+		n += d
+		d = 0
+	}
+	if n <= 0 {
+		return nil
+	}
+	err := unix.Fallocate(int(f.data.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, d, n)
+	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+		return err
+	}
+	if end := off + n; end > f.j.LocalStart {
+		f.j.LocalStart = end
+	}
+	return f.writeJournal()
+}
+
+// Sync flushes the data file to disk.
+func (f *File) Sync() error {
+	f.mu.Lock()
+	data := f.data
+	removed := f.removed
+	f.mu.Unlock()
+	if removed {
+		return nil
+	}
+	return data.Sync()
+}
+
+// Remove deletes the file from the spool (it is published or discarded).
+func (f *File) Remove() error {
+	f.mu.Lock()
+	if f.removed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.removed = true
+	f.recount()
+	f.data.Close()
+	f.mu.Unlock()
+	f.sp.mu.Lock()
+	delete(f.sp.files, f.id)
+	f.sp.mu.Unlock()
+	err := os.Remove(f.journalPath())
+	if e := os.Remove(f.dataPath()); err == nil && !errors.Is(e, os.ErrNotExist) {
+		err = e
+	}
+	return err
+}
+
+// writeJournal persists f.j. Called with f.mu held.
+func (f *File) writeJournal() error {
+	b, err := json.Marshal(f.j)
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(f.journalPath(), b); err != nil {
+		return f.sp.diskErr(fmt.Errorf("cannot write spool journal %s: %w", f.journalPath(), err))
+	}
+	return nil
+}

@@ -1,0 +1,348 @@
+// Package spool is the durable local staging area of a mount. Every byte
+// written through the mount lands here first, in one data file per file plus a
+// small JSON journal that says what the bytes are (key, the published base
+// they extend, what is still unpublished). The spool also bounds the
+// unpublished bytes of the whole mount (--max-buffer-size) and applies the
+// blocking / non-blocking policy when that bound, or the disk, is full.
+//
+// Lock order: Spool.mu is a leaf lock; File methods take no spool lock
+// except through account(), which takes Spool.mu last.
+package spool
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrFull means the buffer (or the spool disk) has no room for a write and
+// the mode is non-blocking.
+var ErrFull = errors.New("spool full")
+
+// ErrForeign means the spool directory belongs to another bucket/prefix.
+var ErrForeign = errors.New("spool belongs to another mount")
+
+// Mode is the buffer-full policy.
+type Mode int
+
+const (
+	Blocking    Mode = iota // write() waits for publication to free space
+	NonBlocking             // write() drops what does not fit, counted
+)
+
+// SyncPolicy is --spool-sync.
+type SyncPolicy int
+
+const (
+	SyncPublish  SyncPolicy = iota // default: fsync at each publication and application fsync
+	SyncAlways                     // fsync data after every write
+	SyncInterval                   // fsync from a ticker (Options.SyncEvery)
+	SyncNever                      // leave it to the kernel
+)
+
+// Options configure a spool.
+type Options struct {
+	MaxBuffer int64 // bound on unpublished bytes of the whole mount
+	Mode      Mode
+	Sync      SyncPolicy
+	SyncEvery time.Duration
+}
+
+// identityFile records which bucket/prefix owns the directory.
+const identityFile = "IDENTITY"
+
+// Spool is one mount's staging directory.
+type Spool struct {
+	dir  string
+	opts Options
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	used    int64 // unpublished bytes over all files
+	diskFul bool  // the last data write met ENOSPC; cleared when space is freed
+	files   map[string]*File
+	stop    chan struct{}
+}
+
+// Open opens (creating if needed) the spool at dir for identity (for
+// example "bucket/prefix/"). It returns the files a previous run left behind,
+// for the caller to publish.
+func Open(dir, identity string, opts Options) (*Spool, []*File, error) {
+	if opts.MaxBuffer <= 0 {
+		opts.MaxBuffer = 1 << 30
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("cannot create spool directory %s: %w", dir, err)
+	}
+	idPath := filepath.Join(dir, identityFile)
+	if b, err := os.ReadFile(idPath); err == nil {
+		if got := strings.TrimSpace(string(b)); got != identity {
+			return nil, nil, fmt.Errorf("%w: spool directory %s holds data of %q, not %q; use another --spool-dir or publish it with that mount first", ErrForeign, dir, got, identity)
+		}
+	} else if err := writeFileSync(idPath, []byte(identity+"\n")); err != nil {
+		return nil, nil, fmt.Errorf("cannot write spool directory %s: %w", dir, err)
+	}
+	s := &Spool{dir: dir, opts: opts, files: map[string]*File{}, stop: make(chan struct{})}
+	s.cond = sync.NewCond(&s.mu)
+	left, err := s.recover()
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.Sync == SyncInterval {
+		every := opts.SyncEvery
+		if every <= 0 {
+			every = time.Second
+		}
+		go s.syncLoop(every)
+	}
+	return s, left, nil
+}
+
+// Dir is the spool directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// Close stops background work. Files stay on disk.
+func (s *Spool) Close() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.mu.Lock()
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func (s *Spool) syncLoop(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			fs := make([]*File, 0, len(s.files))
+			for _, f := range s.files {
+				fs = append(fs, f)
+			}
+			s.mu.Unlock()
+			for _, f := range fs {
+				_ = f.Sync()
+			}
+		}
+	}
+}
+
+// Used is the number of unpublished bytes held.
+func (s *Spool) Used() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used
+}
+
+// Max is the buffer bound.
+func (s *Spool) Max() int64 { return s.opts.MaxBuffer }
+
+// SyncPublish reports whether data is fsynced at each publication.
+func (s *Spool) SyncPublish() bool { return s.opts.Sync == SyncPublish || s.opts.Sync == SyncInterval }
+
+// Mode is the buffer-full policy.
+func (s *Spool) Mode() Mode { return s.opts.Mode }
+
+// Files is the number of files held.
+func (s *Spool) Files() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.files)
+}
+
+// Reserve makes room for n more unpublished bytes. In blocking mode it waits
+// (FIFO by the cond's wake order is not guaranteed, so waiters take a ticket)
+// until publication frees space or ctx ends; in non-blocking mode it returns
+// ErrFull at once. A single write larger than the whole buffer is let through
+// when the buffer is empty, so that it cannot wait forever.
+func (s *Spool) Reserve(ctx context.Context, n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fits(n) {
+		s.used += n
+		return nil
+	}
+	if s.opts.Mode == NonBlocking {
+		return ErrFull
+	}
+	stopWake := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stopWake()
+	for !s.fits(n) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		select {
+		case <-s.stop:
+			return ErrFull
+		default:
+		}
+		s.cond.Wait()
+	}
+	s.used += n
+	return nil
+}
+
+func (s *Spool) fits(n int64) bool {
+	if s.diskFul {
+		return false
+	}
+	return s.used+n <= s.opts.MaxBuffer || s.used == 0
+}
+
+// Release returns n bytes to the buffer (they were published or discarded).
+func (s *Spool) Release(n int64) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.used -= n
+	if s.used < 0 {
+		s.used = 0
+	}
+	s.diskFul = false
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// markDiskFull records ENOSPC: until something is released, the spool is
+// treated as a full buffer.
+func (s *Spool) markDiskFull() {
+	s.mu.Lock()
+	s.diskFul = true
+	s.mu.Unlock()
+}
+
+// DiskFull reports whether the last data write met ENOSPC.
+func (s *Spool) DiskFull() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.diskFul
+}
+
+// Create starts a new spool file for key with journal j.
+func (s *Spool) Create(j Journal) (*File, error) {
+	id := newID()
+	f := &File{sp: s, id: id, j: j}
+	data, err := os.OpenFile(f.dataPath(), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, s.diskErr(err)
+	}
+	f.data = data
+	if err := f.writeJournal(); err != nil {
+		data.Close()
+		os.Remove(f.dataPath())
+		return nil, err
+	}
+	s.mu.Lock()
+	s.files[id] = f
+	s.mu.Unlock()
+	return f, nil
+}
+
+func (s *Spool) diskErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		s.markDiskFull()
+	}
+	return err
+}
+
+// recover loads the files a previous run left.
+func (s *Spool) recover() ([]*File, error) {
+	names, err := filepath.Glob(filepath.Join(s.dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []*File
+	for _, jp := range names {
+		id := strings.TrimSuffix(filepath.Base(jp), ".json")
+		b, err := os.ReadFile(jp)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read spool journal %s: %w", jp, err)
+		}
+		var j Journal
+		if err := json.Unmarshal(b, &j); err != nil {
+			// A torn journal can only come from a crash inside the first
+			// write of a new file (later updates are rename-atomic); keep
+			// the data, name it, and go on.
+			bad := jp + ".corrupt"
+			os.Rename(jp, bad)
+			return nil, fmt.Errorf("spool journal %s is damaged (kept as %s): %w", jp, bad, err)
+		}
+		f := &File{sp: s, id: id, j: j}
+		data, err := os.OpenFile(f.dataPath(), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open spool data %s: %w", f.dataPath(), err)
+		}
+		f.data = data
+		st, err := data.Stat()
+		if err != nil {
+			return nil, err
+		}
+		// The data file's length is the authority on what was written:
+		// writes reach the data file before they are acknowledged.
+		if end := st.Size() + j.Shift; end > f.j.Size || f.j.Kind == KindAppend {
+			f.j.Size = end
+			if f.j.Size < f.j.LocalStart {
+				f.j.Size = f.j.LocalStart
+			}
+		}
+		f.accounted = f.dirtyBytes()
+		s.mu.Lock()
+		s.used += f.accounted
+		s.files[id] = f
+		s.mu.Unlock()
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
+}
+
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,289 @@
+// Package vfs is the file system of a mount, without FUSE: the inode table,
+// names <-> keys, directories, the open/handle policy, attributes, and the
+// write path (spool -> publish). internal/fuseadapter maps FUSE requests onto
+// it; nothing here imports the FUSE library.
+//
+// Lock order (outer to inner): Node.pubMu -> Node.wmu -> Node.mu -> FS.mu.
+// FS.mu only guards the tables and is never held across S3 calls; Node.mu is
+// never held across S3 calls or spool waits either.
+package vfs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/publish"
+	"github.com/s3mount/s3mount/internal/readahead"
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/spool"
+)
+
+// Options configure the file system.
+type Options struct {
+	Prefix         string // key prefix, "" or ending in "/"
+	UID, GID       uint32
+	DirMode        os.FileMode
+	FileMode       os.FileMode
+	ReadOnly       bool
+	AllowDelete    bool
+	AllowOverwrite bool
+	MetadataTTL    time.Duration
+	NegativeTTL    time.Duration
+	UploadInterval time.Duration // log files: at most one publication per interval
+	CloseDelay     time.Duration // log files: publish this long after the last close
+	WritePartSize  int64
+	MaxEditSize    int64
+	DropMarker     bool
+	Publishers     int // concurrent scheduled publications
+	Logger         *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.DirMode == 0 {
+		o.DirMode = 0o755
+	}
+	if o.FileMode == 0 {
+		o.FileMode = 0o644
+	}
+	if o.UploadInterval <= 0 {
+		o.UploadInterval = 30 * time.Second
+	}
+	if o.CloseDelay <= 0 {
+		o.CloseDelay = time.Second
+	}
+	if o.MaxEditSize <= 0 {
+		o.MaxEditSize = 1 << 30
+	}
+	if o.Publishers <= 0 {
+		o.Publishers = 8
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// RootIno is the inode number of the mount's root.
+const RootIno = 1
+
+// FS is one mounted file system.
+type FS struct {
+	st    s3store.Store
+	opt   Options
+	sp    *spool.Spool
+	ra    *readahead.Pool
+	sched *publish.Scheduler
+	pcfg  publish.Config
+	log   *slog.Logger
+	start time.Time
+
+	mu       sync.Mutex
+	nodes    map[uint64]*Node
+	byPath   map[string]*Node
+	negative map[string]time.Time // path -> not-found valid until
+	nextIno  uint64
+	closed   bool
+
+	stats Stats
+}
+
+// New builds the file system. Files the spool recovered from a previous run
+// are published in the background.
+func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahead.Pool, opt Options) *FS {
+	opt.defaults()
+	fs := &FS{
+		st: st, opt: opt, sp: sp, ra: ra, log: opt.Logger, start: time.Now(),
+		sched:    publish.NewScheduler(opt.Publishers),
+		nodes:    map[uint64]*Node{},
+		byPath:   map[string]*Node{},
+		negative: map[string]time.Time{},
+		nextIno:  RootIno,
+	}
+	fs.pcfg = publish.Config{PartSize: opt.WritePartSize}
+	root := fs.newNode("", true)
+	root.exists = true
+	for _, f := range recovered {
+		fs.adopt(f)
+	}
+	return fs
+}
+
+// Root is the mount's root directory.
+func (fs *FS) Root() *Node { return fs.Node(RootIno) }
+
+// Node returns the node with inode number ino, or nil.
+func (fs *FS) Node(ino uint64) *Node {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.nodes[ino]
+}
+
+// Options returns the options in force.
+func (fs *FS) Options() Options { return fs.opt }
+
+// newNode adds a node for p to the tables.
+func (fs *FS) newNode(p string, dir bool) *Node {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.newNodeLocked(p, dir)
+}
+
+func (fs *FS) newNodeLocked(p string, dir bool) *Node {
+	n := &Node{fs: fs, ino: fs.nextIno, path: p, dir: dir, ownETags: map[string]bool{}}
+	fs.nextIno++
+	fs.nodes[n.ino] = n
+	fs.byPath[p] = n
+	delete(fs.negative, p)
+	return n
+}
+
+// key is the S3 key of a file path.
+func (fs *FS) key(p string) string { return fs.opt.Prefix + p }
+
+// dirKey is the S3 prefix of a directory path ("" for the root).
+func (fs *FS) dirKey(p string) string {
+	if p == "" {
+		return fs.opt.Prefix
+	}
+	return fs.opt.Prefix + p + "/"
+}
+
+// validName reports whether an S3 key component can be a file name.
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && len(name) <= 255 && !strings.ContainsRune(name, 0)
+}
+
+func join(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// Errors the adapter maps onto errnos.
+var (
+	ErrNotFound    = syscall.ENOENT
+	ErrExists      = syscall.EEXIST
+	ErrNotEmpty    = syscall.ENOTEMPTY
+	ErrPerm        = syscall.EPERM
+	ErrReadOnly    = syscall.EROFS
+	ErrStale       = syscall.ESTALE
+	ErrIO          = syscall.EIO
+	ErrTooBig      = syscall.EFBIG
+	ErrNameTooLong = syscall.ENAMETOOLONG
+	ErrIsDir       = syscall.EISDIR
+	ErrNotDir      = syscall.ENOTDIR
+	ErrCrossDev    = syscall.EXDEV
+	ErrNoSpace     = syscall.ENOSPC
+	ErrInterrupted = syscall.EINTR
+)
+
+// Errno maps an error from this package onto an errno.
+func Errno(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	var e syscall.Errno
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, readahead.ErrStale), errors.Is(err, s3store.ErrPrecondition):
+		return syscall.ESTALE
+	case errors.Is(err, s3store.ErrNotFound):
+		return syscall.ENOENT
+	case errors.Is(err, s3store.ErrAccessDenied):
+		return syscall.EACCES
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return syscall.EINTR
+	case errors.Is(err, spool.ErrFull):
+		return syscall.ENOSPC
+	}
+	return syscall.EIO
+}
+
+// Stats are the file system's counters (exported to metrics and status).
+type Stats struct {
+	mu             sync.Mutex
+	Publications   int64
+	PublishErrors  int64
+	Conflicts      int64
+	Rebases        int64
+	DroppedBytes   int64
+	DroppedWrites  int64
+	LastPublishDur time.Duration
+}
+
+// StatsSnapshot is a copy of Stats without the lock.
+type StatsSnapshot struct {
+	Publications, PublishErrors, Conflicts, Rebases, DroppedBytes, DroppedWrites int64
+	SpoolUsed                                                                    int64
+	SpoolFiles                                                                   int
+}
+
+// Stats returns the counters.
+func (fs *FS) Stats() StatsSnapshot {
+	fs.stats.mu.Lock()
+	s := StatsSnapshot{
+		Publications: fs.stats.Publications, PublishErrors: fs.stats.PublishErrors,
+		Conflicts: fs.stats.Conflicts, Rebases: fs.stats.Rebases,
+		DroppedBytes: fs.stats.DroppedBytes, DroppedWrites: fs.stats.DroppedWrites,
+	}
+	fs.stats.mu.Unlock()
+	s.SpoolUsed = fs.sp.Used()
+	s.SpoolFiles = fs.sp.Files()
+	return s
+}
+
+func (fs *FS) count(fn func(s *Stats)) {
+	fs.stats.mu.Lock()
+	fn(&fs.stats)
+	fs.stats.mu.Unlock()
+}
+
+// Shutdown publishes every unpublished byte, then stops background work.
+// Files that cannot be published stay in the spool for the next mount.
+func (fs *FS) Shutdown(ctx context.Context) error {
+	fs.sched.Stop()
+	fs.mu.Lock()
+	fs.closed = true
+	var dirty []*Node
+	for _, n := range fs.nodes {
+		dirty = append(dirty, n)
+	}
+	fs.mu.Unlock()
+	var first error
+	for _, n := range dirty {
+		if err := n.publish(ctx, true); err != nil && first == nil {
+			first = err
+		}
+	}
+	fs.sp.Close()
+	return first
+}
+
+// Statfs reports a large, mostly free file system (S3 has no capacity).
+type StatfsOut struct {
+	Blocks, Bfree, Bavail, Files, Ffree uint64
+	Bsize                               uint32
+	NameLen                             uint32
+}
+
+// Statfs returns the numbers df shows.
+func (fs *FS) Statfs() StatfsOut {
+	const blocks = 1 << 40 // 4 PiB of 4 KiB blocks
+	return StatfsOut{Blocks: blocks, Bfree: blocks, Bavail: blocks, Files: 1 << 40, Ffree: 1 << 40, Bsize: 4096, NameLen: 255}
+}
+
+func parentPath(p string) string {
+	d := path.Dir(p)
+	if d == "." {
+		return ""
+	}
+	return d
+}

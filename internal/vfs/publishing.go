@@ -1,0 +1,338 @@
+package vfs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/publish"
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/spool"
+)
+
+// maxRebases bounds how often one publication re-reads the object after
+// another writer got in first, before it gives up until the next interval.
+const maxRebases = 10
+
+// schedule asks for a publication of n at t (or earlier if already asked).
+func (fs *FS) schedule(n *Node, t time.Time) {
+	fs.sched.At(n.ino, t, func() { fs.scheduled(n) })
+}
+
+// scheduled is a log file's publication from the scheduler.
+func (fs *FS) scheduled(n *Node) {
+	n.mu.Lock()
+	final := n.writers == 0
+	n.mu.Unlock()
+	ctx := context.Background()
+	if err := n.publish(ctx, final); err != nil {
+		// The data stays in the spool; try again after an interval.
+		n.mu.Lock()
+		log := n.logMode
+		n.mu.Unlock()
+		if log && !errors.Is(err, errGaveUp) {
+			fs.schedule(n, time.Now().Add(min(fs.opt.UploadInterval, 5*time.Second)))
+		}
+		return
+	}
+	n.mu.Lock()
+	dirty := n.dirtyLocked()
+	idle := n.handles == 0
+	n.mu.Unlock()
+	if dirty {
+		// Only whole lines were published; the rest waits for its newline
+		// or the last close.
+		fs.schedule(n, time.Now().Add(fs.opt.UploadInterval))
+	} else if idle {
+		n.dropClean()
+	}
+}
+
+var errGaveUp = errors.New("publication refused: data kept in the spool")
+
+// publish makes S3 hold the file's local bytes. final publishes everything;
+// otherwise (a scheduled publication of an open log) it stops at the last
+// newline so readers elsewhere never see half a line.
+func (n *Node) publish(ctx context.Context, final bool) error {
+	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
+	fs := n.fs
+	n.mu.Lock()
+	f := n.file
+	unlinked := n.unlinked
+	dirty := n.dirtyLocked()
+	n.mu.Unlock()
+	if f == nil || unlinked || !dirty {
+		return nil
+	}
+	if fs.sp.SyncPublish() {
+		_ = f.Sync()
+	}
+	start := time.Now()
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = n.publishOnce(ctx, f, final)
+		if !errors.Is(err, publish.ErrConflict) {
+			break
+		}
+		fs.count(func(s *Stats) { s.Conflicts++ })
+		j := f.Journal()
+		if j.Kind != spool.KindAppend || attempt >= maxRebases {
+			// Not a pure append: never overwrite another writer's change.
+			msg := fmt.Sprintf("%v; the file's data is kept in %s", err, f.DataPath())
+			f.Update(func(j *spool.Journal) { j.Conflict = msg })
+			fs.log.Error("publication refused: another writer changed the object", "key", j.Key, "spool_file", f.DataPath(), "errno", "EIO")
+			n.setPubErr(err)
+			return fmt.Errorf("%w: %v", errGaveUp, ErrIO)
+		}
+		if rerr := n.rebase(ctx, f); rerr != nil {
+			err = rerr
+			break
+		}
+		fs.count(func(s *Stats) { s.Rebases++ })
+	}
+	if err != nil {
+		fs.count(func(s *Stats) { s.PublishErrors++ })
+		fs.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
+		n.setPubErr(err)
+		return err
+	}
+	fs.count(func(s *Stats) { s.Publications++; s.LastPublishDur = time.Since(start) })
+	n.setPubErr(nil)
+	return nil
+}
+
+func (n *Node) setPubErr(err error) {
+	n.mu.Lock()
+	n.pubErr = err
+	if err == nil {
+		n.lastPub = time.Now()
+	}
+	n.mu.Unlock()
+}
+
+// publishOnce runs one strategy. Whole files hold the writer lock (their
+// bytes may change under an upload); appends do not: writers only add bytes
+// past what is being published.
+func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error {
+	fs := n.fs
+	j := f.Journal()
+	if j.Kind == spool.KindWhole {
+		n.wmu.Lock()
+		defer n.wmu.Unlock()
+		j = f.Journal()
+	}
+	to := j.Size
+	if !final && j.Kind == spool.KindAppend {
+		to = lastLineEnd(f, j.BaseSize, j.Size)
+		if to <= j.BaseSize {
+			return nil // no whole line yet
+		}
+	}
+	if err := f.Update(func(jj *spool.Journal) { jj.Pending = to }); err != nil {
+		return err
+	}
+	cfg := fs.pcfg
+	cfg.OnUpload = func(id string) { f.Update(func(jj *spool.Journal) { jj.UploadID = id }) }
+	base := publish.Base{Exists: j.Exists, Size: j.BaseSize, ETag: j.BaseETag}
+	var nb publish.Base
+	var err error
+	switch {
+	case j.Kind == spool.KindWhole:
+		if st := n.takeStream(to); st != nil {
+			nb, err = st.Finish(ctx, f, to, base)
+		} else {
+			nb, err = publish.Whole(ctx, fs.st, j.Key, f, to, base, cfg)
+		}
+	default:
+		nb, err = publish.Append(ctx, fs.st, j.Key, base, f, j.LocalStart, to, cfg)
+	}
+	if err != nil {
+		return err
+	}
+	// Published [0, to): the file continues as an append of that base.
+	err = f.Update(func(jj *spool.Journal) {
+		jj.Kind = spool.KindAppend
+		jj.Exists, jj.BaseSize, jj.BaseETag = true, nb.Size, nb.ETag
+		jj.Pending, jj.Conflict, jj.Dirty = 0, "", false
+	})
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.ownETags[j.BaseETag] = true
+	n.ownETags[nb.ETag] = true
+	n.exists, n.size, n.etag, n.checked = true, nb.Size, nb.ETag, time.Now()
+	if !n.dirtyLocked() {
+		n.dirtySince = time.Time{}
+	} else {
+		n.dirtySince = time.Now()
+	}
+	n.mu.Unlock()
+	fs.markParentsPublished(n.Path())
+	// Bytes S3 now has and that will be composed server-side from now on
+	// need not stay on local disk.
+	if nb.Size >= s3store.MinPartSize {
+		jj := f.Journal()
+		if jj.LocalStart < nb.Size {
+			_ = f.Punch(jj.LocalStart, nb.Size-jj.LocalStart)
+		}
+	}
+	return nil
+}
+
+// lastLineEnd is the offset just past the last '\n' in [from, to), or from.
+func lastLineEnd(f *spool.File, from, to int64) int64 {
+	start := max(from, f.Journal().LocalStart)
+	buf := make([]byte, 64<<10)
+	for end := to; end > start; {
+		off := max(start, end-int64(len(buf)))
+		b := buf[:end-off]
+		if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+			return from
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return off + int64(i) + 1
+		}
+		end = off
+	}
+	return from
+}
+
+// rebase: another writer extended (or replaced) the object. Our unpublished
+// bytes move to after whatever S3 holds now, so both writers' lines
+// survive. Writers are held off while offsets move.
+func (n *Node) rebase(ctx context.Context, f *spool.File) error {
+	fs := n.fs
+	j := f.Journal()
+	info, err := fs.st.Head(ctx, j.Key)
+	exists := true
+	if isNotFound(err) {
+		exists, err = false, nil
+	}
+	if err != nil {
+		return err
+	}
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	j = f.Journal()
+	remote := info.Size
+	if !exists {
+		remote = 0
+	}
+	if j.LocalStart < j.BaseSize && exists {
+		// Local copies of the old base are no longer the object's bytes.
+		if err := f.Punch(j.LocalStart, j.BaseSize-j.LocalStart); err != nil {
+			return err
+		}
+		j = f.Journal()
+	}
+	delta := remote - j.BaseSize
+	fs.log.Info("object changed by another writer: appending after it", "key", j.Key, "remote_size", remote, "our_base", j.BaseSize)
+	err = f.Update(func(jj *spool.Journal) {
+		jj.Shift += delta
+		jj.LocalStart = remote
+		jj.Size += delta
+		jj.BaseSize = remote
+		jj.BaseETag = info.ETag
+		jj.Exists = exists
+		jj.Pending = 0
+	})
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.exists, n.size, n.etag, n.checked = exists, remote, info.ETag, time.Now()
+	n.mu.Unlock()
+	return nil
+}
+
+// adopt takes over a spool file a previous run left (crash, SIGKILL,
+// reboot) and publishes it: appends as a rebase, whole files conditionally.
+func (fs *FS) adopt(f *spool.File) {
+	j := f.Journal()
+	p := j.Key[len(fs.opt.Prefix):]
+	if j.UploadID != "" {
+		_ = fs.st.AbortMultipart(context.Background(), j.Key, j.UploadID)
+		f.Update(func(jj *spool.Journal) { jj.UploadID = "" })
+	}
+	fs.mu.Lock()
+	n := fs.byPath[p]
+	if n == nil {
+		n = fs.newNodeLocked(p, false)
+	}
+	fs.mu.Unlock()
+	n.mu.Lock()
+	n.file = f
+	n.logMode = j.Kind == spool.KindAppend
+	n.exists, n.size, n.etag = j.Exists, j.BaseSize, j.BaseETag
+	n.dirtySince = time.Now()
+	n.mu.Unlock()
+	go func() {
+		ctx := context.Background()
+		if j.Kind == spool.KindAppend && j.Exists {
+			if err := fs.alreadyOurs(ctx, n, f); err != nil {
+				fs.log.Warn("recovered spool file: cannot check the object", "key", j.Key, "err", err)
+			}
+		}
+		if err := n.publish(ctx, true); err != nil {
+			fs.log.Error("recovered spool file could not be published yet", "key", j.Key, "spool_file", f.DataPath(), "err", err)
+			fs.schedule(n, time.Now().Add(fs.opt.UploadInterval))
+			return
+		}
+		n.mu.Lock()
+		idle := n.handles == 0
+		n.mu.Unlock()
+		if idle {
+			n.dropClean()
+		}
+	}()
+}
+
+// alreadyOurs handles a crash between S3 accepting a publication and the
+// journal recording it: if the object's bytes past our base are our own
+// pending bytes, they are published already and must not be appended twice.
+func (fs *FS) alreadyOurs(ctx context.Context, n *Node, f *spool.File) error {
+	j := f.Journal()
+	info, err := fs.st.Head(ctx, j.Key)
+	if err != nil || info.ETag == j.BaseETag || info.Size <= j.BaseSize {
+		return err
+	}
+	m := min(info.Size-j.BaseSize, j.Size-j.BaseSize)
+	if j.Pending > j.BaseSize {
+		m = min(m, j.Pending-j.BaseSize)
+	}
+	rc, err := fs.st.Get(ctx, j.Key, j.BaseSize, m, info.ETag)
+	if err != nil {
+		return err
+	}
+	theirs, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return err
+	}
+	ours := make([]byte, m)
+	if _, err := f.ReadAt(ours, j.BaseSize); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if !bytes.Equal(theirs, ours) {
+		return nil // someone else's bytes: publish will rebase
+	}
+	fs.log.Info("recovered spool file: S3 already has its first bytes", "key", j.Key, "bytes", m)
+	return f.Update(func(jj *spool.Journal) {
+		jj.BaseSize += m
+		jj.BaseETag = info.ETag
+		jj.Pending = 0
+		if info.Size > jj.BaseSize {
+			// More bytes after ours (another host): move the rest after them.
+			delta := info.Size - jj.BaseSize
+			jj.Shift += delta
+			jj.Size += delta
+			jj.BaseSize = info.Size
+			jj.LocalStart = info.Size
+		}
+	})
+}
