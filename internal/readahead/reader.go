@@ -1,0 +1,399 @@
+package readahead
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/s3mount/s3mount/internal/s3store"
+)
+
+// Reader reads one object version. It keeps a stream: parts scheduled from
+// where sequential reading is going, a window of speculative bytes ahead of
+// the reader that doubles while the reader keeps up, and resets on a seek.
+// Safe for concurrent ReadAt.
+type Reader struct {
+	pool      *Pool
+	key, etag string
+	size      int64
+
+	ctx    context.Context // cancelled by Close; every prefetch GET derives from it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // fetch goroutines
+
+	mu      sync.Mutex
+	parts   []*part // sorted by offset, disjoint, all below next
+	next    int64   // stream end: bytes below were scheduled or fetched directly
+	hi      int64   // highest end of a read in the stream
+	window  int64   // speculative bytes wanted ahead of hi
+	growAt  int64   // hi when window last changed
+	fresh   bool    // nothing scheduled since the stream (re)started
+	charged int64   // budget held by this reader's parts
+	stale   bool
+	closed  bool
+}
+
+// Open returns a reader of one object version of size bytes. Every GET it
+// sends carries If-Match etag.
+func (p *Pool) Open(key, etag string, size int64) *Reader {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Reader{
+		pool: p, key: key, etag: etag, size: size,
+		ctx: ctx, cancel: cancel,
+		window: p.o.FirstRequest, fresh: true,
+	}
+}
+
+// Size is the object size the reader was opened with.
+func (r *Reader) Size() int64 { return r.size }
+
+// seg is a piece of one read: served from a part, or (part == nil) fetched
+// directly into the caller's buffer.
+type seg struct {
+	off, end int64
+	part     *part
+}
+
+// ReadAt fills p from off, with io.ReaderAt semantics: n < len(p) only at
+// the end of the object, with io.EOF. If the object changed in S3 it returns
+// an error wrapping ErrStale, and no bytes.
+func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("readahead: negative offset %d", off)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	end := min(off+int64(len(p)), r.size)
+	if off >= r.size {
+		end = off
+	}
+	segs, err := r.plan(off, end)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.fill(ctx, p, off, segs); err != nil {
+		return 0, err
+	}
+	n := int(end - off)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// plan classifies the read, moves the stream, schedules prefetch and returns
+// the pieces that cover [off, end), holding a reference on each part used.
+func (r *Reader) plan(off, end int64) ([]seg, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if r.stale {
+		return nil, r.staleErr()
+	}
+	if off >= end {
+		return nil, nil
+	}
+	if off < r.hi-r.backSlack() || off > r.next+seqSlack {
+		r.reset(off) // a seek: forget the stream, start small
+		r.hi = end
+	} else {
+		r.hi = max(r.hi, end)
+		r.grow()
+	}
+	r.topUp(end)
+
+	var segs []seg
+	pos := off
+	i := sort.Search(len(r.parts), func(i int) bool { return r.parts[i].end() > pos })
+	for pos < end {
+		if i < len(r.parts) && r.parts[i].off <= pos {
+			pt := r.parts[i]
+			pt.refs++
+			e := min(end, pt.end())
+			segs = append(segs, seg{pos, e, pt})
+			pos = e
+			i++
+			continue
+		}
+		// A hole: past the stream end (out of budget), or below it where a
+		// part failed or was dropped, or a late read behind the reader.
+		holeEnd := r.next
+		if i < len(r.parts) {
+			holeEnd = r.parts[i].off
+		}
+		if pos < holeEnd {
+			n := min(max(end-pos, r.chunk()), holeEnd-pos, r.pool.o.PartSize)
+			if pt := r.addPart(i, pos, n, true); pt != nil {
+				continue // the loop takes it as the part at i
+			}
+		}
+		e := end
+		if pos < holeEnd {
+			e = min(end, holeEnd)
+		}
+		segs = append(segs, seg{pos, e, nil})
+		pos = e
+	}
+	// Bytes fetched directly past the stream end count as streamed, so a
+	// starved reader is not mistaken for a seeking one.
+	r.next = max(r.next, end)
+	r.trim()
+	return segs, nil
+}
+
+// backSlack is how far behind the furthest read a read may land and still
+// belong to the stream: concurrent kernel reads finish out of order, and a
+// goroutine can be late by many reads on a busy machine.
+func (r *Reader) backSlack() int64 { return max(2*seqSlack, r.window/4) }
+
+// chunk is the size of a speculative part: half the window, so several are
+// in flight, at most PartSize.
+func (r *Reader) chunk() int64 {
+	w := min(r.window, r.pool.share())
+	return min(max(w/2, randomChunk), r.pool.o.PartSize)
+}
+
+// reset starts a new stream at off with no speculative window: the read
+// fetches what it needs (at least randomChunk) and the window only opens if
+// the next read continues from there.
+func (r *Reader) reset(off int64) {
+	for len(r.parts) > 0 {
+		r.remove(r.parts[0])
+	}
+	r.next, r.hi, r.growAt = off, off, off
+	r.window = 0
+	r.fresh = true
+}
+
+// grow doubles the window each time the reader has consumed a full one.
+func (r *Reader) grow() {
+	o := r.pool.o
+	if r.hi-r.growAt >= max(r.window, randomChunk) {
+		r.window = min(max(2*r.window, o.FirstRequest), o.MaxWindow)
+		r.growAt = r.hi
+	}
+}
+
+// topUp schedules parts from the stream end: whatever the current read
+// (ending at end) needs, then speculative parts while they fit the window.
+func (r *Reader) topUp(end int64) {
+	o := r.pool.o
+	w := min(r.window, r.pool.share())
+	limit := min(max(r.hi, end)+w, r.size)
+	for r.next < r.size {
+		n := r.chunk()
+		if r.fresh {
+			n = max(w, randomChunk) // the first GET is one small request
+		}
+		need := r.next < end
+		if need {
+			n = max(n, end-r.next)
+		}
+		n = min(n, o.PartSize, r.size-r.next)
+		if !need && r.next+n > limit {
+			return
+		}
+		if r.addPart(len(r.parts), r.next, n, need) == nil {
+			if !need {
+				// Budget exhausted: the window is what we could get.
+				r.window = max(o.FirstRequest, r.next-r.hi)
+				r.growAt = r.hi
+			}
+			return
+		}
+		r.next += n
+	}
+}
+
+// addPart charges and starts a GET of [off, off+n), inserted at index i of
+// parts. It returns nil when the budget has no room.
+func (r *Reader) addPart(i int, off, n int64, urgent bool) *part {
+	c := int64(r.pool.bufClass(n))
+	if !r.pool.tryCharge(c) {
+		return nil
+	}
+	if r.charged == 0 {
+		r.pool.active.Add(1)
+	}
+	r.charged += c
+	ctx, cancel := context.WithCancel(r.ctx)
+	pt := &part{off: off, n: n, buf: r.pool.getBuf(n), charge: c, urgent: urgent,
+		done: make(chan struct{}), cancel: cancel}
+	r.parts = append(r.parts, nil)
+	copy(r.parts[i+1:], r.parts[i:])
+	r.parts[i] = pt
+	r.fresh = false
+	r.wg.Add(1)
+	go r.fetch(ctx, pt)
+	return pt
+}
+
+func (r *Reader) fetch(ctx context.Context, pt *part) {
+	defer r.wg.Done()
+	err := r.pool.get(ctx, r.key, r.etag, pt.off, pt.buf, pt.urgent)
+	pt.cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pt.err = err
+	pt.fetched = true
+	close(pt.done)
+	if pt.removed && pt.refs == 0 {
+		r.release(pt)
+	}
+}
+
+// trim drops parts the reader has moved past for good.
+func (r *Reader) trim() {
+	for len(r.parts) > 0 && r.parts[0].end() <= r.hi-r.backSlack() {
+		r.remove(r.parts[0])
+	}
+}
+
+// remove takes pt out of the stream; its GET is cancelled and its memory
+// returned as soon as no read uses it.
+func (r *Reader) remove(pt *part) {
+	if pt.removed {
+		return
+	}
+	pt.removed = true
+	for i, q := range r.parts {
+		if q == pt {
+			r.parts = append(r.parts[:i], r.parts[i+1:]...)
+			break
+		}
+	}
+	if pt.refs == 0 {
+		r.unused(pt)
+	}
+}
+
+// unused handles a removed part nobody reads any more.
+func (r *Reader) unused(pt *part) {
+	if pt.fetched {
+		r.release(pt)
+	} else {
+		pt.cancel() // fetch releases it when the GET returns
+	}
+}
+
+func (r *Reader) release(pt *part) {
+	if pt.buf == nil {
+		return
+	}
+	r.pool.putBuf(pt.buf)
+	pt.buf = nil
+	r.pool.uncharge(pt.charge)
+	r.charged -= pt.charge
+	if r.charged == 0 {
+		r.pool.active.Add(-1)
+	}
+}
+
+// fill copies each piece into p, waiting for parts and fetching the rest.
+func (r *Reader) fill(ctx context.Context, p []byte, off int64, segs []seg) error {
+	var firstErr error
+	for _, s := range segs {
+		if firstErr != nil {
+			break
+		}
+		dst := p[s.off-off : s.end-off]
+		if s.part == nil {
+			firstErr = r.direct(ctx, dst, s.off)
+			continue
+		}
+		err := waitPart(ctx, s.part)
+		if err == nil {
+			copy(dst, s.part.buf[s.off-s.part.off:])
+			continue
+		}
+		if ctx.Err() != nil || r.ctx.Err() != nil || errors.Is(err, s3store.ErrPrecondition) {
+			firstErr = err
+			continue
+		}
+		// A failed prefetch must not fail the read: fetch what we need once more.
+		firstErr = r.direct(ctx, dst, s.off)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range segs {
+		pt := s.part
+		if pt == nil {
+			continue
+		}
+		pt.refs--
+		if pt.fetched && pt.err == nil {
+			pt.consumed += s.end - s.off
+		}
+		if !pt.removed && pt.fetched && (pt.err != nil || pt.consumed >= pt.n) {
+			r.remove(pt) // failed parts are refetched by the next read that needs them
+		} else if pt.removed && pt.refs == 0 {
+			r.unused(pt)
+		}
+	}
+	switch {
+	case firstErr == nil:
+		return nil
+	case errors.Is(firstErr, s3store.ErrPrecondition):
+		r.markStale()
+		return r.staleErr()
+	case r.ctx.Err() != nil && ctx.Err() == nil:
+		return ErrClosed
+	}
+	return fmt.Errorf("readahead %s: %w", r.key, firstErr)
+}
+
+func waitPart(ctx context.Context, pt *part) error {
+	select {
+	case <-pt.done:
+		return pt.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// direct GETs len(dst) bytes at off straight into the caller's buffer: for
+// reads the budget cannot cover and for the retry of a failed part. It stops
+// when either the read's context or the reader is cancelled.
+func (r *Reader) direct(ctx context.Context, dst []byte, off int64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(r.ctx, cancel)
+	defer stop()
+	return r.pool.get(ctx, r.key, r.etag, off, dst, true)
+}
+
+func (r *Reader) markStale() {
+	if !r.stale {
+		r.stale = true
+		r.reset(r.hi)
+	}
+}
+
+func (r *Reader) staleErr() error {
+	return fmt.Errorf("readahead %s: %w", r.key, ErrStale)
+}
+
+// Close cancels in-flight GETs and returns the reader's memory to the pool
+// (memory of parts a concurrent ReadAt still copies from returns when it
+// finishes). ReadAt after Close returns ErrClosed.
+func (r *Reader) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	for len(r.parts) > 0 {
+		r.remove(r.parts[0])
+	}
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+}
