@@ -137,7 +137,7 @@ type failingStore struct {
 	s3store.Store
 	mu       sync.Mutex
 	fail     map[int64]int // GET offset -> how many more times to fail it
-	failOver int64 // > 0: fail the first GET of every distinct range longer than this
+	failOver int64         // > 0: fail the first GET of every distinct range longer than this
 	seen     map[[2]int64]bool
 	injected int
 }
