@@ -146,10 +146,10 @@ func (s *S3) UploadPartCopy(ctx context.Context, key, uploadID string, num int32
 func (s *S3) CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part, c Cond) (ObjectInfo, error) {
 	cp := make([]types.CompletedPart, len(parts))
 	for i, p := range parts {
+		// No part checksums here: the upload was created without a checksum
+		// algorithm, and servers then refuse them (InvalidPart). Each part's
+		// CRC32C was already checked when it was uploaded.
 		cp[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(p.ETag)}
-		if p.CRC32C != "" && s.opts.checksums() {
-			cp[i].ChecksumCRC32C = aws.String(p.CRC32C)
-		}
 	}
 	in := &s3.CompleteMultipartUploadInput{Bucket: &s.bucket, Key: &key, UploadId: &uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: cp}}
