@@ -169,6 +169,7 @@ func (s *S3) AbortMultipart(ctx context.Context, key, uploadID string) error {
 }
 
 // ListMultipartUploads returns every in-progress upload under prefix.
+// MinIO only answers for a prefix that is a whole key.
 func (s *S3) ListMultipartUploads(ctx context.Context, prefix string) ([]Upload, error) {
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: &prefix}
 	var ups []Upload
