@@ -1,0 +1,254 @@
+// Command s3mount mounts an S3 bucket (or a prefix of it) as a directory.
+// This file is wiring only: flags, daemonizing, signals, subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/config"
+	"github.com/s3mount/s3mount/internal/daemon"
+	"github.com/s3mount/s3mount/internal/fuseadapter"
+	"github.com/s3mount/s3mount/internal/metrics"
+	"github.com/s3mount/s3mount/internal/readahead"
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/spool"
+	"github.com/s3mount/s3mount/internal/vfs"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	args := os.Args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "demo":
+			os.Exit(runDemo(args[1:]))
+		case "status":
+			os.Exit(runStatus(args[1:]))
+		case watchCommand:
+			os.Exit(runWatch(args[1:]))
+		case gatewayCommand:
+			os.Exit(runGateway(args[1:]))
+		}
+	}
+	o, err := config.Parse(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "s3mount: "+err.Error())
+		os.Exit(2)
+	}
+	if o.Help {
+		fmt.Print(config.Usage())
+		return
+	}
+	if o.Version {
+		fmt.Println("s3mount", version)
+		return
+	}
+	if err := o.CheckMountPoint(); err != nil {
+		fmt.Fprintln(os.Stderr, "s3mount: "+err.Error())
+		os.Exit(1)
+	}
+	if !o.Foreground && !daemon.IsChild() {
+		if err := daemon.Start(args); err != nil {
+			fmt.Fprintln(os.Stderr, "s3mount: "+err.Error())
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(o); err != nil {
+		daemon.Fail(err)
+		fmt.Fprintln(os.Stderr, "s3mount: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+// run mounts and serves until a stop signal or an external unmount.
+func run(o *config.Options) error {
+	log, closeLog, err := newLogger(o)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	slog.SetDefault(log)
+	for _, f := range o.NotYet {
+		log.Warn("option accepted but not implemented yet: " + f)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	st, err := s3store.New(ctx, storeOptions(o))
+	cancel()
+	if err != nil {
+		return err
+	}
+	mode := spool.Blocking
+	if o.BufferMode == config.BufferNonBlocking {
+		mode = spool.NonBlocking
+	}
+	sp, recovered, err := spool.Open(o.SpoolDir, o.Bucket+"/"+o.Prefix, spool.Options{
+		MaxBuffer: o.MaxBufferSize, Mode: mode, Sync: syncPolicy(o.SpoolSync),
+	})
+	if err != nil {
+		return err
+	}
+	if len(recovered) > 0 {
+		log.Info("publishing files left in the spool by a previous run", "files", len(recovered), "spool_dir", o.SpoolDir)
+	}
+	pool := readahead.NewPool(st, readahead.PoolOptions{
+		PartSize:          o.ReadPartSize,
+		MaxThreads:        o.MaxThreads,
+		MaxThroughputGbps: o.MaxThroughputGbps,
+		MemoryTarget:      readMemory(o.MemoryTarget),
+	})
+	fs := vfs.New(st, sp, recovered, pool, vfs.Options{
+		Prefix: o.Prefix, UID: o.UID, GID: o.GID, DirMode: o.DirMode, FileMode: o.FileMode,
+		ReadOnly: o.ReadOnly, AllowDelete: o.AllowDelete, AllowOverwrite: o.AllowOverwrite,
+		MetadataTTL: ttl(o.MetadataTTL), NegativeTTL: ttl(o.NegativeMetadataTTL),
+		UploadInterval: o.UploadInterval, CloseDelay: o.CloseDelay,
+		WritePartSize: o.WritePartSize, MaxEditSize: o.MaxEditSize, DropMarker: o.DropMarker,
+		Logger: log,
+	})
+	m := metrics.New(st, fs, pool)
+	if o.MetricsAddr != "" {
+		addr, err := m.Serve(o.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("cannot serve metrics on %s: %v", o.MetricsAddr, err)
+		}
+		log.Info("serving Prometheus metrics", "addr", addr)
+	}
+	statusSrv, err := serveStatus(o.SpoolDir, fs, o)
+	if err != nil {
+		return err
+	}
+	defer statusSrv.Close()
+	if o.LogMetrics {
+		go m.LogEvery(time.Minute, log)
+	}
+	server, err := fuseadapter.Mount(o.MountPoint, fs, fuseadapter.Options{
+		AllowOther: o.AllowOther, AllowRoot: o.AllowRoot, ReadOnly: o.ReadOnly,
+		EntryTTL: ttl(o.MetadataTTL), NegativeTTL: ttl(o.NegativeMetadataTTL),
+		FsName: "s3mount:" + o.Bucket, Debug: o.Debug && os.Getenv("S3MOUNT_FUSE_DEBUG") != "",
+		Logger: log, OnOp: m.FuseOp,
+	})
+	if err != nil {
+		fs.Shutdown(context.Background())
+		return fmt.Errorf("cannot mount at %s: %v", o.MountPoint, err)
+	}
+	if o.AutoUnmount {
+		if err := startWatcher(o.MountPoint); err != nil {
+			log.Warn("cannot start the auto-unmount watcher", "err", err)
+		}
+	}
+	log.Info("mounted", "bucket", o.Bucket, "prefix", o.Prefix, "dir", o.MountPoint, "spool_dir", o.SpoolDir)
+	daemon.Ready()
+
+	unmounted := make(chan struct{})
+	go func() { server.Wait(); close(unmounted) }()
+	sigCtx, stopSig := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-unmounted:
+			stopSig()
+		case <-sigCtx.Done():
+		}
+	}()
+	if sig := daemon.WaitForSignal(sigCtx); sig != nil {
+		log.Info("stopping: publishing and unmounting", "signal", sig.String())
+		if err := server.Unmount(); err != nil {
+			// Busy (a process holds a file open): detach the mount so no
+			// new request arrives, and publish what we have.
+			log.Warn("unmount is busy: detaching the mount", "err", err)
+			syscall.Unmount(o.MountPoint, syscall.MNT_DETACH)
+		}
+	}
+	stopSig()
+	if err := fs.Shutdown(context.Background()); err != nil {
+		log.Error("some data could not be published; it stays in the spool for the next mount", "spool_dir", o.SpoolDir, "err", err)
+		return nil
+	}
+	log.Info("unmounted; everything published", "dir", o.MountPoint)
+	return nil
+}
+
+func storeOptions(o *config.Options) s3store.Options {
+	return s3store.Options{
+		Bucket: o.Bucket, Region: o.Region, EndpointURL: o.EndpointURL, ForcePathStyle: o.ForcePathStyle,
+		Profile: o.Profile, NoSignRequest: o.NoSignRequest, RequesterPays: o.RequesterPays,
+		ExpectedBucketOwner: o.ExpectedBucketOwner, UserAgentPrefix: o.UserAgentPrefix,
+		StorageClass: o.StorageClass, SSE: o.SSE, SSEKMSKeyID: o.SSEKMSKeyID, UploadChecksums: o.UploadChecksums,
+		MaxConns: max(64, o.MaxThreads*2),
+	}
+}
+
+func syncPolicy(s string) spool.SyncPolicy {
+	switch s {
+	case config.SpoolSyncAlways:
+		return spool.SyncAlways
+	case config.SpoolSyncInterval:
+		return spool.SyncInterval
+	case config.SpoolSyncNever:
+		return spool.SyncNever
+	}
+	return spool.SyncPublish
+}
+
+// ttl maps Mountpoint's TTL words: minimal is one second (the kernel and
+// our cache revalidate often), indefinite is capped at a year.
+func ttl(d time.Duration) time.Duration {
+	switch {
+	case d == config.Minimal:
+		return time.Second
+	case d == config.Indefinite:
+		return 365 * 24 * time.Hour
+	}
+	return d
+}
+
+// readMemory: Mountpoint's --memory-target is for the whole process; the
+// read-ahead takes a quarter of it, capped so that a default mount stays
+// small (a 1 GiB sequential read needs far less than a GiB of buffers).
+func readMemory(target int64) int64 {
+	if target <= 0 {
+		return 0
+	}
+	return min(target/4, 256<<20)
+}
+
+func newLogger(o *config.Options) (*slog.Logger, func(), error) {
+	level := slog.LevelInfo
+	if o.Debug {
+		level = slog.LevelDebug
+	}
+	w, closer, err := logWriter(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: redact})
+	return slog.New(h), closer, nil
+}
+
+// redact keeps secrets out of every log line.
+func redact(groups []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindString {
+		s := a.Value.String()
+		if strings.Contains(s, "X-Amz-Signature=") || strings.Contains(s, "X-Amz-Credential=") {
+			return slog.String(a.Key, "[redacted URL]")
+		}
+		if v := os.Getenv("AWS_SECRET_ACCESS_KEY"); v != "" && strings.Contains(s, v) {
+			return slog.String(a.Key, strings.ReplaceAll(s, v, "[redacted]"))
+		}
+	}
+	if err, ok := a.Value.Any().(error); ok && err != nil {
+		return redact(groups, slog.String(a.Key, err.Error()))
+	}
+	return a
+}
+
+var errUsage = errors.New("usage")

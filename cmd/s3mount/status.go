@@ -1,0 +1,153 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/config"
+	"github.com/s3mount/s3mount/internal/vfs"
+)
+
+// statusReport is what the daemon answers on its status socket.
+type statusReport struct {
+	Bucket    string            `json:"bucket"`
+	Prefix    string            `json:"prefix"`
+	Mount     string            `json:"mount_point"`
+	SpoolDir  string            `json:"spool_dir"`
+	Totals    vfs.StatsSnapshot `json:"totals"`
+	BufferMax int64             `json:"max_buffer_size"`
+	Files     []vfs.FileStatus  `json:"files"`
+}
+
+// The socket lives in the spool directory (mode 0600: it shows key names);
+// a pointer file named after the mount point lets `status DIR` find it.
+func socketPointer(dir string) string {
+	h := sha256.Sum256([]byte(dir))
+	base := "/run/s3mount"
+	if os.Geteuid() != 0 {
+		base = filepath.Join(os.TempDir(), fmt.Sprintf("s3mount-%d", os.Geteuid()))
+	}
+	return filepath.Join(base, hex.EncodeToString(h[:8]))
+}
+
+type statusServer struct {
+	l       net.Listener
+	pointer string
+}
+
+func (s *statusServer) Close() {
+	s.l.Close()
+	os.Remove(s.pointer)
+}
+
+func serveStatus(spoolDir string, fs *vfs.FS, o *config.Options) (*statusServer, error) {
+	sock := filepath.Join(spoolDir, "status.sock")
+	os.Remove(sock)
+	old := umask(0o177)
+	l, err := net.Listen("unix", sock)
+	umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the status socket %s: %v", sock, err)
+	}
+	os.Chmod(sock, 0o600)
+	ptr := socketPointer(o.MountPoint)
+	os.MkdirAll(filepath.Dir(ptr), 0o700)
+	if err := os.WriteFile(ptr, []byte(sock), 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("cannot write %s: %v", ptr, err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			rep := statusReport{Bucket: o.Bucket, Prefix: o.Prefix, Mount: o.MountPoint, SpoolDir: spoolDir,
+				Totals: fs.Stats(), BufferMax: o.MaxBufferSize, Files: fs.Files()}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			json.NewEncoder(c).Encode(rep)
+			c.Close()
+		}
+	}()
+	return &statusServer{l: l, pointer: ptr}, nil
+}
+
+// runStatus is `s3mount status [--json] DIR`.
+func runStatus(args []string) int {
+	asJSON := false
+	var dir string
+	for _, a := range args {
+		switch a {
+		case "--json":
+			asJSON = true
+		case "-h", "--help":
+			fmt.Println("usage: s3mount status [--json] DIRECTORY\n\nShows each open or unpublished file of the mount at DIRECTORY: key, unpublished bytes,\nlast publication, errors and drops, plus totals and the spool directory.")
+			return 0
+		default:
+			dir = a
+		}
+	}
+	if dir == "" {
+		fmt.Fprintln(os.Stderr, "s3mount: usage: s3mount status [--json] DIRECTORY")
+		return 2
+	}
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "s3mount: %s: %v\n", dir, err)
+		return 1
+	}
+	sock, err := os.ReadFile(socketPointer(abs))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "s3mount: no s3mount daemon is serving %s\n", abs)
+		return 1
+	}
+	c, err := net.DialTimeout("unix", string(sock), 5*time.Second)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "s3mount: cannot reach the daemon of %s: %v\n", abs, err)
+		return 1
+	}
+	defer c.Close()
+	b, err := io.ReadAll(c)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "s3mount: reading status: %v\n", err)
+		return 1
+	}
+	if asJSON {
+		os.Stdout.Write(b)
+		return 0
+	}
+	var rep statusReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		fmt.Fprintf(os.Stderr, "s3mount: bad status answer: %v\n", err)
+		return 1
+	}
+	t := rep.Totals
+	fmt.Printf("s3://%s/%s mounted at %s\nspool %s: %d unpublished bytes of %d in %d files\n", rep.Bucket, rep.Prefix, rep.Mount, rep.SpoolDir, t.SpoolUsed, rep.BufferMax, t.SpoolFiles)
+	fmt.Printf("publications %d, errors %d, conflicts %d, rebases %d, dropped %d bytes in %d writes\n\n", t.Publications, t.PublishErrors, t.Conflicts, t.Rebases, t.DroppedBytes, t.DroppedWrites)
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "KEY\tOPEN\tSIZE\tUNPUBLISHED\tLAST PUBLICATION\tDROPPED\tERROR")
+	for _, f := range rep.Files {
+		last := "-"
+		if !f.LastPublished.IsZero() {
+			last = f.LastPublished.Format(time.RFC3339)
+		}
+		e := f.LastError
+		if f.Conflict != "" {
+			e = f.Conflict
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\t%d\t%s\n", f.Key, f.Open, f.Size, f.Unpublished, last, f.DroppedBytes, e)
+	}
+	w.Flush()
+	return 0
+}
