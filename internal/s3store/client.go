@@ -66,6 +66,9 @@ func loadConfig(ctx context.Context, o Options) (aws.Config, error) {
 		tr.MaxIdleConns = 2 * o.MaxConns
 		tr.MaxIdleConnsPerHost = o.MaxConns
 		tr.IdleConnTimeout = 90 * time.Second
+		// A hung server must not hang a call forever; long enough for a
+		// server-side copy of a 5 GiB part.
+		tr.ResponseHeaderTimeout = 2 * time.Minute
 		tr.ReadBufferSize = 64 << 10
 		tr.WriteBufferSize = 64 << 10
 	})
