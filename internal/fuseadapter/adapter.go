@@ -90,6 +90,10 @@ type adapter struct {
 // done reports an operation's result to metrics and returns its errno.
 func (a *adapter) done(op string, start time.Time, err error) syscall.Errno {
 	e := vfs.Errno(err)
+	if e == syscall.EIO || e == syscall.ESTALE {
+		// One line per failure a user meets, with its cause.
+		a.log.Warn("file operation failed", "op", op, "errno", e.Error(), "err", err)
+	}
 	if a.onOp != nil {
 		a.onOp(op, time.Since(start), e)
 	}

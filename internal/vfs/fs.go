@@ -222,6 +222,7 @@ type Stats struct {
 // StatsSnapshot is a copy of Stats without the lock.
 type StatsSnapshot struct {
 	Publications, PublishErrors, Conflicts, Rebases, DroppedBytes, DroppedWrites int64
+	LastPublish                                                                  time.Duration
 	SpoolUsed                                                                    int64
 	SpoolFiles                                                                   int
 }
@@ -233,6 +234,7 @@ func (fs *FS) Stats() StatsSnapshot {
 		Publications: fs.stats.Publications, PublishErrors: fs.stats.PublishErrors,
 		Conflicts: fs.stats.Conflicts, Rebases: fs.stats.Rebases,
 		DroppedBytes: fs.stats.DroppedBytes, DroppedWrites: fs.stats.DroppedWrites,
+		LastPublish: fs.stats.LastPublishDur,
 	}
 	fs.stats.mu.Unlock()
 	s.SpoolUsed = fs.sp.Used()

@@ -82,6 +82,8 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 	n.mu.Unlock()
 	fs.mu.Unlock()
 	h := n.newHandle(flags)
+	// A new file is published at close even if nothing is written (touch).
+	h.wrote = !h.append
 	return n, h, nil
 }
 
@@ -293,7 +295,7 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return done, err
 		}
-		if f == nil || m < len(want) {
+		if f == nil || m < len(want) || done == len(p) {
 			return done, nil
 		}
 	}
@@ -516,7 +518,7 @@ func (n *Node) dirtyLocked() bool {
 	}
 	j := n.file.Journal()
 	if j.Kind == spool.KindAppend {
-		return j.Size > j.BaseSize
+		return j.Size > j.BaseSize || !j.Exists
 	}
 	return j.Dirty
 }

@@ -1,0 +1,407 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/testenv"
+)
+
+// bash runs a script and returns its stdout; the test fails on error.
+func bash(t *testing.T, script string) string {
+	t.Helper()
+	out, err := exec.Command("bash", "-c", script).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("bash: %v\n%s\nstderr: %s", err, script, ee.Stderr)
+		}
+		t.Fatalf("bash: %v", err)
+	}
+	return string(out)
+}
+
+// mountVia mounts bucket through a fresh fault proxy, so that the test can
+// count the S3 requests the mount sends.
+func mountVia(t *testing.T, srv *testenv.Server, bucket string, extra ...string) (*testenv.Mount, *testenv.Proxy) {
+	t.Helper()
+	p := testenv.NewProxy(t, srv.Endpoint)
+	return testenv.MountBinary(t, p.URL, srv, bucket, extra...), p
+}
+
+func lines(s string) []string {
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// The seed scenario: 10,000 separate `echo >> f` (each opens, appends and
+// closes). Every line lands once, in order; wc -l through the mount agrees
+// after every 1,000; and the loop costs a handful of S3 requests, not one
+// PUT per append.
+func TestAppendLoop10000(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m, p := mountVia(t, srv, b)
+	f := filepath.Join(m.Dir, "app.log")
+	before := p.Requests()
+	out := bash(t, fmt.Sprintf(`for i in $(seq 1 10000); do echo "line$i" >> %q; if (( i %% 1000 == 0 )); then wc -l < %q; fi; done`, f, f))
+	for i, got := range lines(out) {
+		if want := strconv.Itoa((i + 1) * 1000); strings.TrimSpace(got) != want {
+			t.Fatalf("wc -l after %s appends said %q", want, got)
+		}
+	}
+	m.Unmount(t)
+	reqs := p.Requests() - before
+	got := lines(string(srv.Get(t, b, "app.log")))
+	if len(got) != 10000 {
+		t.Fatalf("object has %d lines, want 10000", len(got))
+	}
+	for i, l := range got {
+		if l != "line"+strconv.Itoa(i+1) {
+			t.Fatalf("line %d is %q", i+1, l)
+		}
+	}
+	t.Logf("10,000 appends cost %d S3 requests", reqs)
+	// Lookups of a new file cost 2 requests, each publication 1-4: a
+	// per-append upload would cost 10,000+.
+	if reqs > 40 {
+		t.Fatalf("10,000 appends cost %d S3 requests; publications are not coalesced", reqs)
+	}
+}
+
+// Two processes append 5,000 lines each through their own O_APPEND fds:
+// 10,000 whole lines, each writer's in its order.
+func TestTwoAppendingProcesses(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m := testenv.MountBinary(t, srv.Endpoint, srv, b)
+	f := filepath.Join(m.Dir, "shared.log")
+	bash(t, fmt.Sprintf(`
+w() { for i in $(seq 1 5000); do echo "$1-$i-$(printf '%%0100d' $i)" >> %q; done; }
+w A & w B & wait`, f))
+	local, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Unmount(t)
+	remote := srv.Get(t, b, "shared.log")
+	if !bytes.Equal(local, remote) {
+		t.Fatalf("object (%d bytes) differs from what the mount showed (%d bytes)", len(remote), len(local))
+	}
+	checkWriters(t, lines(string(remote)), []string{"A", "B"}, 5000)
+}
+
+// checkWriters asserts that each writer's n lines are there once, whole and
+// in order.
+func checkWriters(t *testing.T, got []string, writers []string, n int) {
+	t.Helper()
+	next := map[string]int{}
+	for _, w := range writers {
+		next[w] = 1
+	}
+	for i, l := range got {
+		parts := strings.SplitN(l, "-", 3)
+		if len(parts) != 3 {
+			t.Fatalf("line %d is not whole: %q", i+1, l)
+		}
+		k, ok := next[parts[0]]
+		seq, err := strconv.Atoi(parts[1])
+		if !ok || err != nil || seq != k || parts[2] != fmt.Sprintf("%0100d", seq) {
+			t.Fatalf("line %d: %q (expected %s-%d)", i+1, l, parts[0], k)
+		}
+		next[parts[0]] = k + 1
+	}
+	for _, w := range writers {
+		if next[w] != n+1 {
+			t.Fatalf("writer %s: %d lines, want %d", w, next[w]-1, n)
+		}
+	}
+}
+
+// Many writers sharing one fd (nginx master + workers after fork).
+func TestSharedFdWriters(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m := testenv.MountBinary(t, srv.Endpoint, srv, b)
+	f := filepath.Join(m.Dir, "fd.log")
+	bash(t, fmt.Sprintf(`
+exec 3>>%q
+w() { for i in $(seq 1 2000); do echo "$1-$i-$(printf '%%0100d' $i)" >&3; done; }
+w A & w B & w C & wait`, f))
+	m.Unmount(t)
+	checkWriters(t, lines(string(srv.Get(t, b, "fd.log"))), []string{"A", "B", "C"}, 2000)
+}
+
+// A large file written sequentially is uploaded while it is written
+// (streaming multipart), is byte-exact, and exists when close returns.
+func TestLargeSequentialWrite(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m, p := mountVia(t, srv, b)
+	const size = 200 << 20
+	f, err := os.Create(filepath.Join(m.Dir, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	afterOpen := p.Requests()
+	for off := 0; off < size; off += len(buf) {
+		rand.Read(buf)
+		h.Write(buf)
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Parts are uploaded while the writer goes on, not after close.
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Requests()-afterOpen < 10 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := p.Requests() - afterOpen; n < 10 {
+		t.Fatalf("only %d S3 requests before close: parts are not streamed", n)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Atomic semantics: the object is complete when close returns.
+	got := srv.Get(t, b, "big.bin")
+	if len(got) != size || sha256.Sum256(got) != [32]byte(h.Sum(nil)) {
+		t.Fatalf("object is %d bytes and differs from what was written", len(got))
+	}
+	// And dd through the mount of the same bytes reads back exactly.
+	sum := bash(t, fmt.Sprintf("sha256sum < %q | cut -d' ' -f1", filepath.Join(m.Dir, "big.bin")))
+	if strings.TrimSpace(sum) != fmt.Sprintf("%x", h.Sum(nil)) {
+		t.Fatalf("read through the mount gives sha256 %s", sum)
+	}
+}
+
+// dd of a file through the mount is byte-exact.
+func TestDDWrite(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m := testenv.MountBinary(t, srv.Endpoint, srv, b)
+	src := filepath.Join(t.TempDir(), "src")
+	data := make([]byte, 37<<20+123)
+	rand.Read(data)
+	os.WriteFile(src, data, 0o644)
+	bash(t, fmt.Sprintf("dd if=%q of=%q bs=1M status=none", src, filepath.Join(m.Dir, "dd.bin")))
+	if got := srv.Get(t, b, "dd.bin"); !bytes.Equal(got, data) {
+		t.Fatalf("dd: object is %d bytes, want %d, or differs", len(got), len(data))
+	}
+}
+
+// Appends to existing objects: the compose path (≥ 5 MiB: UploadPartCopy +
+// UploadPart) and the re-put path (small object), byte-exact.
+func TestAppendToExistingObjects(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	big := make([]byte, 20<<20)
+	rand.Read(big)
+	small := bytes.Repeat([]byte("0123456789abcdef"), 64) // 1 KiB
+	srv.Put(t, b, "big.log", big)
+	srv.Put(t, b, "small.log", small)
+	m := testenv.MountBinary(t, srv.Endpoint, srv, b)
+	var add bytes.Buffer
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&add, "appended line %d\n", i)
+	}
+	for _, name := range []string{"big.log", "small.log"} {
+		f, err := os.OpenFile(filepath.Join(m.Dir, name), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(add.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	// Read-your-writes through the mount before anything is published.
+	got, err := os.ReadFile(filepath.Join(m.Dir, "big.log"))
+	if err != nil || !bytes.Equal(got, append(append([]byte{}, big...), add.Bytes()...)) {
+		t.Fatalf("reading big.log through the mount: %d bytes, err %v", len(got), err)
+	}
+	m.Unmount(t)
+	for name, old := range map[string][]byte{"big.log": big, "small.log": small} {
+		want := append(append([]byte{}, old...), add.Bytes()...)
+		if got := srv.Get(t, b, name); !bytes.Equal(got, want) {
+			t.Fatalf("%s: object is %d bytes, want %d, or differs", name, len(got), len(want))
+		}
+	}
+}
+
+// A log held open across several intervals is in S3 before close, and
+// every publication ends on a line boundary.
+func TestOpenLogPublishedEachInterval(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m := testenv.MountBinary(t, srv.Endpoint, srv, b, "--upload-interval", "1s")
+	f, err := os.OpenFile(filepath.Join(m.Dir, "open.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var written bytes.Buffer
+	seen := 0
+	for i := 0; i < 40 && seen < 3; i++ {
+		line := fmt.Sprintf("line %d ", i)
+		// Half a line first: a publication must never include it alone.
+		f.Write([]byte(line))
+		written.WriteString(line)
+		time.Sleep(50 * time.Millisecond)
+		f.Write([]byte("end\n"))
+		written.WriteString("end\n")
+		time.Sleep(100 * time.Millisecond)
+		if !srv.Exists(t, b, "open.log") {
+			continue
+		}
+		obj := srv.Get(t, b, "open.log")
+		if len(obj) == 0 || obj[len(obj)-1] != '\n' || !bytes.HasPrefix(written.Bytes(), obj) {
+			t.Fatalf("published object (%d bytes) is not a line-aligned prefix of what was written", len(obj))
+		}
+		if len(obj) > seen {
+			seen = len(obj)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("nothing was published while the file was open")
+	}
+}
+
+// cp has Mountpoint's atomic semantics: the object exists when cp returns.
+func TestCpIsAtomic(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m := testenv.MountBinary(t, srv.Endpoint, srv, b)
+	src := filepath.Join(t.TempDir(), "f")
+	data := make([]byte, 3<<20+7)
+	rand.Read(data)
+	os.WriteFile(src, data, 0o644)
+	bash(t, fmt.Sprintf("cp %q %q", src, filepath.Join(m.Dir, "copied.bin")))
+	if got := srv.Get(t, b, "copied.bin"); !bytes.Equal(got, data) {
+		t.Fatalf("right after cp the object is %d bytes, want %d", len(got), len(data))
+	}
+	// An empty file from touch is an empty object.
+	bash(t, fmt.Sprintf("touch %q", filepath.Join(m.Dir, "empty")))
+	if got := srv.Get(t, b, "empty"); len(got) != 0 {
+		t.Fatalf("touch made a %d byte object", len(got))
+	}
+}
+
+// Overwrite and delete need their flags: EPERM without.
+func TestOverwriteAndDeleteFlags(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	srv.Put(t, b, "keep.txt", []byte("original\n"))
+	m := testenv.MountBinary(t, srv.Endpoint, srv, b)
+	p := filepath.Join(m.Dir, "keep.txt")
+	if err := os.WriteFile(p, []byte("new"), 0o644); !errors.Is(err, syscall.EPERM) {
+		t.Fatalf("O_TRUNC overwrite without --allow-overwrite: %v, want EPERM", err)
+	}
+	if err := os.Remove(p); !errors.Is(err, syscall.EPERM) {
+		t.Fatalf("rm without --allow-delete: %v, want EPERM", err)
+	}
+	if got := srv.Get(t, b, "keep.txt"); string(got) != "original\n" {
+		t.Fatalf("object changed to %q", got)
+	}
+	m.Unmount(t)
+
+	m = testenv.MountBinary(t, srv.Endpoint, srv, b, "--allow-overwrite", "--allow-delete")
+	p = filepath.Join(m.Dir, "keep.txt")
+	if err := os.WriteFile(p, []byte("replaced\n"), 0o644); err != nil {
+		t.Fatalf("overwrite with --allow-overwrite: %v", err)
+	}
+	if got := srv.Get(t, b, "keep.txt"); string(got) != "replaced\n" {
+		t.Fatalf("after overwrite the object is %q", got)
+	}
+	if err := os.Remove(p); err != nil {
+		t.Fatalf("rm with --allow-delete: %v", err)
+	}
+	if srv.Exists(t, b, "keep.txt") {
+		t.Fatal("object still exists after rm")
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stat after rm: %v", err)
+	}
+}
+
+// Read while writing: another reader sees every byte at once, size and
+// mtime advance with each write, and the inode number stays the same.
+func TestReadWhileWriting(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m := testenv.MountBinary(t, srv.Endpoint, srv, b)
+	p := filepath.Join(m.Dir, "live.log")
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var ino uint64
+	var last time.Time
+	var all []byte
+	for i := 0; i < 50; i++ {
+		line := []byte(fmt.Sprintf("event %d\n", i))
+		if _, err := w.Write(line); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, line...)
+		got := make([]byte, len(line))
+		if _, err := r.ReadAt(got, int64(len(all)-len(line))); err != nil || !bytes.Equal(got, line) {
+			t.Fatalf("reader saw %q (%v), want %q", got, err, line)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Size != int64(len(all)) {
+			t.Fatalf("size %d after %d bytes", st.Size, len(all))
+		}
+		if i == 0 {
+			ino = st.Ino
+		} else if st.Ino != ino {
+			t.Fatalf("inode changed from %d to %d", ino, st.Ino)
+		}
+		mt := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+		if mt.Before(last) {
+			t.Fatalf("mtime went back from %v to %v", last, mt)
+		}
+		last = mt
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !last.After(time.Now().Add(-time.Minute)) {
+		t.Fatalf("mtime %v does not follow the writes", last)
+	}
+}
+
+// Two mounts (two spools: two hosts) append to one key. The conditional
+// writes see each other's changes and rebase: every line of both survives.
+func TestTwoMountsOneKey(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	a := testenv.MountBinary(t, srv.Endpoint, srv, b, "--upload-interval", "1s", "--close-delay", "200ms")
+	c := testenv.MountBinary(t, srv.Endpoint, srv, b, "--upload-interval", "1s", "--close-delay", "200ms")
+	script := `w() { for i in $(seq 1 1500); do echo "$1-$i-$(printf '%%0100d' $i)" >> "$2"; if (( i %% 300 == 0 )); then sleep 0.7; fi; done; }
+w A %q & w B %q & wait`
+	bash(t, fmt.Sprintf(script, filepath.Join(a.Dir, "both.log"), filepath.Join(c.Dir, "both.log")))
+	a.Unmount(t)
+	c.Unmount(t)
+	// Lines of the two hosts interleave by publication; each host's stay
+	// whole and in order.
+	checkWriters(t, lines(string(srv.Get(t, b, "both.log"))), []string{"A", "B"}, 1500)
+}
