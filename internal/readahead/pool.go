@@ -8,6 +8,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store"
 )
@@ -41,6 +42,10 @@ const (
 	minBufClass = 64 << 10
 	seqSlack    = 1 << 20
 )
+
+// idleAfter: a reader this long without a read yields its buffers to readers
+// that are out of budget. A variable for tests.
+var idleAfter = time.Second
 
 // PoolOptions configures a Pool. Zero fields take the defaults above.
 type PoolOptions struct {
@@ -83,6 +88,9 @@ type Pool struct {
 	peak   atomic.Int64 // highest inUse so far (tests check the budget with it)
 	active atomic.Int64 // readers holding any charge; they share the budget
 
+	holdersMu sync.Mutex
+	holders   map[*Reader]struct{} // readers holding any charge
+
 	threads  *prioSem
 	throttle *tokenBucket // nil: unlimited
 
@@ -100,6 +108,7 @@ func NewPool(store s3store.Store, o PoolOptions) *Pool {
 		o:       o,
 		threads: newPrioSem(o.MaxThreads),
 		free:    map[int][][]byte{},
+		holders: map[*Reader]struct{}{},
 		// A few parts of free buffers are enough for steady streaming;
 		// more would only sit in RSS.
 		maxFree: min(4*o.PartSize, o.MemoryTarget/4),
@@ -132,6 +141,46 @@ func (p *Pool) tryCharge(n int64) bool {
 }
 
 func (p *Pool) uncharge(n int64) { p.inUse.Add(-n) }
+
+// addHolder and removeHolder track readers holding memory; called with the
+// reader's lock held (holdersMu is taken under it, never the other way).
+func (p *Pool) addHolder(r *Reader) {
+	p.active.Add(1)
+	p.holdersMu.Lock()
+	p.holders[r] = struct{}{}
+	p.holdersMu.Unlock()
+}
+
+func (p *Pool) removeHolder(r *Reader) {
+	p.active.Add(-1)
+	p.holdersMu.Lock()
+	delete(p.holders, r)
+	p.holdersMu.Unlock()
+}
+
+// reclaim makes readers idle for idleAfter drop their buffers so that r,
+// which ran out of budget, can stream. It reports whether any budget came
+// back. r.mu is held: others' locks are only tried, so two readers
+// reclaiming from each other cannot deadlock.
+func (p *Pool) reclaim(r *Reader) bool {
+	idle := time.Now().Add(-idleAfter).UnixNano()
+	p.holdersMu.Lock()
+	var victims []*Reader
+	for v := range p.holders {
+		if v != r && v.lastRead.Load() < idle {
+			victims = append(victims, v)
+		}
+	}
+	p.holdersMu.Unlock()
+	before := p.inUse.Load()
+	for _, v := range victims {
+		if v.mu.TryLock() {
+			v.shed()
+			v.mu.Unlock()
+		}
+	}
+	return p.inUse.Load() < before
+}
 
 // share is the window one reader may hold when others stream too.
 func (p *Pool) share() int64 {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store"
 )
@@ -34,6 +36,8 @@ type Reader struct {
 	charged int64   // budget held by this reader's parts
 	stale   bool
 	closed  bool
+
+	lastRead atomic.Int64 // unix nanos of the last read; idle readers yield memory
 }
 
 // Open returns a reader of one object version of size bytes. Every GET it
@@ -99,6 +103,7 @@ func (r *Reader) plan(off, end int64) ([]seg, error) {
 	if off >= end {
 		return nil, nil
 	}
+	r.lastRead.Store(time.Now().UnixNano())
 	if off < r.hi-r.backSlack() || off > r.next+seqSlack {
 		r.reset(off) // a seek: forget the stream, start small
 		r.hi = end
@@ -215,11 +220,11 @@ func (r *Reader) topUp(end int64) {
 // parts. It returns nil when the budget has no room.
 func (r *Reader) addPart(i int, off, n int64, urgent bool) *part {
 	c := int64(r.pool.bufClass(n))
-	if !r.pool.tryCharge(c) {
+	if !r.pool.tryCharge(c) && !(r.pool.reclaim(r) && r.pool.tryCharge(c)) {
 		return nil
 	}
 	if r.charged == 0 {
-		r.pool.active.Add(1)
+		r.pool.addHolder(r)
 	}
 	r.charged += c
 	ctx, cancel := context.WithCancel(r.ctx)
@@ -282,6 +287,21 @@ func (r *Reader) unused(pt *part) {
 	}
 }
 
+// shed drops the parts no read is using, last first, and closes the window:
+// an idle reader gives its memory to readers that stream. r.mu is held.
+func (r *Reader) shed() {
+	for len(r.parts) > 0 {
+		pt := r.parts[len(r.parts)-1]
+		if pt.refs > 0 {
+			break
+		}
+		r.remove(pt)
+		r.next = max(pt.off, r.hi)
+	}
+	r.window = 0
+	r.growAt = r.hi
+}
+
 func (r *Reader) release(pt *part) {
 	if pt.buf == nil {
 		return
@@ -291,7 +311,7 @@ func (r *Reader) release(pt *part) {
 	r.pool.uncharge(pt.charge)
 	r.charged -= pt.charge
 	if r.charged == 0 {
-		r.pool.active.Add(-1)
+		r.pool.removeHolder(r)
 	}
 }
 

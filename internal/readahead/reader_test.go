@@ -206,7 +206,7 @@ func TestManyOpenReaders(t *testing.T) {
 	for i := range 100 {
 		r := pool.Open("open100", etag, int64(len(data)))
 		rs = append(rs, r)
-		for off := int64(0); off < 2*mib; off += int64(len(buf)) {
+		for off := int64(0); off < 1*mib; off += int64(len(buf)) {
 			if err := checkRead(context.Background(), r, data, buf, off+int64(i)); err != nil {
 				t.Fatalf("reader %d: %v", i, err)
 			}
@@ -220,6 +220,42 @@ func TestManyOpenReaders(t *testing.T) {
 	}
 	if m := pool.MemoryInUse(); m != 0 {
 		t.Fatalf("MemoryInUse after Close = %d", m)
+	}
+}
+
+// Readers that stopped reading but stay open give their buffers to a reader
+// that streams, so it still gets part-sized GETs.
+func TestIdleReadersYield(t *testing.T) {
+	old := idleAfter
+	idleAfter = 50 * time.Millisecond
+	t.Cleanup(func() { idleAfter = old })
+	f := newFixture(t)
+	o := smallOpts()
+	o.MemoryTarget = 8 * mib
+	pool := NewPool(f.st, o)
+	data := randBytes(19, 8*mib)
+	etag := f.put(t, "idle", data)
+	buf := make([]byte, 128<<10)
+	for range 10 {
+		r := pool.Open("idle", etag, int64(len(data)))
+		defer r.Close()
+		for off := int64(0); off < 1*mib; off += int64(len(buf)) {
+			if err := checkRead(context.Background(), r, data, buf, off); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if m := pool.MemoryInUse(); m < o.MemoryTarget/2 {
+		t.Fatalf("idle readers hold only %d bytes: the test needs a full budget", m)
+	}
+	time.Sleep(2 * idleAfter) // only makes them idle; nothing is timed
+	before := f.gets()
+	r := pool.Open("idle", etag, int64(len(data)))
+	defer r.Close()
+	sameBytes(t, "streaming reader", readSeq(t, r, 128<<10), data)
+	// Without the idle readers' memory every 128 KiB read would be its own GET (64).
+	if gets := f.gets() - before; gets > 8+8 {
+		t.Fatalf("%d GETs for 8 MiB next to idle readers", gets)
 	}
 }
 
