@@ -264,6 +264,27 @@ func (n *Node) newHandle(flags int) *Handle {
 // Read reads from the spool where the bytes are local, else from S3
 // through the read-ahead pinned to the object's ETag.
 func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
+	for tries := 0; ; tries++ {
+		h.node.mu.Lock()
+		etag := h.node.etag
+		h.node.mu.Unlock()
+		m, err := h.readOnce(ctx, p, off)
+		if err == nil || tries >= 3 || !errors.Is(err, readahead.ErrStale) {
+			return m, err
+		}
+		h.node.mu.Lock()
+		moved := h.node.etag != etag
+		h.node.mu.Unlock()
+		if !moved {
+			return m, err
+		}
+		// Our own publication of a growing log replaced the object
+		// during the read (copytruncate reading a busy log): read again;
+		// remote follows our own ETags and stays pinned to others'.
+	}
+}
+
+func (h *Handle) readOnce(ctx context.Context, p []byte, off int64) (int, error) {
 	n := h.node
 	n.mu.Lock()
 	f := n.file
@@ -547,11 +568,22 @@ func (n *Node) dropClean() {
 
 // truncateLocal sets a spooled file's size (n.wmu held).
 func (n *Node) truncateLocal(ctx context.Context, size int64) error {
-	if err := n.makeWhole(ctx); err != nil {
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	if size == 0 {
+		// ftruncate(0) (logrotate copytruncate) keeps no old byte: no need
+		// to fetch the published part, however large the log is.
+		if err := f.Update(func(j *spool.Journal) {
+			j.Kind, j.Dirty, j.LocalStart, j.Shift = spool.KindWhole, true, 0, 0
+		}); err != nil {
+			return n.fs.spoolErr(err, n.Path())
+		}
+	} else if err := n.makeWhole(ctx); err != nil {
 		return err
 	}
 	n.mu.Lock()
-	f := n.file
+	f = n.file
 	n.mu.Unlock()
 	n.abortStream()
 	if err := f.Truncate(size); err != nil {
@@ -586,6 +618,10 @@ func (n *Node) makeWhole(ctx context.Context) error {
 			if err := n.fs.relocate(ctx, n, f); err != nil {
 				return err
 			}
+			// relocate replaced the spool file: go on with the new one.
+			n.mu.Lock()
+			f = n.file
+			n.mu.Unlock()
 			j = f.Journal()
 		}
 		if j.LocalStart > 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -247,6 +248,11 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 }
 
 func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
+	// An append publication in flight rewrites the journal when it ends and
+	// does not hold wmu: let it finish first (copytruncate of a busy log).
+	n.pubMu.Lock()
+	unlockPub := sync.OnceFunc(n.pubMu.Unlock)
+	defer unlockPub()
 	n.wmu.Lock()
 	n.mu.Lock()
 	local := n.file != nil
@@ -275,6 +281,7 @@ func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
 	}
 	err := n.truncateLocal(ctx, size)
 	n.wmu.Unlock()
+	unlockPub()
 	if err != nil {
 		return err
 	}
