@@ -38,6 +38,7 @@ type Node struct {
 	uid, gid   *uint32
 	atime      time.Time
 	localMtime time.Time
+	attrSet    bool // chmod/chown/utimes happened: keep the node until unlink
 
 	// Write state.
 	file         *spool.File // non-nil while the file has local bytes
@@ -277,7 +278,7 @@ func (fs *FS) Forget(n *Node) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n.mu.Lock()
-	local := n.hasLocalState()
+	local := n.hasLocalState() || (n.attrSet && fs.byPath[n.path] == n)
 	n.mu.Unlock()
 	if local || n.ino == RootIno {
 		return

@@ -227,6 +227,11 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if a.Mode != nil || a.UID != nil || a.GID != nil || a.Atime != nil || a.Mtime != nil {
+		// Attributes live only here: the node must outlive the kernel's
+		// forgetting it, or stat would lose them (rsync -a, logrotate).
+		n.attrSet = true
+	}
 	if a.Mode != nil {
 		n.mode = a.Mode.Perm()
 	}
