@@ -19,6 +19,7 @@ type Mount struct {
 	Cmd      *exec.Cmd
 	Endpoint string
 
+	dev    string // "major:minor" of the FUSE mount, for abortFuse
 	out    lockedBuffer
 	exited chan struct{}
 	once   sync.Once
@@ -74,7 +75,10 @@ func MountBinary(t testing.TB, endpoint string, srv *Server, bucket string, extr
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for !mounted(m.Dir) {
+	for {
+		if m.dev = mountDev(m.Dir); m.dev != "" {
+			break
+		}
 		select {
 		case <-m.exited:
 			t.Fatalf("testenv: s3mount exited before mounting (%v):\n%s", m.Cmd.ProcessState, m.Stderr())
@@ -115,33 +119,70 @@ func (m *Mount) Kill(t testing.TB) {
 
 func (m *Mount) stop(t testing.TB, sig syscall.Signal, wait time.Duration) {
 	m.once.Do(func() {
-		m.Cmd.Process.Signal(sig)
-		select {
-		case <-m.exited:
-		case <-time.After(wait):
+		fail := func(format string, args ...any) {
 			if t != nil {
-				t.Errorf("testenv: s3mount did not exit %v after %v; killing it", wait, sig)
+				t.Errorf(format, args...)
 			}
+		}
+		m.Cmd.Process.Signal(sig)
+		if !m.waitExit(wait) {
+			fail("testenv: s3mount did not exit %v after %v; killing it", wait, sig)
 			m.Cmd.Process.Kill()
-			<-m.exited
+			if !m.waitExit(10 * time.Second) {
+				// A thread stuck in a FUSE request to its own dead server
+				// keeps the process from exiting: abort the connection.
+				abortFuse(m.dev)
+				exec.Command("umount", "-l", m.Dir).Run()
+				if !m.waitExit(10 * time.Second) {
+					fail("testenv: s3mount pid %d does not exit even after SIGKILL and FUSE abort", m.Cmd.Process.Pid)
+				}
+			}
 		}
 		if mounted(m.Dir) {
-			if sig != syscall.SIGKILL && t != nil {
-				t.Errorf("testenv: s3mount exited but %s is still mounted", m.Dir)
+			if sig != syscall.SIGKILL {
+				fail("testenv: s3mount exited but %s is still mounted", m.Dir)
 			}
+			abortFuse(m.dev)
 			exec.Command("umount", "-l", m.Dir).Run()
 		}
 	})
+}
+
+func (m *Mount) waitExit(d time.Duration) bool {
+	select {
+	case <-m.exited:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// abortFuse aborts the FUSE connection of device "major:minor" through
+// fusectl (mounted here if it is not), failing every request waiting on it.
+func abortFuse(dev string) {
+	_, minor, ok := strings.Cut(dev, ":")
+	if !ok {
+		return
+	}
+	const ctl = "/sys/fs/fuse/connections"
+	abort := ctl + "/" + minor + "/abort"
+	if _, err := os.Stat(abort); err != nil {
+		exec.Command("mount", "-t", "fusectl", "none", ctl).Run()
+	}
+	os.WriteFile(abort, []byte("1"), 0o200)
 }
 
 // Stderr is everything the daemon printed so far (stdout and stderr).
 func (m *Mount) Stderr() string { return m.out.String() }
 
 // mounted reports whether dir is a mount point in /proc/self/mountinfo.
-func mounted(dir string) bool {
+func mounted(dir string) bool { return mountDev(dir) != "" }
+
+// mountDev is the device ("0:42") mounted on dir, "" if none.
+func mountDev(dir string) string {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return false
+		return ""
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -149,10 +190,10 @@ func mounted(dir string) bool {
 		// Field 5 is the mount point, with spaces etc. octal-escaped.
 		fields := strings.Fields(sc.Text())
 		if len(fields) > 4 && unescapeMountinfo(fields[4]) == dir {
-			return true
+			return fields[2]
 		}
 	}
-	return false
+	return ""
 }
 
 func unescapeMountinfo(s string) string {
