@@ -120,6 +120,10 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 	switch {
 	case local:
 		if flags&os.O_TRUNC != 0 {
+			if n.cutsPublished(0) {
+				fs.log.Warn("refused to truncate bytes S3 already has (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
+				return nil, ErrPerm
+			}
 			if err := n.truncateLocal(ctx, 0); err != nil {
 				return nil, err
 			}

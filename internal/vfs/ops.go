@@ -284,6 +284,11 @@ func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
 			return err
 		}
 	}
+	if local && n.cutsPublished(size) {
+		n.wmu.Unlock()
+		fs.log.Warn("refused to truncate bytes S3 already has (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
+		return ErrPerm
+	}
 	err := n.truncateLocal(ctx, size)
 	n.wmu.Unlock()
 	unlockPub()
@@ -298,6 +303,19 @@ func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
 		n.dropClean()
 	}
 	return nil
+}
+
+// cutsPublished: truncating the spooled file to size would cut bytes S3
+// already has, which needs --allow-overwrite as for an idle object.
+func (n *Node) cutsPublished(size int64) bool {
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	if f == nil || n.fs.opt.AllowOverwrite {
+		return false
+	}
+	j := f.Journal()
+	return j.Exists && size < j.BaseSize
 }
 
 // RenameNoReplace is RENAME_NOREPLACE.
