@@ -307,13 +307,21 @@ func (f *File) Remove() error {
 	return err
 }
 
+func isNoSpace(err error) bool {
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
+}
+
 // writeJournal persists f.j. Called with f.mu held.
 func (f *File) writeJournal() error {
 	b, err := json.Marshal(f.j)
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(f.journalPath(), b); err != nil {
+	err = writeFileSync(f.journalPath(), b)
+	if err != nil && isNoSpace(err) && f.sp.useReserve() {
+		err = writeFileSync(f.journalPath(), b)
+	}
+	if err != nil {
 		return f.sp.diskErr(fmt.Errorf("cannot write spool journal %s: %w", f.journalPath(), err))
 	}
 	return nil

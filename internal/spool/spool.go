@@ -93,6 +93,7 @@ func Open(dir, identity string, opts Options) (*Spool, []*File, error) {
 		return nil, nil, fmt.Errorf("cannot write spool directory %s: %w", dir, err)
 	}
 	s := &Spool{dir: dir, opts: opts, files: map[string]*File{}, stop: make(chan struct{})}
+	s.makeReserve()
 	s.cond = sync.NewCond(&s.mu)
 	left, err := s.recover()
 	if err != nil {
@@ -203,6 +204,13 @@ func (s *Spool) Reserve(ctx context.Context, n int64) error {
 	return nil
 }
 
+// Fits reports whether n more bytes fit without waiting.
+func (s *Spool) Fits(n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fits(n)
+}
+
 func (s *Spool) fits(n int64) bool {
 	if s.diskFul {
 		return false
@@ -220,9 +228,13 @@ func (s *Spool) Release(n int64) {
 	if s.used < 0 {
 		s.used = 0
 	}
+	wasFull := s.diskFul
 	s.diskFul = false
 	s.cond.Broadcast()
 	s.mu.Unlock()
+	if wasFull {
+		s.makeReserve()
+	}
 }
 
 // markDiskFull records ENOSPC: until something is released, the spool is
@@ -316,6 +328,32 @@ func (s *Spool) recover() ([]*File, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// reserveFile holds a little disk space back so that journals can still be
+// written when data has filled the spool's disk (a publication that S3
+// accepted must be recorded, or it would be repeated).
+const reserveFile = "RESERVE"
+
+const reserveSize = 256 << 10
+
+func (s *Spool) makeReserve() {
+	p := filepath.Join(s.dir, reserveFile)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, reserveSize); err != nil {
+		f.Close()
+		os.Remove(p)
+	}
+}
+
+// useReserve frees the reserve so that a journal write can succeed; it is
+// made again once space has been released.
+func (s *Spool) useReserve() bool {
+	return os.Remove(filepath.Join(s.dir, reserveFile)) == nil
 }
 
 func newID() string {

@@ -395,6 +395,10 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 	}
 	for {
 		growth := f.Growth(off, int64(len(data)))
+		if !fs.sp.Fits(growth) {
+			// Full: publish now rather than at the interval.
+			fs.kick()
+		}
 		err := fs.sp.Reserve(ctx, growth)
 		if errors.Is(err, spool.ErrFull) {
 			n.recordDrop(len(data))

@@ -22,6 +22,25 @@ func (fs *FS) schedule(n *Node, t time.Time) {
 	fs.sched.At(n.ino, t, func() { fs.scheduled(n) })
 }
 
+// kick asks for an immediate publication of every dirty file: the buffer
+// or the spool disk is full.
+func (fs *FS) kick() {
+	fs.mu.Lock()
+	var dirty []*Node
+	for _, n := range fs.nodes {
+		n.mu.Lock()
+		if n.dirtyLocked() {
+			dirty = append(dirty, n)
+		}
+		n.mu.Unlock()
+	}
+	fs.mu.Unlock()
+	now := time.Now()
+	for _, n := range dirty {
+		fs.schedule(n, now)
+	}
+}
+
 // scheduled is a log file's publication from the scheduler.
 func (fs *FS) scheduled(n *Node) {
 	n.mu.Lock()
@@ -80,6 +99,16 @@ func (n *Node) publish(ctx context.Context, final bool) error {
 		}
 		fs.count(func(s *Stats) { s.Conflicts++ })
 		j := f.Journal()
+		if j.Kind == spool.KindAppend && j.Exists || j.Kind == spool.KindAppend && j.BaseSize == 0 {
+			// A lost answer: S3 may have taken our bytes and refused the
+			// retry. Then they are published, and must not go twice.
+			if aerr := fs.alreadyOurs(ctx, n, f); aerr == nil {
+				if jj := f.Journal(); jj.BaseSize != j.BaseSize || jj.BaseETag != j.BaseETag {
+					fs.count(func(s *Stats) { s.Conflicts-- })
+					continue
+				}
+			}
+		}
 		if j.Kind != spool.KindAppend || attempt >= maxRebases {
 			// Not a pure append: never overwrite another writer's change.
 			msg := fmt.Sprintf("%v; the file's data is kept in %s", err, f.DataPath())
@@ -132,6 +161,9 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error
 			return nil // no whole line yet
 		}
 	}
+	if j.Kind == spool.KindAppend && j.Exists && to <= j.BaseSize {
+		return nil // nothing new
+	}
 	if err := f.Update(func(jj *spool.Journal) { jj.Pending = to }); err != nil {
 		return err
 	}
@@ -175,7 +207,7 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error
 	fs.markParentsPublished(n.Path())
 	// Bytes S3 now has and that will be composed server-side from now on
 	// need not stay on local disk.
-	if nb.Size >= s3store.MinPartSize {
+	if nb.Size >= s3store.MinPartSize || fs.sp.DiskFull() || !fs.sp.Fits(1) {
 		jj := f.Journal()
 		if jj.LocalStart < nb.Size {
 			_ = f.Punch(jj.LocalStart, nb.Size-jj.LocalStart)
@@ -322,9 +354,14 @@ func (fs *FS) alreadyOurs(ctx context.Context, n *Node, f *spool.File) error {
 		return nil // someone else's bytes: publish will rebase
 	}
 	fs.log.Info("recovered spool file: S3 already has its first bytes", "key", j.Key, "bytes", m)
+	n.mu.Lock()
+	n.ownETags[info.ETag] = true
+	n.exists, n.size, n.etag, n.checked = true, info.Size, info.ETag, time.Now()
+	n.mu.Unlock()
 	return f.Update(func(jj *spool.Journal) {
 		jj.BaseSize += m
 		jj.BaseETag = info.ETag
+		jj.Exists = true
 		jj.Pending = 0
 		if info.Size > jj.BaseSize {
 			// More bytes after ours (another host): move the rest after them.
