@@ -183,7 +183,7 @@ fails with ` + "`EPERM`" + ` without ` + "`--allow-overwrite`" + `.
 		fmt.Fprintf(&sb, "\n## %s\n\n| flags | %s |\n|---|%s\n", title, strings.Join(openFlagStates, " | "), strings.Repeat("---|", len(openFlagStates)))
 		for row, r := range openFlagTable {
 			name := openFlagRowName(row/len(openFlagExtra), row%len(openFlagExtra))
-			fmt.Fprintf(&sb, "| `%s` | %s |\n", strings.ReplaceAll(name, "\\|", "|"), strings.Join(r[mi][:], " | "))
+			fmt.Fprintf(&sb, "| `%s` | %s |\n", name, strings.Join(r[mi][:], " | "))
 		}
 	}
 	sb.WriteString("\nNotes: `O_RDONLY|O_TRUNC` truncates on Linux, so it is a write. `EPERM` cases log one line\n" +
