@@ -474,6 +474,25 @@ func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) error {
 	return nil
 }
 
+// keepParents: the key just deleted may have been the last one under its
+// directories, which would vanish from S3 (it has no empty directories)
+// while rm -r or mv's copy fallback still has to rmdir them. They stay on
+// this host as local directories, like mkdir'd ones, until removed or
+// published into again.
+func (fs *FS) keepParents(p string) {
+	for d := parentPath(p); d != ""; d = parentPath(d) {
+		fs.mu.Lock()
+		n := fs.byPath[d]
+		fs.mu.Unlock()
+		if n == nil || !n.dir {
+			continue
+		}
+		n.mu.Lock()
+		n.localDir = true
+		n.mu.Unlock()
+	}
+}
+
 // markParentsPublished: once a key exists under a mkdir'd directory, the
 // directory exists in S3 and stops being local.
 func (fs *FS) markParentsPublished(p string) {

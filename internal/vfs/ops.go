@@ -177,6 +177,7 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 		if err := fs.st.Delete(ctx, fs.key(p)); err != nil && !isNotFound(err) {
 			return err
 		}
+		fs.keepParents(p)
 	}
 	fs.detach(n)
 	return nil
