@@ -6,6 +6,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/s3mount/s3mount/internal/testenv"
 )
@@ -585,4 +588,195 @@ func TestToolGit(t *testing.T) {
 	if out := bash(t, fmt.Sprintf(`cd %q && cat f.txt`, clone)); out != "v4\n" {
 		t.Fatalf("f.txt after remount: %q", out)
 	}
+}
+
+// Unlinking an open file: the handle keeps working (write, read), and
+// nothing is published for the name afterwards, for a new file and for a
+// published log held open for appending.
+func TestToolUnlinkOpenFile(t *testing.T) {
+	srv, b := setup(t)
+	srv.Put(t, b, "old.log", []byte("published\n"))
+	m := mount(t, srv, b, "--allow-delete", "--upload-interval", "1s", "--close-delay", "200ms")
+	for _, tc := range []struct{ name, want string }{{"new.txt", "one\ntwo\n"}, {"old.log", "published\none\ntwo\n"}} {
+		p := filepath.Join(m.Dir, tc.name)
+		flags := os.O_RDWR | os.O_CREATE
+		if tc.name == "old.log" {
+			flags = os.O_RDWR | os.O_APPEND
+		}
+		f, err := os.OpenFile(p, flags, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("one\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(p); err != nil {
+			t.Fatalf("unlink of open %s: %v", tc.name, err)
+		}
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("stat after unlink: %v", err)
+		}
+		if _, err := f.WriteString("two\n"); err != nil {
+			t.Fatalf("write after unlink: %v", err)
+		}
+		// Reading back works where every byte is local. (An unlinked
+		// published file's old bytes went with the object: reads through
+		// the page cache fail with ENOENT; see the report.)
+		if tc.name == "new.txt" {
+			got := make([]byte, 100)
+			n, err := f.ReadAt(got, 0)
+			if string(got[:n]) != tc.want {
+				f.Close()
+				t.Fatalf("read after unlink: %q (%v), want %q", got[:n], err, tc.want)
+			}
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("close after unlink: %v", err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // past the interval and the close delay
+	m.Unmount(t)
+	if keys := srv.Keys(t, b, ""); len(keys) != 0 {
+		t.Fatalf("objects after unlinking open files: %v", keys)
+	}
+}
+
+// The errnos of what S3 cannot be: non-empty rmdir, symlinks, hard links,
+// extended attributes.
+func TestToolUnsupportedOps(t *testing.T) {
+	srv, b := setup(t)
+	srv.Put(t, b, "dir/file", []byte("x\n"))
+	m := mount(t, srv, b, "--allow-delete")
+	d := filepath.Join(m.Dir, "dir")
+	check := func(what string, err, want error) {
+		t.Helper()
+		if !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", what, err, want)
+		}
+	}
+	check("rmdir of a non-empty directory", unix.Rmdir(d), syscall.ENOTEMPTY)
+	// A local (mkdir'd) directory with a file being written in it.
+	os.Mkdir(filepath.Join(m.Dir, "local"), 0o755)
+	f, err := os.Create(filepath.Join(m.Dir, "local", "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("rmdir of a local directory with a file open in it", unix.Rmdir(filepath.Join(m.Dir, "local")), syscall.ENOTEMPTY)
+	f.Close()
+	check("symlink", os.Symlink("file", filepath.Join(d, "link")), syscall.EPERM)
+	check("hard link", os.Link(filepath.Join(d, "file"), filepath.Join(d, "hard")), syscall.EPERM)
+	check("setxattr", unix.Setxattr(filepath.Join(d, "file"), "user.test", []byte("v"), 0), syscall.ENOTSUP)
+	check("mkfifo", unix.Mkfifo(filepath.Join(d, "fifo"), 0o644), syscall.EPERM)
+	if err := unix.Rmdir(d); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Errorf("second rmdir: %v", err)
+	}
+	m.Unmount(t)
+	if keys := srv.Keys(t, b, ""); strings.Join(keys, " ") != "dir/file local/f" {
+		t.Fatalf("objects: %v", keys)
+	}
+}
+
+// chmod, chown and utimes succeed and show in stat for the mount's life,
+// also after the kernel forgot the inode and after more writes.
+func TestToolAttributes(t *testing.T) {
+	srv, b := setup(t)
+	srv.Put(t, b, "pub.txt", []byte("x\n"))
+	m := mount(t, srv, b)
+	mt := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	for _, name := range []string{"pub.txt", "new.log"} {
+		p := filepath.Join(m.Dir, name)
+		if name == "new.log" {
+			bash(t, fmt.Sprintf("echo a >> %q", p))
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			t.Fatalf("chmod %s: %v", name, err)
+		}
+		if err := os.Chown(p, 1234, 5678); err != nil {
+			t.Fatalf("chown %s: %v", name, err)
+		}
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatalf("utimes %s: %v", name, err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, name := range []string{"pub.txt", "new.log"} {
+			var st syscall.Stat_t
+			if err := syscall.Stat(filepath.Join(m.Dir, name), &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode&0o7777 != 0o600 || st.Uid != 1234 || st.Gid != 5678 || st.Mtim.Sec != mt.Unix() {
+				t.Fatalf("%s %s: mode %o uid %d gid %d mtime %v", when, name, st.Mode&0o7777, st.Uid, st.Gid, time.Unix(st.Mtim.Sec, 0).UTC())
+			}
+		}
+	}
+	check("right after")
+	time.Sleep(1500 * time.Millisecond) // new.log's close delay and publication
+	check("after publication")
+	// The kernel forgets unused inodes under memory pressure; simulate it.
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
+		t.Logf("drop_caches: %v (checking without it)", err)
+	}
+	check("after the kernel dropped its inode cache")
+}
+
+// Renames: RENAME_NOREPLACE onto an existing name is EEXIST; a small
+// directory moves key by key; a directory of more than 100 keys is EXDEV
+// and mv falls back to copying, which works.
+func TestToolRenames(t *testing.T) {
+	srv, b := setup(t)
+	srv.Put(t, b, "a.txt", []byte("a\n"))
+	srv.Put(t, b, "b.txt", []byte("b\n"))
+	for _, k := range []string{"small/1", "small/2", "small/sub/3"} {
+		srv.Put(t, b, k, []byte(k+"\n"))
+	}
+	putMany(t, srv.Store(t, b), 150, 8, func(i int) string { return fmt.Sprintf("big/f%03d", i) },
+		func(i int) []byte { return []byte(fmt.Sprintf("big %d\n", i)) })
+	m := mount(t, srv, b, "--allow-delete")
+	at := func(p string) string { return filepath.Join(m.Dir, p) }
+	err := unix.Renameat2(unix.AT_FDCWD, at("a.txt"), unix.AT_FDCWD, at("b.txt"), unix.RENAME_NOREPLACE)
+	if !errors.Is(err, syscall.EEXIST) {
+		t.Fatalf("RENAME_NOREPLACE onto an existing file: %v, want EEXIST", err)
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, at("a.txt"), unix.AT_FDCWD, at("c.txt"), unix.RENAME_NOREPLACE); err != nil {
+		t.Fatalf("RENAME_NOREPLACE onto a free name: %v", err)
+	}
+	if err := os.Rename(at("small"), at("moved")); err != nil {
+		t.Fatalf("rename of a small directory: %v", err)
+	}
+	if got, err := os.ReadFile(at("moved/sub/3")); err != nil || string(got) != "small/sub/3\n" {
+		t.Fatalf("moved/sub/3 through the mount: %q %v", got, err)
+	}
+	if err := os.Rename(at("big"), at("big2")); !errors.Is(err, syscall.EXDEV) {
+		t.Fatalf("rename of a 150-key directory: %v, want EXDEV", err)
+	}
+	bash(t, fmt.Sprintf("mv %q %q", at("big"), at("big2")))
+	m.Unmount(t)
+	keys := srv.Keys(t, b, "")
+	want := map[string]bool{"b.txt": true, "c.txt": true, "moved/1": true, "moved/2": true, "moved/sub/3": true}
+	for i := 0; i < 150; i++ {
+		want[fmt.Sprintf("big2/f%03d", i)] = true
+	}
+	for _, k := range keys {
+		if !want[k] {
+			t.Errorf("unexpected object %s", k)
+		}
+		delete(want, k)
+	}
+	if len(want) > 0 {
+		t.Errorf("%d objects missing, e.g. %v", len(want), firstKey(want))
+	}
+	if got := string(srv.Get(t, b, "big2/f149")); got != "big 149\n" {
+		t.Errorf("big2/f149 is %q", got)
+	}
+	if got := string(srv.Get(t, b, "c.txt")); got != "a\n" {
+		t.Errorf("c.txt is %q", got)
+	}
+}
+
+func firstKey(m map[string]bool) string {
+	for k := range m {
+		return k
+	}
+	return ""
 }
