@@ -119,6 +119,12 @@ func StartWith(c Config) error {
 			errR.Close() // as if we had exited: the child must not depend on us reading
 			return nil
 		case strings.HasPrefix(msg, msgError):
+			// The child exits right after; return once it has, so that a
+			// failed mount leaves no process behind.
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+			}
 			return errors.New(strings.TrimPrefix(msg, msgError))
 		}
 		// The report pipe closed without a message: the child is exiting.
@@ -128,6 +134,15 @@ func StartWith(c Config) error {
 		case <-timer.C:
 		}
 	case werr := <-exited:
+		// A child that reported and then exited makes both cases ready and
+		// select picks at random: its sentence, if any, wins.
+		select {
+		case msg := <-report:
+			if strings.HasPrefix(msg, msgError) {
+				return errors.New(strings.TrimPrefix(msg, msgError))
+			}
+		case <-time.After(2 * time.Second):
+		}
 		return earlyExit(werr, tail, stderrDone)
 	case <-timer.C:
 	}
