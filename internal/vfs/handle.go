@@ -276,6 +276,10 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 		if err == nil || tries >= 3 || !errors.Is(err, readahead.ErrStale) {
 			return m, err
 		}
+		// S3 may have the new object before the publication in flight
+		// records its ETag: let it finish.
+		h.node.pubMu.Lock()
+		h.node.pubMu.Unlock()
 		h.node.mu.Lock()
 		moved := h.node.etag != etag
 		h.node.mu.Unlock()
