@@ -780,3 +780,56 @@ func firstKey(m map[string]bool) string {
 	}
 	return ""
 }
+
+// Reading a big published log from start to end while it is appended to
+// and published every interval (logrotate copytruncate's copy, cat, grep):
+// our own publications replace the object under the reader, which must
+// follow them, never ESTALE.
+func TestToolReadWhileLogging(t *testing.T) {
+	srv, b := setup(t)
+	old := bytes.Repeat([]byte("an old line of the log from before this mount...\n"), 12<<20/50)
+	srv.Put(t, b, "busy.log", old)
+	m := mount(t, srv, b, "--upload-interval", "1s")
+	p := filepath.Join(m.Dir, "busy.log")
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	stop := make(chan struct{})
+	werr := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				werr <- nil
+				return
+			default:
+			}
+			if _, err := fmt.Fprintf(w, "new line %d\n", i); err != nil {
+				werr <- err
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	reads := 0
+	for time.Now().Before(deadline) {
+		got, err := os.ReadFile(p)
+		if err != nil {
+			close(stop)
+			t.Fatalf("read %d of the busy log: %v", reads+1, err)
+		}
+		if !bytes.HasPrefix(got, old) {
+			close(stop)
+			t.Fatalf("read %d: the old bytes differ", reads+1)
+		}
+		reads++
+	}
+	close(stop)
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d whole reads while publications went on", reads)
+}
