@@ -241,3 +241,18 @@ func TestMountForegroundSignals(t *testing.T) {
 		})
 	}
 }
+
+// TestMountHelpMatchesReadme: README.md shows `s3mount --help` verbatim.
+func TestMountHelpMatchesReadme(t *testing.T) {
+	out, err := exec.Command(testenv.Binary(t), "--help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, bytes.TrimRight(out, "\n")) {
+		t.Fatal("README.md does not contain the output of s3mount --help verbatim: update its Options section")
+	}
+}
