@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -60,18 +59,27 @@ func (a *appender) write(n int) bool {
 // fails on any torn line except marker lines.
 func countLines(t *testing.T, obj []byte) (map[string]int, []string) {
 	t.Helper()
+	return countLinesTorn(t, obj, false)
+}
+
+// countLinesTorn is countLines that, with tornOK, accepts a cut line right
+// before a marker line: a full spool disk can refuse the second half of a
+// write the kernel split in two.
+func countLinesTorn(t *testing.T, obj []byte, tornOK bool) (map[string]int, []string) {
+	t.Helper()
 	counts := map[string]int{}
 	var markers []string
-	sc := bufio.NewScanner(bytes.NewReader(obj))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	all := lines(string(obj))
 	re := regexp.MustCompile(`^([A-Z]+)-(\d+)-(\d{100})$`)
-	for sc.Scan() {
-		l := sc.Text()
+	for i, l := range all {
 		if strings.HasPrefix(l, "s3mount: dropped ") {
 			markers = append(markers, l)
 			continue
 		}
 		m := re.FindStringSubmatch(l)
+		if m == nil && tornOK && i+1 < len(all) && strings.HasPrefix(all[i+1], "s3mount: dropped ") {
+			continue
+		}
 		if m == nil {
 			t.Fatalf("torn or foreign line in the object: %q", l)
 		}
@@ -238,7 +246,9 @@ func TestNonBlockingDropsAreCountedAndMarked(t *testing.T) {
 		}
 	}
 	lineLen := len(lineOf("N", total))
-	if missing := total + 1 - kept; missing != writes {
+	// The marker counts FUSE write requests; the kernel splits a write()
+	// that crosses a page boundary in two, so it may count more.
+	if missing := total + 1 - kept; missing == 0 || writes < missing || writes > 2*missing {
 		t.Fatalf("%d lines missing but the marker counts %d dropped writes", missing, writes)
 	}
 	// Lines have nearly the same length; the marker's byte count is exact.
@@ -334,7 +344,7 @@ func TestSpoolDiskFull(t *testing.T) {
 			a.write(total + 1)
 			a.f.Close()
 			m.Unmount(t)
-			counts, markers := countLines(t, srv.Get(t, b, "full.log"))
+			counts, markers := countLinesTorn(t, srv.Get(t, b, "full.log"), mode == "non-blocking")
 			missing := 0
 			for i := 1; i <= total+1; i++ {
 				switch c := counts[lineOf("F", i)]; c {

@@ -62,6 +62,7 @@ type File struct {
 	j         Journal
 	accounted int64 // this file's share of Spool.used
 	removed   bool
+	unsaved   bool // the journal in memory is newer than on disk (disk full)
 }
 
 // ID names the file inside the spool directory.
@@ -89,8 +90,15 @@ func (f *File) Update(fn func(j *Journal)) error {
 	old := f.j
 	fn(&f.j)
 	if err := f.writeJournal(); err != nil {
-		f.j = old
-		return err
+		if !isNoSpace(err) {
+			f.j = old
+			return err
+		}
+		// The disk is full of data: keep the change in memory and save it
+		// once space is freed (Punch, Sync). A crash before that replays
+		// the older journal, and publication's already-ours check keeps
+		// that from duplicating bytes.
+		f.unsaved = true
 	}
 	f.recount()
 	return nil
@@ -271,7 +279,12 @@ func (f *File) Punch(off, n int64) error {
 	if end := off + n; end > f.j.LocalStart {
 		f.j.LocalStart = end
 	}
-	return f.writeJournal()
+	if err := f.writeJournal(); err != nil {
+		f.unsaved = true
+		return err
+	}
+	f.unsaved = false
+	return nil
 }
 
 // Sync flushes the data file to disk.
@@ -283,6 +296,11 @@ func (f *File) Sync() error {
 	if removed {
 		return nil
 	}
+	f.mu.Lock()
+	if f.unsaved && f.writeJournal() == nil {
+		f.unsaved = false
+	}
+	f.mu.Unlock()
 	return data.Sync()
 }
 

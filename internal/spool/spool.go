@@ -218,6 +218,13 @@ func (s *Spool) fits(n int64) bool {
 	return s.used+n <= s.opts.MaxBuffer || s.used == 0
 }
 
+// Force charges n bytes without waiting, even over the bound.
+func (s *Spool) Force(n int64) {
+	s.mu.Lock()
+	s.used += n
+	s.mu.Unlock()
+}
+
 // Release returns n bytes to the buffer (they were published or discarded).
 func (s *Spool) Release(n int64) {
 	if n == 0 {
@@ -242,6 +249,14 @@ func (s *Spool) Release(n int64) {
 func (s *Spool) markDiskFull() {
 	s.mu.Lock()
 	s.diskFul = true
+	s.mu.Unlock()
+}
+
+// ClearDiskFull is called when space was freed outside Release.
+func (s *Spool) ClearDiskFull() {
+	s.mu.Lock()
+	s.diskFul = false
+	s.cond.Broadcast()
 	s.mu.Unlock()
 }
 

@@ -76,7 +76,10 @@ func MountBinary(t testing.TB, endpoint string, srv *Server, bucket string, extr
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if m.dev = mountDev(m.Dir); m.dev != "" {
+		// The daemon logs "mounted" once go-fuse's start-up (which opens a
+		// file in the mount itself) is over: a SIGKILL before that would
+		// leave a daemon thread waiting on its own dead mount.
+		if m.dev = mountDev(m.Dir); m.dev != "" && (strings.Contains(m.Stderr(), "msg=mounted") || logsElsewhere(extra)) {
 			break
 		}
 		select {
@@ -90,6 +93,16 @@ func MountBinary(t testing.TB, endpoint string, srv *Server, bucket string, extr
 		time.Sleep(20 * time.Millisecond)
 	}
 	return m
+}
+
+// logsElsewhere: the daemon's log lines do not reach stderr.
+func logsElsewhere(args []string) bool {
+	for _, a := range args {
+		if a == "--no-log" || a == "-l" || strings.HasPrefix(a, "--log-directory") {
+			return true
+		}
+	}
+	return false
 }
 
 func spoolArg(args []string) string {

@@ -91,6 +91,26 @@ type FS struct {
 	closed   bool
 
 	stats Stats
+
+	warnMu   sync.Mutex
+	lastWarn map[string]time.Time
+}
+
+// warnEvery logs a warning at most once per period for one kind of event,
+// so that a full disk gives one readable line, not one per write.
+func (fs *FS) warnEvery(kind string, period time.Duration, msg string, args ...any) {
+	fs.warnMu.Lock()
+	if fs.lastWarn == nil {
+		fs.lastWarn = map[string]time.Time{}
+	}
+	now := time.Now()
+	if last, ok := fs.lastWarn[kind]; ok && now.Sub(last) < period {
+		fs.warnMu.Unlock()
+		return
+	}
+	fs.lastWarn[kind] = now
+	fs.warnMu.Unlock()
+	fs.log.Warn(msg, args...)
 }
 
 // New builds the file system. Files the spool recovered from a previous run

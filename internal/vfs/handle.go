@@ -404,6 +404,13 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 			fs.kick()
 		}
 		err := fs.sp.Reserve(ctx, growth)
+		if errors.Is(err, spool.ErrFull) && h.append && n.midLine() {
+			// The kernel splits a write() that crosses a page boundary into
+			// two requests; dropping the second half would tear a line that
+			// was half accepted. Finish the line, over budget by one request.
+			fs.sp.Force(growth)
+			err = nil
+		}
 		if errors.Is(err, spool.ErrFull) {
 			n.recordDrop(len(data))
 			return len(data), nil // non-blocking: counted, marked, never waits
@@ -415,7 +422,11 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 		if err != nil {
 			fs.sp.Release(growth)
 			if isNoSpace(err) {
-				fs.log.Warn("spool disk is full: treating it as a full buffer", "dir", fs.sp.Dir(), "mode", modeName(fs.sp.Mode()))
+				fs.warnEvery("spool-full", 10*time.Second, "spool disk is full: treating it as a full buffer", "dir", fs.sp.Dir(), "mode", modeName(fs.sp.Mode()))
+				fs.kick()
+				if fs.reclaim() {
+					continue
+				}
 				if fs.sp.Mode() == spool.NonBlocking {
 					n.recordDrop(len(data))
 					return len(data), nil
@@ -432,6 +443,9 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 		h.mu.Unlock()
 		now := time.Now()
 		n.mu.Lock()
+		if h.append && m > 0 {
+			n.openLine = data[m-1] != '\n'
+		}
 		n.localMtime = now
 		first := n.dirtySince.IsZero()
 		if first {
@@ -447,6 +461,13 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 		}
 		return m, nil
 	}
+}
+
+// midLine: the last append ended inside a line.
+func (n *Node) midLine() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.openLine
 }
 
 func modeName(m spool.Mode) string {
@@ -470,8 +491,39 @@ func (fs *FS) waitForSpace(ctx context.Context) error {
 			return ErrInterrupted
 		case <-t.C:
 		}
+		if fs.reclaim() {
+			break
+		}
 	}
 	return nil
+}
+
+// reclaim frees the disk blocks of bytes S3 already has (kept locally only
+// to save a GET on the next small re-put). It reports whether it freed any.
+func (fs *FS) reclaim() bool {
+	fs.mu.Lock()
+	var files []*spool.File
+	for _, n := range fs.nodes {
+		n.mu.Lock()
+		if n.file != nil {
+			files = append(files, n.file)
+		}
+		n.mu.Unlock()
+	}
+	fs.mu.Unlock()
+	freed := false
+	for _, f := range files {
+		j := f.Journal()
+		if j.Kind == spool.KindAppend && j.Exists && j.LocalStart < j.BaseSize {
+			if f.Punch(j.LocalStart, j.BaseSize-j.LocalStart) == nil {
+				freed = true
+			}
+		}
+	}
+	if freed {
+		fs.sp.ClearDiskFull()
+	}
+	return freed
 }
 
 // interval is the publication interval for a log of this size: copying a

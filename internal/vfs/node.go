@@ -41,19 +41,19 @@ type Node struct {
 	attrSet    bool // chmod/chown/utimes happened: keep the node until unlink
 
 	// Write state.
-	file         *spool.File // non-nil while the file has local bytes
-	handles      int         // open handles
-	writers      int         // open handles that may write
-	appenders    int         // open O_APPEND handles
-	logMode      bool        // written through O_APPEND: log semantics
-	dirtySince   time.Time   // first unpublished write (interval deadline)
-	lastClose    time.Time
-	pubErr       error
-	lastPub      time.Time
-	stream       *streamState
-	drops        dropState
-	ownETags     map[string]bool // ETags our own publications produced (reads may follow them)
-	pendingWrite bool            // a writer is between reserve and write
+	file       *spool.File // non-nil while the file has local bytes
+	handles    int         // open handles
+	writers    int         // open handles that may write
+	appenders  int         // open O_APPEND handles
+	logMode    bool        // written through O_APPEND: log semantics
+	dirtySince time.Time   // first unpublished write (interval deadline)
+	lastClose  time.Time
+	pubErr     error
+	lastPub    time.Time
+	stream     *streamState
+	drops      dropState
+	ownETags   map[string]bool // ETags our own publications produced (reads may follow them)
+	openLine   bool            // the last append did not end with a newline
 }
 
 // Ino is the inode number.

@@ -126,7 +126,11 @@ func (n *Node) writeDropMarker(ctx context.Context, f *spool.File) error {
 		return nil
 	}
 	const layout = "2006-01-02T15:04:05.000Z07:00"
-	line := fmt.Sprintf("s3mount: dropped %d bytes in %d writes between %s and %s: buffer full\n",
+	torn := ""
+	if n.midLine() {
+		torn = "\n" // a disk-full drop cut a line: the marker starts its own
+	}
+	line := torn + fmt.Sprintf("s3mount: dropped %d bytes in %d writes between %s and %s: buffer full\n",
 		d.bytes, d.writes, d.first.UTC().Format(layout), d.last.UTC().Format(layout))
 	if n.fs.opt.DropMarker {
 		off := f.Journal().Size
@@ -141,6 +145,9 @@ func (n *Node) writeDropMarker(ctx context.Context, f *spool.File) error {
 			n.fs.sp.Release(growth)
 			return nil
 		}
+		n.mu.Lock()
+		n.openLine = false
+		n.mu.Unlock()
 	}
 	n.mu.Lock()
 	n.drops = dropState{}

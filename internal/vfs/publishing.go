@@ -185,6 +185,7 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error
 	if err != nil {
 		return err
 	}
+	pressure := fs.sp.DiskFull() || !fs.sp.Fits(1)
 	// Published [0, to): the file continues as an append of that base.
 	err = f.Update(func(jj *spool.Journal) {
 		jj.Kind = spool.KindAppend
@@ -207,7 +208,7 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error
 	fs.markParentsPublished(n.Path())
 	// Bytes S3 now has and that will be composed server-side from now on
 	// need not stay on local disk.
-	if nb.Size >= s3store.MinPartSize || fs.sp.DiskFull() || !fs.sp.Fits(1) {
+	if nb.Size >= s3store.MinPartSize || pressure {
 		jj := f.Journal()
 		if jj.LocalStart < nb.Size {
 			_ = f.Punch(jj.LocalStart, nb.Size-jj.LocalStart)
