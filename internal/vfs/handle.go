@@ -24,6 +24,7 @@ type Handle struct {
 	wrote  bool // wrote since the last flush
 	reader *readahead.Reader
 	rETag  string
+	served bool // a read returned bytes: the handle is pinned to what it saw
 }
 
 // Node is the file the handle is open on.
@@ -273,6 +274,11 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 		etag := h.node.etag
 		h.node.mu.Unlock()
 		m, err := h.readOnce(ctx, p, off)
+		if m > 0 {
+			h.mu.Lock()
+			h.served = true
+			h.mu.Unlock()
+		}
 		if err == nil || tries >= 3 || !errors.Is(err, readahead.ErrStale) {
 			return m, err
 		}
@@ -283,7 +289,7 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 		h.node.mu.Lock()
 		moved := h.node.etag != etag
 		h.node.mu.Unlock()
-		if !moved {
+		if !moved && !h.freshStale(ctx) {
 			return m, err
 		}
 		// Our own publication of a growing log replaced the object
@@ -334,6 +340,42 @@ func (h *Handle) readOnce(ctx context.Context, p []byte, off int64) (int, error)
 		return done, err
 	}
 	return done, nil
+}
+
+// freshStale handles a handle that meets a changed object before it has
+// returned a byte: the open raced with a remote replace inside the metadata
+// TTL. Nothing old was read, so it may switch to the new object.
+func (h *Handle) freshStale(ctx context.Context) bool {
+	h.mu.Lock()
+	served := h.served
+	h.mu.Unlock()
+	n := h.node
+	n.mu.Lock()
+	local := n.file != nil
+	p := n.path
+	n.mu.Unlock()
+	if served || local {
+		return false
+	}
+	info, err := n.fs.st.Head(ctx, n.fs.key(p))
+	if err != nil {
+		return false
+	}
+	n.mu.Lock()
+	changed := n.file == nil && info.ETag != n.etag
+	if changed {
+		n.setRemoteLocked(info, time.Now())
+	}
+	n.mu.Unlock()
+	if changed {
+		h.mu.Lock()
+		if h.reader != nil {
+			h.reader.Close()
+			h.reader = nil
+		}
+		h.mu.Unlock()
+	}
+	return changed
 }
 
 // remote returns the handle's S3 reader, following the file's ETag when it
