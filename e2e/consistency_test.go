@@ -5,7 +5,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/s3mount/s3mount/internal/testenv"
 )
@@ -38,5 +40,44 @@ func TestFreshOpenAfterRemoteReplace(t *testing.T) {
 	// reads must be a prefix of the new object, never old bytes.
 	if !bytes.HasPrefix(v2, got) || len(got) == 0 {
 		t.Fatalf("fresh open read %d bytes that are not the new object's", len(got))
+	}
+}
+
+// A key keeps its inode number for the mount's life, even after the kernel
+// forgot the inode; a new file under a rotated name gets a new number.
+func TestStableInodeNumbers(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	srv.Put(t, b, "a.log", []byte("a\n"))
+	m := testenv.MountBinary(t, srv.Endpoint, srv, b, "--allow-delete")
+	p := filepath.Join(m.Dir, "a.log")
+	ino := func(p string) uint64 {
+		t.Helper()
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	first := ino(p)
+	// Make the kernel forget dentries and inodes, then look again.
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
+		t.Fatalf("drop_caches: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if again := ino(p); again != first {
+		t.Fatalf("inode number changed from %d to %d after the kernel forgot it", first, again)
+	}
+	if err := os.Rename(p, p+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if moved := ino(p + ".1"); moved != first {
+		t.Fatalf("rename changed the inode number from %d to %d", first, moved)
+	}
+	if err := os.WriteFile(p, []byte("new\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fresh := ino(p); fresh == first {
+		t.Fatal("a new file under the rotated name kept the old inode number")
 	}
 }

@@ -87,7 +87,12 @@ type FS struct {
 	nodes    map[uint64]*Node
 	byPath   map[string]*Node
 	negative map[string]time.Time // path -> not-found valid until
-	nextIno  uint64
+	// inoOf keeps a name's inode number after the kernel forgets the node,
+	// so that a key keeps its number for the mount's life (one small
+	// entry per name ever seen). Unlink and rename drop the entry: a new
+	// file under an old name gets a new number (tail -F relies on it).
+	inoOf   map[string]uint64
+	nextIno uint64
 	closed   bool
 
 	stats Stats
@@ -123,6 +128,7 @@ func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahe
 		nodes:    map[uint64]*Node{},
 		byPath:   map[string]*Node{},
 		negative: map[string]time.Time{},
+		inoOf:    map[string]uint64{},
 		nextIno:  RootIno,
 	}
 	fs.pcfg = publish.Config{PartSize: opt.WritePartSize}
@@ -155,8 +161,13 @@ func (fs *FS) newNode(p string, dir bool) *Node {
 }
 
 func (fs *FS) newNodeLocked(p string, dir bool) *Node {
-	n := &Node{fs: fs, ino: fs.nextIno, path: p, dir: dir, ownETags: map[string]bool{}}
-	fs.nextIno++
+	ino, ok := fs.inoOf[p]
+	if !ok || fs.nodes[ino] != nil {
+		ino = fs.nextIno
+		fs.nextIno++
+		fs.inoOf[p] = ino
+	}
+	n := &Node{fs: fs, ino: ino, path: p, dir: dir, ownETags: map[string]bool{}}
 	fs.nodes[n.ino] = n
 	fs.byPath[p] = n
 	delete(fs.negative, p)

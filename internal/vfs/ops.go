@@ -196,6 +196,9 @@ func (fs *FS) detach(n *Node) {
 	n.abortStream()
 	fs.mu.Lock()
 	fs.dropLocked(n)
+	if fs.inoOf[n.path] == n.ino {
+		delete(fs.inoOf, n.path) // a new file here is a new inode
+	}
 	if fs.opt.NegativeTTL > 0 {
 		fs.negative[n.path] = time.Now().Add(fs.opt.NegativeTTL)
 	}
@@ -440,6 +443,8 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	src.checked = time.Now()
 	src.mu.Unlock()
 	fs.byPath[newPath] = src
+	delete(fs.inoOf, oldPath)
+	fs.inoOf[newPath] = src.ino
 	delete(fs.negative, newPath)
 	fs.mu.Unlock()
 	if srcExists {
@@ -552,17 +557,21 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 	for p, n := range fs.byPath {
 		if strings.HasPrefix(p, oldPath+"/") {
 			delete(fs.byPath, p)
+			delete(fs.inoOf, p)
 			n.mu.Lock()
 			n.path = newPath + strings.TrimPrefix(p, oldPath)
 			n.mu.Unlock()
 			fs.byPath[n.path] = n
+			fs.inoOf[n.path] = n.ino
 		}
 	}
 	fs.dropLocked(src)
+	delete(fs.inoOf, oldPath)
 	src.mu.Lock()
 	src.path = newPath
 	src.mu.Unlock()
 	fs.byPath[newPath] = src
+	fs.inoOf[newPath] = src.ino
 	delete(fs.negative, newPath)
 	return nil
 }
