@@ -113,7 +113,7 @@ func run(o *config.Options) error {
 		MetadataTTL: ttl(o.MetadataTTL), NegativeTTL: ttl(o.NegativeMetadataTTL),
 		UploadInterval: o.UploadInterval, CloseDelay: o.CloseDelay,
 		WritePartSize: o.WritePartSize, MaxEditSize: o.MaxEditSize, DropMarker: o.DropMarker,
-		Logger: log,
+		Logger: log, Express: express(o, st),
 	})
 	m := metrics.New(st, fs, pool)
 	if o.MetricsAddr != "" {
@@ -185,6 +185,15 @@ func storeOptions(o *config.Options) s3store.Options {
 		StorageClass: o.StorageClass, SSE: o.SSE, SSEKMSKeyID: o.SSEKMSKeyID, UploadChecksums: o.UploadChecksums,
 		MaxConns: max(64, o.MaxThreads*2),
 	}
+}
+
+// express: directory buckets (S3 Express One Zone) append with write
+// offsets and rename with RenameObject.
+func express(o *config.Options, st *s3store.S3) s3store.Express {
+	if o.BucketType == config.BucketTypeDirectory || s3store.IsDirectoryBucket(o.Bucket) {
+		return st
+	}
+	return nil
 }
 
 func syncPolicy(s string) spool.SyncPolicy {

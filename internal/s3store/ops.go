@@ -198,6 +198,10 @@ func (s *S3) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c Cond) (
 	if srcETag != "" {
 		in.CopySourceIfMatch = &srcETag
 	}
+	if srcKey == dstKey {
+		// A copy onto itself (Express compaction) must change something.
+		in.MetadataDirective = types.MetadataDirectiveReplace
+	}
 	setCond(&in.IfMatch, &in.IfNoneMatch, c)
 	in.StorageClass = types.StorageClass(s.opts.StorageClass)
 	in.ServerSideEncryption = types.ServerSideEncryption(s.opts.SSE)

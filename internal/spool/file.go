@@ -47,6 +47,9 @@ type Journal struct {
 	Pending  int64  `json:"pending,omitempty"`
 	UploadID string `json:"upload_id,omitempty"` // multipart upload to abort after a crash
 	Mode     uint32 `json:"mode,omitempty"`
+	// ExpressParts counts the parts of an S3 Express object (each append
+	// adds one) so that it is compacted before 10,000.
+	ExpressParts int `json:"express_parts,omitempty"`
 	// Conflict records why the last publication was refused, for status
 	// and recovery.
 	Conflict string `json:"conflict,omitempty"`

@@ -42,6 +42,9 @@ type Options struct {
 	MaxEditSize    int64
 	DropMarker     bool
 	Publishers     int // concurrent scheduled publications
+	// Express is set for S3 Express One Zone directory buckets: appends
+	// use write offsets and renames RenameObject.
+	Express s3store.Express
 	Logger         *slog.Logger
 }
 

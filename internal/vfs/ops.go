@@ -396,7 +396,15 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		// Copy what S3 has; local bytes past it move with the journal.
 		var info s3store.ObjectInfo
 		var cerr error
-		if srcSize <= s3store.MaxCopySize {
+		if ex := fs.opt.Express; ex != nil {
+			// Directory buckets rename atomically, server side.
+			if err := ex.Rename(ctx, fs.key(oldPath), newKey); err != nil {
+				return err
+			}
+			if info, err = fs.st.Head(ctx, newKey); err != nil {
+				return err
+			}
+		} else if srcSize <= s3store.MaxCopySize {
 			info, cerr = fs.st.Copy(ctx, fs.key(oldPath), srcETag, newKey, s3store.Cond{})
 		} else {
 			info, cerr = fs.copyLarge(ctx, fs.key(oldPath), srcETag, srcSize, newKey)
@@ -404,8 +412,10 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		if cerr != nil {
 			return cerr
 		}
-		if err := fs.st.Delete(ctx, fs.key(oldPath)); err != nil && !isNotFound(err) {
-			return err
+		if fs.opt.Express == nil {
+			if err := fs.st.Delete(ctx, fs.key(oldPath)); err != nil && !isNotFound(err) {
+				return err
+			}
 		}
 		srcETag = info.ETag
 	}

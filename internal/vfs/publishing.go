@@ -179,6 +179,12 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error
 		} else {
 			nb, err = publish.Whole(ctx, fs.st, j.Key, f, to, base, cfg)
 		}
+	case fs.opt.Express != nil:
+		var parts int
+		nb, parts, err = publish.ExpressAppend(ctx, fs.st, fs.opt.Express, j.Key, base, f, j.LocalStart, to, j.ExpressParts, cfg)
+		if err == nil {
+			f.Update(func(jj *spool.Journal) { jj.ExpressParts = parts })
+		}
 	default:
 		nb, err = publish.Append(ctx, fs.st, j.Key, base, f, j.LocalStart, to, cfg)
 	}
