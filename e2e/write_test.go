@@ -74,7 +74,7 @@ func TestAppendLoop10000(t *testing.T) {
 	t.Logf("10,000 appends cost %d S3 requests", reqs)
 	// Lookups of a new file cost 2 requests, each publication 1-4: a
 	// per-append upload would cost 10,000+.
-	if reqs > 40 {
+	if reqs > 20 {
 		t.Fatalf("10,000 appends cost %d S3 requests; publications are not coalesced", reqs)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -72,6 +73,11 @@ func main() {
 
 // run mounts and serves until a stop signal or an external unmount.
 func run(o *config.Options) error {
+	// Catch stop signals from the start: a SIGTERM that arrives while the
+	// mount comes up must unmount cleanly, not kill the daemon mid-way.
+	stopSigs := make(chan os.Signal, 1)
+	signal.Notify(stopSigs, daemon.StopSignals...)
+	defer signal.Stop(stopSigs)
 	log, closeLog, err := newLogger(o)
 	if err != nil {
 		return err
@@ -151,15 +157,12 @@ func run(o *config.Options) error {
 
 	unmounted := make(chan struct{})
 	go func() { server.Wait(); close(unmounted) }()
-	sigCtx, stopSig := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-unmounted:
-			stopSig()
-		case <-sigCtx.Done():
-		}
-	}()
-	if sig := daemon.WaitForSignal(sigCtx); sig != nil {
+	var sig os.Signal
+	select {
+	case sig = <-stopSigs:
+	case <-unmounted:
+	}
+	if sig != nil {
 		log.Info("stopping: publishing and unmounting", "signal", sig.String())
 		if err := server.Unmount(); err != nil {
 			// Busy (a process holds a file open): detach the mount so no
@@ -168,7 +171,6 @@ func run(o *config.Options) error {
 			syscall.Unmount(o.MountPoint, syscall.MNT_DETACH)
 		}
 	}
-	stopSig()
 	if err := fs.Shutdown(context.Background()); err != nil {
 		log.Error("some data could not be published; it stays in the spool for the next mount", "spool_dir", o.SpoolDir, "err", err)
 		return nil

@@ -58,10 +58,10 @@ func (s *Scheduler) schedule(id uint64, t time.Time, fn func(), force bool) {
 	}
 	j.fn = fn
 	if j.running {
-		j.again = true
-		if j.at.IsZero() || t.Before(j.at) || force {
+		if !j.again || t.Before(j.at) || force {
 			j.at = t
 		}
+		j.again = true
 		return
 	}
 	if j.timer != nil && !force && !t.Before(j.at) {
@@ -109,6 +109,7 @@ func (s *Scheduler) fire(id uint64, j *job) {
 	}
 	j.running = true
 	j.timer = nil
+	j.at = time.Time{} // requests during the run set the next deadline
 	fn := j.fn
 	s.wg.Add(1)
 	s.mu.Unlock()

@@ -495,8 +495,8 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 		}
 		log := n.logMode
 		n.mu.Unlock()
-		if log && !unlinked {
-			fs.schedule(n, now.Add(fs.interval(off+int64(m))))
+		if log && !unlinked && first {
+			fs.scheduleLog(n)
 		}
 		if !h.append && !unlinked {
 			n.streamAdvance(ctx, off, m)
@@ -633,7 +633,7 @@ func (h *Handle) Release() {
 	n.mu.Unlock()
 	switch {
 	case lastWriter && dirty && log:
-		fs.schedule(n, time.Now().Add(fs.opt.CloseDelay))
+		fs.scheduleLog(n)
 	case idle && !dirty:
 		n.dropClean()
 	}

@@ -22,6 +22,33 @@ func (fs *FS) schedule(n *Node, t time.Time) {
 	fs.sched.At(n.ino, t, func() { fs.scheduled(n) })
 }
 
+// scheduleLog sets a log file's next publication: at most one per interval
+// while it has unpublished data (first unpublished write + interval), and
+// close-delay after the last close, postponed by every later close, so
+// that a loop of open-append-close costs one publication, not one per
+// iteration.
+func (fs *FS) scheduleLog(n *Node) {
+	n.mu.Lock()
+	since, closed, lastClose := n.dirtySince, n.writers == 0, n.lastClose
+	size := n.sizeLocked()
+	n.mu.Unlock()
+	if since.IsZero() {
+		since = time.Now()
+	}
+	at := since.Add(fs.interval(size))
+	if closed {
+		at = minTime(at, lastClose.Add(fs.opt.CloseDelay))
+	}
+	fs.sched.Reschedule(n.ino, at, func() { fs.scheduled(n) })
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // kick asks for an immediate publication of every dirty file: the buffer
 // or the spool disk is full.
 func (fs *FS) kick() {
@@ -92,8 +119,9 @@ func (n *Node) publish(ctx context.Context, final bool) error {
 	}
 	start := time.Now()
 	var err error
+	var did bool
 	for attempt := 0; ; attempt++ {
-		err = n.publishOnce(ctx, f, final)
+		did, err = n.publishOnce(ctx, f, final)
 		if !errors.Is(err, publish.ErrConflict) {
 			break
 		}
@@ -129,7 +157,9 @@ func (n *Node) publish(ctx context.Context, final bool) error {
 		n.setPubErr(err)
 		return err
 	}
-	fs.count(func(s *Stats) { s.Publications++; s.LastPublishDur = time.Since(start) })
+	if did {
+		fs.count(func(s *Stats) { s.Publications++; s.LastPublishDur = time.Since(start) })
+	}
 	n.setPubErr(nil)
 	return nil
 }
@@ -146,7 +176,7 @@ func (n *Node) setPubErr(err error) {
 // publishOnce runs one strategy. Whole files hold the writer lock (their
 // bytes may change under an upload); appends do not: writers only add bytes
 // past what is being published.
-func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error {
+func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool, error) {
 	fs := n.fs
 	j := f.Journal()
 	if j.Kind == spool.KindWhole {
@@ -158,14 +188,14 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error
 	if !final && j.Kind == spool.KindAppend {
 		to = lastLineEnd(f, j.BaseSize, j.Size)
 		if to <= j.BaseSize {
-			return nil // no whole line yet
+			return false, nil // no whole line yet
 		}
 	}
 	if j.Kind == spool.KindAppend && j.Exists && to <= j.BaseSize {
-		return nil // nothing new
+		return false, nil // nothing new
 	}
 	if err := f.Update(func(jj *spool.Journal) { jj.Pending = to }); err != nil {
-		return err
+		return false, err
 	}
 	cfg := fs.pcfg
 	cfg.OnUpload = func(id string) { f.Update(func(jj *spool.Journal) { jj.UploadID = id }) }
@@ -189,7 +219,7 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error
 		nb, err = publish.Append(ctx, fs.st, j.Key, base, f, j.LocalStart, to, cfg)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	pressure := fs.sp.DiskFull() || !fs.sp.Fits(1)
 	// Published [0, to): the file continues as an append of that base.
@@ -199,7 +229,7 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error
 		jj.Pending, jj.Conflict, jj.Dirty = 0, "", false
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	n.mu.Lock()
 	n.ownETags[j.BaseETag] = true
@@ -220,7 +250,7 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) error
 			_ = f.Punch(jj.LocalStart, nb.Size-jj.LocalStart)
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // lastLineEnd is the offset just past the last '\n' in [from, to), or from.
