@@ -72,9 +72,9 @@ func Mount(dir string, v *vfs.FS, o Options) (*fuse.Server, error) {
 	if o.ReadOnly {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
 	}
-	if o.AllowRoot && !o.AllowOther {
-		// allow_root is not a kernel option; allow_other plus a check of
-		// the caller in Access would be needed. Documented as such.
+	if o.AllowOther || o.AllowRoot {
+		// Other users reach the mount: let the kernel enforce the modes
+		// and owners stat shows (--file-mode, --dir-mode, chmod, chown).
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
 	}
 	root := &node{a: a, v: v.Root()}

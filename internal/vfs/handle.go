@@ -627,6 +627,16 @@ func (h *Handle) Release() {
 	}
 	n.lastClose = time.Now()
 	lastWriter := h.write && n.writers == 0
+	if lastWriter && n.drops.writes > 0 && n.file != nil && !n.unlinked {
+		// Drops with no write after them: mark the gap at the end now.
+		n.mu.Unlock()
+		n.wmu.Lock()
+		if f := n.file; f != nil {
+			n.dropMarker(context.Background(), f, true)
+		}
+		n.wmu.Unlock()
+		n.mu.Lock()
+	}
 	dirty := n.file != nil && n.dirtyLocked()
 	log := n.logMode
 	idle := n.handles == 0

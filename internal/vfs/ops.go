@@ -118,6 +118,12 @@ func (n *Node) recordDrop(size int) {
 // writeDropMarker writes the line that marks a gap left by dropped writes,
 // once there is room again (n.wmu held).
 func (n *Node) writeDropMarker(ctx context.Context, f *spool.File) error {
+	return n.dropMarker(ctx, f, false)
+}
+
+// dropMarker writes the marker; force charges it over the buffer bound
+// (the last close: no later write would carry it).
+func (n *Node) dropMarker(ctx context.Context, f *spool.File, force bool) error {
 	n.mu.Lock()
 	d := n.drops
 	p := n.path
@@ -135,7 +141,9 @@ func (n *Node) writeDropMarker(ctx context.Context, f *spool.File) error {
 	if n.fs.opt.DropMarker {
 		off := f.Journal().Size
 		growth := f.Growth(off, int64(len(line)))
-		if err := n.fs.sp.Reserve(ctx, growth); err != nil {
+		if force {
+			n.fs.sp.Force(growth)
+		} else if err := n.fs.sp.Reserve(ctx, growth); err != nil {
 			if errors.Is(err, spool.ErrFull) {
 				return nil // still full: keep counting
 			}
@@ -181,6 +189,7 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 			fs.log.Warn("refused to delete an object (mount with --allow-delete)", "key", fs.key(p), "errno", "EPERM")
 			return ErrPerm
 		}
+		n.keepReadable(ctx)
 		if err := fs.st.Delete(ctx, fs.key(p)); err != nil && !isNotFound(err) {
 			return err
 		}
@@ -188,6 +197,30 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 	}
 	fs.detach(n)
 	return nil
+}
+
+// keepReadable brings an open file's published bytes into the spool before
+// its object is deleted, so that open handles can still read it (POSIX
+// unlink semantics), up to --max-edit-size.
+func (n *Node) keepReadable(ctx context.Context) {
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	n.mu.Lock()
+	open, local := n.handles > 0, n.file != nil
+	size, etag := n.size, n.etag
+	n.mu.Unlock()
+	if !open {
+		return
+	}
+	var err error
+	if local {
+		err = n.makeWhole(ctx)
+	} else {
+		err = n.fs.copyIn(ctx, n, size, etag)
+	}
+	if err != nil {
+		n.fs.log.Warn("deleting an open file: its open handles cannot read it any more", "path", n.Path(), "err", err)
+	}
 }
 
 // detach takes n off its name: it is unlinked or replaced.
