@@ -37,10 +37,18 @@ const (
 // Fixed tuning. randomChunk is the least a random read fetches; slack is how
 // far reads may wander around the stream (kernel async reads arrive a little
 // out of order, FUSE reads are at most 1 MiB) and still count as sequential.
+// seekProof: bytes read in order after a seek before anything is fetched
+// speculatively (one 256 KiB pread reaches us as up to 3 x 128 KiB when the
+// kernel's read-ahead is at its default). rampFactor: the window is this
+// many times the bytes read in order. keepTail: a dropped part this close
+// to complete is let finish, keeping its connection.
 const (
 	randomChunk = 128 << 10
 	minBufClass = 64 << 10
 	seqSlack    = 1 << 20
+	seekProof   = 512 << 10
+	rampFactor  = 4
+	keepTail    = 256 << 10
 )
 
 // idleAfter: a reader this long without a read yields its buffers to readers
@@ -55,6 +63,21 @@ type PoolOptions struct {
 	MemoryTarget      int64   // --memory-target: budget for all readers together
 	MaxThreads        int     // --max-threads: concurrent GETs over all readers
 	MaxThroughputGbps float64 // --maximum-throughput-gbps; 0 = unlimited
+	Cache             Cache   // optional local block cache (--cache); nil = none
+}
+
+// Cache is a local cache of whole object blocks, keyed by key, ETag and
+// block index (internal/datacache implements it). Block i covers
+// [i*BlockSize, min((i+1)*BlockSize, size)). Implementations are safe for
+// concurrent use and never fail a read: a broken block is a miss.
+type Cache interface {
+	BlockSize() int64
+	// Get fills dst (the block's exact length) and reports a hit.
+	Get(key, etag string, block int64, dst []byte) bool
+	// Has reports whether Get would likely hit, without reading.
+	Has(key, etag string, block int64) bool
+	// Put stores a copy of data as the block; best effort.
+	Put(key, etag string, block int64, data []byte)
 }
 
 func (o PoolOptions) withDefaults() PoolOptions {

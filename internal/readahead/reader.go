@@ -15,12 +15,13 @@ import (
 
 // Reader reads one object version. It keeps a stream: parts scheduled from
 // where sequential reading is going, a window of speculative bytes ahead of
-// the reader that doubles while the reader keeps up, and resets on a seek.
-// Safe for concurrent ReadAt.
+// the reader that widens as the stream proves sequential, and resets on a
+// seek. Safe for concurrent ReadAt.
 type Reader struct {
 	pool      *Pool
 	key, etag string
 	size      int64
+	bs        int64 // cache block size; 0 without a cache
 
 	ctx    context.Context // cancelled by Close; every prefetch GET derives from it
 	cancel context.CancelFunc
@@ -29,9 +30,9 @@ type Reader struct {
 	mu      sync.Mutex
 	parts   []*part // sorted by offset, disjoint, all below next
 	next    int64   // stream end: bytes below were scheduled or fetched directly
+	start   int64   // where the stream began: 0 at Open, else the last seek
 	hi      int64   // highest end of a read in the stream
 	window  int64   // speculative bytes wanted ahead of hi
-	growAt  int64   // hi when window last changed
 	fresh   bool    // nothing scheduled since the stream (re)started
 	charged int64   // budget held by this reader's parts
 	stale   bool
@@ -44,8 +45,12 @@ type Reader struct {
 // sends carries If-Match etag.
 func (p *Pool) Open(key, etag string, size int64) *Reader {
 	ctx, cancel := context.WithCancel(context.Background())
+	var bs int64
+	if p.o.Cache != nil {
+		bs = p.o.Cache.BlockSize()
+	}
 	return &Reader{
-		pool: p, key: key, etag: etag, size: size,
+		pool: p, key: key, etag: etag, size: size, bs: bs,
 		ctx: ctx, cancel: cancel,
 		window: p.o.FirstRequest, fresh: true,
 	}
@@ -59,6 +64,7 @@ func (r *Reader) Size() int64 { return r.size }
 type seg struct {
 	off, end int64
 	part     *part
+	ok       bool // served from part
 }
 
 // ReadAt fills p from off, with io.ReaderAt semantics: n < len(p) only at
@@ -106,11 +112,9 @@ func (r *Reader) plan(off, end int64) ([]seg, error) {
 	r.lastRead.Store(time.Now().UnixNano())
 	if off < r.hi-r.backSlack() || off > r.next+seqSlack {
 		r.reset(off) // a seek: forget the stream, start small
-		r.hi = end
-	} else {
-		r.hi = max(r.hi, end)
-		r.grow()
 	}
+	r.hi = max(r.hi, end)
+	r.grow()
 	r.topUp(end)
 
 	var segs []seg
@@ -121,7 +125,7 @@ func (r *Reader) plan(off, end int64) ([]seg, error) {
 			pt := r.parts[i]
 			pt.refs++
 			e := min(end, pt.end())
-			segs = append(segs, seg{pos, e, pt})
+			segs = append(segs, seg{off: pos, end: e, part: pt})
 			pos = e
 			i++
 			continue
@@ -133,8 +137,14 @@ func (r *Reader) plan(off, end int64) ([]seg, error) {
 			holeEnd = r.parts[i].off
 		}
 		if pos < holeEnd {
-			n := min(max(end-pos, r.chunk()), holeEnd-pos, r.pool.o.PartSize)
-			if pt := r.addPart(i, pos, n, true); pt != nil {
+			// Cache blocks are whole: start at a block boundary, never
+			// inside the part before.
+			from := r.alignDown(pos)
+			if i > 0 {
+				from = max(from, r.parts[i-1].end())
+			}
+			to := min(r.alignUp(from+min(max(end-from, r.chunk()), r.pool.o.PartSize)), holeEnd)
+			if pt := r.addPart(i, from, to-from, true); pt != nil {
 				continue // the loop takes it as the part at i
 			}
 		}
@@ -142,7 +152,7 @@ func (r *Reader) plan(off, end int64) ([]seg, error) {
 		if pos < holeEnd {
 			e = min(end, holeEnd)
 		}
-		segs = append(segs, seg{pos, e, nil})
+		segs = append(segs, seg{off: pos, end: e})
 		pos = e
 	}
 	// Bytes fetched directly past the stream end count as streamed, so a
@@ -165,24 +175,46 @@ func (r *Reader) chunk() int64 {
 }
 
 // reset starts a new stream at off with no speculative window: the read
-// fetches what it needs (at least randomChunk) and the window only opens if
-// the next read continues from there.
+// fetches what it needs (at least randomChunk) and the window only opens
+// once reads continue from there for seekProof bytes.
 func (r *Reader) reset(off int64) {
 	for len(r.parts) > 0 {
 		r.remove(r.parts[0])
 	}
-	r.next, r.hi, r.growAt = off, off, off
+	r.start, r.hi = off, off
+	r.next = r.alignDown(off)
 	r.window = 0
 	r.fresh = true
 }
 
-// grow doubles the window each time the reader has consumed a full one.
+// grow keeps the window at rampFactor times what was read in order since
+// the stream began, so it reaches MaxWindow after MaxWindow/rampFactor
+// bytes. A stream that began at a seek speculates nothing until seekProof
+// bytes were read in order: the kernel splits one random pread into
+// several contiguous FUSE reads, and they must not open a window.
 func (r *Reader) grow() {
 	o := r.pool.o
-	if r.hi-r.growAt >= max(r.window, randomChunk) {
-		r.window = min(max(2*r.window, o.FirstRequest), o.MaxWindow)
-		r.growAt = r.hi
+	d := r.hi - r.start
+	if r.window == 0 && d < seekProof {
+		return
 	}
+	r.window = min(max(r.window, rampFactor*d, o.FirstRequest), o.MaxWindow)
+}
+
+// alignDown and alignUp round to cache blocks (no-ops without a cache), so
+// parts cover whole blocks the cache can serve and store.
+func (r *Reader) alignDown(off int64) int64 {
+	if r.bs == 0 {
+		return off
+	}
+	return off - off%r.bs
+}
+
+func (r *Reader) alignUp(off int64) int64 {
+	if r.bs == 0 || off%r.bs == 0 {
+		return min(off, r.size)
+	}
+	return min(off-off%r.bs+r.bs, r.size)
 }
 
 // topUp schedules parts from the stream end: whatever the current read
@@ -200,17 +232,12 @@ func (r *Reader) topUp(end int64) {
 		if need {
 			n = max(n, end-r.next)
 		}
-		n = min(n, o.PartSize, r.size-r.next)
+		n = r.alignUp(r.next+min(n, o.PartSize)) - r.next
 		if !need && r.next+n > limit {
 			return
 		}
 		if r.addPart(len(r.parts), r.next, n, need) == nil {
-			if !need {
-				// Budget exhausted: the window is what we could get.
-				r.window = max(o.FirstRequest, r.next-r.hi)
-				r.growAt = r.hi
-			}
-			return
+			return // out of budget: the window is what we could get
 		}
 		r.next += n
 	}
@@ -241,11 +268,16 @@ func (r *Reader) addPart(i int, off, n int64, urgent bool) *part {
 
 func (r *Reader) fetch(ctx context.Context, pt *part) {
 	defer r.wg.Done()
-	err := r.pool.get(ctx, r.key, r.etag, pt.off, pt.buf, pt.urgent)
+	var err error
+	if c := r.pool.o.Cache; c != nil {
+		err = r.fetchCached(ctx, pt, c)
+	} else {
+		err = r.pool.get(ctx, r.key, r.etag, pt.off, pt.buf, pt.urgent, pt.progress)
+	}
 	pt.cancel()
+	pt.finish(err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	pt.err = err
 	pt.fetched = true
 	close(pt.done)
 	if pt.removed && pt.refs == 0 {
@@ -278,11 +310,13 @@ func (r *Reader) remove(pt *part) {
 	}
 }
 
-// unused handles a removed part nobody reads any more.
+// unused handles a removed part nobody reads any more. A GET with little
+// left to receive is let finish: cancelling it would cost the connection.
 func (r *Reader) unused(pt *part) {
-	if pt.fetched {
+	switch {
+	case pt.fetched:
 		r.release(pt)
-	} else {
+	case pt.n-pt.filledBytes() > keepTail:
 		pt.cancel() // fetch releases it when the GET returns
 	}
 }
@@ -299,7 +333,6 @@ func (r *Reader) shed() {
 		r.next = max(pt.off, r.hi)
 	}
 	r.window = 0
-	r.growAt = r.hi
 }
 
 func (r *Reader) release(pt *part) {
@@ -318,7 +351,8 @@ func (r *Reader) release(pt *part) {
 // fill copies each piece into p, waiting for parts and fetching the rest.
 func (r *Reader) fill(ctx context.Context, p []byte, off int64, segs []seg) error {
 	var firstErr error
-	for _, s := range segs {
+	for i := range segs {
+		s := &segs[i]
 		if firstErr != nil {
 			break
 		}
@@ -327,9 +361,10 @@ func (r *Reader) fill(ctx context.Context, p []byte, off int64, segs []seg) erro
 			firstErr = r.direct(ctx, dst, s.off)
 			continue
 		}
-		err := waitPart(ctx, s.part)
+		err := s.part.wait(ctx, s.end-s.part.off)
 		if err == nil {
 			copy(dst, s.part.buf[s.off-s.part.off:])
+			s.ok = true
 			continue
 		}
 		if ctx.Err() != nil || r.ctx.Err() != nil || errors.Is(err, s3store.ErrPrecondition) {
@@ -348,10 +383,10 @@ func (r *Reader) fill(ctx context.Context, p []byte, off int64, segs []seg) erro
 			continue
 		}
 		pt.refs--
-		if pt.fetched && pt.err == nil {
+		if s.ok {
 			pt.consumed += s.end - s.off
 		}
-		if !pt.removed && pt.fetched && (pt.err != nil || pt.consumed >= pt.n) {
+		if !pt.removed && (pt.consumed >= pt.n || pt.fetched && pt.err != nil) {
 			r.remove(pt) // failed parts are refetched by the next read that needs them
 		} else if pt.removed && pt.refs == 0 {
 			r.unused(pt)
@@ -369,15 +404,6 @@ func (r *Reader) fill(ctx context.Context, p []byte, off int64, segs []seg) erro
 	return fmt.Errorf("readahead %s: %w", r.key, firstErr)
 }
 
-func waitPart(ctx context.Context, pt *part) error {
-	select {
-	case <-pt.done:
-		return pt.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // direct GETs len(dst) bytes at off straight into the caller's buffer: for
 // reads the budget cannot cover and for the retry of a failed part. It stops
 // when either the read's context or the reader is cancelled.
@@ -386,7 +412,7 @@ func (r *Reader) direct(ctx context.Context, dst []byte, off int64) error {
 	defer cancel()
 	stop := context.AfterFunc(r.ctx, cancel)
 	defer stop()
-	return r.pool.get(ctx, r.key, r.etag, off, dst, true)
+	return r.pool.get(ctx, r.key, r.etag, off, dst, true, nil)
 }
 
 func (r *Reader) markStale() {

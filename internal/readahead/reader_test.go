@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -522,5 +523,18 @@ func TestPrioSem(t *testing.T) {
 	}
 	if s.free != 1 {
 		t.Fatalf("free = %d after all released", s.free)
+	}
+}
+
+func TestMountDevice(t *testing.T) {
+	if got := unescapeMountinfo(`/tmp/a\040b\134c`); got != `/tmp/a b\c` {
+		t.Fatalf("unescape: %q", got)
+	}
+	dev, err := mountDevice("/")
+	if err != nil || !strings.Contains(dev, ":") {
+		t.Fatalf("mountDevice(/) = %q, %v", dev, err)
+	}
+	if _, err := mountDevice(t.TempDir()); err == nil {
+		t.Fatal("a plain directory has a mount device")
 	}
 }
