@@ -147,6 +147,9 @@ func run(o *config.Options) error {
 		fs.Shutdown(context.Background())
 		return fmt.Errorf("cannot mount at %s: %v", o.MountPoint, err)
 	}
+	if err := readahead.RaiseKernelReadAhead(o.MountPoint, readahead.KernelReadAheadKB); err != nil {
+		log.Info("cannot raise the kernel read-ahead of the mount (needs root); sequential reads will be slower", "err", err)
+	}
 	if o.AutoUnmount {
 		if err := startWatcher(o.MountPoint); err != nil {
 			log.Warn("cannot start the auto-unmount watcher", "err", err)
