@@ -34,6 +34,8 @@ func main() {
 			os.Exit(runDemo(args[1:]))
 		case "status":
 			os.Exit(runStatus(args[1:]))
+		case "recover":
+			os.Exit(runRecover(args[1:]))
 		case watchCommand:
 			os.Exit(runWatch(args[1:]))
 		case gatewayCommand:

@@ -1,0 +1,98 @@
+package spool
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Entry is one spooled file as `s3mount recover` shows it, read without
+// opening the spool (the daemon may be gone, or running).
+type Entry struct {
+	ID       string
+	Journal  Journal
+	DataPath string
+}
+
+// Unpublished is how many bytes S3 does not have.
+func (e Entry) Unpublished() int64 {
+	if e.Journal.Kind == KindAppend {
+		return max(0, e.Journal.Size-e.Journal.BaseSize)
+	}
+	if e.Journal.Dirty {
+		return e.Journal.Size
+	}
+	return 0
+}
+
+// Identity returns the bucket/prefix that owns a spool directory.
+func Identity(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, identityFile))
+	if err != nil {
+		return "", fmt.Errorf("%s is not an s3mount spool directory: %w", dir, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Inspect lists the files held in the spool directory dir.
+func Inspect(dir string) ([]Entry, error) {
+	if _, err := Identity(dir); err != nil {
+		return nil, err
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, jp := range names {
+		b, err := os.ReadFile(jp)
+		if err != nil {
+			return nil, err
+		}
+		var j Journal
+		if err := json.Unmarshal(b, &j); err != nil {
+			return nil, fmt.Errorf("spool journal %s is damaged: %w", jp, err)
+		}
+		id := strings.TrimSuffix(filepath.Base(jp), ".json")
+		e := Entry{ID: id, Journal: j, DataPath: filepath.Join(dir, id+".data")}
+		if st, err := os.Stat(e.DataPath); err == nil && j.Kind == KindAppend {
+			e.Journal.Size = max(e.Journal.Size, st.Size()+j.Shift)
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Journal.Key < out[k].Journal.Key })
+	return out, nil
+}
+
+// Export writes the bytes the spool holds for e ([LocalStart, Size) in the
+// file's offsets) to w, and returns the offset they start at.
+func (e Entry) Export(w io.Writer) (int64, error) {
+	f, err := os.Open(e.DataPath)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	j := e.Journal
+	n := j.Size - j.LocalStart
+	if n <= 0 {
+		return j.LocalStart, nil
+	}
+	r := io.NewSectionReader(f, j.LocalStart-j.Shift, n)
+	if _, err := io.Copy(w, r); err != nil {
+		return 0, err
+	}
+	return j.LocalStart, nil
+}
+
+// Discard deletes e from the spool directory.
+func (e Entry) Discard(dir string) error {
+	err := os.Remove(filepath.Join(dir, e.ID+".json"))
+	if e2 := os.Remove(e.DataPath); err == nil && !os.IsNotExist(e2) {
+		err = e2
+	}
+	return err
+}
