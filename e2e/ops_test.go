@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,22 +16,12 @@ import (
 	"github.com/s3mount/s3mount/internal/testenv"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // --metrics-addr serves Prometheus metrics that follow what the mount does,
 // and `s3mount status` shows per-file spool state over the 0600 socket.
 func TestMetricsAndStatus(t *testing.T) {
 	srv := testenv.StartServer(t)
 	b := srv.NewBucket(t)
-	addr := freeAddr(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
 	m := testenv.MountBinary(t, srv.Endpoint, srv, b, "--metrics-addr", addr, "--upload-interval", "1h")
 	f, err := os.OpenFile(filepath.Join(m.Dir, "app.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {

@@ -45,7 +45,7 @@ type Options struct {
 	// Express is set for S3 Express One Zone directory buckets: appends
 	// use write offsets and renames RenameObject.
 	Express s3store.Express
-	Logger         *slog.Logger
+	Logger  *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -96,7 +96,7 @@ type FS struct {
 	// file under an old name gets a new number (tail -F relies on it).
 	inoOf   map[string]uint64
 	nextIno uint64
-	closed   bool
+	closed  bool
 
 	stats Stats
 

@@ -165,47 +165,15 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	if err != nil {
 		return nil, err
 	}
+	switch {
+	case isDir:
+		return fs.cacheEntry(p, true, s3store.ObjectInfo{}, now), nil
+	case isFile:
+		return fs.cacheEntry(p, false, info, now), nil
+	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n = fs.byPath[p]
-	switch {
-	case isDir:
-		if n != nil && !n.dir {
-			n.mu.Lock()
-			local := n.hasLocalState()
-			n.mu.Unlock()
-			if local {
-				return n, nil
-			}
-			fs.dropLocked(n)
-			n = nil
-		}
-		if n == nil {
-			n = fs.newNodeLocked(p, true)
-		}
-		n.mu.Lock()
-		n.exists, n.checked = true, now
-		n.mu.Unlock()
-		return n, nil
-	case isFile:
-		if n != nil && n.dir {
-			n.mu.Lock()
-			local := n.hasLocalState()
-			n.mu.Unlock()
-			if local {
-				return n, nil
-			}
-			fs.dropLocked(n)
-			n = nil
-		}
-		if n == nil {
-			n = fs.newNodeLocked(p, false)
-		}
-		n.mu.Lock()
-		n.setRemoteLocked(info, now)
-		n.mu.Unlock()
-		return n, nil
-	}
 	if n != nil {
 		n.mu.Lock()
 		local := n.hasLocalState()
