@@ -15,6 +15,7 @@ import (
 
 	"github.com/s3mount/s3mount/internal/config"
 	"github.com/s3mount/s3mount/internal/daemon"
+	"github.com/s3mount/s3mount/internal/datacache"
 	"github.com/s3mount/s3mount/internal/fuseadapter"
 	"github.com/s3mount/s3mount/internal/metrics"
 	"github.com/s3mount/s3mount/internal/readahead"
@@ -109,11 +110,21 @@ func run(o *config.Options) error {
 	if len(recovered) > 0 {
 		log.Info("publishing files left in the spool by a previous run", "files", len(recovered), "spool_dir", o.SpoolDir)
 	}
+	var cache readahead.Cache // a nil *datacache.Cache must not become a non-nil interface
+	if o.CacheDir != "" {
+		dc, err := datacache.Open(datacache.Options{Dir: o.CacheDir, MaxSize: o.MaxCacheSize})
+		if err != nil {
+			return fmt.Errorf("cannot use the cache directory %s: %v", o.CacheDir, err)
+		}
+		defer dc.Close()
+		cache = dc
+	}
 	pool := readahead.NewPool(st, readahead.PoolOptions{
 		PartSize:          o.ReadPartSize,
 		MaxThreads:        o.MaxThreads,
 		MaxThroughputGbps: o.MaxThroughputGbps,
 		MemoryTarget:      readMemory(o.MemoryTarget),
+		Cache:             cache,
 	})
 	fs := vfs.New(st, sp, recovered, pool, vfs.Options{
 		Prefix: o.Prefix, UID: o.UID, GID: o.GID, DirMode: o.DirMode, FileMode: o.FileMode,
