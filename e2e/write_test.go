@@ -405,3 +405,35 @@ w A %q & w B %q & wait`
 	// whole and in order.
 	checkWriters(t, lines(string(srv.Get(t, b, "both.log"))), []string{"A", "B"}, 1500)
 }
+
+// A busy log (a line every millisecond, file kept open) is published once
+// per --upload-interval, not once per write or back to back.
+func TestBusyLogOnePublicationPerInterval(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m, p := mountVia(t, srv, b, "--upload-interval", "2s")
+	f, err := os.OpenFile(filepath.Join(m.Dir, "busy.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := p.Requests()
+	start := time.Now()
+	n := 0
+	for time.Since(start) < 7*time.Second {
+		n++
+		fmt.Fprintf(f, "line %d\n", n)
+		time.Sleep(time.Millisecond)
+	}
+	reqs := p.Requests() - before
+	f.Close()
+	// 7 s at a 2 s interval: 3 publications of 1 request each (re-put of a
+	// small object); the lookup of the new name came before.
+	t.Logf("%d lines in 7 s cost %d S3 requests", n, reqs)
+	if reqs > 8 {
+		t.Fatalf("a busy log cost %d S3 requests in 7 s at a 2 s interval", reqs)
+	}
+	m.Unmount(t)
+	if got := lines(string(srv.Get(t, b, "busy.log"))); len(got) != n {
+		t.Fatalf("object has %d lines, want %d", len(got), n)
+	}
+}
