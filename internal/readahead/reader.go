@@ -27,16 +27,18 @@ type Reader struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // fetch goroutines
 
-	mu      sync.Mutex
-	parts   []*part // sorted by offset, disjoint, all below next
-	next    int64   // stream end: bytes below were scheduled or fetched directly
-	start   int64   // where the stream began: 0 at Open, else the last seek
-	hi      int64   // highest end of a read in the stream
-	window  int64   // speculative bytes wanted ahead of hi
-	fresh   bool    // nothing scheduled since the stream (re)started
-	charged int64   // budget held by this reader's parts
-	stale   bool
-	closed  bool
+	mu        sync.Mutex
+	parts     []*part // sorted by offset, disjoint, all below next
+	next      int64   // stream end: bytes below were scheduled or fetched directly
+	start     int64   // where the stream began: 0 at Open, else the last seek
+	sideEnd   int64   // end of the last read served beside the stream; -1 if none
+	sideStart int64   // where the run of side reads ending at sideEnd began
+	hi        int64   // highest end of a read in the stream
+	window    int64   // speculative bytes wanted ahead of hi
+	fresh     bool    // nothing scheduled since the stream (re)started
+	charged   int64   // budget held by this reader's parts
+	stale     bool
+	closed    bool
 
 	lastRead atomic.Int64 // unix nanos of the last read; idle readers yield memory
 }
@@ -52,7 +54,7 @@ func (p *Pool) Open(key, etag string, size int64) *Reader {
 	return &Reader{
 		pool: p, key: key, etag: etag, size: size, bs: bs,
 		ctx: ctx, cancel: cancel,
-		window: p.o.FirstRequest, fresh: true,
+		window: p.o.FirstRequest, fresh: true, sideEnd: -1,
 	}
 }
 
@@ -110,12 +112,37 @@ func (r *Reader) plan(off, end int64) ([]seg, error) {
 		return nil, nil
 	}
 	r.lastRead.Store(time.Now().UnixNano())
-	if off < r.hi-r.backSlack() || off > r.next+seqSlack {
-		r.reset(off) // a seek: forget the stream, start small
+	// A read far behind the stream is a late one (a goroutine that lost
+	// the CPU; several may be late together) or a backward seek: it is
+	// served on the side, leaving the stream alone, and the stream moves
+	// only once side reads continued each other for seekProof bytes.
+	side := false
+	switch {
+	case off > r.next+seqSlack, r.window == 0 && off > r.next:
+		// A seek: forget the stream, start small. A stream not yet proven
+		// sequential may not skip bytes either: random reads that land
+		// close to each other must not add up to a proof.
+		r.reset(off)
+	case off < r.hi-r.backSlack():
+		if off != r.sideEnd {
+			r.sideStart = off
+		}
+		if off != r.sideEnd || end-r.sideStart < seekProof {
+			side = true
+			break
+		}
+		from := r.sideStart
+		r.reset(off)
+		r.start = from // proven sequential already: the window opens now
 	}
-	r.hi = max(r.hi, end)
-	r.grow()
-	r.topUp(end)
+	r.sideEnd = -1
+	if side {
+		r.sideEnd = end
+	} else {
+		r.hi = max(r.hi, end)
+		r.grow()
+		r.topUp(end)
+	}
 
 	var segs []seg
 	pos := off
@@ -143,7 +170,11 @@ func (r *Reader) plan(off, end int64) ([]seg, error) {
 			if i > 0 {
 				from = max(from, r.parts[i-1].end())
 			}
-			to := min(r.alignUp(from+min(max(end-from, r.chunk()), r.pool.o.PartSize)), holeEnd)
+			n := r.chunk()
+			if side {
+				n = randomChunk // what it needs: it tells nothing of what comes next
+			}
+			to := min(r.alignUp(from+min(max(end-from, n), r.pool.o.PartSize)), holeEnd)
 			if pt := r.addPart(i, from, to-from, true); pt != nil {
 				continue // the loop takes it as the part at i
 			}
