@@ -33,21 +33,10 @@ var _ Store = (*S3)(nil)
 // Errors are one sentence and match ErrNoSuchBucket, ErrAccessDenied or
 // ErrUnreachable.
 func New(ctx context.Context, o Options) (*S3, error) {
-	if o.Bucket == "" {
-		return nil, errors.New("no bucket given")
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = defaultMaxAttempts
-	}
-	if o.MaxConns <= 0 {
-		o.MaxConns = defaultMaxConns
-	}
-	cfg, err := loadConfig(ctx, o)
+	s, cfg, err := build(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, err
 	}
-	s := &S3{bucket: o.Bucket, opts: o, stats: newCounters()}
-	s.client = s.newClient(cfg)
 	region, err := s.check(ctx, cfg.Region)
 	if err != nil {
 		return nil, err
@@ -57,6 +46,26 @@ func New(ctx context.Context, o Options) (*S3, error) {
 		s.client = s.newClient(cfg)
 	}
 	return s, nil
+}
+
+// build makes the client without touching the bucket.
+func build(ctx context.Context, o Options) (*S3, aws.Config, error) {
+	if o.Bucket == "" {
+		return nil, aws.Config{}, errors.New("no bucket given")
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = defaultMaxAttempts
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = defaultMaxConns
+	}
+	cfg, err := loadConfig(ctx, o)
+	if err != nil {
+		return nil, cfg, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	s := &S3{bucket: o.Bucket, opts: o, stats: newCounters()}
+	s.client = s.newClient(cfg)
+	return s, cfg, nil
 }
 
 func loadConfig(ctx context.Context, o Options) (aws.Config, error) {
