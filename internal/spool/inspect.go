@@ -59,7 +59,9 @@ func Inspect(dir string) ([]Entry, error) {
 		}
 		id := strings.TrimSuffix(filepath.Base(jp), ".json")
 		e := Entry{ID: id, Journal: j, DataPath: filepath.Join(dir, id+".data")}
-		if st, err := os.Stat(e.DataPath); err == nil && j.Kind == KindAppend {
+		// As in recovery: the data file is the authority on what was
+		// written; the journal's size wins only when larger (ftruncate up).
+		if st, err := os.Stat(e.DataPath); err == nil {
 			e.Journal.Size = max(e.Journal.Size, st.Size()+j.Shift)
 		}
 		out = append(out, e)
