@@ -14,6 +14,8 @@
 //   - ATOMIC_O_TRUNC: open(O_TRUNC) arrives as one open, so overwrite
 //     policy is decided in one place.
 //   - DirectMount: no fusermount needed when running as root.
+//   - Splice off: read replies are memory buffers; go-fuse would set up a
+//     pipe for each one and then fall back to writev anyway.
 package fuseadapter
 
 import (
@@ -60,6 +62,10 @@ func Mount(dir string, v *vfs.FS, o Options) (*fuse.Server, error) {
 			MaxReadAhead:      1 << 20,
 			MaxBackground:     64,
 			ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
+			// Our reads return memory, not file descriptors: go-fuse's
+			// splice path would only add pipe syscalls before falling back
+			// to writev.
+			DisableSplice: true,
 			Debug:             o.Debug,
 			DisableXAttrs:     false,
 		},
