@@ -3,9 +3,10 @@
 // write path (spool -> publish). internal/fuseadapter maps FUSE requests onto
 // it; nothing here imports the FUSE library.
 //
-// Lock order (outer to inner): Node.pubMu -> Node.wmu -> Node.mu -> FS.mu.
-// FS.mu only guards the tables and is never held across S3 calls; Node.mu is
-// never held across S3 calls or spool waits either.
+// Lock order (outer to inner): Node.pubMu -> Node.wmu -> FS.mu -> Node.mu
+// -> spool.File.mu -> spool.Spool.mu; Stats.mu and FS.warnMu are leaves.
+// FS.mu only guards the tables; neither it nor Node.mu is ever held across
+// an S3 call or a wait for spool space.
 package vfs
 
 import (
