@@ -81,3 +81,42 @@ func TestStableInodeNumbers(t *testing.T) {
 		t.Fatal("a new file under the rotated name kept the old inode number")
 	}
 }
+
+// fallocate where it is cheap: keep-size succeeds without changing the
+// file, plain allocation extends it with zeros, punching holes is refused.
+func TestFallocate(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m := testenv.MountBinary(t, srv.Endpoint, srv, b)
+	p := filepath.Join(m.Dir, "pre.bin")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("head"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Fallocate(int(f.Fd()), 1 /* KEEP_SIZE */, 0, 1<<20); err != nil {
+		t.Fatalf("fallocate keep-size: %v", err)
+	}
+	if st, _ := f.Stat(); st.Size() != 4 {
+		t.Fatalf("keep-size changed the size to %d", st.Size())
+	}
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, 1<<16); err != nil {
+		t.Fatalf("fallocate: %v", err)
+	}
+	if st, _ := f.Stat(); st.Size() != 1<<16 {
+		t.Fatalf("fallocate left the size at %d, want 65536", st.Size())
+	}
+	if err := syscall.Fallocate(int(f.Fd()), 0x02|0x01 /* PUNCH_HOLE|KEEP_SIZE */, 0, 4); err != syscall.EOPNOTSUPP {
+		t.Fatalf("punch hole: %v, want EOPNOTSUPP", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Get(t, b, "pre.bin")
+	if len(got) != 1<<16 || string(got[:4]) != "head" || got[len(got)-1] != 0 {
+		t.Fatalf("object is %d bytes starting %q", len(got), got[:min(4, len(got))])
+	}
+}

@@ -66,8 +66,8 @@ func Mount(dir string, v *vfs.FS, o Options) (*fuse.Server, error) {
 			// splice path would only add pipe syscalls before falling back
 			// to writev.
 			DisableSplice: true,
-			Debug:             o.Debug,
-			DisableXAttrs:     false,
+			Debug:         o.Debug,
+			DisableXAttrs: false,
 		},
 		EntryTimeout:    &entry,
 		AttrTimeout:     &entry,
@@ -333,6 +333,7 @@ var (
 	_ fs.FileReleaser  = (*handle)(nil)
 	_ fs.FileFsyncer   = (*handle)(nil)
 	_ fs.FileGetattrer = (*handle)(nil)
+	_ fs.FileAllocater = (*handle)(nil)
 )
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -364,6 +365,11 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	h.h.Release()
 	return 0
+}
+
+func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) syscall.Errno {
+	start := time.Now()
+	return h.a.done("fallocate", start, h.h.Allocate(ctx, int64(off), int64(size), mode))
 }
 
 func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {

@@ -618,3 +618,30 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 	delete(fs.negative, newPath)
 	return nil
 }
+
+// Allocate is fallocate(2), where it is cheap: FALLOC_FL_KEEP_SIZE reserves
+// nothing (S3 has no space to reserve) and succeeds; mode 0 extends the
+// file with zeros like ftruncate upwards. Punching holes and the other
+// modes are EOPNOTSUPP.
+func (h *Handle) Allocate(ctx context.Context, off, n int64, mode uint32) error {
+	const keepSize = 0x01
+	if !h.write {
+		return syscall.EBADF
+	}
+	switch mode {
+	case keepSize:
+		return nil
+	case 0:
+	default:
+		return syscall.EOPNOTSUPP
+	}
+	node := h.node
+	node.mu.Lock()
+	size := node.sizeLocked()
+	node.mu.Unlock()
+	if off+n <= size {
+		return nil
+	}
+	end := off + n
+	return node.fs.Setattr(ctx, node, h, SetAttr{Size: &end})
+}
