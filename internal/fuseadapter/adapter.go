@@ -338,6 +338,10 @@ var (
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	start := time.Now()
+	if bufs, release, ok := h.h.ReadSlices(ctx, dest, off); ok {
+		h.a.done("read", start, nil)
+		return &sliceResult{bufs: bufs, release: release}, 0
+	}
 	n, err := h.h.Read(ctx, dest, off)
 	if err != nil {
 		return nil, h.a.done("read", start, err)
@@ -376,3 +380,35 @@ func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 	fillAttr(h.h.Node().Attr(), &out.Attr)
 	return 0
 }
+
+// sliceResult is a read reply that points into the read-ahead's buffers:
+// go-fuse writes the slices straight to /dev/fuse (Slices) and calls Done
+// once they are sent, which hands the buffers back.
+type sliceResult struct {
+	bufs    [][]byte
+	release func()
+}
+
+func (r *sliceResult) Slices() ([][]byte, fuse.Status) { return r.bufs, fuse.OK }
+
+func (r *sliceResult) Size() int {
+	n := 0
+	for _, b := range r.bufs {
+		n += len(b)
+	}
+	return n
+}
+
+// Bytes copies, for go-fuse paths that want one buffer.
+func (r *sliceResult) Bytes(buf []byte) ([]byte, fuse.Status) {
+	if len(r.bufs) == 1 {
+		return r.bufs[0], fuse.OK
+	}
+	out := buf[:0]
+	for _, b := range r.bufs {
+		out = append(out, b...)
+	}
+	return out, fuse.OK
+}
+
+func (r *sliceResult) Done() { r.release() }

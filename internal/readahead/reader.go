@@ -381,31 +381,80 @@ func (r *Reader) release(pt *part) {
 
 // fill copies each piece into p, waiting for parts and fetching the rest.
 func (r *Reader) fill(ctx context.Context, p []byte, off int64, segs []seg) error {
-	var firstErr error
+	_, err := r.serve(ctx, p, off, segs, true)
+	r.finish(segs)
+	return r.readErr(ctx, err)
+}
+
+// ReadSlices is ReadAt without the last copy, for a FUSE reply: it returns
+// slices of the reader's part buffers (and of scratch, which must be as long
+// as the read, for bytes fetched directly). The buffers stay valid, and are
+// not reused, until release is called; call it exactly once, after the
+// reply is sent. On error nothing is held.
+func (r *Reader) ReadSlices(ctx context.Context, scratch []byte, off int64) (bufs [][]byte, n int, release func(), err error) {
+	if off < 0 {
+		return nil, 0, nil, fmt.Errorf("readahead: negative offset %d", off)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, nil, err
+	}
+	end := min(off+int64(len(scratch)), r.size)
+	if off >= r.size {
+		end = off
+	}
+	segs, err := r.plan(off, end)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	bufs, err = r.serve(ctx, scratch, off, segs, false)
+	if err != nil {
+		r.finish(segs)
+		return nil, 0, nil, r.readErr(ctx, err)
+	}
+	var once sync.Once
+	return bufs, int(end - off), func() { once.Do(func() { r.finish(segs) }) }, nil
+}
+
+// serve waits for each piece's bytes (fetching what no part holds into p)
+// and either copies them into p or returns them as slices.
+func (r *Reader) serve(ctx context.Context, p []byte, off int64, segs []seg, copyOut bool) ([][]byte, error) {
+	var bufs [][]byte
 	for i := range segs {
 		s := &segs[i]
-		if firstErr != nil {
-			break
-		}
 		dst := p[s.off-off : s.end-off]
 		if s.part == nil {
-			firstErr = r.direct(ctx, dst, s.off)
+			if err := r.direct(ctx, dst, s.off); err != nil {
+				return nil, err
+			}
+			bufs = append(bufs, dst)
 			continue
 		}
 		err := s.part.wait(ctx, s.end-s.part.off)
 		if err == nil {
-			copy(dst, s.part.buf[s.off-s.part.off:])
+			src := s.part.buf[s.off-s.part.off : s.end-s.part.off]
+			if copyOut {
+				copy(dst, src)
+			} else {
+				bufs = append(bufs, src)
+			}
 			s.ok = true
 			continue
 		}
 		if ctx.Err() != nil || r.ctx.Err() != nil || errors.Is(err, s3store.ErrPrecondition) {
-			firstErr = err
-			continue
+			return nil, err
 		}
 		// A failed prefetch must not fail the read: fetch what we need once more.
-		firstErr = r.direct(ctx, dst, s.off)
+		if err := r.direct(ctx, dst, s.off); err != nil {
+			return nil, err
+		}
+		bufs = append(bufs, dst)
 	}
+	return bufs, nil
+}
 
+// finish gives back the references plan took and retires parts that were
+// read through (or failed: the next read that needs them refetches).
+func (r *Reader) finish(segs []seg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range segs {
@@ -418,21 +467,27 @@ func (r *Reader) fill(ctx context.Context, p []byte, off int64, segs []seg) erro
 			pt.consumed += s.end - s.off
 		}
 		if !pt.removed && (pt.consumed >= pt.n || pt.fetched && pt.err != nil) {
-			r.remove(pt) // failed parts are refetched by the next read that needs them
+			r.remove(pt)
 		} else if pt.removed && pt.refs == 0 {
 			r.unused(pt)
 		}
 	}
+}
+
+// readErr turns a serve error into what ReadAt returns.
+func (r *Reader) readErr(ctx context.Context, err error) error {
 	switch {
-	case firstErr == nil:
+	case err == nil:
 		return nil
-	case errors.Is(firstErr, s3store.ErrPrecondition):
+	case errors.Is(err, s3store.ErrPrecondition):
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.markStale()
 		return r.staleErr()
 	case r.ctx.Err() != nil && ctx.Err() == nil:
 		return ErrClosed
 	}
-	return fmt.Errorf("readahead %s: %w", r.key, firstErr)
+	return fmt.Errorf("readahead %s: %w", r.key, err)
 }
 
 // direct GETs len(dst) bytes at off straight into the caller's buffer: for

@@ -342,6 +342,39 @@ func (h *Handle) readOnce(ctx context.Context, p []byte, off int64) (int, error)
 	return done, nil
 }
 
+// ReadSlices serves a read of a file S3 holds entirely without copying:
+// it returns the read-ahead's buffers (p is scratch for bytes fetched
+// directly), valid until release. ok is false when the file has local
+// bytes or the read failed; the caller then uses Read, which also handles
+// retries.
+func (h *Handle) ReadSlices(ctx context.Context, p []byte, off int64) (bufs [][]byte, release func(), ok bool) {
+	n := h.node
+	n.mu.Lock()
+	local := n.file != nil
+	etag, size := n.etag, n.size
+	n.mu.Unlock()
+	if local || off >= size {
+		return nil, nil, false
+	}
+	if int64(len(p)) > size-off {
+		p = p[:size-off]
+	}
+	r, err := h.remote(etag, size)
+	if err != nil {
+		return nil, nil, false
+	}
+	bufs, m, release, err := r.ReadSlices(ctx, p, off)
+	if err != nil {
+		return nil, nil, false
+	}
+	if m > 0 {
+		h.mu.Lock()
+		h.served = true
+		h.mu.Unlock()
+	}
+	return bufs, release, true
+}
+
 // freshStale handles a handle that meets a changed object before it has
 // returned a byte: the open raced with a remote replace inside the metadata
 // TTL. Nothing old was read, so it may switch to the new object.
