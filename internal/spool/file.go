@@ -175,8 +175,11 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	}
 	n, err := f.data.WriteAt(p, off-f.j.Shift)
 	if err != nil {
-		// A short write leaves garbage past the old size at most; the
-		// logical size does not move, so it is never published.
+		// A short write past the end (disk full) is cut off again: the
+		// data file's length is what recovery trusts after a crash.
+		if off+int64(len(p)) > f.j.Size {
+			f.data.Truncate(max(f.j.Size-f.j.Shift, 0))
+		}
 		return 0, f.sp.diskErr(err)
 	}
 	before := f.dirtyBytes()
