@@ -293,7 +293,7 @@ func tailWhileWriting(file string) string {
 		return "failed: " + err.Error()
 	}
 	tail := exec.Command("tail", "-n", "+1", "-f", file)
-	out := &syncBuf{}
+	out := &testenv.LockedBuffer{}
 	tail.Stdout = out
 	tail.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := tail.Start(); err != nil {

@@ -413,35 +413,18 @@ type process struct {
 	name   string
 	dir    string
 	cmd    *exec.Cmd
-	out    *syncBuf
+	out    *testenv.LockedBuffer
 	exited chan struct{}
 	once   sync.Once
 	// stop asks the process to unmount; default SIGTERM.
 	stop func() error
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startFUSE starts cmd and waits until dir is mounted; the process is
 // unmounted and stopped at b.Cleanup at the latest.
 func startFUSE(b *testing.B, name, dir string, cmd *exec.Cmd) (*process, error) {
 	b.Helper()
-	p := &process{name: name, dir: dir, cmd: cmd, out: &syncBuf{}, exited: make(chan struct{})}
+	p := &process{name: name, dir: dir, cmd: cmd, out: &testenv.LockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

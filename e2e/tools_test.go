@@ -18,7 +18,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -407,19 +406,19 @@ func TestToolTailFollow(t *testing.T) {
 		}
 	}
 	appendLines("old", 10)
-	var outMu lockedWriter
+	var outMu testenv.LockedBuffer
 	// Polling (FUSE is a remote fs for tail): a short interval and few
 	// unchanged polls before it looks at the name again keep this quick;
 	// the defaults behave the same, only slower.
 	tail := exec.Command("tail", "-n", "+1", "-F", "-s", "0.2", "--max-unchanged-stats=3", p)
 	tail.Stdout = &outMu
-	var stderr lockedWriter
+	var stderr testenv.LockedBuffer
 	tail.Stderr = &stderr
 	startGroup(t, tail)
 	var st1 syscall.Stat_t
 	syscall.Stat(p, &st1)
 	appendLines("old", 200)
-	waitUntil(10*time.Second, func() bool { return outMu.len() == want.Len() })
+	waitUntil(10*time.Second, func() bool { return outMu.Len() == want.Len() })
 	if err := os.Rename(p, p+".1"); err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +430,7 @@ func TestToolTailFollow(t *testing.T) {
 	if st1.Ino == st2.Ino {
 		t.Fatalf("the new app.log has the old inode number %d", st1.Ino)
 	}
-	if !waitUntil(30*time.Second, func() bool { return outMu.len() >= want.Len() }) {
+	if !waitUntil(30*time.Second, func() bool { return outMu.Len() >= want.Len() }) {
 		t.Logf("tail stderr: %s", stderr.String())
 	}
 	time.Sleep(1 * time.Second) // a duplicate would show up now
@@ -452,31 +451,6 @@ func lastLines(s string, n int) []string {
 		l = l[len(l)-n:]
 	}
 	return l
-}
-
-// lockedWriter is an io.Writer safe for exec's copying goroutine and the
-// test reading it.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedWriter) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // vim (swap file, in-place write) and sed -i (temp file + rename) edit

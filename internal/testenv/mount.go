@@ -20,7 +20,7 @@ type Mount struct {
 	Endpoint string
 
 	dev    string // "major:minor" of the FUSE mount, for abortFuse
-	out    lockedBuffer
+	out    LockedBuffer
 	exited chan struct{}
 	once   sync.Once
 }
@@ -238,20 +238,28 @@ func octal(s string) (byte, bool) {
 	return byte(n), n < 256
 }
 
-// lockedBuffer is a bytes.Buffer safe for the child's writer goroutines.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for a child process's writer
+// goroutines and the test reading it at the same time.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Len is the number of bytes written so far.
+func (l *LockedBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
 }
