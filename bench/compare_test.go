@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +38,8 @@ func BenchmarkCompare(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	putObjects(b, st, listCount)
+	testenv.PutMany(b, st, listCount, 32, func(i int) string { return fmt.Sprintf("list/obj%05d", i) },
+		func(i int) []byte { return []byte(fmt.Sprintf("object %d\n", i)) })
 
 	tools := []compareTool{s3mountTool(), s3fsTool(), rcloneTool()}
 	var results []compareResult
@@ -332,41 +331,6 @@ func twoWriterLines(data []byte, n int) int {
 		}
 	}
 	return len(seen)
-}
-
-// putObjects creates n small objects list/obj00000..., 32 PUTs at once.
-func putObjects(b *testing.B, st s3store.Store, n int) {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	next := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				body := []byte(fmt.Sprintf("object %d\n", i))
-				if _, err := st.Put(ctx, fmt.Sprintf("list/obj%05d", i), bytes.NewReader(body), int64(len(body)), s3store.Cond{}); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		b.Fatalf("put %d objects: %v", n, first)
-	}
 }
 
 func s3mountTool() compareTool {

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func BenchmarkReadSideBySide(b *testing.B) {
 		put(b, st, fmt.Sprintf("ttfb/mnt%02d", i), small)
 	}
 	const listN = 10000
-	putMany(b, st, listN, 32, func(i int) string { return fmt.Sprintf("list/f%05d", i) })
+	testenv.PutMany(b, st, listN, 32, func(i int) string { return fmt.Sprintf("list/f%05d", i) }, func(int) []byte { return []byte("x") })
 	m := testenv.MountBinary(b, srv.Endpoint, srv, bucket)
 	b.ResetTimer()
 
@@ -57,7 +56,10 @@ func BenchmarkReadSideBySide(b *testing.B) {
 	}
 
 	// Sequential: raw 16 x 8 MiB ranged GETs in parallel vs cat through the mount.
-	rawSeq := timeIt(func() { parallelGet(b, st, "big", bigSize, 8*mib, 16) })
+	rawSeq, err := rawParallelGet(context.Background(), st, "big", bigSize, 8*mib, 16)
+	if err != nil {
+		b.Fatal(err)
+	}
 	mntSeq := timeIt(func() { readFile(b, filepath.Join(m.Dir, "big"), bigSize) })
 	rss := peakRSS(b, m.Cmd.Process.Pid)
 	add("sequential 1 GiB read", "MiB/s", mibps(bigSize, mntSeq), mibps(bigSize, rawSeq), true)
@@ -188,69 +190,6 @@ func put(b *testing.B, st s3store.Store, key string, data []byte) {
 	defer cancel()
 	if _, err := st.Put(ctx, key, bytes.NewReader(data), int64(len(data)), s3store.Cond{}); err != nil {
 		b.Fatalf("put %s: %v", key, err)
-	}
-}
-
-func putMany(b *testing.B, st s3store.Store, n, workers int, key func(int) string) {
-	b.Helper()
-	var wg sync.WaitGroup
-	next := make(chan int)
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if _, err := st.Put(context.Background(), key(i), bytes.NewReader([]byte("x")), 1, s3store.Cond{}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		b.Fatal(err)
-	}
-}
-
-// parallelGet reads [0, size) as part-sized ranged GETs, conc at a time.
-func parallelGet(b *testing.B, st s3store.Store, key string, size, part int64, conc int) {
-	var wg sync.WaitGroup
-	offs := make(chan int64)
-	var mu sync.Mutex
-	var first error
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 256<<10)
-			for off := range offs {
-				rc, err := st.Get(context.Background(), key, off, min(part, size-off), "")
-				if err == nil {
-					_, err = io.CopyBuffer(io.Discard, rc, buf)
-					rc.Close()
-				}
-				if err != nil {
-					mu.Lock()
-					first = err
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for off := int64(0); off < size; off += part {
-		offs <- off
-	}
-	close(offs)
-	wg.Wait()
-	if first != nil {
-		b.Fatal(first)
 	}
 }
 

@@ -2,18 +2,14 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"math/rand/v2"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/testenv"
 )
 
@@ -40,43 +36,6 @@ func randBytes(seed uint64, n int) []byte {
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// putMany uploads n objects (key(i), body(i)) with workers parallel PUTs
-// through the s3store the mount uses.
-func putMany(t *testing.T, st s3store.Store, n, workers int, key func(int) string, body func(int) []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	next := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				b := body(i)
-				if _, err := st.Put(ctx, key(i), bytes.NewReader(b), int64(len(b)), s3store.Cond{}); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-						cancel()
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		t.Fatalf("put objects: %v", first)
-	}
 }
 
 // isMounted reports whether dir is a mount point now (/proc/self/mountinfo).

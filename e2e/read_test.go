@@ -86,7 +86,7 @@ func TestReadExactSizes(t *testing.T) {
 // is not needed: one PUT, with a timeout suited to its size).
 func putLarge(t *testing.T, srv *testenv.Server, bucket, key string, data []byte) {
 	t.Helper()
-	putMany(t, srv.Store(t, bucket), 1, 1, func(int) string { return key }, func(int) []byte { return data })
+	testenv.PutMany(t, srv.Store(t, bucket), 1, 1, func(int) string { return key }, func(int) []byte { return data })
 }
 
 // TestReadRandomOffsets: 200 preads at random offsets and lengths (some
@@ -133,7 +133,7 @@ func TestReadConcurrent(t *testing.T) {
 	for i := range files {
 		files[i] = randBytes(uint64(200+i), 3*mib+i*1000)
 	}
-	putMany(t, srv.Store(t, b), 16, 8, func(i int) string { return fmt.Sprintf("many/f%02d", i) },
+	testenv.PutMany(t, srv.Store(t, b), 16, 8, func(i int) string { return fmt.Sprintf("many/f%02d", i) },
 		func(i int) []byte { return files[i] })
 	m := mount(t, srv, b)
 	readAll := func(t *testing.T, paths []string, want []string) {
@@ -183,7 +183,7 @@ func TestReadLargeDirectory(t *testing.T) {
 	const n = 10000
 	name := func(i int) string { return fmt.Sprintf("f%05d.log", i) }
 	start := time.Now()
-	putMany(t, srv.Store(t, b), n, 32, func(i int) string { return "big/" + name(i) },
+	testenv.PutMany(t, srv.Store(t, b), n, 32, func(i int) string { return "big/" + name(i) },
 		func(i int) []byte { return []byte{byte(i)} })
 	t.Logf("created %d objects in %v", n, time.Since(start))
 	m := mount(t, srv, b)

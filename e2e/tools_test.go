@@ -725,7 +725,7 @@ func TestToolRenames(t *testing.T) {
 	for _, k := range []string{"small/1", "small/2", "small/sub/3"} {
 		srv.Put(t, b, k, []byte(k+"\n"))
 	}
-	putMany(t, srv.Store(t, b), 150, 8, func(i int) string { return fmt.Sprintf("big/f%03d", i) },
+	testenv.PutMany(t, srv.Store(t, b), 150, 8, func(i int) string { return fmt.Sprintf("big/f%03d", i) },
 		func(i int) []byte { return []byte(fmt.Sprintf("big %d\n", i)) })
 	m := mount(t, srv, b, "--allow-delete")
 	at := func(p string) string { return filepath.Join(m.Dir, p) }
