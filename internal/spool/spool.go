@@ -29,6 +29,10 @@ import (
 // the mode is non-blocking.
 var ErrFull = errors.New("spool full")
 
+// ErrClosed means the spool was closed (unmount) while a writer waited for
+// room: the write is refused with an error, never dropped silently.
+var ErrClosed = errors.New("spool closed")
+
 // ErrForeign means the spool directory belongs to another bucket/prefix.
 var ErrForeign = errors.New("spool belongs to another mount")
 
@@ -169,20 +173,40 @@ func (s *Spool) Files() int {
 }
 
 // Reserve makes room for n more unpublished bytes. In blocking mode it waits
-// (FIFO by the cond's wake order is not guaranteed, so waiters take a ticket)
-// until publication frees space or ctx ends; in non-blocking mode it returns
-// ErrFull at once. A single write larger than the whole buffer is let through
-// when the buffer is empty, so that it cannot wait forever.
+// until publication frees space (ctx.Err() when ctx ends, ErrClosed when the
+// spool is closed); in non-blocking mode it returns ErrFull at once. A single
+// write larger than the whole buffer is let through when the buffer is
+// empty, so that it cannot wait forever.
 func (s *Spool) Reserve(ctx context.Context, n int64) error {
+	for !s.TryReserve(n) {
+		if s.opts.Mode == NonBlocking {
+			return ErrFull
+		}
+		if err := s.WaitFits(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TryReserve charges n bytes if they fit now, without waiting.
+func (s *Spool) TryReserve(n int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fits(n) {
-		s.used += n
-		return nil
+	if !s.fits(n) {
+		return false
 	}
-	if s.opts.Mode == NonBlocking {
-		return ErrFull
-	}
+	s.used += n
+	return true
+}
+
+// WaitFits waits until n bytes would fit (it reserves nothing: callers
+// retry TryReserve with their own locks taken again). It returns ctx.Err()
+// when ctx ends and ErrClosed once the spool is closed, never a silent nil
+// while the buffer is still full.
+func (s *Spool) WaitFits(ctx context.Context, n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	stopWake := context.AfterFunc(ctx, func() {
 		s.mu.Lock()
 		s.cond.Broadcast()
@@ -195,12 +219,11 @@ func (s *Spool) Reserve(ctx context.Context, n int64) error {
 		}
 		select {
 		case <-s.stop:
-			return ErrFull
+			return ErrClosed
 		default:
 		}
 		s.cond.Wait()
 	}
-	s.used += n
 	return nil
 }
 
