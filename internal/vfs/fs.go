@@ -14,8 +14,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -189,18 +187,6 @@ func (fs *FS) dirKey(p string) string {
 	return fs.opt.Prefix + p + "/"
 }
 
-// validName reports whether an S3 key component can be a file name.
-func validName(name string) bool {
-	return name != "" && name != "." && name != ".." && len(name) <= 255 && !strings.ContainsRune(name, 0)
-}
-
-func join(dir, name string) string {
-	if dir == "" {
-		return name
-	}
-	return dir + "/" + name
-}
-
 // Errors the adapter maps onto errnos.
 var (
 	ErrNotFound    = syscall.ENOENT
@@ -315,12 +301,4 @@ type StatfsOut struct {
 func (fs *FS) Statfs() StatfsOut {
 	const blocks = 1 << 40 // 4 PiB of 4 KiB blocks
 	return StatfsOut{Blocks: blocks, Bfree: blocks, Bavail: blocks, Files: 1 << 40, Ffree: 1 << 40, Bsize: 4096, NameLen: 255}
-}
-
-func parentPath(p string) string {
-	d := path.Dir(p)
-	if d == "." {
-		return ""
-	}
-	return d
 }

@@ -1,0 +1,214 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/spool"
+)
+
+// truncateLocal sets a spooled file's size (n.wmu held).
+func (n *Node) truncateLocal(ctx context.Context, size int64) error {
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	if size == 0 {
+		// ftruncate(0) (logrotate copytruncate) keeps no old byte: no need
+		// to fetch the published part, however large the log is.
+		if err := f.Update(func(j *spool.Journal) {
+			j.Kind, j.Dirty, j.LocalStart, j.Shift = spool.KindWhole, true, 0, 0
+		}); err != nil {
+			return n.fs.spoolErr(err, n.Path())
+		}
+	} else if err := n.makeWhole(ctx); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	f = n.file
+	n.mu.Unlock()
+	n.abortStream()
+	if err := f.Truncate(size); err != nil {
+		return n.fs.spoolErr(err, n.Path())
+	}
+	n.mu.Lock()
+	n.localMtime = time.Now()
+	if n.dirtySince.IsZero() {
+		n.dirtySince = n.localMtime
+	}
+	log := n.logMode
+	n.mu.Unlock()
+	if log {
+		n.fs.schedule(n, time.Now().Add(n.fs.opt.UploadInterval))
+	}
+	return nil
+}
+
+// makeWhole turns an append file into a whole-file edit: every byte must be
+// local, so the published part not in the spool is fetched (n.wmu held).
+func (n *Node) makeWhole(ctx context.Context) error {
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	j := f.Journal()
+	if j.Kind == spool.KindWhole {
+		return nil
+	}
+	if j.LocalStart > 0 {
+		if j.Shift != 0 {
+			// Bytes sit at an offset; move them so data offset = logical.
+			if err := n.fs.relocate(ctx, n, f); err != nil {
+				return err
+			}
+			// relocate replaced the spool file: go on with the new one.
+			n.mu.Lock()
+			f = n.file
+			n.mu.Unlock()
+			j = f.Journal()
+		}
+		if j.LocalStart > 0 {
+			if j.BaseSize > n.fs.opt.MaxEditSize {
+				return ErrTooBig
+			}
+			if err := f.Update(func(jj *spool.Journal) { jj.LocalStart = 0 }); err != nil {
+				return err
+			}
+			if err := n.fs.fill(ctx, f, n.Path(), 0, j.LocalStart, j.BaseETag); err != nil {
+				return err
+			}
+		}
+	}
+	return f.Update(func(jj *spool.Journal) { jj.Kind = spool.KindWhole; jj.Dirty = true })
+}
+
+// relocate rewrites a shifted spool file so that data offsets equal logical
+// offsets (needed before an edit of an appended file).
+func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
+	j := f.Journal()
+	nf, err := fs.sp.Create(spool.Journal{Key: j.Key, Kind: j.Kind, Exists: j.Exists, BaseSize: j.BaseSize, BaseETag: j.BaseETag, LocalStart: j.LocalStart, Size: j.LocalStart})
+	if err != nil {
+		return fs.spoolErr(err, n.Path())
+	}
+	buf := make([]byte, 1<<20)
+	for off := j.LocalStart; off < j.Size; {
+		m, err := f.ReadAt(buf[:min(int64(len(buf)), j.Size-off)], off)
+		if m > 0 {
+			if _, err := nf.WriteAt(buf[:m], off); err != nil {
+				nf.Remove()
+				return fs.spoolErr(err, n.Path())
+			}
+			off += int64(m)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			nf.Remove()
+			return err
+		}
+		if m == 0 {
+			break
+		}
+	}
+	if err := nf.Update(func(jj *spool.Journal) { jj.Size = j.Size }); err != nil {
+		nf.Remove()
+		return err
+	}
+	n.mu.Lock()
+	n.file = nf
+	n.mu.Unlock()
+	return f.Remove()
+}
+
+func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
+	// An append publication in flight rewrites the journal when it ends and
+	// does not hold wmu: let it finish first (copytruncate of a busy log).
+	n.pubMu.Lock()
+	unlockPub := sync.OnceFunc(n.pubMu.Unlock)
+	defer unlockPub()
+	n.wmu.Lock()
+	n.mu.Lock()
+	local := n.file != nil
+	exists, cur, etag, handles := n.exists, n.sizeLocked(), n.etag, n.writers
+	n.mu.Unlock()
+	if !local {
+		if size == cur && exists {
+			n.wmu.Unlock()
+			return nil
+		}
+		if exists && !fs.opt.AllowOverwrite {
+			n.wmu.Unlock()
+			fs.log.Warn("refused to truncate an existing object (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
+			return ErrPerm
+		}
+		var err error
+		if size == 0 || !exists {
+			err = fs.attachFile(n, spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindWhole, Dirty: true, Exists: exists, BaseETag: etag})
+		} else {
+			err = fs.copyIn(ctx, n, cur, etag)
+		}
+		if err != nil {
+			n.wmu.Unlock()
+			return err
+		}
+	}
+	if local && n.cutsPublished(size) {
+		n.wmu.Unlock()
+		fs.log.Warn("refused to truncate bytes S3 already has (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
+		return ErrPerm
+	}
+	err := n.truncateLocal(ctx, size)
+	n.wmu.Unlock()
+	unlockPub()
+	if err != nil {
+		return err
+	}
+	if handles == 0 {
+		// truncate(2) by path: nobody will close the file, publish now.
+		if err := n.publish(ctx, true); err != nil {
+			return ErrIO
+		}
+		n.dropClean()
+	}
+	return nil
+}
+
+// cutsPublished: truncating the spooled file to size would cut bytes S3
+// already has, which needs --allow-overwrite as for an idle object.
+func (n *Node) cutsPublished(size int64) bool {
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	if f == nil || n.fs.opt.AllowOverwrite {
+		return false
+	}
+	j := f.Journal()
+	return j.Exists && size < j.BaseSize
+}
+
+// Allocate is fallocate(2), where it is cheap: FALLOC_FL_KEEP_SIZE reserves
+// nothing (S3 has no space to reserve) and succeeds; mode 0 extends the
+// file with zeros like ftruncate upwards. Punching holes and the other
+// modes are EOPNOTSUPP.
+func (h *Handle) Allocate(ctx context.Context, off, n int64, mode uint32) error {
+	const keepSize = 0x01
+	if !h.write {
+		return syscall.EBADF
+	}
+	switch mode {
+	case keepSize:
+		return nil
+	case 0:
+	default:
+		return syscall.EOPNOTSUPP
+	}
+	node := h.node
+	node.mu.Lock()
+	size := node.sizeLocked()
+	node.mu.Unlock()
+	if off+n <= size {
+		return nil
+	}
+	end := off + n
+	return node.fs.Setattr(ctx, node, h, SetAttr{Size: &end})
+}

@@ -1,0 +1,377 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/s3store"
+)
+
+// validName reports whether an S3 key component can be a file name.
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && len(name) <= 255 && !strings.ContainsRune(name, 0)
+}
+
+func join(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+func parentPath(p string) string {
+	d := path.Dir(p)
+	if d == "." {
+		return ""
+	}
+	return d
+}
+
+// Lookup finds name in dir. HeadObject and a one-key ListObjectsV2 of
+// "name/" run in parallel; a directory wins over a file of the same name.
+func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error) {
+	if len(name) > 255 {
+		return nil, ErrNameTooLong
+	}
+	if !validName(name) {
+		return nil, ErrNotFound
+	}
+	p := join(dir.Path(), name)
+	now := time.Now()
+	fs.mu.Lock()
+	n := fs.byPath[p]
+	negUntil, neg := fs.negative[p]
+	fs.mu.Unlock()
+	if n != nil {
+		n.mu.Lock()
+		fresh := n.hasLocalState() || (n.exists && now.Before(n.checked.Add(fs.opt.MetadataTTL)))
+		n.mu.Unlock()
+		if fresh {
+			return n, nil
+		}
+	} else if neg && now.Before(negUntil) {
+		return nil, ErrNotFound
+	}
+
+	info, isFile, isDir, err := fs.probe(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case isDir:
+		return fs.cacheEntry(p, true, s3store.ObjectInfo{}, now), nil
+	case isFile:
+		return fs.cacheEntry(p, false, info, now), nil
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n = fs.byPath[p]
+	if n != nil {
+		n.mu.Lock()
+		local := n.hasLocalState()
+		n.exists = false
+		n.mu.Unlock()
+		if local {
+			return n, nil
+		}
+		fs.dropLocked(n)
+	}
+	if fs.opt.NegativeTTL > 0 {
+		fs.negative[p] = now.Add(fs.opt.NegativeTTL)
+	}
+	return nil, ErrNotFound
+}
+
+// setRemoteLocked records what S3 says about the file.
+func (n *Node) setRemoteLocked(info s3store.ObjectInfo, now time.Time) {
+	if n.file == nil && n.etag != "" && n.etag != info.ETag {
+		// Changed elsewhere: our earlier ETags no longer describe it.
+		n.ownETags = map[string]bool{}
+	}
+	n.exists = true
+	n.size = info.Size
+	n.etag = info.ETag
+	n.mtime = info.LastModified
+	n.checked = now
+}
+
+// probe asks S3 whether p is a file, a directory, or both.
+func (fs *FS) probe(ctx context.Context, p string) (info s3store.ObjectInfo, isFile, isDir bool, err error) {
+	type headRes struct {
+		info s3store.ObjectInfo
+		err  error
+	}
+	hc := make(chan headRes, 1)
+	go func() {
+		i, e := fs.st.Head(ctx, fs.key(p))
+		hc <- headRes{i, e}
+	}()
+	page, lerr := fs.st.List(ctx, fs.dirKey(p), "", "", 1)
+	h := <-hc
+	if lerr != nil {
+		return info, false, false, lerr
+	}
+	isDir = len(page.Objects) > 0 || len(page.Prefixes) > 0
+	if h.err == nil {
+		return h.info, true, isDir, nil
+	}
+	if isDir || isNotFound(h.err) {
+		return info, false, isDir, nil
+	}
+	return info, false, false, h.err
+}
+
+func isNotFound(err error) bool {
+	return err != nil && (errorsIs(err, s3store.ErrNotFound))
+}
+
+// dropLocked removes n from the name table (fs.mu held).
+func (fs *FS) dropLocked(n *Node) {
+	if fs.byPath[n.path] == n {
+		delete(fs.byPath, n.path)
+	}
+}
+
+// forgetLocal is called when the kernel forgets a node: nodes without
+// local state leave the table so that memory stays bounded.
+func (fs *FS) Forget(n *Node) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n.mu.Lock()
+	local := n.hasLocalState() || (n.attrSet && fs.byPath[n.path] == n)
+	n.mu.Unlock()
+	if local || n.ino == RootIno {
+		return
+	}
+	fs.dropLocked(n)
+	delete(fs.nodes, n.ino)
+}
+
+// DirEntry is one name in a directory listing.
+type DirEntry struct {
+	Name string
+	Node *Node
+}
+
+// ReadDir lists dir: ListObjectsV2 pages (1,000 a page) merged with names
+// that only exist here (files being written, mkdir'd directories). fn is
+// called once per entry; returning false stops the listing.
+func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) error {
+	dp := dir.Path()
+	prefix := fs.dirKey(dp)
+	seen := map[string]bool{}
+	token := ""
+	now := time.Now()
+	for {
+		page, err := fs.st.List(ctx, prefix, "/", token, 1000)
+		if err != nil {
+			return err
+		}
+		dirs := map[string]bool{}
+		for _, cp := range page.Prefixes {
+			name := strings.TrimSuffix(strings.TrimPrefix(cp, prefix), "/")
+			if validName(name) {
+				dirs[name] = true
+			} else {
+				fs.log.Debug("skipping key that cannot be a directory name", "prefix", cp)
+			}
+		}
+		var entries []DirEntry
+		for name := range dirs {
+			if seen[name] {
+				continue
+			}
+			n := fs.cacheEntry(join(dp, name), true, s3store.ObjectInfo{}, now)
+			entries = append(entries, DirEntry{Name: name, Node: n})
+		}
+		for _, o := range page.Objects {
+			name := strings.TrimPrefix(o.Key, prefix)
+			if name == "" {
+				continue // the directory's own marker key "dir/"
+			}
+			if !validName(name) || strings.Contains(name, "/") {
+				fs.log.Debug("skipping key that cannot be a file name", "key", o.Key)
+				continue
+			}
+			if dirs[name] || seen[name] {
+				continue // a directory shadows a file of the same name
+			}
+			n := fs.cacheEntry(join(dp, name), false, o, now)
+			entries = append(entries, DirEntry{Name: name, Node: n})
+		}
+		sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+		for _, e := range entries {
+			seen[e.Name] = true
+			if !fn(e) {
+				return nil
+			}
+		}
+		if page.NextToken == "" {
+			break
+		}
+		token = page.NextToken
+	}
+	// Names only this host knows about.
+	var local []DirEntry
+	fs.mu.Lock()
+	for p, n := range fs.byPath {
+		if p == "" || parentPath(p) != dp {
+			continue
+		}
+		name := p[strings.LastIndexByte(p, '/')+1:]
+		if seen[name] {
+			continue
+		}
+		n.mu.Lock()
+		keep := n.hasLocalState() && !n.unlinked
+		n.mu.Unlock()
+		if keep {
+			local = append(local, DirEntry{Name: name, Node: n})
+		}
+	}
+	fs.mu.Unlock()
+	sort.Slice(local, func(i, j int) bool { return local[i].Name < local[j].Name })
+	for _, e := range local {
+		if !fn(e) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// cacheEntry records a listed entry so that the lookups that follow a
+// listing (ls -l, readdirplus) do not ask S3 again.
+func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.Time) *Node {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n := fs.byPath[p]
+	if n != nil && n.dir != dir {
+		n.mu.Lock()
+		local := n.hasLocalState()
+		n.mu.Unlock()
+		if local {
+			return n
+		}
+		fs.dropLocked(n)
+		n = nil
+	}
+	if n == nil {
+		n = fs.newNodeLocked(p, dir)
+	}
+	n.mu.Lock()
+	if dir {
+		n.exists, n.checked = true, now
+	} else if n.file == nil {
+		n.setRemoteLocked(info, now)
+	}
+	n.mu.Unlock()
+	return n
+}
+
+// Mkdir makes a local directory. Like Mountpoint's, it exists on this host
+// until a file is written inside it (S3 has no directories).
+func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string) (*Node, error) {
+	if fs.opt.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	if len(name) > 255 {
+		return nil, ErrNameTooLong
+	}
+	if _, err := fs.Lookup(ctx, dir, name); err == nil {
+		return nil, ErrExists
+	} else if err != ErrNotFound {
+		return nil, err
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	p := join(dir.Path(), name)
+	if fs.byPath[p] != nil {
+		return nil, ErrExists
+	}
+	n := fs.newNodeLocked(p, true)
+	n.localDir = true
+	n.mtime = time.Now()
+	return n, nil
+}
+
+// Rmdir removes an empty directory: ENOTEMPTY if S3 or this host has names
+// under it. A "dir/" marker key is deleted (needs --allow-delete).
+func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) error {
+	if fs.opt.ReadOnly {
+		return ErrReadOnly
+	}
+	n, err := fs.Lookup(ctx, dir, name)
+	if err != nil {
+		return err
+	}
+	if !n.dir {
+		return ErrNotDir
+	}
+	empty := true
+	err = fs.ReadDir(ctx, n, func(DirEntry) bool { empty = false; return false })
+	if err != nil {
+		return err
+	}
+	if !empty {
+		return ErrNotEmpty
+	}
+	n.mu.Lock()
+	local := n.localDir
+	p := n.path
+	n.mu.Unlock()
+	if !local {
+		// Only a marker key can be left ("dir/" with nothing else).
+		if !fs.opt.AllowDelete {
+			return ErrPerm
+		}
+		if err := fs.st.Delete(ctx, fs.dirKey(p)); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	fs.mu.Lock()
+	fs.dropLocked(n)
+	fs.mu.Unlock()
+	return nil
+}
+
+// keepParents: the key just deleted may have been the last one under its
+// directories, which would vanish from S3 (it has no empty directories)
+// while rm -r or mv's copy fallback still has to rmdir them. They stay on
+// this host as local directories, like mkdir'd ones, until removed or
+// published into again.
+func (fs *FS) keepParents(p string) {
+	for d := parentPath(p); d != ""; d = parentPath(d) {
+		fs.mu.Lock()
+		n := fs.byPath[d]
+		fs.mu.Unlock()
+		if n == nil || !n.dir {
+			continue
+		}
+		n.mu.Lock()
+		n.localDir = true
+		n.mu.Unlock()
+	}
+}
+
+// markParentsPublished: once a key exists under a mkdir'd directory, the
+// directory exists in S3 and stops being local.
+func (fs *FS) markParentsPublished(p string) {
+	for d := parentPath(p); d != ""; d = parentPath(d) {
+		fs.mu.Lock()
+		n := fs.byPath[d]
+		fs.mu.Unlock()
+		if n == nil {
+			continue
+		}
+		n.mu.Lock()
+		n.localDir = false
+		n.exists = true
+		n.mu.Unlock()
+	}
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -1,0 +1,369 @@
+package vfs
+
+import (
+	"context"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/readahead"
+	"github.com/s3mount/s3mount/internal/spool"
+)
+
+// Handle is one open file.
+type Handle struct {
+	node   *Node
+	flags  int
+	write  bool
+	append bool
+
+	mu     sync.Mutex
+	wrote  bool // wrote since the last flush
+	reader *readahead.Reader
+	rETag  string
+	served bool // a read returned bytes: the handle is pinned to what it saw
+}
+
+// Node is the file the handle is open on.
+func (h *Handle) Node() *Node { return h.node }
+
+// Create makes and opens a new file. With O_EXCL an existing name is
+// EEXIST; otherwise an existing file is opened as Open would.
+func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mode os.FileMode) (*Node, *Handle, error) {
+	if fs.opt.ReadOnly {
+		return nil, nil, ErrReadOnly
+	}
+	if len(name) > 255 {
+		return nil, nil, ErrNameTooLong
+	}
+	if !validName(name) {
+		return nil, nil, syscall.EINVAL
+	}
+	n, err := fs.Lookup(ctx, dir, name)
+	if err == nil {
+		if flags&os.O_EXCL != 0 {
+			return nil, nil, ErrExists
+		}
+		if n.dir {
+			return nil, nil, ErrIsDir
+		}
+		h, err := fs.Open(ctx, n, flags)
+		return n, h, err
+	}
+	if err != ErrNotFound {
+		return nil, nil, err
+	}
+	p := join(dir.Path(), name)
+	kind := spool.KindWhole
+	if flags&os.O_APPEND != 0 {
+		kind = spool.KindAppend
+	}
+	f, err := fs.sp.Create(spool.Journal{Key: fs.key(p), Kind: kind, Dirty: kind == spool.KindWhole})
+	if err != nil {
+		return nil, nil, fs.spoolErr(err, p)
+	}
+	fs.mu.Lock()
+	if old := fs.byPath[p]; old != nil {
+		// Raced with another create of the same name: use theirs.
+		fs.mu.Unlock()
+		f.Remove()
+		h, err := fs.Open(ctx, old, flags&^os.O_TRUNC)
+		return old, h, err
+	}
+	n = fs.newNodeLocked(p, false)
+	n.mu.Lock()
+	n.file = f
+	n.mtime = time.Now()
+	if mode != 0 {
+		n.mode = mode.Perm()
+	}
+	n.mu.Unlock()
+	fs.mu.Unlock()
+	h := n.newHandle(flags)
+	// A new file is published at close even if nothing is written (touch).
+	h.wrote = !h.append
+	return n, h, nil
+}
+
+// Open opens a file. Writing needs the file in the spool:
+//   - O_APPEND on a published object: a spool file that extends it;
+//   - O_TRUNC on a published object: --allow-overwrite, an empty spool file;
+//   - writing without either (editing): --allow-overwrite, the object is
+//     copied in (up to --max-edit-size).
+func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
+	if n.dir {
+		return nil, ErrIsDir
+	}
+	acc := flags & syscall.O_ACCMODE
+	write := acc == os.O_WRONLY || acc == os.O_RDWR
+	if !write {
+		if flags&os.O_TRUNC != 0 && !fs.opt.ReadOnly {
+			write = true // O_RDONLY|O_TRUNC truncates on Linux
+		} else {
+			if err := fs.refresh(ctx, n); err != nil {
+				return nil, err
+			}
+			return n.newHandle(flags), nil
+		}
+	}
+	if fs.opt.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	n.mu.Lock()
+	local := n.file != nil
+	exists, size, etag := n.exists, n.size, n.etag
+	n.mu.Unlock()
+	switch {
+	case local:
+		if flags&os.O_TRUNC != 0 {
+			if n.cutsPublished(0) {
+				fs.log.Warn("refused to truncate bytes S3 already has (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
+				return nil, ErrPerm
+			}
+			if err := n.truncateLocal(ctx, 0); err != nil {
+				return nil, err
+			}
+		}
+	case !exists:
+		// Known here but not in S3 (unlinked elsewhere): start anew.
+		if err := fs.attachFile(n, spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindWhole, Dirty: true}); err != nil {
+			return nil, err
+		}
+	case flags&os.O_TRUNC != 0:
+		if !fs.opt.AllowOverwrite {
+			fs.log.Warn("refused to overwrite an existing object (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
+			return nil, ErrPerm
+		}
+		if err := fs.attachFile(n, spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindWhole, Dirty: true, Exists: true, BaseETag: etag}); err != nil {
+			return nil, err
+		}
+	case flags&os.O_APPEND != 0:
+		// Appends never destroy a byte: allowed by default.
+		if err := fs.attachFile(n, spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindAppend, Exists: true,
+			BaseSize: size, BaseETag: etag, Shift: size, LocalStart: size, Size: size}); err != nil {
+			return nil, err
+		}
+	default:
+		if !fs.opt.AllowOverwrite {
+			fs.log.Warn("refused to edit an existing object in place (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
+			return nil, ErrPerm
+		}
+		if err := fs.copyIn(ctx, n, size, etag); err != nil {
+			return nil, err
+		}
+	}
+	return n.newHandle(flags), nil
+}
+
+// refresh re-reads a published file's metadata when the cache is stale, so
+// that a new open sees the current object.
+func (fs *FS) refresh(ctx context.Context, n *Node) error {
+	n.mu.Lock()
+	skip := n.file != nil || !n.exists || time.Since(n.checked) < fs.opt.MetadataTTL
+	p := n.path
+	n.mu.Unlock()
+	if skip {
+		return nil
+	}
+	info, err := fs.st.Head(ctx, fs.key(p))
+	if err != nil {
+		if isNotFound(err) {
+			return ErrNotFound
+		}
+		return err
+	}
+	n.mu.Lock()
+	if n.file == nil {
+		n.setRemoteLocked(info, time.Now())
+	}
+	n.mu.Unlock()
+	return nil
+}
+
+func (fs *FS) attachFile(n *Node, j spool.Journal) error {
+	f, err := fs.sp.Create(j)
+	if err != nil {
+		return fs.spoolErr(err, n.Path())
+	}
+	n.mu.Lock()
+	n.file = f
+	n.mu.Unlock()
+	return nil
+}
+
+// copyIn brings a published object into the spool for editing.
+func (fs *FS) copyIn(ctx context.Context, n *Node, size int64, etag string) error {
+	if size > fs.opt.MaxEditSize {
+		fs.log.Warn("file too large to edit in place (see --max-edit-size)", "key", fs.key(n.Path()), "size", size, "errno", "EFBIG")
+		return ErrTooBig
+	}
+	j := spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindAppend, Exists: true, BaseSize: size, BaseETag: etag}
+	f, err := fs.sp.Create(j)
+	if err != nil {
+		return fs.spoolErr(err, n.Path())
+	}
+	if err := fs.fill(ctx, f, n.Path(), 0, size, etag); err != nil {
+		f.Remove()
+		return err
+	}
+	if err := f.Update(func(j *spool.Journal) { j.Size = size }); err != nil {
+		f.Remove()
+		return err
+	}
+	n.mu.Lock()
+	n.file = f
+	n.mu.Unlock()
+	return nil
+}
+
+// fill copies object bytes [off, off+size) into f at the same offsets.
+func (fs *FS) fill(ctx context.Context, f *spool.File, p string, off, size int64, etag string) error {
+	if size == 0 {
+		return nil
+	}
+	rc, err := fs.st.Get(ctx, fs.key(p), off, size, etag)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	buf := make([]byte, 1<<20)
+	for pos := off; pos < off+size; {
+		m, err := io.ReadFull(rc, buf[:min(int64(len(buf)), off+size-pos)])
+		if m > 0 {
+			if _, werr := f.WriteAt(buf[:m], pos); werr != nil {
+				return fs.spoolErr(werr, p)
+			}
+			pos += int64(m)
+		}
+		if err != nil {
+			if pos == off+size {
+				break
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Node) newHandle(flags int) *Handle {
+	acc := flags & syscall.O_ACCMODE
+	h := &Handle{node: n, flags: flags, write: acc != os.O_RDONLY || flags&os.O_TRUNC != 0, append: flags&os.O_APPEND != 0}
+	n.mu.Lock()
+	n.handles++
+	if h.write {
+		n.writers++
+		if h.append {
+			n.appenders++
+			n.logMode = true
+		}
+	}
+	n.mu.Unlock()
+	return h
+}
+
+// Flush is close(2). Writers without O_APPEND get Mountpoint's atomic
+// semantics: the object is published before close returns, and an upload
+// error is close's error. Log writers never wait here.
+func (h *Handle) Flush(ctx context.Context) error {
+	h.mu.Lock()
+	wrote := h.wrote
+	h.wrote = false
+	h.mu.Unlock()
+	if !h.write || h.append || !wrote {
+		return nil
+	}
+	return h.node.publish(ctx, true)
+}
+
+// Fsync returns once S3 has every byte written so far.
+func (h *Handle) Fsync(ctx context.Context) error {
+	if !h.write {
+		return nil
+	}
+	h.mu.Lock()
+	h.wrote = false
+	h.mu.Unlock()
+	if f := h.node.file; f != nil {
+		_ = f.Sync()
+	}
+	return h.node.publish(ctx, true)
+}
+
+// Release is the last close of the handle.
+func (h *Handle) Release() {
+	n := h.node
+	fs := n.fs
+	h.mu.Lock()
+	if h.reader != nil {
+		h.reader.Close()
+		h.reader = nil
+	}
+	h.mu.Unlock()
+	n.mu.Lock()
+	n.handles--
+	if h.write {
+		n.writers--
+		if h.append {
+			n.appenders--
+		}
+	}
+	n.lastClose = time.Now()
+	lastWriter := h.write && n.writers == 0
+	if lastWriter && n.drops.writes > 0 && n.file != nil && !n.unlinked {
+		// Drops with no write after them: mark the gap at the end now.
+		n.mu.Unlock()
+		n.wmu.Lock()
+		if f := n.file; f != nil {
+			n.dropMarker(context.Background(), f, true)
+		}
+		n.wmu.Unlock()
+		n.mu.Lock()
+	}
+	dirty := n.file != nil && n.dirtyLocked()
+	log := n.logMode
+	idle := n.handles == 0
+	n.mu.Unlock()
+	switch {
+	case lastWriter && dirty && log:
+		fs.scheduleLog(n)
+	case idle && !dirty:
+		n.dropClean()
+	}
+}
+
+func (n *Node) dirtyLocked() bool {
+	if n.file == nil || n.unlinked {
+		return false
+	}
+	j := n.file.Journal()
+	if j.Kind == spool.KindAppend {
+		return j.Size > j.BaseSize || !j.Exists
+	}
+	return j.Dirty
+}
+
+// dropClean lets go of the spool file of a published, unused file.
+func (n *Node) dropClean() {
+	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.handles > 0 || n.file == nil || (n.dirtyLocked() && !n.unlinked) || n.stream != nil {
+		return
+	}
+	f := n.file
+	j := f.Journal()
+	n.file = nil
+	if !n.unlinked && j.Exists {
+		n.size, n.etag, n.exists = j.BaseSize, j.BaseETag, true
+		n.checked = time.Now()
+	}
+	n.logMode = false
+	f.Remove()
+}

@@ -1,0 +1,179 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/readahead"
+)
+
+// Read reads from the spool where the bytes are local, else from S3
+// through the read-ahead pinned to the object's ETag.
+func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
+	for tries := 0; ; tries++ {
+		h.node.mu.Lock()
+		etag := h.node.etag
+		h.node.mu.Unlock()
+		m, err := h.readOnce(ctx, p, off)
+		if m > 0 {
+			h.mu.Lock()
+			h.served = true
+			h.mu.Unlock()
+		}
+		if err == nil || tries >= 3 || !errors.Is(err, readahead.ErrStale) {
+			return m, err
+		}
+		// S3 may have the new object before the publication in flight
+		// records its ETag: let it finish.
+		h.node.pubMu.Lock()
+		h.node.pubMu.Unlock()
+		h.node.mu.Lock()
+		moved := h.node.etag != etag
+		h.node.mu.Unlock()
+		if !moved && !h.freshStale(ctx) {
+			return m, err
+		}
+		// Our own publication of a growing log replaced the object
+		// during the read (copytruncate reading a busy log): read again;
+		// remote follows our own ETags and stays pinned to others'.
+	}
+}
+
+func (h *Handle) readOnce(ctx context.Context, p []byte, off int64) (int, error) {
+	n := h.node
+	n.mu.Lock()
+	f := n.file
+	size := n.sizeLocked()
+	var localStart int64
+	if f != nil {
+		localStart = f.Journal().LocalStart
+	}
+	etag, remoteSize := n.etag, n.size
+	n.mu.Unlock()
+	if off >= size {
+		return 0, nil
+	}
+	if int64(len(p)) > size-off {
+		p = p[:size-off]
+	}
+	done := 0
+	if f == nil || off < localStart {
+		want := p
+		if f != nil && int64(len(want)) > localStart-off {
+			want = want[:localStart-off]
+		}
+		r, err := h.remote(etag, remoteSize)
+		if err != nil {
+			return 0, err
+		}
+		m, err := r.ReadAt(ctx, want, off)
+		done += m
+		if err != nil && !errors.Is(err, io.EOF) {
+			return done, err
+		}
+		if f == nil || m < len(want) || done == len(p) {
+			return done, nil
+		}
+	}
+	m, err := f.ReadAt(p[done:], off+int64(done))
+	done += m
+	if err != nil && !errors.Is(err, io.EOF) {
+		return done, err
+	}
+	return done, nil
+}
+
+// ReadSlices serves a read of a file S3 holds entirely without copying:
+// it returns the read-ahead's buffers (p is scratch for bytes fetched
+// directly), valid until release. ok is false when the file has local
+// bytes or the read failed; the caller then uses Read, which also handles
+// retries.
+func (h *Handle) ReadSlices(ctx context.Context, p []byte, off int64) (bufs [][]byte, release func(), ok bool) {
+	n := h.node
+	n.mu.Lock()
+	local := n.file != nil
+	etag, size := n.etag, n.size
+	n.mu.Unlock()
+	if local || off >= size {
+		return nil, nil, false
+	}
+	if int64(len(p)) > size-off {
+		p = p[:size-off]
+	}
+	r, err := h.remote(etag, size)
+	if err != nil {
+		return nil, nil, false
+	}
+	bufs, m, release, err := r.ReadSlices(ctx, p, off)
+	if err != nil {
+		return nil, nil, false
+	}
+	if m > 0 {
+		h.mu.Lock()
+		h.served = true
+		h.mu.Unlock()
+	}
+	return bufs, release, true
+}
+
+// freshStale handles a handle that meets a changed object before it has
+// returned a byte: the open raced with a remote replace inside the metadata
+// TTL. Nothing old was read, so it may switch to the new object.
+func (h *Handle) freshStale(ctx context.Context) bool {
+	h.mu.Lock()
+	served := h.served
+	h.mu.Unlock()
+	n := h.node
+	n.mu.Lock()
+	local := n.file != nil
+	p := n.path
+	n.mu.Unlock()
+	if served || local {
+		return false
+	}
+	info, err := n.fs.st.Head(ctx, n.fs.key(p))
+	if err != nil {
+		return false
+	}
+	n.mu.Lock()
+	changed := n.file == nil && info.ETag != n.etag
+	if changed {
+		n.setRemoteLocked(info, time.Now())
+	}
+	n.mu.Unlock()
+	if changed {
+		h.mu.Lock()
+		if h.reader != nil {
+			h.reader.Close()
+			h.reader = nil
+		}
+		h.mu.Unlock()
+	}
+	return changed
+}
+
+// remote returns the handle's S3 reader, following the file's ETag when it
+// moved because of our own publication (same bytes, extended), but never
+// when someone else replaced the object: then reads fail with ESTALE.
+func (h *Handle) remote(etag string, size int64) (*readahead.Reader, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reader != nil && h.rETag != etag {
+		n := h.node
+		n.mu.Lock()
+		own := n.ownETags[h.rETag] && n.ownETags[etag]
+		n.mu.Unlock()
+		if !own {
+			return h.reader, nil // pinned: S3 answers 412 -> ESTALE
+		}
+		h.reader.Close()
+		h.reader = nil
+	}
+	if h.reader == nil {
+		h.reader = h.node.fs.ra.Open(h.node.fs.key(h.node.Path()), etag, size)
+		h.rETag = etag
+	}
+	return h.reader, nil
+}

@@ -1,0 +1,268 @@
+package vfs
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/spool"
+)
+
+// RenameNoReplace is RENAME_NOREPLACE.
+const RenameNoReplace = 1
+
+// maxDirRenameKeys bounds a directory rename; above it rename answers
+// EXDEV and mv falls back to copying.
+const maxDirRenameKeys = 100
+
+// Rename moves a file: server-side CopyObject + DeleteObject (needs
+// --allow-delete, since the old key is deleted). Open handles and
+// unpublished bytes follow the file to its new name.
+func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, nname string, flags uint32) error {
+	if fs.opt.ReadOnly {
+		return ErrReadOnly
+	}
+	if flags&^RenameNoReplace != 0 {
+		return syscall.EINVAL
+	}
+	if len(nname) > 255 {
+		return ErrNameTooLong
+	}
+	src, err := fs.Lookup(ctx, odir, oname)
+	if err != nil {
+		return err
+	}
+	dst, err := fs.Lookup(ctx, ndir, nname)
+	if err != nil && err != ErrNotFound {
+		return err
+	}
+	if dst == src {
+		return nil
+	}
+	if dst != nil && flags&RenameNoReplace != 0 {
+		return ErrExists
+	}
+	newPath := join(ndir.Path(), nname)
+	if src.dir {
+		return fs.renameDir(ctx, src, dst, newPath)
+	}
+	if dst != nil && dst.dir {
+		return ErrIsDir
+	}
+
+	src.pubMu.Lock()
+	defer src.pubMu.Unlock()
+	src.wmu.Lock()
+	defer src.wmu.Unlock()
+	src.mu.Lock()
+	f := src.file
+	oldPath := src.path
+	srcExists, srcETag, srcSize := src.exists, src.etag, src.size
+	src.mu.Unlock()
+	var dstExists bool
+	var dstETag string
+	if dst != nil {
+		dst.mu.Lock()
+		dstExists, dstETag = dst.exists, dst.etag
+		dst.mu.Unlock()
+	}
+	if (srcExists || dstExists) && !fs.opt.AllowDelete {
+		fs.log.Warn("refused to rename: it deletes the old key (mount with --allow-delete)", "key", fs.key(oldPath), "errno", "EPERM")
+		return ErrPerm
+	}
+	newKey := fs.key(newPath)
+	if srcExists {
+		// Copy what S3 has; local bytes past it move with the journal.
+		var info s3store.ObjectInfo
+		var cerr error
+		if ex := fs.opt.Express; ex != nil {
+			// Directory buckets rename atomically, server side.
+			if err := ex.Rename(ctx, fs.key(oldPath), newKey); err != nil {
+				return err
+			}
+			if info, err = fs.st.Head(ctx, newKey); err != nil {
+				return err
+			}
+		} else if srcSize <= s3store.MaxCopySize {
+			info, cerr = fs.st.Copy(ctx, fs.key(oldPath), srcETag, newKey, s3store.Cond{})
+		} else {
+			info, cerr = fs.copyLarge(ctx, fs.key(oldPath), srcETag, srcSize, newKey)
+		}
+		if cerr != nil {
+			return cerr
+		}
+		if fs.opt.Express == nil {
+			if err := fs.st.Delete(ctx, fs.key(oldPath)); err != nil && !isNotFound(err) {
+				return err
+			}
+		}
+		srcETag = info.ETag
+	}
+	if dst != nil {
+		fs.detach(dst)
+	}
+	if f != nil {
+		err := f.Update(func(j *spool.Journal) {
+			j.Key = newKey
+			if srcExists {
+				j.BaseETag = srcETag
+				j.Exists = true
+			} else if dstExists {
+				// Replacing an object: the first publication is a
+				// whole-object overwrite of what was there.
+				j.Exists, j.BaseETag = true, dstETag
+				j.Kind, j.Dirty = spool.KindWhole, true
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	fs.mu.Lock()
+	fs.dropLocked(src)
+	if fs.opt.NegativeTTL > 0 {
+		fs.negative[oldPath] = time.Now().Add(fs.opt.NegativeTTL)
+	}
+	src.mu.Lock()
+	src.path = newPath
+	if srcExists {
+		src.etag = srcETag
+		src.ownETags[srcETag] = true
+	}
+	src.checked = time.Now()
+	src.mu.Unlock()
+	fs.byPath[newPath] = src
+	delete(fs.inoOf, oldPath)
+	fs.inoOf[newPath] = src.ino
+	delete(fs.negative, newPath)
+	fs.mu.Unlock()
+	if srcExists {
+		fs.markParentsPublished(newPath)
+	}
+	if f != nil {
+		src.mu.Lock()
+		dirty := src.dirtyLocked()
+		log := src.logMode
+		open := src.writers > 0
+		src.mu.Unlock()
+		if dirty && (log || !open) {
+			fs.schedule(src, time.Now().Add(fs.opt.CloseDelay))
+		}
+	}
+	return nil
+}
+
+// copyLarge copies an object over 5 GiB with UploadPartCopy.
+func (fs *FS) copyLarge(ctx context.Context, src, etag string, size int64, dst string) (s3store.ObjectInfo, error) {
+	id, err := fs.st.CreateMultipart(ctx, dst)
+	if err != nil {
+		return s3store.ObjectInfo{}, err
+	}
+	var parts []s3store.Part
+	const chunk = 1 << 30
+	num := int32(1)
+	for off := int64(0); off < size; off += chunk {
+		p, err := fs.st.UploadPartCopy(ctx, dst, id, num, src, etag, off, min(chunk, size-off))
+		if err != nil {
+			fs.st.AbortMultipart(context.WithoutCancel(ctx), dst, id)
+			return s3store.ObjectInfo{}, err
+		}
+		parts = append(parts, p)
+		num++
+	}
+	info, err := fs.st.CompleteMultipart(ctx, dst, id, parts, s3store.Cond{})
+	if err != nil {
+		fs.st.AbortMultipart(context.WithoutCancel(ctx), dst, id)
+	}
+	return info, err
+}
+
+// renameDir moves a directory: a local (mkdir'd, empty) one by name only; a
+// small one key by key; a large one is EXDEV so that mv copies instead.
+func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) error {
+	if dst != nil {
+		if !dst.dir {
+			return ErrNotDir
+		}
+		empty := true
+		if err := fs.ReadDir(ctx, dst, func(DirEntry) bool { empty = false; return false }); err != nil {
+			return err
+		}
+		if !empty {
+			return ErrNotEmpty
+		}
+	}
+	oldPath := src.Path()
+	prefix := fs.dirKey(oldPath)
+	var keys []s3store.ObjectInfo
+	token := ""
+	for {
+		page, err := fs.st.List(ctx, prefix, "", token, 1000)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, page.Objects...)
+		if len(keys) > maxDirRenameKeys {
+			return ErrCrossDev
+		}
+		if page.NextToken == "" {
+			break
+		}
+		token = page.NextToken
+	}
+	// Files of this tree with local state would have to move too.
+	fs.mu.Lock()
+	for p, n := range fs.byPath {
+		if strings.HasPrefix(p, oldPath+"/") && n != src {
+			n.mu.Lock()
+			busy := n.file != nil || n.handles > 0
+			n.mu.Unlock()
+			if busy {
+				fs.mu.Unlock()
+				return ErrCrossDev
+			}
+		}
+	}
+	fs.mu.Unlock()
+	if len(keys) > 0 && !fs.opt.AllowDelete {
+		return ErrPerm
+	}
+	newPrefix := fs.dirKey(newPath)
+	for _, k := range keys {
+		if _, err := fs.st.Copy(ctx, k.Key, k.ETag, newPrefix+strings.TrimPrefix(k.Key, prefix), s3store.Cond{}); err != nil {
+			return err
+		}
+	}
+	for _, k := range keys {
+		if err := fs.st.Delete(ctx, k.Key); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if dst != nil {
+		fs.dropLocked(dst)
+	}
+	for p, n := range fs.byPath {
+		if strings.HasPrefix(p, oldPath+"/") {
+			delete(fs.byPath, p)
+			delete(fs.inoOf, p)
+			n.mu.Lock()
+			n.path = newPath + strings.TrimPrefix(p, oldPath)
+			n.mu.Unlock()
+			fs.byPath[n.path] = n
+			fs.inoOf[n.path] = n.ino
+		}
+	}
+	fs.dropLocked(src)
+	delete(fs.inoOf, oldPath)
+	src.mu.Lock()
+	src.path = newPath
+	src.mu.Unlock()
+	fs.byPath[newPath] = src
+	fs.inoOf[newPath] = src.ino
+	delete(fs.negative, newPath)
+	return nil
+}
