@@ -61,8 +61,12 @@ type Source interface {
 // object. Callers rebase (append-only files) or keep the data (others).
 var ErrConflict = errors.New("object changed by another writer")
 
+// conflict maps a refused condition, and an object that someone deleted
+// under us (NoSuchKey from the copy source, the GET of old bytes, or an
+// If-Match write), to ErrConflict: both mean "S3 no longer holds our base",
+// which retrying cannot fix; the caller rebases onto what S3 holds now.
 func conflict(key string, err error) error {
-	if s3store.IsConflict(err) {
+	if s3store.IsConflict(err) || errors.Is(err, s3store.ErrNotFound) {
 		return fmt.Errorf("%w: %s: %v", ErrConflict, key, err)
 	}
 	return err
