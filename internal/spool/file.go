@@ -263,13 +263,25 @@ func (f *File) Truncate(size int64) error {
 }
 
 // Punch frees the data file's blocks for logical [off, off+n): they are
-// published and will be read from S3 from now on.
+// published and will be read from S3 from now on. The journal says so
+// first: a crash between the two then leaves a journal that reads a few
+// more bytes from S3, never one that calls zeroed blocks local (recovery
+// would publish the zeros). No journal, no punch.
 func (f *File) Punch(off, n int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if n <= 0 {
 		return nil
 	}
+	old := f.j.LocalStart
+	if end := off + n; end > f.j.LocalStart {
+		f.j.LocalStart = end
+	}
+	if err := f.writeJournal(); err != nil {
+		f.j.LocalStart = old
+		return err
+	}
+	f.unsaved = false
 	d := off - f.j.Shift
 	if d < 0 {
 		n += d
@@ -282,14 +294,8 @@ func (f *File) Punch(off, n int64) error {
 	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
 		return err
 	}
-	if end := off + n; end > f.j.LocalStart {
-		f.j.LocalStart = end
-	}
-	if err := f.writeJournal(); err != nil {
-		f.unsaved = true
-		return err
-	}
-	f.unsaved = false
+	// The next Punch on a full disk needs room for its journal first.
+	f.sp.restoreReserve()
 	return nil
 }
 
@@ -341,9 +347,9 @@ func (f *File) writeJournal() error {
 	if err != nil {
 		return err
 	}
-	err = writeFileSync(f.journalPath(), b)
+	err = writeFile(f.journalPath(), b)
 	if err != nil && isNoSpace(err) && f.sp.useReserve() {
-		err = writeFileSync(f.journalPath(), b)
+		err = writeFile(f.journalPath(), b)
 	}
 	if err != nil {
 		return f.sp.diskErr(fmt.Errorf("cannot write spool journal %s: %w", f.journalPath(), err))

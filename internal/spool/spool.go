@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -76,6 +77,8 @@ type Spool struct {
 	diskFul bool  // the last data write met ENOSPC; cleared when space is freed
 	files   map[string]*File
 	stop    chan struct{}
+
+	reserveGone atomic.Bool // a journal write used the RESERVE file
 }
 
 // Open opens (creating if needed) the spool at dir for identity (for
@@ -376,6 +379,7 @@ const reserveFile = "RESERVE"
 const reserveSize = 256 << 10
 
 func (s *Spool) makeReserve() {
+	s.reserveGone.Store(true)
 	p := filepath.Join(s.dir, reserveFile)
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
@@ -385,14 +389,27 @@ func (s *Spool) makeReserve() {
 	if err := syscall.Fallocate(int(f.Fd()), 0, 0, reserveSize); err != nil {
 		f.Close()
 		os.Remove(p)
+		return
+	}
+	s.reserveGone.Store(false)
+}
+
+// restoreReserve makes the reserve again if a journal write used it.
+func (s *Spool) restoreReserve() {
+	if s.reserveGone.Load() {
+		s.makeReserve()
 	}
 }
 
 // useReserve frees the reserve so that a journal write can succeed; it is
 // made again once space has been released.
 func (s *Spool) useReserve() bool {
+	s.reserveGone.Store(true)
 	return os.Remove(filepath.Join(s.dir, reserveFile)) == nil
 }
+
+// writeFile persists a journal; tests replace it to fail on cue.
+var writeFile = writeFileSync
 
 func newID() string {
 	var b [8]byte

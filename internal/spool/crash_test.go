@@ -1,0 +1,53 @@
+package spool
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// failJournals makes journal writes fail until the test ends, as a crash
+// at that point would leave the disk: the previous journal in place.
+func failJournals(t *testing.T) {
+	t.Helper()
+	writeFile = func(string, []byte) error { return errors.New("injected: journal not written") }
+	t.Cleanup(func() { writeFile = writeFileSync })
+}
+
+// A crash between freeing published blocks and recording that they are
+// gone must not leave a journal that calls the zeroed blocks local: a
+// small re-put after recovery would publish NULs.
+func TestPunchRecordsLocalStartBeforeFreeing(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir, Options{})
+	f, err := s.Create(Journal{Key: "k", Kind: KindAppend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("line of a log.\n"), 1<<12)
+	write(t, f, data, 0)
+	if err := f.Update(func(j *Journal) { j.Exists, j.BaseSize, j.BaseETag = true, int64(len(data)), `"e"` }); err != nil {
+		t.Fatal(err)
+	}
+	failJournals(t)
+	if err := f.Punch(0, int64(len(data))); err == nil {
+		t.Fatal("Punch succeeded without its journal")
+	}
+	if j := f.Journal(); j.LocalStart != 0 {
+		t.Fatalf("local start %d in memory after a failed punch", j.LocalStart)
+	}
+	writeFile = writeFileSync
+	s.Close()
+	_, left := open(t, dir, Options{})
+	if len(left) != 1 {
+		t.Fatalf("recovered %d files", len(left))
+	}
+	j := left[0].Journal()
+	got := make([]byte, j.BaseSize-j.LocalStart)
+	if _, err := left[0].ReadAt(got, j.LocalStart); err != nil {
+		t.Fatal(err)
+	}
+	if want := data[j.LocalStart:j.BaseSize]; !bytes.Equal(got, want) {
+		t.Fatalf("recovery reads %d bytes at %d that are not the published ones (first %q)", len(got), j.LocalStart, got[:16])
+	}
+}
