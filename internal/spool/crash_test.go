@@ -3,8 +3,13 @@ package spool
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
+	"slices"
 	"testing"
 )
+
+// syncDirReal is the directory fsync the spool uses outside tests.
+var syncDirReal = syncDir
 
 // failJournals makes journal writes fail until the test ends, as a crash
 // at that point would leave the disk: the previous journal in place.
@@ -50,4 +55,65 @@ func TestPunchRecordsLocalStartBeforeFreeing(t *testing.T) {
 	if want := data[j.LocalStart:j.BaseSize]; !bytes.Equal(got, want) {
 		t.Fatalf("recovery reads %d bytes at %d that are not the published ones (first %q)", len(got), j.LocalStart, got[:16])
 	}
+}
+
+// dirSyncs records what the spool directory held at each directory fsync.
+func dirSyncs(t *testing.T) *[][]string {
+	t.Helper()
+	var seen [][]string
+	syncDir = func(dir string) error {
+		names, err := filepath.Glob(filepath.Join(dir, "*"))
+		for i := range names {
+			names[i] = filepath.Base(names[i])
+		}
+		seen = append(seen, names)
+		if err != nil {
+			return err
+		}
+		return syncDirReal(dir)
+	}
+	t.Cleanup(func() { syncDir = syncDirReal })
+	return &seen
+}
+
+// A new file's directory entries, each journal renamed into place, and a
+// removal are made durable by a directory fsync after them: without it a
+// crash can lose the entries (the file, or the journal's last version) or
+// bring a removed journal back.
+func TestDirectoryIsSyncedAfterCreateRenameRemove(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir, Options{})
+	seen := dirSyncs(t)
+	f, err := s.Create(Journal{Key: "k", Kind: KindWhole})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, journal, tmp := f.ID()+".data", f.ID()+".json", f.ID()+".json.tmp"
+	synced := func(what string, want, not []string) {
+		t.Helper()
+		if len(*seen) == 0 {
+			t.Fatalf("%s: the directory was never fsynced", what)
+		}
+		last := (*seen)[len(*seen)-1]
+		for _, w := range want {
+			if !slices.Contains(last, w) {
+				t.Fatalf("%s: the last directory fsync saw %v, not %s", what, last, w)
+			}
+		}
+		for _, n := range not {
+			if slices.Contains(last, n) {
+				t.Fatalf("%s: the last directory fsync came before %s was gone (saw %v)", what, n, last)
+			}
+		}
+		*seen = nil
+	}
+	synced("create", []string{data, journal}, []string{tmp})
+	if err := f.Update(func(j *Journal) { j.Conflict = "x" }); err != nil {
+		t.Fatal(err)
+	}
+	synced("journal update", []string{data, journal}, []string{tmp})
+	if err := f.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	synced("remove", nil, []string{data, journal})
 }

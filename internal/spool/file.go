@@ -334,6 +334,11 @@ func (f *File) Remove() error {
 	if e := os.Remove(f.dataPath()); err == nil && !errors.Is(e, os.ErrNotExist) {
 		err = e
 	}
+	if err == nil {
+		// Or a crash could bring the journal back, and recovery would
+		// publish the file again.
+		err = syncDir(f.sp.dir)
+	}
 	return err
 }
 

@@ -437,5 +437,20 @@ func writeFileSync(path string, b []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// The rename (and any file created since the last sync, such as a
+	// new data file) is durable only once the directory is.
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir fsyncs a directory; tests replace it to see when it is called.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
