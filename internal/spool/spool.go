@@ -77,6 +77,7 @@ type Spool struct {
 	diskFul bool  // the last data write met ENOSPC; cleared when space is freed
 	files   map[string]*File
 	stop    chan struct{}
+	lock    *os.File // holds the LOCK file's flock
 
 	reserveGone atomic.Bool // a journal write used the RESERVE file
 }
@@ -91,19 +92,26 @@ func Open(dir, identity string, opts Options) (*Spool, []*File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("cannot create spool directory %s: %w", dir, err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
 	idPath := filepath.Join(dir, identityFile)
 	if b, err := os.ReadFile(idPath); err == nil {
 		if got := strings.TrimSpace(string(b)); got != identity {
+			lock.Close()
 			return nil, nil, fmt.Errorf("%w: spool directory %s holds data of %q, not %q; use another --spool-dir or publish it with that mount first", ErrForeign, dir, got, identity)
 		}
 	} else if err := writeFileSync(idPath, []byte(identity+"\n")); err != nil {
+		lock.Close()
 		return nil, nil, fmt.Errorf("cannot write spool directory %s: %w", dir, err)
 	}
-	s := &Spool{dir: dir, opts: opts, files: map[string]*File{}, stop: make(chan struct{})}
+	s := &Spool{dir: dir, opts: opts, files: map[string]*File{}, stop: make(chan struct{}), lock: lock}
 	s.makeReserve()
 	s.cond = sync.NewCond(&s.mu)
 	left, err := s.recover()
 	if err != nil {
+		lock.Close()
 		return nil, nil, err
 	}
 	if opts.Sync == SyncInterval {
@@ -119,14 +127,16 @@ func Open(dir, identity string, opts Options) (*Spool, []*File, error) {
 // Dir is the spool directory.
 func (s *Spool) Dir() string { return s.dir }
 
-// Close stops background work. Files stay on disk.
+// Close stops background work and releases the directory's lock. Files
+// stay on disk.
 func (s *Spool) Close() {
+	s.mu.Lock()
 	select {
 	case <-s.stop:
 	default:
 		close(s.stop)
+		s.lock.Close()
 	}
-	s.mu.Lock()
 	s.cond.Broadcast()
 	s.mu.Unlock()
 }

@@ -45,7 +45,9 @@ func TestRecoveryFindsUnpublishedBytes(t *testing.T) {
 	if got := s.Used(); got != 18 {
 		t.Fatalf("used %d, want 18", got)
 	}
-	// No journal update after the writes (as after SIGKILL): reopen.
+	// No journal update after the writes (as after SIGKILL, which also
+	// drops the lock): reopen.
+	s.Close()
 	_, left := open(t, dir, Options{})
 	if len(left) != 1 {
 		t.Fatalf("recovered %d files", len(left))
@@ -65,10 +67,12 @@ func TestRecoveryFindsUnpublishedBytes(t *testing.T) {
 
 func TestForeignSpoolIsRefused(t *testing.T) {
 	dir := t.TempDir()
-	open(t, dir, Options{})
+	s, _ := open(t, dir, Options{})
+	s.Close()
 	if _, _, err := Open(dir, "other/", Options{}); !errors.Is(err, ErrForeign) {
 		t.Fatalf("foreign spool: %v", err)
 	}
+	open(t, dir, Options{}) // the refused Open let the lock go
 }
 
 // The bound: blocking waits for Release, in order of need; non-blocking
