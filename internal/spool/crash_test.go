@@ -3,8 +3,10 @@ package spool
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -116,4 +118,60 @@ func TestDirectoryIsSyncedAfterCreateRenameRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	synced("remove", nil, []string{data, journal})
+}
+
+// Journals are written to a .tmp file and renamed, so a crash mid-write
+// leaves a torn .tmp, never a torn journal. Recovery goes on with the
+// journal in place, drops torn .tmp files, and drops the data file of a
+// Create that had not returned yet (nothing of it was acknowledged); a
+// damaged journal still stops the mount, naming the file, and its data is
+// kept.
+func TestRecoveryAfterTornJournalWrites(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir, Options{})
+	f, err := s.Create(Journal{Key: "kept", Kind: KindWhole, Dirty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, f, []byte("kept bytes"), 0)
+	s.Close()
+	torn := []byte(`{"key":"kept","kind":"whole","exi`)
+	put := func(name string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(f.ID()+".json.tmp", torn)            // crash inside an update of "kept"
+	put("20260101T000000-00.data", nil)      // crash inside a Create ...
+	put("20260101T000000-00.json.tmp", torn) // ... during its first journal write
+
+	_, left := open(t, dir, Options{})
+	if len(left) != 1 || left[0].Journal().Key != "kept" {
+		t.Fatalf("recovered %d files", len(left))
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for i := range names {
+		names[i] = filepath.Base(names[i])
+	}
+	slices.Sort(names)
+	want := []string{identityFile, lockFile, reserveFile, f.ID() + ".data", f.ID() + ".json"}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Fatalf("spool directory after recovery holds %v, want %v", names, want)
+	}
+	left[0].sp.Close()
+
+	// A damaged journal (not ours to write torn: a disk error) stops the
+	// mount with its name; the data stays for s3mount recover.
+	put(f.ID()+".json", torn)
+	_, _, err = Open(dir, "bucket/prefix/", Options{})
+	if err == nil || !strings.Contains(err.Error(), f.ID()+".json") {
+		t.Fatalf("Open over a damaged journal: %v", err)
+	}
+	s2, _ := open(t, dir, Options{})
+	s2.Close()
+	if _, err := os.Stat(filepath.Join(dir, f.ID()+".data")); err != nil {
+		t.Fatalf("the data of a damaged journal was not kept: %v", err)
+	}
 }

@@ -332,6 +332,7 @@ func (s *Spool) diskErr(err error) error {
 
 // recover loads the files a previous run left.
 func (s *Spool) recover() ([]*File, error) {
+	s.dropTornWrites()
 	names, err := filepath.Glob(filepath.Join(s.dir, "*.json"))
 	if err != nil {
 		return nil, err
@@ -346,9 +347,9 @@ func (s *Spool) recover() ([]*File, error) {
 		}
 		var j Journal
 		if err := json.Unmarshal(b, &j); err != nil {
-			// A torn journal can only come from a crash inside the first
-			// write of a new file (later updates are rename-atomic); keep
-			// the data, name it, and go on.
+			// Journals are fsynced before they are renamed into place,
+			// so this is damage, not a crash: stop, keep the data, and
+			// name the file.
 			bad := jp + ".corrupt"
 			os.Rename(jp, bad)
 			return nil, fmt.Errorf("spool journal %s is damaged (kept as %s): %w", jp, bad, err)
@@ -379,6 +380,30 @@ func (s *Spool) recover() ([]*File, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// dropTornWrites removes what a crash inside a write left: .tmp files
+// (the journal they were replacing is intact) and the data file of a
+// Create that never wrote its first journal (Create had not returned, so
+// none of its bytes were acknowledged). The data of a journal set aside as
+// damaged stays. Only safe under the directory's lock.
+func (s *Spool) dropTornWrites() {
+	tmps, _ := filepath.Glob(filepath.Join(s.dir, "*.tmp"))
+	for _, p := range tmps {
+		os.Remove(p)
+	}
+	datas, _ := filepath.Glob(filepath.Join(s.dir, "*.data"))
+	for _, dp := range datas {
+		jp := strings.TrimSuffix(dp, ".data") + ".json"
+		if !exists(jp) && !exists(jp+".corrupt") {
+			os.Remove(dp)
+		}
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 // reserveFile holds a little disk space back so that journals can still be
