@@ -53,6 +53,13 @@ type Journal struct {
 	// Conflict records why the last publication was refused, for status
 	// and recovery.
 	Conflict string `json:"conflict,omitempty"`
+	// Created orders files (unix nanoseconds, strictly increasing in one
+	// spool, across restarts too): of two files of one key, the later
+	// holds the file's current content.
+	Created int64 `json:"created,omitempty"`
+	// Unlinked: the file was unlinked while open. It is never published;
+	// recovery deletes it.
+	Unlinked bool `json:"unlinked,omitempty"`
 }
 
 // File is one spooled file: a data file plus its journal.
@@ -125,7 +132,7 @@ func (f *File) recount() {
 }
 
 func (f *File) dirtyBytes() int64 {
-	if f.removed {
+	if f.removed || f.j.Unlinked {
 		return 0
 	}
 	switch f.j.Kind {
@@ -314,6 +321,40 @@ func (f *File) Sync() error {
 	}
 	f.mu.Unlock()
 	return data.Sync()
+}
+
+// MarkUnlinked records that the file was unlinked while open: it is never
+// published, after a restart either (recovery deletes it), and its bytes
+// stop counting against the buffer at once (later writes are not charged:
+// Growth is 0). Handles that have it open still read and write it; Remove
+// it when the last one closes. The journal is written before anything
+// else changes.
+func (f *File) MarkUnlinked() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.removed || f.j.Unlinked {
+		return nil
+	}
+	f.j.Unlinked = true
+	if err := f.writeJournal(); err != nil {
+		if !isNoSpace(err) {
+			f.j.Unlinked = false
+			return err
+		}
+		// No room for a journal: no journal says the same to recovery
+		// (it drops a data file without one). Saved when there is room.
+		if e := os.Remove(f.journalPath()); e != nil && !errors.Is(e, os.ErrNotExist) {
+			f.j.Unlinked = false
+			return err
+		}
+		if err := syncDir(f.sp.dir); err != nil {
+			f.j.Unlinked = false
+			return err
+		}
+		f.unsaved = true
+	}
+	f.recount()
+	return nil
 }
 
 // Remove deletes the file from the spool (it is published or discarded).

@@ -38,7 +38,8 @@ func Identity(dir string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// Inspect lists the files held in the spool directory dir.
+// Inspect lists the files held in the spool directory dir, but not those
+// unlinked while open (the next mount deletes them).
 func Inspect(dir string) ([]Entry, error) {
 	if _, err := Identity(dir); err != nil {
 		return nil, err
@@ -56,6 +57,9 @@ func Inspect(dir string) ([]Entry, error) {
 		var j Journal
 		if err := json.Unmarshal(b, &j); err != nil {
 			return nil, fmt.Errorf("spool journal %s is damaged: %w", jp, err)
+		}
+		if j.Unlinked {
+			continue // gone by contract: nothing to export or publish
 		}
 		id := strings.TrimSuffix(filepath.Base(jp), ".json")
 		e := Entry{ID: id, Journal: j, DataPath: filepath.Join(dir, id+".data")}

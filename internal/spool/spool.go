@@ -80,6 +80,7 @@ type Spool struct {
 	lock    *os.File // holds the LOCK file's flock
 
 	reserveGone atomic.Bool // a journal write used the RESERVE file
+	lastCreated int64       // the latest Journal.Created given out or recovered
 }
 
 // Open opens (creating if needed) the spool at dir for identity (for
@@ -306,6 +307,7 @@ func (s *Spool) DiskFull() bool {
 // Create starts a new spool file for key with journal j.
 func (s *Spool) Create(j Journal) (*File, error) {
 	id := newID()
+	j.Created = s.nextCreated()
 	f := &File{sp: s, id: id, j: j}
 	data, err := os.OpenFile(f.dataPath(), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -323,6 +325,15 @@ func (s *Spool) Create(j Journal) (*File, error) {
 	return f, nil
 }
 
+// nextCreated is a creation time later than any given out or recovered,
+// even if the clock went back.
+func (s *Spool) nextCreated() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastCreated = max(time.Now().UnixNano(), s.lastCreated+1)
+	return s.lastCreated
+}
+
 func (s *Spool) diskErr(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		s.markDiskFull()
@@ -337,7 +348,6 @@ func (s *Spool) recover() ([]*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(names)
 	var out []*File
 	for _, jp := range names {
 		id := strings.TrimSuffix(filepath.Base(jp), ".json")
@@ -355,6 +365,13 @@ func (s *Spool) recover() ([]*File, error) {
 			return nil, fmt.Errorf("spool journal %s is damaged (kept as %s): %w", jp, bad, err)
 		}
 		f := &File{sp: s, id: id, j: j}
+		s.lastCreated = max(s.lastCreated, j.Created)
+		if j.Unlinked {
+			// Gone by contract: never published.
+			os.Remove(f.dataPath())
+			os.Remove(jp)
+			continue
+		}
 		data, err := os.OpenFile(f.dataPath(), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open spool data %s: %w", f.dataPath(), err)
@@ -379,6 +396,14 @@ func (s *Spool) recover() ([]*File, error) {
 		s.mu.Unlock()
 		out = append(out, f)
 	}
+	// In creation order; journals from before Created by id (its time).
+	sort.Slice(out, func(a, b int) bool {
+		ja, jb := out[a].j.Created, out[b].j.Created
+		if ja != jb {
+			return ja < jb
+		}
+		return out[a].id < out[b].id
+	})
 	return out, nil
 }
 
