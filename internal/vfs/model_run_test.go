@@ -1,0 +1,1008 @@
+package vfs
+
+// The runner applies a sequence of operations to the core and to the model
+// side by side and compares them after every step.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/s3store/memstore"
+)
+
+// failure is what broke, at which step (0: the checks after the last step).
+type failure struct {
+	step int
+	kind string // what invariant: same kind = same failure when minimising
+	msg  string
+}
+
+func (f *failure) Error() string { return fmt.Sprintf("step %d: [%s] %s", f.step, f.kind, f.msg) }
+
+func fail(kind, format string, args ...any) *failure {
+	return &failure{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+type runner struct {
+	t   testing.TB
+	opt coreOptions
+	mem *memstore.Store
+	c   *core
+	m   *model
+	vh  map[int]*Handle // slot -> the core's handle
+
+	stepTimeout time.Duration
+	steps       int // steps that did something
+
+	injected atomic.Int64 // store faults injected during the current step
+
+	raceMu sync.Mutex
+	raced  []racedAppend // another host's appends a race hook made
+}
+
+type racedAppend struct {
+	name string
+	data []byte
+}
+
+// runOps runs ops on a fresh core. It returns the first failure (nil when
+// all held) and the steps done.
+func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) (*failure, int, string) {
+	mem := memstore.New("memstore-bucket")
+	if opt.Express {
+		mem = memstore.NewExpress("memstore-bucket--use1-az4--x-s3")
+	}
+	r := &runner{t: t, opt: opt, mem: mem, m: newModel(), vh: map[int]*Handle{}, stepTimeout: stepTimeout}
+	c, err := newCore(mem, opt)
+	if err != nil {
+		return fail("setup", "%v", err), 0, ""
+	}
+	r.c = c
+	defer c.cleanup()
+	for i, o := range ops {
+		f := r.guarded(func() *failure { return r.step(o) })
+		if f == nil {
+			f = r.guarded(r.check)
+		}
+		if f != nil {
+			f.step = i + 1
+			return f, r.steps, c.log.Tail()
+		}
+	}
+	if f := r.guarded(r.finish); f != nil {
+		return f, r.steps, c.log.Tail()
+	}
+	return nil, r.steps, ""
+}
+
+// guarded runs fn under the watchdog: not ending in time is a hang.
+func (r *runner) guarded(fn func() *failure) *failure {
+	var f *failure
+	if watch(r.stepTimeout, func() { f = fn() }) {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		return fail("hang", "the step did not end within %v; goroutines:\n%s", r.stepTimeout, interesting(buf[:n]))
+	}
+	return f
+}
+
+// interesting keeps the goroutines that are inside the core.
+func interesting(stacks []byte) string {
+	var keep []string
+	for _, g := range strings.Split(string(stacks), "\n\n") {
+		if strings.Contains(g, "/internal/vfs.") || strings.Contains(g, "/internal/publish.") || strings.Contains(g, "/internal/spool.") {
+			keep = append(keep, g)
+		}
+	}
+	return strings.Join(keep, "\n\n")
+}
+
+func (r *runner) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), r.stepTimeout)
+}
+
+// object is S3's bytes for name, as another host would read them.
+func (r *runner) object(name string) ([]byte, bool) {
+	b, _, ok := r.mem.Object(name)
+	return b, ok
+}
+
+// vfsLocal reports whether the core holds a spool file for name.
+func (r *runner) vfsLocal(name string) bool {
+	fs := r.c.fs
+	fs.mu.Lock()
+	n := fs.byPath[name]
+	fs.mu.Unlock()
+	if n == nil {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.file != nil
+}
+
+// quiet: nobody has the file open and S3 holds it; the core keeps nothing
+// local, so another host may change it and this host must see the change.
+func (r *runner) quiet(f *mfile) bool {
+	if f == nil || f.handles > 0 || f.lm != nil || f.name == "" {
+		return false
+	}
+	s, ok := r.object(f.name)
+	return ok && bytes.Equal(s, f.data) && !r.vfsLocal(f.name)
+}
+
+// pubPrefix is how many of the file's bytes S3 has published.
+func (r *runner) pubPrefix(f *mfile) int {
+	if f.name == "" {
+		return 0
+	}
+	s, ok := r.object(f.name)
+	if ok && bytes.HasPrefix(f.data, s) {
+		return len(s)
+	}
+	return 0
+}
+
+// expectation of an operation's outcome.
+type expect int
+
+const (
+	wantOK     expect = iota
+	wantEPERM         // the mount options forbid it
+	wantEither        // EPERM or success, both are right
+)
+
+// outcome checks err against the expectation; faulted steps may also fail
+// with EIO (a store fault the publication could not get past).
+func (r *runner) outcome(what string, err error, want expect, also ...syscall.Errno) *failure {
+	e := Errno(err)
+	switch {
+	case e == 0 && want != wantEPERM:
+		return nil
+	case e == syscall.EPERM && want != wantOK:
+		return nil
+	case e == syscall.EIO && r.injected.Load() > 0:
+		return nil
+	}
+	for _, a := range also {
+		if e == a {
+			return nil
+		}
+	}
+	if e == 0 {
+		return fail("errno", "%s succeeded; the mount options (%v) forbid it: want EPERM", what, r.opt)
+	}
+	w := "success"
+	if want == wantEPERM {
+		w = "EPERM"
+	} else if want == wantEither {
+		w = "success or EPERM"
+	}
+	return fail("errno", "%s: %v (errno %v), want %s", what, err, e, w)
+}
+
+// faults installs the step's store faults (and a race hook).
+func (r *runner) faults(o op, race func(c memstore.Call)) func() {
+	r.injected.Store(0)
+	if o.Faults == 0 && race == nil {
+		return func() {}
+	}
+	var mu sync.Mutex
+	rng := rand.New(rand.NewSource(int64(o.ID)*7919 + 17))
+	r.mem.SetHook(func(c memstore.Call) memstore.Fault {
+		if race != nil {
+			race(c)
+		}
+		if o.Faults == 0 {
+			return memstore.Pass
+		}
+		mu.Lock()
+		x := rng.Intn(100)
+		mu.Unlock()
+		f := memstore.Pass
+		switch {
+		case o.Faults == 1 && x < 25, o.Faults == 3 && x < 15:
+			f = memstore.Fail
+		case o.Faults == 2 && x < 25, o.Faults == 3 && x < 30:
+			f = memstore.LoseAnswer
+		}
+		if f != memstore.Pass {
+			r.injected.Add(1)
+		}
+		return f
+	})
+	return func() { r.mem.SetHook(nil) }
+}
+
+func (r *runner) step(o op) *failure {
+	switch o.Kind {
+	case opOpen:
+		return r.open(o)
+	case opClose:
+		return r.close(o)
+	case opWrite:
+		return r.write(o)
+	case opFsync:
+		return r.fsync(o)
+	case opTruncate:
+		return r.truncate(o)
+	case opRename:
+		return r.rename(o)
+	case opUnlink:
+		return r.unlink(o)
+	case opTick:
+		return r.tick(o)
+	case opRaceTick:
+		return r.raceTick(o)
+	case opRemotePut, opRemoteAppend, opRemoteDelete:
+		return r.remote(o)
+	case opCrash:
+		return r.crash()
+	case opRestart:
+		return r.restart()
+	}
+	return fail("harness", "unknown op %v", o.Kind)
+}
+
+func (r *runner) addHandle(slot int, f *mfile, flags int, h *Handle, wrote bool) {
+	acc := flags & syscall.O_ACCMODE
+	mh := &mhandle{f: f, flags: flags, write: acc != os.O_RDONLY || flags&os.O_TRUNC != 0, append: flags&os.O_APPEND != 0, wrote: wrote}
+	r.m.h[slot], r.vh[slot] = mh, h
+	f.handles++
+	if mh.write {
+		f.writers++
+		if mh.append {
+			f.appenders++
+			f.log = true
+		}
+	}
+	r.steps++
+}
+
+func (r *runner) dropHandle(slot int) {
+	mh := r.m.h[slot]
+	delete(r.m.h, slot)
+	delete(r.vh, slot)
+	f := mh.f
+	f.handles--
+	if mh.write {
+		f.writers--
+		if mh.append {
+			f.appenders--
+		}
+	}
+}
+
+func (r *runner) open(o op) *failure {
+	if _, busy := r.m.h[o.Slot]; busy {
+		return nil
+	}
+	ctx, cancel := r.ctx()
+	defer cancel()
+	fs := r.c.fs
+	f := r.m.files[o.Name]
+	n, err := fs.Lookup(ctx, fs.Root(), o.Name)
+	switch {
+	case f != nil && err != nil:
+		return fail("lookup", "lookup %q: %v; the file exists", o.Name, err)
+	case f == nil && err == nil:
+		return fail("lookup", "lookup %q found a file; it was never made, or was unlinked, renamed away or deleted", o.Name)
+	}
+	acc := o.Flags & syscall.O_ACCMODE
+	trunc := o.Flags&os.O_TRUNC != 0
+	write := acc != os.O_RDONLY || trunc
+	app := o.Flags&os.O_APPEND != 0
+	if f == nil {
+		if o.Flags&os.O_CREATE == 0 {
+			return nil // ENOENT, as the kernel answers
+		}
+		_, h, err := fs.Create(ctx, fs.Root(), o.Name, o.Flags, 0o644)
+		if ff := r.outcome(fmt.Sprintf("create %q", o.Name), err, wantOK); ff != nil {
+			return ff
+		}
+		nf := r.m.newFile(o.Name, []byte{})
+		nf.whole = !(app && write)
+		r.addHandle(o.Slot, nf, o.Flags, h, !app)
+		return nil
+	}
+	if o.Flags&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
+		return nil // EEXIST, as the kernel answers
+	}
+	if f.lm != nil && (trunc || write && !app) {
+		return nil // line mode follows appends only
+	}
+	want := wantOK
+	if !r.opt.AllowOverwrite && write {
+		_, present := r.object(o.Name)
+		switch {
+		case trunc && r.pubPrefix(f) > 0:
+			want = wantEPERM
+		case trunc && present:
+			want = wantEither
+		case !trunc && !app && r.quiet(f):
+			want = wantEPERM // editing an idle object in place
+		case !trunc && !app && present:
+			want = wantEither
+		}
+	}
+	h, err := fs.Open(ctx, n, o.Flags&^(os.O_CREATE|os.O_EXCL))
+	if ff := r.outcome(fmt.Sprintf("open %q %s", o.Name, flagString(o.Flags)), err, want); ff != nil || err != nil {
+		return ff
+	}
+	if trunc {
+		f.truncate(0)
+		f.whole = true
+	}
+	r.addHandle(o.Slot, f, o.Flags, h, trunc)
+	return nil
+}
+
+func (r *runner) close(o op) *failure {
+	mh := r.m.h[o.Slot]
+	if mh == nil {
+		return nil
+	}
+	defer r.faults(o, nil)()
+	ctx, cancel := r.ctx()
+	defer cancel()
+	h := r.vh[o.Slot]
+	f := mh.f
+	ack := mh.write && !mh.append && mh.wrote
+	err := h.Flush(ctx)
+	h.Release()
+	r.dropHandle(o.Slot)
+	r.steps++
+	if ff := r.outcome(fmt.Sprintf("close of %q", f.name), err, wantOK); ff != nil || err != nil {
+		return ff
+	}
+	if ack {
+		return r.acked(f, fmt.Sprintf("close (h%d %s)", o.Slot, flagString(mh.flags)))
+	}
+	return nil
+}
+
+// acked: the application was told the file is published (close, fsync).
+func (r *runner) acked(f *mfile, what string) *failure {
+	if f.name == "" {
+		return nil
+	}
+	s, ok := r.object(f.name)
+	if f.lm != nil {
+		f.lm.mustOur = len(f.lm.ours)
+		if !ok {
+			return fail("ack", "%s of %q returned, S3 has no object", what, f.name)
+		}
+		if msg := f.lm.checkS3(s); msg != "" {
+			return fail("ack", "%s of %q returned: %s", what, f.name, msg)
+		}
+		return nil
+	}
+	if !ok || !bytes.Equal(s, f.data) {
+		return fail("ack", "%s of %q returned success but S3 does not hold the file (S3: %d bytes, file: %d): %s", what, f.name, len(s), len(f.data), describeDiff(s, [][]byte{f.data}))
+	}
+	f.acked()
+	f.prevS3 = s
+	return nil
+}
+
+func (r *runner) write(o op) *failure {
+	mh := r.m.h[o.Slot]
+	if mh == nil || !mh.write {
+		return nil
+	}
+	f := mh.f
+	var data []byte
+	var off int
+	if mh.append {
+		data = lines('L', o.ID, o.Len%3+1)
+		if o.Partial && f.lm == nil {
+			last := bytes.LastIndexByte(data[:len(data)-1], '\n') + 1
+			data = data[:last+(len(data)-last)/2]
+		}
+		off = len(f.data)
+	} else {
+		if f.lm != nil {
+			return nil
+		}
+		data = filler(o.ID, o.Len, true)
+		size := len(f.data)
+		switch o.Where {
+		case atEnd:
+			off = size
+		case atInside:
+			off = size * o.Frac / 16
+		default:
+			off = size + size*o.Frac/16 + 1
+		}
+	}
+	want := wantOK
+	if !mh.append && !r.opt.AllowOverwrite {
+		if f.name == "" {
+			want = wantEither
+		} else if off < r.pubPrefix(f) {
+			want = wantEPERM // rewriting published bytes
+		}
+	}
+	ctx, cancel := r.ctx()
+	defer cancel()
+	m, err := r.vh[o.Slot].Write(ctx, data, int64(off))
+	r.steps++
+	if ff := r.outcome(fmt.Sprintf("write to %q at %d", f.name, off), err, want); ff != nil || err != nil {
+		return ff
+	}
+	if m != len(data) {
+		return fail("write", "write to %q wrote %d of %d bytes", f.name, m, len(data))
+	}
+	mh.wrote = true
+	switch {
+	case f.lm != nil:
+		f.lm.ours = append(f.lm.ours, splitLines(data)...)
+	case mh.append:
+		f.appendData(data)
+	default:
+		f.writeAt(data, off)
+		f.whole = true
+	}
+	return nil
+}
+
+func (r *runner) fsync(o op) *failure {
+	mh := r.m.h[o.Slot]
+	if mh == nil {
+		return nil
+	}
+	defer r.faults(o, nil)()
+	ctx, cancel := r.ctx()
+	defer cancel()
+	err := r.vh[o.Slot].Fsync(ctx)
+	r.steps++
+	if mh.write {
+		mh.wrote = false
+	}
+	if ff := r.outcome(fmt.Sprintf("fsync of %q", mh.f.name), err, wantOK); ff != nil || err != nil {
+		return ff
+	}
+	return r.acked(mh.f, fmt.Sprintf("fsync (h%d %s)", o.Slot, flagString(mh.flags)))
+}
+
+func (r *runner) truncate(o op) *failure {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	fs := r.c.fs
+	var f *mfile
+	var n *Node
+	var h *Handle
+	var mh *mhandle
+	if o.ByName {
+		f = r.m.files[o.Name]
+		var err error
+		n, err = fs.Lookup(ctx, fs.Root(), o.Name)
+		if f == nil {
+			if err == nil {
+				return fail("lookup", "lookup %q found a file; it was never made, or was unlinked, renamed away or deleted", o.Name)
+			}
+			return nil
+		}
+		if err != nil {
+			return fail("lookup", "lookup %q: %v; the file exists", o.Name, err)
+		}
+	} else {
+		mh = r.m.h[o.Slot]
+		if mh == nil || !mh.write {
+			return nil
+		}
+		f, h = mh.f, r.vh[o.Slot]
+		n = h.Node()
+	}
+	if f.lm != nil {
+		return nil
+	}
+	size := len(f.data)*o.Frac/16 + o.Len
+	want := wantOK
+	if !r.opt.AllowOverwrite {
+		switch {
+		case f.name == "":
+			want = wantEither
+		case size < r.pubPrefix(f):
+			want = wantEPERM
+		case r.quiet(f) && size != len(f.data):
+			want = wantEPERM
+		}
+	}
+	err := fs.Setattr(ctx, n, h, SetAttr{Size: ptr(int64(size))})
+	r.steps++
+	what := fmt.Sprintf("ftruncate(%q, %d)", f.name, size)
+	if o.ByName {
+		what = fmt.Sprintf("truncate(%q, %d)", f.name, size)
+	}
+	if ff := r.outcome(what, err, want); ff != nil || err != nil {
+		return ff
+	}
+	if size != len(f.data) || !r.quiet(f) {
+		f.truncate(size)
+		f.whole = true
+	}
+	if mh != nil {
+		mh.wrote = true
+	}
+	if o.ByName && f.writers == 0 {
+		return r.acked(f, "truncate by name (no writer open)")
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (r *runner) rename(o op) *failure {
+	f, g := r.m.files[o.Name], r.m.files[o.To]
+	if f != nil && f.lm != nil || g != nil && g.lm != nil {
+		return nil
+	}
+	_, srcPresent := r.object(o.Name)
+	dstOld, dstPresent := r.object(o.To)
+	want := wantOK
+	if !r.opt.AllowDelete && f != nil && o.Name != o.To && (srcPresent || dstPresent) {
+		want = wantEPERM
+	}
+	ctx, cancel := r.ctx()
+	defer cancel()
+	fs := r.c.fs
+	err := fs.Rename(ctx, fs.Root(), o.Name, fs.Root(), o.To, 0)
+	r.steps++
+	what := fmt.Sprintf("rename(%q, %q)", o.Name, o.To)
+	if f == nil {
+		if Errno(err) != syscall.ENOENT {
+			return fail("errno", "%s: %v, want ENOENT", what, err)
+		}
+		return nil
+	}
+	if ff := r.outcome(what, err, want); ff != nil || err != nil || o.Name == o.To {
+		return ff
+	}
+	if g != nil {
+		r.m.unlink(g)
+	}
+	r.m.unlink(f)
+	f.name = o.To
+	r.m.files[o.To] = f
+	delete(r.m.gone, o.To)
+	if !srcPresent && dstPresent {
+		f.replaced = [][]byte{dstOld}
+	}
+	return nil
+}
+
+func (r *runner) unlink(o op) *failure {
+	f := r.m.files[o.Name]
+	if f != nil && f.lm != nil {
+		return nil
+	}
+	_, present := r.object(o.Name)
+	want := wantOK
+	if !r.opt.AllowDelete && present {
+		want = wantEPERM
+	}
+	ctx, cancel := r.ctx()
+	defer cancel()
+	fs := r.c.fs
+	err := fs.Unlink(ctx, fs.Root(), o.Name)
+	r.steps++
+	what := fmt.Sprintf("unlink(%q)", o.Name)
+	if f == nil {
+		if Errno(err) != syscall.ENOENT {
+			return fail("errno", "%s: %v, want ENOENT", what, err)
+		}
+		return nil
+	}
+	if ff := r.outcome(what, err, want); ff != nil || err != nil {
+		return ff
+	}
+	r.m.unlink(f)
+	return nil
+}
+
+// tick runs the due publications and checks that a log with writers open
+// is published up to a line end only.
+func (r *runner) tick(o op) *failure {
+	defer r.faults(o, nil)()
+	return r.tickChecked()
+}
+
+func (r *runner) tickChecked() *failure {
+	before := map[string][]byte{}
+	for name, f := range r.m.files {
+		if f.appenders > 0 {
+			s, _ := r.object(name)
+			before[name] = s
+		}
+	}
+	r.c.tick()
+	r.steps++
+	for name, b := range before {
+		s, _ := r.object(name)
+		if !bytes.Equal(s, b) && len(s) > 0 && s[len(s)-1] != '\n' {
+			return fail("torn", "a publication of %q with O_APPEND writers open ends inside a line: ...%q", name, clip(s[max(0, len(s)-60):]))
+		}
+	}
+	return nil
+}
+
+// lineModeOK: another host may append to f while it is written here (the
+// case the contract merges at line granularity).
+func (r *runner) lineModeOK(f *mfile) bool {
+	if f == nil || f.name == "" {
+		return false
+	}
+	if f.lm != nil {
+		return true
+	}
+	s, _ := r.object(f.name)
+	return f.log && !f.whole && (len(f.data) == 0 || f.data[len(f.data)-1] == '\n') && linePrefix(s, f.data)
+}
+
+// enterLineMode starts merging another host's lines into f.
+func (r *runner) enterLineMode(f *mfile, base []byte) {
+	if f.lm == nil {
+		f.lm = &lineMode{base: base, ours: splitLines(f.data[len(base):])}
+	}
+}
+
+// raceTick: another host appends to the name between two store calls of
+// the publications the tick runs.
+func (r *runner) raceTick(o op) *failure {
+	f := r.m.files[o.Name]
+	if !r.lineModeOK(f) {
+		defer r.faults(o, nil)()
+		return r.tickChecked()
+	}
+	base, _ := r.object(o.Name)
+	chunk := lines('R', o.ID, 1+o.ID%2)
+	var calls atomic.Int32
+	var once sync.Once
+	stop := r.faults(o, func(c memstore.Call) {
+		if c.Key != o.Name && c.Src != o.Name {
+			return
+		}
+		if int(calls.Add(1)) == o.Nth {
+			once.Do(func() {
+				r.mem.AppendObject(o.Name, chunk)
+				r.raceMu.Lock()
+				r.raced = append(r.raced, racedAppend{o.Name, chunk})
+				r.raceMu.Unlock()
+			})
+		}
+	})
+	r.raceMu.Lock()
+	r.raced = nil
+	r.raceMu.Unlock()
+	ff := r.tickChecked()
+	stop()
+	r.raceMu.Lock()
+	raced := r.raced
+	r.raced = nil
+	r.raceMu.Unlock()
+	if len(raced) > 0 {
+		r.enterLineMode(f, base)
+		f.lm.theirs = append(f.lm.theirs, splitLines(chunk)...)
+	}
+	if ff != nil && ff.kind == "torn" && len(raced) > 0 {
+		// S3 may now end with the other host's whole lines: the merge
+		// check judges it.
+		return nil
+	}
+	return ff
+}
+
+func bigBlob(id int) []byte {
+	var b []byte
+	for k := 0; len(b) < 5<<20+512; k++ {
+		b = append(b, fmt.Appendf(nil, "B%d.%d ", id, k)...)
+		b = append(b, filler(id+k, 90, false)...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+func (r *runner) remote(o op) *failure {
+	f := r.m.files[o.Name]
+	switch o.Kind {
+	case opRemotePut:
+		if f != nil && !r.quiet(f) {
+			return nil
+		}
+		data := lines('R', o.ID, o.Len%4+1)
+		if o.Big {
+			data = append(bigBlob(o.ID), data...)
+		}
+		r.mem.PutObject(o.Name, data)
+		if f == nil {
+			f = r.m.newFile(o.Name, data)
+		} else {
+			f.set(data)
+		}
+		f.acked()
+	case opRemoteAppend:
+		data := lines('R', o.ID, o.Len%3+1)
+		switch {
+		case f == nil:
+			if _, ok := r.object(o.Name); ok {
+				return fail("harness", "S3 holds %q, the model has no file", o.Name)
+			}
+			r.mem.AppendObject(o.Name, data)
+			f = r.m.newFile(o.Name, data)
+			f.acked()
+		case r.quiet(f):
+			r.mem.AppendObject(o.Name, data)
+			f.appendData(data)
+			f.acked()
+		case r.lineModeOK(f):
+			base, _ := r.object(o.Name)
+			r.enterLineMode(f, base)
+			r.mem.AppendObject(o.Name, data)
+			f.lm.theirs = append(f.lm.theirs, splitLines(data)...)
+		default:
+			return nil
+		}
+	case opRemoteDelete:
+		if !r.quiet(f) {
+			return nil
+		}
+		r.mem.DeleteObject(o.Name)
+		r.m.unlink(f)
+	}
+	r.steps++
+	return nil
+}
+
+// crash: SIGKILL, then a new instance on a copy of the spool.
+func (r *runner) crash() *failure {
+	if err := r.c.crash(); err != nil {
+		return fail("recovery", "remount after the crash: %v", err)
+	}
+	for _, slot := range r.m.slots() {
+		r.dropHandle(slot)
+	}
+	r.steps++
+	if err := r.c.settle(r.stepTimeout / 2); err != nil {
+		return fail("recovery", "%v", err)
+	}
+	return nil
+}
+
+// closeAll closes every open handle, as exiting processes do.
+func (r *runner) closeAll() *failure {
+	for _, slot := range r.m.slots() {
+		if f := r.close(op{Kind: opClose, Slot: slot}); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+// unmount: processes exit, the core shuts down; then S3 must hold exactly
+// the model.
+func (r *runner) unmount() *failure {
+	if f := r.closeAll(); f != nil {
+		return f
+	}
+	ctx, cancel := r.ctx()
+	defer cancel()
+	if err := r.c.fs.Shutdown(ctx); err != nil {
+		return fail("unmount", "shutdown: %v", err)
+	}
+	r.c.fence.kill(0, "")
+	return r.checkExact("after a clean unmount")
+}
+
+func (r *runner) restart() *failure {
+	if f := r.unmount(); f != nil {
+		return f
+	}
+	if err := r.c.start(r.c.dir); err != nil {
+		return fail("recovery", "remount: %v", err)
+	}
+	r.steps++
+	if err := r.c.settle(r.stepTimeout / 2); err != nil {
+		return fail("recovery", "%v", err)
+	}
+	return nil
+}
+
+// checkExact: S3 holds exactly the model, and no multipart upload is left.
+func (r *runner) checkExact(when string) *failure {
+	keys := r.mem.Keys()
+	have := map[string]bool{}
+	for _, k := range keys {
+		have[k] = true
+		s, _ := r.object(k)
+		f := r.m.files[k]
+		switch {
+		case r.m.gone[k]:
+			return fail("resurrected", "%s S3 holds %q, which was unlinked, renamed away or deleted (%d bytes)", when, k, len(s))
+		case f == nil:
+			return fail("unknown-key", "%s S3 holds %q, which the model never had", when, k)
+		case f.lm != nil:
+			if msg := f.lm.checkS3(s); msg != "" {
+				return fail("exact", "%s %q: %s", when, k, msg)
+			}
+			if !f.lm.done(s) {
+				return fail("exact", "%s S3 does not hold all of %q's lines (ours %d, theirs %d)", when, k, len(f.lm.ours), len(f.lm.theirs))
+			}
+			f.lm = nil
+			f.data = s
+		case !bytes.Equal(s, f.data):
+			return fail("exact", "%s S3 does not hold %q as written: %s", when, k, describeDiff(s, [][]byte{f.data}))
+		}
+		f.acked()
+		f.prevS3 = s
+	}
+	for _, name := range r.m.names() {
+		if !have[name] {
+			return fail("exact", "%s %q is not in S3", when, name)
+		}
+	}
+	if up := r.mem.Uploads(); len(up) > 0 {
+		return fail("uploads", "%s %d multipart uploads are left, the first for %q", when, len(up), up[0].Key)
+	}
+	return nil
+}
+
+// finish: unmount, check S3, then mount and unmount once more: nothing
+// may come back or be published twice from what the spool kept.
+func (r *runner) finish() *failure {
+	if f := r.unmount(); f != nil {
+		return f
+	}
+	if err := r.c.start(r.c.dir); err != nil {
+		return fail("recovery", "remount: %v", err)
+	}
+	if err := r.c.settle(r.stepTimeout / 2); err != nil {
+		return fail("recovery", "%v", err)
+	}
+	ctx, cancel := r.ctx()
+	defer cancel()
+	if err := r.c.fs.Shutdown(ctx); err != nil {
+		return fail("unmount", "second shutdown: %v", err)
+	}
+	r.c.fence.kill(0, "")
+	return r.checkExact("after a clean unmount and one more mount of the same spool,")
+}
+
+// check compares the core with the model after a step.
+func (r *runner) check() *failure {
+	keys := r.mem.Keys()
+	have := map[string]bool{}
+	for _, k := range keys {
+		have[k] = true
+		s, _ := r.object(k)
+		f := r.m.files[k]
+		switch {
+		case r.m.gone[k]:
+			return fail("resurrected", "S3 holds %q, which was unlinked, renamed away or deleted (%d bytes)", k, len(s))
+		case f == nil:
+			return fail("unknown-key", "S3 holds %q, which the model never had (%d bytes)", k, len(s))
+		}
+		if msg := f.checkS3(s, true); msg != "" {
+			return fail("s3", "%q: %s", k, msg)
+		}
+	}
+	for _, name := range r.m.names() {
+		if f := r.m.files[name]; !have[name] {
+			if msg := f.checkS3(nil, false); msg != "" {
+				return fail("s3", "%q: %s", name, msg)
+			}
+		}
+	}
+	for _, name := range r.m.names() {
+		if ff := r.checkRead(name); ff != nil {
+			return ff
+		}
+	}
+	for _, slot := range r.m.slots() {
+		if ff := r.checkHandle(slot); ff != nil {
+			return ff
+		}
+	}
+	for _, name := range r.m.names() {
+		f := r.m.files[name]
+		if f.lm == nil || f.handles > 0 || r.vfsLocal(name) {
+			continue
+		}
+		if s, ok := r.object(name); ok && f.lm.done(s) {
+			f.lm = nil
+			f.data = s
+			f.acked()
+			f.prevS3 = s
+		}
+	}
+	return nil
+}
+
+// checkRead opens name afresh and reads it.
+func (r *runner) checkRead(name string) *failure {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	fs := r.c.fs
+	f := r.m.files[name]
+	n, err := fs.Lookup(ctx, fs.Root(), name)
+	if err != nil {
+		return fail("read", "lookup %q: %v; the file exists", name, err)
+	}
+	h, err := fs.Open(ctx, n, os.O_RDONLY)
+	if err != nil {
+		return fail("read", "open %q for reading: %v", name, err)
+	}
+	defer h.Release()
+	return r.compare(ctx, h, f, fmt.Sprintf("a new reader of %q", name))
+}
+
+// checkHandle reads through an open handle.
+func (r *runner) checkHandle(slot int) *failure {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	mh := r.m.h[slot]
+	return r.compare(ctx, r.vh[slot], mh.f, fmt.Sprintf("handle h%d of %q", slot, mh.f.name))
+}
+
+// compare reads the file through h (all of it when small; head and tail
+// when large) and compares with the model.
+func (r *runner) compare(ctx context.Context, h *Handle, f *mfile, who string) *failure {
+	size := h.Node().Attr().Size
+	if f.lm != nil {
+		got, err := readRange(ctx, h, 0, size)
+		if Errno(err) == syscall.ESTALE {
+			return nil // S3 changed under the remote part: allowed for a pinned read
+		}
+		if err != nil {
+			return fail("read", "%s: %v", who, err)
+		}
+		if msg := f.lm.checkLocal(got); msg != "" {
+			return fail("read", "%s: %s", who, msg)
+		}
+		return nil
+	}
+	if size != int64(len(f.data)) {
+		return fail("read", "%s: size %d, the file has %d bytes", who, size, len(f.data))
+	}
+	ranges := [][2]int64{{0, size}}
+	if size > 1<<20 {
+		ranges = [][2]int64{{0, 64 << 10}, {size - 64<<10, size}}
+	}
+	for _, rg := range ranges {
+		got, err := readRange(ctx, h, rg[0], rg[1])
+		if err != nil {
+			return fail("read", "%s: read [%d, %d): %v", who, rg[0], rg[1], err)
+		}
+		if want := f.data[rg[0]:rg[1]]; !bytes.Equal(got, want) {
+			return fail("read", "%s: read-your-writes broken: %s", who, describeDiff(got, [][]byte{want}))
+		}
+	}
+	return nil
+}
+
+func readRange(ctx context.Context, h *Handle, from, to int64) ([]byte, error) {
+	out := make([]byte, 0, to-from)
+	buf := make([]byte, 128<<10)
+	for off := from; off < to; {
+		m, err := h.Read(ctx, buf[:min(int64(len(buf)), to-off)], off)
+		out = append(out, buf[:m]...)
+		off += int64(m)
+		if err != nil {
+			return out, err
+		}
+		if m == 0 {
+			break
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,157 @@
+package vfs
+
+import (
+	"flag"
+	"math/rand"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The model test: seeded random sequences of file operations, publication
+// ticks, another host's writes, crashes with remounts and store faults, run
+// against the core over the in-memory store and compared with the model
+// (model_state_test.go says what it forbids) after every step.
+//
+//	go test -race -run TestModel ./internal/vfs/                      # >= 10,000 steps
+//	go test -race -run TestModel ./internal/vfs/ -model.steps=200000  # longer
+//	go test -race -run TestModel ./internal/vfs/ -model.seed=N        # one sequence again
+//
+// S3MOUNT_MODEL_STEPS sets the step count too (for make test).
+var (
+	modelSteps = flag.Int("model.steps", 0, "model test: steps to run (default 10000, or $S3MOUNT_MODEL_STEPS)")
+	modelSeed  = flag.Int64("model.seed", 0, "model test: run the sequence of this seed only")
+	modelOps   = flag.Int("model.ops", 0, "model test: operations per sequence (default: 150-450 by seed)")
+	modelKnown = flag.String("model.known", "", "model test: |-separated texts of reported defects; a sequence failing with one ends early instead of failing the test (to look past them)")
+)
+
+// known reports whether f is a reported defect named by -model.known.
+func known(f *failure) bool {
+	if *modelKnown == "" {
+		return false
+	}
+	for _, k := range strings.Split(*modelKnown, "|") {
+		if k != "" && strings.Contains(f.Error(), k) {
+			return true
+		}
+	}
+	return false
+}
+
+const modelStepTimeout = 30 * time.Second
+
+// modelRun is one sequence: its options and operations, all from the seed.
+func modelRun(seed int64) (coreOptions, []op) {
+	rng := rand.New(rand.NewSource(seed))
+	var opt coreOptions
+	if rng.Intn(10) < 7 {
+		opt.AllowDelete, opt.AllowOverwrite = true, true
+	} else {
+		opt.AllowDelete, opt.AllowOverwrite = rng.Intn(2) == 0, rng.Intn(2) == 0
+	}
+	opt.Express = rng.Intn(4) == 0
+	faults := rng.Intn(2) == 0
+	n := 150 + rng.Intn(300)
+	if *modelOps > 0 {
+		n = *modelOps
+	}
+	return opt, genOps(rng, n, faults)
+}
+
+func TestModel(t *testing.T) {
+	want := 10000
+	if v, err := strconv.Atoi(os.Getenv("S3MOUNT_MODEL_STEPS")); err == nil && v > 0 {
+		want = v
+	}
+	if *modelSteps > 0 {
+		want = *modelSteps
+	}
+	if testing.Short() {
+		want = 2000
+	}
+	base := time.Now().UnixNano() % 1_000_000_000
+	if *modelSeed != 0 {
+		base, want = *modelSeed, 1
+	}
+	t.Logf("model test: first seed %d (run one again with -model.seed=N)", base)
+	start := time.Now()
+	steps, runs := 0, 0
+	for seed := base; steps < want; seed++ {
+		opt, ops := modelRun(seed)
+		f, n, logTail := runOps(t, opt, ops, modelStepTimeout)
+		steps += n
+		runs++
+		if f != nil && known(f) {
+			t.Logf("seed %d: known defect at step %d: %v", seed, f.step, f)
+			continue
+		}
+		if f != nil {
+			reportModelFailure(t, seed, opt, ops, f, logTail)
+			return
+		}
+	}
+	t.Logf("model test: %d steps in %d sequences in %v", steps, runs, time.Since(start).Round(time.Millisecond))
+}
+
+func reportModelFailure(t *testing.T, seed int64, opt coreOptions, ops []op, f *failure, logTail string) {
+	t.Logf("seed %d (%v) failed at step %d of %d: %v", seed, opt, f.step, len(ops), f)
+	min, mf, mlog := shrink(t, opt, ops, f)
+	t.Fatalf(`model test failed: seed %d, options %v
+invariant broken: [%s] %s
+shortest failing sequence found (%d of %d steps; -model.seed=%d runs the whole sequence):
+%s
+the core's log, last lines:
+%s
+(the full sequence failed at its step %d: %s; its log ended with:
+%s)`, seed, opt, mf.kind, mf.msg, len(min), len(ops), seed, formatOps(min), mlog, f.step, f.msg, logTail)
+}
+
+// shrink cuts a failing sequence down (delta debugging, bounded in time):
+// first to the failing step, then chunks of steps away while the same kind
+// of failure remains.
+func shrink(t *testing.T, opt coreOptions, ops []op, f *failure) ([]op, *failure, string) {
+	deadline := time.Now().Add(90 * time.Second)
+	timeout := modelStepTimeout / 3
+	if f.kind == "hang" {
+		timeout = 10 * time.Second
+	}
+	best, bestF, bestLog := ops, f, ""
+	if f.step > 0 && f.step < len(ops) {
+		best = ops[:f.step]
+	}
+	try := func(cand []op) bool {
+		if time.Now().After(deadline) {
+			return false
+		}
+		ff, _, lg := runOps(t, opt, cand, timeout)
+		if ff == nil || ff.kind != f.kind {
+			return false
+		}
+		best, bestF, bestLog = cand, ff, lg
+		if ff.step > 0 && ff.step < len(cand) {
+			best = cand[:ff.step]
+		}
+		return true
+	}
+	if !try(best) {
+		// Does not fail again the same way (timing): report the original.
+		return ops, f, "(the failure did not repeat; log of the first run above)"
+	}
+	for chunk := len(best) / 2; chunk >= 1 && time.Now().Before(deadline); {
+		removed := false
+		for i := 0; i+chunk <= len(best) && time.Now().Before(deadline); {
+			cand := append(append([]op(nil), best[:i]...), best[i+chunk:]...)
+			if try(cand) {
+				removed = true
+				continue
+			}
+			i += chunk
+		}
+		if !removed {
+			chunk /= 2
+		}
+	}
+	return best, bestF, bestLog
+}
