@@ -1,0 +1,74 @@
+package memstore
+
+import (
+	"sort"
+
+	"github.com/s3mount/s3mount/internal/s3store"
+)
+
+// The methods below are direct access for tests and "foreign writers"
+// (another host). They never pass through hooks, Seq or Stats, and never fail.
+
+// Object returns a copy of key's bytes and its ETag.
+func (s *Store) Object(key string) (data []byte, etag string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[key]
+	if o == nil {
+		return nil, "", false
+	}
+	return append([]byte{}, o.data...), o.etag, true
+}
+
+// Keys is every key, sorted.
+func (s *Store) Keys() []string {
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.objects))
+	for k := range s.objects {
+		keys = append(keys, k)
+	}
+	s.mu.Unlock()
+	sort.Strings(keys)
+	return keys
+}
+
+// PutObject creates or replaces key (one part) and returns the new ETag.
+func (s *Store) PutObject(key string, data []byte) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.put(key, append([]byte{}, data...), 1, false).etag
+}
+
+// AppendObject appends data to key (creating it when absent) and returns
+// the new ETag. On a directory bucket it adds a part, but is never refused
+// for the 10,000-part limit.
+func (s *Store) AppendObject(key string, data []byte) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[key]
+	if o == nil {
+		return s.put(key, append([]byte{}, data...), 1, false).etag
+	}
+	return s.put(key, concat(o.data, data), o.parts+1, false).etag
+}
+
+// DeleteObject removes key, if present.
+func (s *Store) DeleteObject(key string) {
+	s.mu.Lock()
+	delete(s.objects, key)
+	s.mu.Unlock()
+}
+
+// Uploads is every multipart upload not yet completed or aborted.
+func (s *Store) Uploads() []s3store.Upload { return s.listUploads("") }
+
+// Parts is the number of parts key is made of: 1 after a Put or Copy, the
+// part count after CompleteMultipart, +1 per append; 0 when key is absent.
+func (s *Store) Parts(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.objects[key]; o != nil {
+		return o.parts
+	}
+	return 0
+}

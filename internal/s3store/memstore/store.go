@@ -1,0 +1,125 @@
+// Package memstore is an in-memory S3 bucket with S3's semantics (AWS's
+// documented behaviour where servers differ) and fault hooks: the test seam
+// that lets the file-system core run against S3 without a server, and crash
+// or lose answers at any chosen call.
+package memstore
+
+import (
+	"crypto/md5"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/s3store"
+)
+
+// Store is an in-memory S3 bucket with S3's semantics: implements
+// s3store.Store (and s3store.Express when made with NewExpress). Safe for
+// concurrent use.
+type Store struct {
+	bucket  string
+	express bool
+
+	mu      sync.Mutex
+	objects map[string]*object
+	uploads map[string]*upload // by upload id
+	gen     int64              // write counter mixed into every ETag
+	nextID  int64
+
+	seq  atomic.Int64
+	hook atomic.Pointer[Hook]
+
+	statsMu sync.Mutex
+	stats   s3store.Stats
+}
+
+// object is one stored version. data is never modified in place: every
+// write makes a new slice, so a Get body can read it without the lock.
+type object struct {
+	data     []byte
+	etag     string
+	modified time.Time
+	parts    int // parts the object is made of (Express's 10,000 limit)
+}
+
+type upload struct {
+	key       string
+	id        string
+	initiated time.Time
+	parts     map[int32]part
+}
+
+type part struct {
+	data []byte
+	etag string
+}
+
+var (
+	_ s3store.Store   = (*Store)(nil)
+	_ s3store.Express = (*Store)(nil)
+)
+
+// New is a general-purpose bucket.
+func New(bucket string) *Store {
+	return &Store{bucket: bucket, objects: map[string]*object{}, uploads: map[string]*upload{}, stats: s3store.Stats{}}
+}
+
+// NewExpress is a directory bucket (S3 Express One Zone): AppendAt and
+// Rename work; on a New store they answer NotImplemented.
+func NewExpress(bucket string) *Store {
+	s := New(bucket)
+	s.express = true
+	return s
+}
+
+// Bucket implements s3store.Store.
+func (s *Store) Bucket() string { return s.bucket }
+
+// Stats implements s3store.Store: every call made counts one request
+// (there are no retries), failed ones also one error.
+func (s *Store) Stats() s3store.Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	out := make(s3store.Stats, len(s.stats))
+	for k, v := range s.stats {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Store) count(op string, f func(*s3store.OpStats)) {
+	s.statsMu.Lock()
+	o := s.stats[op]
+	f(&o)
+	s.stats[op] = o
+	s.statsMu.Unlock()
+}
+
+// newETag is a quoted ETag no other write of this store ever gets, even of
+// the same bytes. Callers hold s.mu.
+func (s *Store) newETag(key string, parts int, multipart bool) string {
+	s.gen++
+	sum := md5.Sum(fmt.Appendf(nil, "memstore/%s/%d/%s", s.bucket, s.gen, key))
+	if multipart {
+		return fmt.Sprintf(`"%x-%d"`, sum, parts)
+	}
+	return fmt.Sprintf(`"%x"`, sum)
+}
+
+// now is an object's LastModified: whole seconds, as HTTP dates carry it.
+func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+// put stores data as key's new version. Callers hold s.mu.
+func (s *Store) put(key string, data []byte, parts int, multipart bool) *object {
+	o := &object{data: data, etag: s.newETag(key, parts, multipart), modified: now(), parts: parts}
+	s.objects[key] = o
+	return o
+}
+
+// concat is a new slice holding a then b: stored data is never shared
+// between versions that may grow.
+func concat(a, b []byte) []byte {
+	out := make([]byte, 0, len(a)+len(b))
+	return append(append(out, a...), b...)
+}
