@@ -89,7 +89,10 @@ func sentinelFor(code string, status int, err error) error {
 		return ErrNoSuchUpload
 	case "NoSuchKey", "NotFound":
 		return ErrNotFound
-	case "PreconditionFailed":
+	case "PreconditionFailed",
+		// S3 Express: an append's write offset is no longer the object's
+		// size (another writer appended first), a 400.
+		"InvalidWriteOffset":
 		return ErrPrecondition
 	case "ConditionalRequestConflict", "OperationAborted":
 		return ErrConflict
