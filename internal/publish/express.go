@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 
 	"github.com/s3mount/s3mount/internal/s3store"
 )
@@ -25,17 +26,39 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 		return base, parts, nil
 	}
 	if needsCompaction(parts) {
-		info, err := st.Copy(ctx, key, base.ETag, key, s3store.Cond{IfMatch: base.ETag})
+		nb, err := compact(ctx, st, key, base)
 		if err != nil {
-			return Base{}, parts, conflict(key, err)
+			return Base{}, parts, err
 		}
-		base.ETag, parts = info.ETag, 1
+		base, parts = nb, 1
 	}
-	info, err := ex.AppendAt(ctx, key, base.Size, src.Section(base.Size, to-base.Size), to-base.Size)
+	n := to - base.Size
+	info, err := ex.AppendAt(ctx, key, base.Size, src.Section(base.Size, n), n)
+	if errors.Is(err, s3store.ErrTooManyParts) {
+		// The object has more parts than counted (a new spool file of an
+		// existing object starts at 0; another host appends too).
+		nb, cerr := compact(ctx, st, key, base)
+		if cerr != nil {
+			return Base{}, parts, cerr
+		}
+		base, parts = nb, 1
+		info, err = ex.AppendAt(ctx, key, base.Size, src.Section(base.Size, n), n)
+	}
 	if err != nil {
 		return Base{}, parts, conflict(key, err)
 	}
 	return Base{Exists: true, Size: to, ETag: info.ETag}, parts + 1, nil
+}
+
+// compact copies the object onto itself (If-Match on base), which makes it
+// one part.
+func compact(ctx context.Context, st s3store.Store, key string, base Base) (Base, error) {
+	info, err := st.Copy(ctx, key, base.ETag, key, s3store.Cond{IfMatch: base.ETag})
+	if err != nil {
+		return Base{}, conflict(key, err)
+	}
+	base.ETag = info.ETag
+	return base, nil
 }
 
 // needsCompaction: the next append would take the object to the limit.
