@@ -16,12 +16,11 @@ var bg = context.Background()
 const staleETag = `"0123456789abcdef0123456789abcdef"`
 
 // quirks are where a real server departs from AWS S3's documented
-// behaviour; memstore follows AWS, so it runs with the zero value.
+// behaviour; memstore follows AWS and runs with the zero value.
 type quirks struct {
-	server string
-	// ifMatchMissingIs412: If-Match on a missing key answers 412, where AWS
-	// answers 404 NoSuchKey.
-	ifMatchMissingIs412 bool
+	// copyIgnoresDestCond: CopyObject ignores If-Match / If-None-Match on
+	// the destination (AWS answers 412).
+	copyIgnoresDestCond bool
 }
 
 // checkSemantics is the contract memstore shares with real S3: the same
@@ -131,6 +130,9 @@ func contractRanges(t *testing.T, st s3store.Store, q quirks) {
 	if got, err := getBytes(st, "rg/empty", 0, -1, ""); err != nil || len(got) != 0 {
 		t.Errorf("whole Get of an empty object = %q, %v", got, err)
 	}
+	if _, err := getBytes(st, "rg/empty", 0, 1, ""); err == nil || errors.Is(err, s3store.ErrNotFound) {
+		t.Errorf("ranged Get of an empty object: %v, want a range error", err)
+	}
 }
 
 func contractConditionalPut(t *testing.T, st s3store.Store, q quirks) {
@@ -144,13 +146,7 @@ func contractConditionalPut(t *testing.T, st s3store.Store, q quirks) {
 	if _, err := putBytes(st, "cp/a", []byte("two"), s3store.Cond{IfMatch: staleETag}); !errors.Is(err, s3store.ErrPrecondition) {
 		t.Errorf("If-Match mismatch: %v", err)
 	}
-	_, err = putBytes(st, "cp/missing", []byte("x"), s3store.Cond{IfMatch: staleETag})
-	switch {
-	case q.ifMatchMissingIs412:
-		if !errors.Is(err, s3store.ErrPrecondition) {
-			t.Errorf("%s: If-Match on a missing key: %v", q.server, err)
-		}
-	case !errors.Is(err, s3store.ErrNotFound):
+	if _, err := putBytes(st, "cp/missing", []byte("x"), s3store.Cond{IfMatch: staleETag}); !errors.Is(err, s3store.ErrNotFound) {
 		t.Errorf("If-Match on a missing key: %v, want NoSuchKey as AWS", err)
 	}
 	second, err := putBytes(st, "cp/a", []byte("two"), s3store.Cond{IfMatch: first.ETag})
@@ -239,6 +235,18 @@ func contractMultipart(t *testing.T, st s3store.Store, q quirks) {
 	if _, err := st.CompleteMultipart(bg, "mp/out", id, []s3store.Part{p}, s3store.Cond{IfNoneMatch: true}); !s3store.IsConflict(err) {
 		t.Errorf("Complete with If-None-Match onto an existing key: %v", err)
 	}
+	id2, err := st.CreateMultipart(bg, "mp/new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = st.UploadPart(bg, "mp/new", id2, 1, bytes.NewReader([]byte("x")), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CompleteMultipart(bg, "mp/new", id2, []s3store.Part{p}, s3store.Cond{IfMatch: staleETag}); !errors.Is(err, s3store.ErrNotFound) {
+		t.Errorf("Complete with If-Match onto a missing key: %v, want NoSuchKey as AWS", err)
+	}
+	st.AbortMultipart(bg, "mp/new", id2)
 	st.AbortMultipart(bg, "mp/out", id) // the refused upload may be gone already (servers differ)
 	if err := st.AbortMultipart(bg, "mp/out", "no-such-upload-id"); !errors.Is(err, s3store.ErrNoSuchUpload) {
 		t.Errorf("Abort of an unknown upload: %v", err)
@@ -259,6 +267,18 @@ func contractCopyDelete(t *testing.T, st s3store.Store, q quirks) {
 	}
 	if got, _ := getBytes(st, "cd/dst", 0, -1, info.ETag); string(got) != "copy me" {
 		t.Errorf("copied %q", got)
+	}
+	if !q.copyIgnoresDestCond {
+		if _, err := st.Copy(bg, "cd/src", "", "cd/dst", s3store.Cond{IfMatch: staleETag}); !errors.Is(err, s3store.ErrPrecondition) {
+			t.Errorf("Copy onto a destination with If-Match mismatch: %v", err)
+		}
+		if _, err := st.Copy(bg, "cd/src", "", "cd/dst", s3store.Cond{IfNoneMatch: true}); !errors.Is(err, s3store.ErrPrecondition) {
+			t.Errorf("Copy onto an existing destination with If-None-Match: %v", err)
+		}
+	}
+	self, err := st.Copy(bg, "cd/dst", info.ETag, "cd/dst", s3store.Cond{IfMatch: info.ETag})
+	if err != nil || self.ETag == "" {
+		t.Errorf("Copy onto itself (compaction): %+v, %v", self, err)
 	}
 	if err := st.Delete(bg, "cd/src"); err != nil {
 		t.Fatal(err)

@@ -298,7 +298,10 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for i := range 50 {
 				key := fmt.Sprintf("g%d/%d", g, i)
-				mustPut(t, st, key, []byte(key))
+				if _, err := putBytes(st, key, []byte(key), s3store.Cond{}); err != nil {
+					t.Error(err)
+					return
+				}
 				getBytes(st, key, 0, -1, "")
 				st.List(bg, "", "/", "", 0)
 				for {
