@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -22,13 +23,18 @@ type Stream struct {
 	num      int32
 	parts    []s3store.Part
 	err      error
+	ended    bool // completed or aborted: S3 and OnUpload are not touched again
 	inflight sync.WaitGroup
 	sem      chan struct{}
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
 
-// StartStream creates the multipart upload for key.
+// errEnded stops a stream that was completed or aborted.
+var errEnded = errors.New("publish: the stream has ended")
+
+// StartStream creates the multipart upload for key and tells cfg.OnUpload
+// its id (and "" once, when the stream is completed or aborted).
 func StartStream(ctx context.Context, st s3store.Store, key string, cfg Config) (*Stream, error) {
 	cfg.defaults()
 	m, err := startUpload(ctx, st, key, cfg)
@@ -122,6 +128,9 @@ func (s *Stream) Finish(ctx context.Context, src Source, size int64, base Base) 
 		s.Abort()
 		return Base{}, err
 	}
+	if !s.end() {
+		return Base{}, fmt.Errorf("publish %s: %w", s.m.key, errEnded)
+	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
 	info, err := s.m.st.CompleteMultipart(ctx, s.m.key, s.m.id, parts, cond(base))
 	s.cancel()
@@ -133,9 +142,27 @@ func (s *Stream) Finish(ctx context.Context, src Source, size int64, base Base) 
 	return Base{Exists: true, Size: size, ETag: info.ETag}, nil
 }
 
-// Abort cancels the parts in flight and aborts the upload.
+// Abort cancels the parts in flight and aborts the upload. It may be
+// called more than once, and after Finish: only the first end of a stream
+// aborts (or completes) the upload and clears OnUpload.
 func (s *Stream) Abort() {
 	s.cancel()
 	s.inflight.Wait()
-	s.m.abort()
+	if s.end() {
+		s.m.abort()
+	}
+}
+
+// end marks the stream ended and reports whether this call did it.
+func (s *Stream) end() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return false
+	}
+	s.ended = true
+	if s.err == nil {
+		s.err = errEnded // Advance and Finish start no more parts
+	}
+	return true
 }
