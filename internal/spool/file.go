@@ -336,7 +336,8 @@ func (f *File) MarkUnlinked() error {
 		return nil
 	}
 	f.j.Unlinked = true
-	if err := f.writeJournal(); err != nil {
+	var err error
+	if err = f.writeJournal(); err != nil {
 		if !isNoSpace(err) {
 			f.j.Unlinked = false
 			return err
@@ -347,14 +348,11 @@ func (f *File) MarkUnlinked() error {
 			f.j.Unlinked = false
 			return err
 		}
-		if err := syncDir(f.sp.dir); err != nil {
-			f.j.Unlinked = false
-			return err
-		}
 		f.unsaved = true
+		err = syncDir(f.sp.dir)
 	}
 	f.recount()
-	return nil
+	return err
 }
 
 // Remove deletes the file from the spool (it is published or discarded).
