@@ -51,7 +51,9 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 }
 
 // compact copies the object onto itself (If-Match on base), which makes it
-// one part.
+// one part. It writes no tag (S3 drops the old one): the copy is not a
+// publication, and the append after it must not look applied when only the
+// copy was.
 func compact(ctx context.Context, st s3store.Store, key string, base Base) (Base, error) {
 	info, err := st.Copy(ctx, key, base.ETag, key, s3store.Cond{IfMatch: base.ETag})
 	if err != nil {

@@ -49,7 +49,8 @@ func (e *expressOnReal) AppendAt(ctx context.Context, key string, off int64, bod
 	old, _ := io.ReadAll(rc)
 	rc.Close()
 	add, _ := io.ReadAll(body)
-	return e.Store.Put(ctx, key, bytes.NewReader(append(old, add...)), off+size, s3store.Cond{IfMatch: info.ETag})
+	// An append keeps the object's metadata, its tag included.
+	return e.Store.Put(ctx, key, bytes.NewReader(append(old, add...)), off+size, s3store.Cond{IfMatch: info.ETag, Tag: info.Tag})
 }
 
 func (e *expressOnReal) Rename(ctx context.Context, src, dst string) error {

@@ -28,6 +28,12 @@ type Config struct {
 	// OnUpload is told the id of each multipart upload as it starts and
 	// "" once it is completed or aborted (journals record it).
 	OnUpload func(uploadID string)
+	// Tag is written with the object by every strategy (user metadata
+	// s3store.TagMetadataKey). Unique to a publication attempt, it lets
+	// the caller tell, after a lost answer, whether the object S3 holds is
+	// this publication: Head's Tag equals it exactly when it is. Express
+	// appends cannot set it (see s3store.Express.AppendAt).
+	Tag string
 }
 
 func (c *Config) defaults() {
@@ -72,11 +78,12 @@ func conflict(key string, err error) error {
 	return err
 }
 
-func cond(b Base) s3store.Cond {
+// cond is the condition (and tag) of a write that replaces base.
+func cond(b Base, tag string) s3store.Cond {
 	if b.Exists {
-		return s3store.Cond{IfMatch: b.ETag}
+		return s3store.Cond{IfMatch: b.ETag, Tag: tag}
 	}
-	return s3store.Cond{IfNoneMatch: true}
+	return s3store.Cond{IfNoneMatch: true, Tag: tag}
 }
 
 // Whole publishes logical [0, size) of src as the entire object, on the
@@ -147,7 +154,7 @@ func compose(ctx context.Context, st s3store.Store, key string, base Base, newBy
 		num++
 	}
 	jobs = append(jobs, up.bodyJobs(ctx, []segment{{src: newBytes, size: n}}, num, partSizeFor(n, cfg.PartSize, s3store.MaxParts-int(num)+1))...)
-	return up.run(ctx, jobs, cond(base), base.Size+n)
+	return up.run(ctx, jobs, cond(base, cfg.Tag), base.Size+n)
 }
 
 // upload writes the concatenation of segs as the whole object: one PUT when
@@ -159,7 +166,7 @@ func upload(ctx context.Context, st s3store.Store, key string, segs []segment, b
 	}
 	if total <= cfg.PartSize {
 		body := newConcat(segs)
-		info, err := st.Put(ctx, key, body, total, cond(base))
+		info, err := st.Put(ctx, key, body, total, cond(base, cfg.Tag))
 		if err != nil {
 			return Base{}, conflict(key, err)
 		}
@@ -170,7 +177,7 @@ func upload(ctx context.Context, st s3store.Store, key string, segs []segment, b
 		return Base{}, err
 	}
 	jobs := up.bodyJobs(ctx, segs, 1, partSizeFor(total, cfg.PartSize, s3store.MaxParts))
-	return up.run(ctx, jobs, cond(base), total)
+	return up.run(ctx, jobs, cond(base, cfg.Tag), total)
 }
 
 // partSizeFor grows the part size so that n bytes fit in maxParts parts.
@@ -197,7 +204,7 @@ type partJob struct {
 }
 
 func startUpload(ctx context.Context, st s3store.Store, key string, cfg Config) (*multipart, error) {
-	id, err := st.CreateMultipart(ctx, key)
+	id, err := st.CreateMultipart(ctx, key, cfg.Tag)
 	if err != nil {
 		return nil, err
 	}

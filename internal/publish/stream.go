@@ -33,8 +33,9 @@ type Stream struct {
 // errEnded stops a stream that was completed or aborted.
 var errEnded = errors.New("publish: the stream has ended")
 
-// StartStream creates the multipart upload for key and tells cfg.OnUpload
-// its id (and "" once, when the stream is completed or aborted).
+// StartStream creates the multipart upload for key, tagged cfg.Tag, and
+// tells cfg.OnUpload its id (and "" once, when the stream is completed or
+// aborted). The tag is fixed here, before the final size is known.
 func StartStream(ctx context.Context, st s3store.Store, key string, cfg Config) (*Stream, error) {
 	cfg.defaults()
 	m, err := startUpload(ctx, st, key, cfg)
@@ -132,7 +133,7 @@ func (s *Stream) Finish(ctx context.Context, src Source, size int64, base Base) 
 		return Base{}, fmt.Errorf("publish %s: %w", s.m.key, errEnded)
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
-	info, err := s.m.st.CompleteMultipart(ctx, s.m.key, s.m.id, parts, cond(base))
+	info, err := s.m.st.CompleteMultipart(ctx, s.m.key, s.m.id, parts, cond(base, s.m.cfg.Tag))
 	s.cancel()
 	if err != nil {
 		s.m.abort()

@@ -18,6 +18,13 @@ type Express interface {
 	// AppendAt appends body at off, which must be the object's size
 	// (PutObject with x-amz-write-offset-bytes); another writer having
 	// appended first gives ErrPrecondition or ErrConflict.
+	//
+	// An append cannot change metadata: the object keeps the tag of the
+	// write that created (or last copied) it, so Tag cannot tell whether
+	// an append applied. After a lost answer the offset decides instead:
+	// S3 refuses an append whose offset is not the object's size
+	// (InvalidWriteOffset, ErrPrecondition), so a retry at the same offset
+	// is never applied twice.
 	AppendAt(ctx context.Context, key string, off int64, body io.ReadSeeker, size int64) (ObjectInfo, error)
 	// Rename is RenameObject: atomic, server side.
 	Rename(ctx context.Context, src, dst string) error

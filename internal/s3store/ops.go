@@ -12,14 +12,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// Head returns the object's size, ETag and mtime.
+// Head returns the object's size, ETag, mtime and publication tag.
 func (s *S3) Head(ctx context.Context, key string) (ObjectInfo, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
 		return ObjectInfo{}, wrapErr("HeadObject", key, err)
 	}
 	return ObjectInfo{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
-		LastModified: aws.ToTime(out.LastModified)}, nil
+		LastModified: aws.ToTime(out.LastModified), Tag: tagOf(out.Metadata)}, nil
 }
 
 // List returns one page of ListObjectsV2.
@@ -78,7 +78,8 @@ func (s *S3) Get(ctx context.Context, key string, off, n int64, ifMatch string) 
 // Put uploads the whole object. body must be seekable: the SDK rewinds it to
 // sign and to retry.
 func (s *S3) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, c Cond) (ObjectInfo, error) {
-	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: body, ContentLength: &size}
+	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: body, ContentLength: &size,
+		Metadata: tagMetadata(c.Tag)}
 	setCond(&in.IfMatch, &in.IfNoneMatch, c)
 	in.StorageClass = types.StorageClass(s.opts.StorageClass)
 	in.ServerSideEncryption = types.ServerSideEncryption(s.opts.SSE)
@@ -93,10 +94,11 @@ func (s *S3) Put(ctx context.Context, key string, body io.ReadSeeker, size int64
 	return ObjectInfo{Key: key, Size: size, ETag: aws.ToString(out.ETag)}, nil
 }
 
-// CreateMultipart starts an upload. It sets no checksum algorithm: MinIO
-// then refuses UploadPartCopy into the upload.
-func (s *S3) CreateMultipart(ctx context.Context, key string) (string, error) {
-	in := &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key}
+// CreateMultipart starts an upload; the object it completes into carries
+// tag. It sets no checksum algorithm: MinIO then refuses UploadPartCopy
+// into the upload.
+func (s *S3) CreateMultipart(ctx context.Context, key, tag string) (string, error) {
+	in := &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key, Metadata: tagMetadata(tag)}
 	in.StorageClass = types.StorageClass(s.opts.StorageClass)
 	in.ServerSideEncryption = types.ServerSideEncryption(s.opts.SSE)
 	in.SSEKMSKeyId = s.kmsKey()
@@ -189,8 +191,9 @@ func (s *S3) ListMultipartUploads(ctx context.Context, prefix string) ([]Upload,
 	}
 }
 
-// Copy is a server-side CopyObject pinned to srcETag, metadata copied. The
-// returned ObjectInfo has Size -1: CopyObject does not report it.
+// Copy is a server-side CopyObject pinned to srcETag: metadata copied, or
+// replaced by c.Tag when it is not "". The returned ObjectInfo has Size -1:
+// CopyObject does not report it.
 func (s *S3) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c Cond) (ObjectInfo, error) {
 	in := &s3.CopyObjectInput{Bucket: &s.bucket, Key: &dstKey,
 		CopySource:        aws.String(copySource(s.bucket, srcKey)),
@@ -198,9 +201,11 @@ func (s *S3) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c Cond) (
 	if srcETag != "" {
 		in.CopySourceIfMatch = &srcETag
 	}
-	if srcKey == dstKey {
-		// A copy onto itself (Express compaction) must change something.
+	if c.Tag != "" || srcKey == dstKey {
+		// A copy onto itself (Express compaction) must change something:
+		// without a tag its metadata is replaced by none.
 		in.MetadataDirective = types.MetadataDirectiveReplace
+		in.Metadata = tagMetadata(c.Tag)
 	}
 	setCond(&in.IfMatch, &in.IfNoneMatch, c)
 	in.StorageClass = types.StorageClass(s.opts.StorageClass)
@@ -229,6 +234,25 @@ func (s *S3) kmsKey() *string {
 		return nil
 	}
 	return &s.opts.SSEKMSKeyID
+}
+
+// tagMetadata is the user metadata of a write tagged tag (nil for none).
+func tagMetadata(tag string) map[string]string {
+	if tag == "" {
+		return nil
+	}
+	return map[string]string{TagMetadataKey: tag}
+}
+
+// tagOf reads the tag from response metadata; servers differ in the case
+// of the keys they return.
+func tagOf(md map[string]string) string {
+	for k, v := range md {
+		if strings.EqualFold(k, TagMetadataKey) {
+			return v
+		}
+	}
+	return ""
 }
 
 func setCond(ifMatch, ifNoneMatch **string, c Cond) {

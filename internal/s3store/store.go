@@ -35,7 +35,20 @@ type ObjectInfo struct {
 	Size         int64
 	ETag         string // quoted, as S3 returns it
 	LastModified time.Time
+	// Tag is the publication tag (user metadata TagMetadataKey) of the
+	// write that made this version: only Head reports it ("" from List,
+	// and for an object no s3mount write tagged).
+	Tag string
 }
+
+// TagMetadataKey is the user-metadata key (header x-amz-meta-s3mount-pub)
+// carrying the tag of the publication that wrote an object. The caller
+// picks a tag unique to each publication attempt, so that after an answer
+// lost in transit a Head whose Tag is ours proves S3 holds exactly that
+// publication, and any other Tag proves it does not. A tag is printable
+// ASCII (it travels as an HTTP header) and well under S3's 2 KB of user
+// metadata.
+const TagMetadataKey = "s3mount-pub"
 
 // ListPage is one page of ListObjectsV2 with a delimiter.
 type ListPage struct {
@@ -48,6 +61,10 @@ type ListPage struct {
 type Cond struct {
 	IfMatch     string // the object must have this ETag
 	IfNoneMatch bool   // the object must not exist (If-None-Match: *)
+	// Tag is the publication tag Put and Copy write (see TagMetadataKey);
+	// "" writes none. CompleteMultipart ignores it: a multipart upload's
+	// metadata is fixed by CreateMultipart.
+	Tag string
 }
 
 // Part is one completed part of a multipart upload.
@@ -76,16 +93,21 @@ type Store interface {
 	// Get reads n bytes from off (n < 0: to the end). A non-empty ifMatch pins
 	// the read to that ETag; a changed object gives ErrPrecondition.
 	Get(ctx context.Context, key string, off, n int64, ifMatch string) (io.ReadCloser, error)
-	// Put uploads body (size bytes) as the whole object.
+	// Put uploads body (size bytes) as the whole object, tagged c.Tag.
 	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, c Cond) (ObjectInfo, error)
-	CreateMultipart(ctx context.Context, key string) (uploadID string, err error)
+	// CreateMultipart starts an upload whose object, once completed, is
+	// tagged tag ("" for none).
+	CreateMultipart(ctx context.Context, key, tag string) (uploadID string, err error)
 	UploadPart(ctx context.Context, key, uploadID string, num int32, body io.ReadSeeker, size int64) (Part, error)
 	// UploadPartCopy copies bytes [off, off+n) of srcKey, pinned to srcETag.
 	UploadPartCopy(ctx context.Context, key, uploadID string, num int32, srcKey, srcETag string, off, n int64) (Part, error)
 	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part, c Cond) (ObjectInfo, error)
 	AbortMultipart(ctx context.Context, key, uploadID string) error
 	ListMultipartUploads(ctx context.Context, prefix string) ([]Upload, error)
-	// Copy is a server-side CopyObject of a whole object (≤ 5 GiB), pinned to srcETag.
+	// Copy is a server-side CopyObject of a whole object (≤ 5 GiB), pinned
+	// to srcETag. The copy is tagged c.Tag when it is not ""; else it keeps
+	// the source's tag, except a copy onto itself, which drops it (S3 only
+	// copies an object onto itself when its metadata is replaced).
 	Copy(ctx context.Context, srcKey, srcETag, dstKey string, c Cond) (ObjectInfo, error)
 	Delete(ctx context.Context, key string) error
 	// Stats returns the per-operation request and byte counters so far.

@@ -155,8 +155,8 @@ func (f *fence) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	return info, err
 }
 
-func (f *fence) CreateMultipart(ctx context.Context, key string) (id string, err error) {
-	err = f.call("CreateMultipartUpload", key, func() error { id, err = f.mem.CreateMultipart(ctx, key); return err })
+func (f *fence) CreateMultipart(ctx context.Context, key, tag string) (id string, err error) {
+	err = f.call("CreateMultipartUpload", key, func() error { id, err = f.mem.CreateMultipart(ctx, key, tag); return err })
 	return id, err
 }
 

@@ -156,7 +156,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 
 // copyLarge copies an object over 5 GiB with UploadPartCopy.
 func (fs *FS) copyLarge(ctx context.Context, src, etag string, size int64, dst string) (s3store.ObjectInfo, error) {
-	id, err := fs.st.CreateMultipart(ctx, dst)
+	id, err := fs.st.CreateMultipart(ctx, dst, "")
 	if err != nil {
 		return s3store.ObjectInfo{}, err
 	}

@@ -36,6 +36,7 @@ func checkSemantics(t *testing.T, st s3store.Store, q quirks) {
 		{"Multipart", contractMultipart},
 		{"CopyDelete", contractCopyDelete},
 		{"List", contractList},
+		{"Tags", contractTags},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, st, q) })
 	}
@@ -162,7 +163,7 @@ func contractMultipart(t *testing.T, st s3store.Store, q quirks) {
 	base := mustPut(t, st, "mp/base", bytes.Repeat([]byte("b"), s3store.MinPartSize))
 
 	// Two small parts: the first is under MinPartSize.
-	id, err := st.CreateMultipart(bg, "mp/small")
+	id, err := st.CreateMultipart(bg, "mp/small", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func contractMultipart(t *testing.T, st s3store.Store, q quirks) {
 	}
 
 	// Copy of a pinned source, plus a tail.
-	id, err = st.CreateMultipart(bg, "mp/out")
+	id, err = st.CreateMultipart(bg, "mp/out", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +225,7 @@ func contractMultipart(t *testing.T, st s3store.Store, q quirks) {
 	}
 
 	// Completion under If-None-Match onto an existing key.
-	id, err = st.CreateMultipart(bg, "mp/out")
+	id, err = st.CreateMultipart(bg, "mp/out", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func contractMultipart(t *testing.T, st s3store.Store, q quirks) {
 	if _, err := st.CompleteMultipart(bg, "mp/out", id, []s3store.Part{p}, s3store.Cond{IfNoneMatch: true}); !s3store.IsConflict(err) {
 		t.Errorf("Complete with If-None-Match onto an existing key: %v", err)
 	}
-	id2, err := st.CreateMultipart(bg, "mp/new")
+	id2, err := st.CreateMultipart(bg, "mp/new", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,5 +348,92 @@ func contractList(t *testing.T, st s3store.Store, q quirks) {
 	}
 	if strings.Join(got, ",") != "ls/a,ls/b,ls/c,ls/sub/x,ls/sub/y,ls/t/z" {
 		t.Errorf("paged keys %q", got)
+	}
+}
+
+// contractTags: the publication tag a write carries is what Head reports.
+func contractTags(t *testing.T, st s3store.Store, q quirks) {
+	head := func(key string) s3store.ObjectInfo {
+		t.Helper()
+		h, err := st.Head(bg, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	put, err := putBytes(st, "tg/put", []byte("p"), s3store.Cond{IfNoneMatch: true, Tag: "spool-1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := head("tg/put"); h.Tag != "spool-1:1" || h.ETag != put.ETag {
+		t.Errorf("Head after a tagged Put: %+v", h)
+	}
+	if _, err := putBytes(st, "tg/put", []byte("p2"), s3store.Cond{IfMatch: staleETag, Tag: "spool-1:2"}); !errors.Is(err, s3store.ErrPrecondition) {
+		t.Fatalf("refused tagged Put: %v", err)
+	}
+	if h := head("tg/put"); h.Tag != "spool-1:1" {
+		t.Errorf("a refused Put changed the tag to %q", h.Tag)
+	}
+	mustPut(t, st, "tg/plain", []byte("x"))
+	if h := head("tg/plain"); h.Tag != "" {
+		t.Errorf("untagged Put has tag %q", h.Tag)
+	}
+	if _, err := putBytes(st, "tg/put", []byte("p3"), s3store.Cond{IfMatch: put.ETag}); err != nil {
+		t.Fatal(err)
+	}
+	if h := head("tg/put"); h.Tag != "" {
+		t.Errorf("an untagged Put kept the old version's tag %q", h.Tag)
+	}
+
+	id, err := st.CreateMultipart(bg, "tg/mp", "spool-2:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.UploadPart(bg, "tg/mp", id, 1, bytes.NewReader([]byte("multi")), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CompleteMultipart(bg, "tg/mp", id, []s3store.Part{p}, s3store.Cond{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	if h := head("tg/mp"); h.Tag != "spool-2:7" || h.Size != 5 {
+		t.Errorf("Head after a tagged multipart upload: %+v", h)
+	}
+
+	src := head("tg/put") // untagged now; tag it again through a copy
+	if _, err := st.Copy(bg, "tg/mp", "", "tg/copied", s3store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if h := head("tg/copied"); h.Tag != "spool-2:7" {
+		t.Errorf("Copy without a tag: tag %q, want the source's", h.Tag)
+	}
+	if _, err := st.Copy(bg, "tg/mp", "", "tg/replaced", s3store.Cond{Tag: "spool-3:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if h := head("tg/replaced"); h.Tag != "spool-3:1" {
+		t.Errorf("Copy with a tag: tag %q", h.Tag)
+	}
+	self, err := st.Copy(bg, "tg/put", src.ETag, "tg/put", s3store.Cond{IfMatch: src.ETag, Tag: "spool-4:3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := head("tg/put"); h.Tag != "spool-4:3" || h.ETag != self.ETag {
+		t.Errorf("tagged Copy onto itself: %+v", h)
+	}
+	if _, err := st.Copy(bg, "tg/put", self.ETag, "tg/put", s3store.Cond{IfMatch: self.ETag}); err != nil {
+		t.Fatal(err)
+	}
+	if h := head("tg/put"); h.Tag != "" {
+		t.Errorf("untagged Copy onto itself kept tag %q; S3 replaces the metadata", h.Tag)
+	}
+
+	page, err := st.List(bg, "tg/", "", "", 0)
+	if err != nil || len(page.Objects) != 5 {
+		t.Fatalf("List %+v, %v", page, err)
+	}
+	for _, o := range page.Objects {
+		if o.Tag != "" {
+			t.Errorf("List reported tag %q for %s: List does not return metadata", o.Tag, o.Key)
+		}
 	}
 }

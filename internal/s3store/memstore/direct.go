@@ -32,24 +32,35 @@ func (s *Store) Keys() []string {
 	return keys
 }
 
-// PutObject creates or replaces key (one part) and returns the new ETag.
+// PutObject creates or replaces key (one part, no tag) and returns the new ETag.
 func (s *Store) PutObject(key string, data []byte) string {
+	return s.PutTagged(key, data, "")
+}
+
+// PutTagged is PutObject of a version tagged tag: a foreign writer that
+// tags its writes, or a test's own reuse of a tag.
+func (s *Store) PutTagged(key string, data []byte, tag string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.put(key, append([]byte{}, data...), 1, false).etag
+	return s.put(key, append([]byte{}, data...), 1, false, tag).etag
 }
 
 // AppendObject appends data to key (creating it when absent) and returns
 // the new ETag. On a directory bucket it adds a part, but is never refused
-// for the 10,000-part limit.
+// for the 10,000-part limit, and keeps the tag as an append does; on a
+// general bucket it is another writer's whole-object write: no tag.
 func (s *Store) AppendObject(key string, data []byte) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.objects[key]
 	if o == nil {
-		return s.put(key, append([]byte{}, data...), 1, false).etag
+		return s.put(key, append([]byte{}, data...), 1, false, "").etag
 	}
-	return s.put(key, concat(o.data, data), o.parts+1, false).etag
+	tag := ""
+	if s.express {
+		tag = o.tag
+	}
+	return s.put(key, concat(o.data, data), o.parts+1, false, tag).etag
 }
 
 // DeleteObject removes key, if present.

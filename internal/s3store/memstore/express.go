@@ -14,7 +14,8 @@ func notImplemented(op, key string) error {
 
 // AppendAt implements s3store.Express: off must be the object's size
 // (InvalidWriteOffset, matching ErrPrecondition); each append adds a part,
-// and the 10,001st part is TooManyParts (ErrTooManyParts).
+// and the 10,001st part is TooManyParts (ErrTooManyParts). The object keeps
+// its tag: an append cannot change metadata.
 func (s *Store) AppendAt(ctx context.Context, key string, off int64, body io.ReadSeeker, size int64) (s3store.ObjectInfo, error) {
 	const op = "PutObject"
 	data, rerr := readBody(body, size)
@@ -42,7 +43,7 @@ func (s *Store) AppendAt(ctx context.Context, key string, off int64, body io.Rea
 			return apiErr(op, key, "TooManyParts", 400, s3store.ErrTooManyParts,
 				"You have attempted to add more parts than the maximum of 10000 that are allowed for this object.")
 		}
-		n := s.put(key, concat(o.data, data), o.parts+1, false)
+		n := s.put(key, concat(o.data, data), o.parts+1, false, o.tag)
 		info = s3store.ObjectInfo{Key: key, Size: off + size, ETag: n.etag}
 		return nil
 	})

@@ -62,7 +62,9 @@ func (s *Store) listPage(prefix, delimiter, after string, max int) s3store.ListP
 		if isPrefix {
 			p.Prefixes = append(p.Prefixes, entry)
 		} else {
-			p.Objects = append(p.Objects, s.objects[k].info(k))
+			info := s.objects[k].info(k)
+			info.Tag = "" // ListObjectsV2 returns no metadata
+			p.Objects = append(p.Objects, info)
 		}
 		last, n = entry, n+1
 	}

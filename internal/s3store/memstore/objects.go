@@ -28,7 +28,7 @@ func (s *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 }
 
 func (o *object) info(key string) s3store.ObjectInfo {
-	return s3store.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.modified}
+	return s3store.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.modified, Tag: o.tag}
 }
 
 // Get implements s3store.Store. A range starting at or past the end (and
@@ -102,7 +102,7 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		if err := s.checkCond("PutObject", key, key, c); err != nil {
 			return err
 		}
-		o := s.put(key, data, 1, false)
+		o := s.put(key, data, 1, false, c.Tag)
 		info = s3store.ObjectInfo{Key: key, Size: size, ETag: o.etag}
 		return nil
 	})
@@ -143,8 +143,9 @@ func (s *Store) checkCond(op, key, label string, c s3store.Cond) error {
 	return nil
 }
 
-// Copy implements s3store.Store: the destination gets a new ETag and, on a
-// directory bucket, one part.
+// Copy implements s3store.Store: the destination gets a new ETag, one part
+// on a directory bucket, and c.Tag, or else the source's tag (none on a
+// copy onto itself, whose metadata S3 only replaces).
 func (s *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3store.Cond) (s3store.ObjectInfo, error) {
 	var info s3store.ObjectInfo
 	err := s.do(ctx, Call{Op: "CopyObject", Key: dstKey, Src: srcKey}, 0, func() error {
@@ -164,7 +165,11 @@ func (s *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 		if err := s.checkCond("CopyObject", dstKey, what, c); err != nil {
 			return err
 		}
-		o := s.put(dstKey, src.data, 1, false)
+		tag := c.Tag
+		if tag == "" && srcKey != dstKey {
+			tag = src.tag
+		}
+		o := s.put(dstKey, src.data, 1, false, tag)
 		info = s3store.ObjectInfo{Key: dstKey, Size: -1, ETag: o.etag, LastModified: o.modified}
 		return nil
 	})

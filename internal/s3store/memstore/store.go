@@ -40,13 +40,15 @@ type object struct {
 	data     []byte
 	etag     string
 	modified time.Time
-	parts    int // parts the object is made of (Express's 10,000 limit)
+	parts    int    // parts the object is made of (Express's 10,000 limit)
+	tag      string // publication tag (s3store.TagMetadataKey), "" for none
 }
 
 type upload struct {
 	key       string
 	id        string
 	initiated time.Time
+	tag       string // the completed object's tag
 	parts     map[int32]part
 }
 
@@ -110,9 +112,9 @@ func (s *Store) newETag(key string, parts int, multipart bool) string {
 // now is an object's LastModified: whole seconds, as HTTP dates carry it.
 func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
 
-// put stores data as key's new version. Callers hold s.mu.
-func (s *Store) put(key string, data []byte, parts int, multipart bool) *object {
-	o := &object{data: data, etag: s.newETag(key, parts, multipart), modified: now(), parts: parts}
+// put stores data as key's new version, tagged tag. Callers hold s.mu.
+func (s *Store) put(key string, data []byte, parts int, multipart bool, tag string) *object {
+	o := &object{data: data, etag: s.newETag(key, parts, multipart), modified: now(), parts: parts, tag: tag}
 	s.objects[key] = o
 	return o
 }
