@@ -41,16 +41,24 @@ type fence struct {
 	inflight int
 	calls    int64
 
-	killAt    int64  // 1-based call number to kill at; 0: none
-	killAfter bool   // apply call killAt first: its answer is lost
-	onKill    func() // runs once at the kill, the instance frozen (snapshot the spool)
-	killedOp  string // the call the kill happened in ("" for a kill between steps)
+	killAt    int64         // 1-based call number to kill at; 0: none
+	killAfter bool          // apply call killAt first: its answer is lost
+	onKill    func()        // runs once at the kill, the instance frozen (snapshot the spool)
+	killedOp  string        // the call the kill happened in ("" for a kill between steps)
+	killDone  chan struct{} // closed once the kill (onKill included) is over
 }
 
 func newFence(mem *memstore.Store) *fence {
-	f := &fence{mem: mem}
+	f := &fence{mem: mem, killDone: make(chan struct{})}
 	f.idle = sync.NewCond(&f.mu)
 	return f
+}
+
+// waitKilled waits until a kill that began has ended (its snapshot taken).
+func (f *fence) waitKilled() {
+	if f.Dead() {
+		<-f.killDone
+	}
 }
 
 // Calls is the number of calls the instance made.
@@ -85,6 +93,7 @@ func (f *fence) kill(self int, op string) {
 	if fn != nil {
 		fn()
 	}
+	close(f.killDone)
 }
 
 // call runs one store call through the fence.
@@ -142,7 +151,12 @@ func (f *fence) Get(ctx context.Context, key string, off, n int64, ifMatch strin
 			return err
 		}
 		// Read the body inside the call: a dead instance reads nothing.
-		b, rerr := io.ReadAll(rc)
+		var buf bytes.Buffer
+		if n > 0 {
+			buf.Grow(int(n))
+		}
+		_, rerr := buf.ReadFrom(rc)
+		b := buf.Bytes()
 		rc.Close()
 		rc = io.NopCloser(bytes.NewReader(b))
 		return rerr

@@ -134,10 +134,23 @@ func (o op) String() string {
 	case opRaceTick:
 		s = fmt.Sprintf("tick, another host appends to %q before call %d on it #%d", o.Name, o.Nth, o.ID)
 	}
-	if o.Kind == opClose || o.Kind == opFsync || o.Kind == opTick || o.Kind == opRaceTick {
-		s += faultNames[o.Faults]
+	if o.Faults != 0 && (o.Kind == opClose || o.Kind == opFsync || o.Kind == opTick || o.Kind == opRaceTick) {
+		s += fmt.Sprintf("%s #%d", faultNames[o.Faults], o.ID)
 	}
 	return s
+}
+
+// goOps prints a sequence as Go, to paste into a test that replays it
+// with runOps.
+func goOps(ops []op) string {
+	var b strings.Builder
+	b.WriteString("[]op{\n")
+	for _, o := range ops {
+		s := fmt.Sprintf("%#v", o)
+		b.WriteString("\t" + strings.TrimPrefix(s, "vfs.") + ",\n")
+	}
+	b.WriteString("}")
+	return b.String()
 }
 
 // formatOps prints a sequence, one numbered step a line.
@@ -253,7 +266,7 @@ func genOps(rng *rand.Rand, n int, faults bool) []op {
 			o.Kind, o.Faults = opTick, fault()
 		case r < 850:
 			o.Kind, o.Name, o.Len = opRemotePut, name(), rng.Intn(8)
-			o.Big = rng.Intn(8) == 0
+			o.Big = rng.Intn(40) == 0
 		case r < 885:
 			o.Kind, o.Name, o.Len = opRemoteAppend, name(), rng.Intn(8)
 		case r < 895:

@@ -48,7 +48,12 @@ type runner struct {
 
 	raceMu sync.Mutex
 	raced  []racedAppend // another host's appends a race hook made
+
+	objCache map[string]cachedObject
+	hooked   bool // a fault or race hook is installed on the store
 }
+
+var debugCalls = os.Getenv("MODEL_DEBUG_CALLS") != ""
 
 type racedAppend struct {
 	name string
@@ -58,17 +63,11 @@ type racedAppend struct {
 // runOps runs ops on a fresh core. It returns the first failure (nil when
 // all held) and the steps done.
 func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) (*failure, int, string) {
-	mem := memstore.New("memstore-bucket")
-	if opt.Express {
-		mem = memstore.NewExpress("memstore-bucket--use1-az4--x-s3")
-	}
-	r := &runner{t: t, opt: opt, mem: mem, m: newModel(), vh: map[int]*Handle{}, stepTimeout: stepTimeout}
-	c, err := newCore(mem, opt)
+	r, err := newRunner(t, opt, stepTimeout)
 	if err != nil {
 		return fail("setup", "%v", err), 0, ""
 	}
-	r.c = c
-	defer c.cleanup()
+	defer r.c.cleanup()
 	for i, o := range ops {
 		f := r.guarded(func() *failure { return r.step(o) })
 		if f == nil {
@@ -76,13 +75,28 @@ func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) 
 		}
 		if f != nil {
 			f.step = i + 1
-			return f, r.steps, c.log.Tail()
+			return f, r.steps, r.c.log.Tail()
 		}
 	}
 	if f := r.guarded(r.finish); f != nil {
-		return f, r.steps, c.log.Tail()
+		return f, r.steps, r.c.log.Tail()
 	}
 	return nil, r.steps, ""
+}
+
+// newRunner starts a core over a new store and an empty model.
+func newRunner(t testing.TB, opt coreOptions, stepTimeout time.Duration) (*runner, error) {
+	mem := memstore.New("memstore-bucket")
+	if opt.Express {
+		mem = memstore.NewExpress("memstore-bucket--use1-az4--x-s3")
+	}
+	r := &runner{t: t, opt: opt, mem: mem, m: newModel(), vh: map[int]*Handle{}, stepTimeout: stepTimeout, objCache: map[string]cachedObject{}}
+	c, err := newCore(mem, opt)
+	if err != nil {
+		return nil, err
+	}
+	r.c = c
+	return r, nil
 }
 
 // guarded runs fn under the watchdog: not ending in time is a hang.
@@ -111,10 +125,32 @@ func (r *runner) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), r.stepTimeout)
 }
 
-// object is S3's bytes for name, as another host would read them.
+// object is S3's bytes for name, as another host would read them. Large
+// objects are copied only when their ETag changed (copies are slow under
+// the race detector).
 func (r *runner) object(name string) ([]byte, bool) {
-	b, _, ok := r.mem.Object(name)
+	if r.hooked {
+		// Head would meet the step's faults.
+		b, _, ok := r.mem.Object(name)
+		return b, ok
+	}
+	info, err := r.mem.Head(context.Background(), name)
+	if err != nil {
+		return nil, false
+	}
+	if c, ok := r.objCache[name]; ok && c.etag == info.ETag {
+		return c.data, true
+	}
+	b, etag, ok := r.mem.Object(name)
+	if ok {
+		r.objCache[name] = cachedObject{etag, b}
+	}
 	return b, ok
+}
+
+type cachedObject struct {
+	etag string
+	data []byte
 }
 
 // vfsLocal reports whether the core holds a spool file for name.
@@ -135,6 +171,16 @@ func (r *runner) vfsLocal(name string) bool {
 // local, so another host may change it and this host must see the change.
 func (r *runner) quiet(f *mfile) bool {
 	if f == nil || f.handles > 0 || f.lm != nil || f.name == "" {
+		return false
+	}
+	s, ok := r.object(f.name)
+	return ok && bytes.Equal(s, f.data) && !r.vfsLocal(f.name)
+}
+
+// idle: the core keeps nothing local for the file (whatever handles are
+// open): S3 holds it, and changing it means replacing the object.
+func (r *runner) idle(f *mfile) bool {
+	if f == nil || f.lm != nil || f.name == "" {
 		return false
 	}
 	s, ok := r.object(f.name)
@@ -199,6 +245,7 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 	}
 	var mu sync.Mutex
 	rng := rand.New(rand.NewSource(int64(o.ID)*7919 + 17))
+	r.hooked = true
 	r.mem.SetHook(func(c memstore.Call) memstore.Fault {
 		if race != nil {
 			race(c)
@@ -219,9 +266,12 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 		if f != memstore.Pass {
 			r.injected.Add(1)
 		}
+		if debugCalls {
+			fmt.Printf("call %d %s %q -> %v\n", c.Seq, c.Op, c.Key, f)
+		}
 		return f
 	})
-	return func() { r.mem.SetHook(nil) }
+	return func() { r.mem.SetHook(nil); r.hooked = false }
 }
 
 func (r *runner) step(o op) *failure {
@@ -329,7 +379,7 @@ func (r *runner) open(o op) *failure {
 			want = wantEPERM
 		case trunc && present:
 			want = wantEither
-		case !trunc && !app && r.quiet(f):
+		case !trunc && !app && r.idle(f):
 			want = wantEPERM // editing an idle object in place
 		case !trunc && !app && present:
 			want = wantEither
@@ -344,6 +394,7 @@ func (r *runner) open(o op) *failure {
 		f.whole = true
 	}
 	r.addHandle(o.Slot, f, o.Flags, h, trunc)
+	r.m.h[o.Slot].truncOnly = trunc
 	return nil
 }
 
@@ -366,7 +417,7 @@ func (r *runner) close(o op) *failure {
 		return ff
 	}
 	if ack {
-		return r.acked(f, fmt.Sprintf("close (h%d %s)", o.Slot, flagString(mh.flags)))
+		return r.acked(f, fmt.Sprintf("close (h%d %s%s)", o.Slot, flagString(mh.flags), map[bool]string{true: ", changed by truncation only"}[mh.truncOnly]))
 	}
 	return nil
 }
@@ -443,7 +494,7 @@ func (r *runner) write(o op) *failure {
 	if m != len(data) {
 		return fail("write", "write to %q wrote %d of %d bytes", f.name, m, len(data))
 	}
-	mh.wrote = true
+	mh.wrote, mh.truncOnly = true, false
 	switch {
 	case f.lm != nil:
 		f.lm.ours = append(f.lm.ours, splitLines(data)...)
@@ -458,7 +509,7 @@ func (r *runner) write(o op) *failure {
 
 func (r *runner) fsync(o op) *failure {
 	mh := r.m.h[o.Slot]
-	if mh == nil {
+	if mh == nil || !mh.write && avoiding("fsync-rdonly") {
 		return nil
 	}
 	defer r.faults(o, nil)()
@@ -467,7 +518,7 @@ func (r *runner) fsync(o op) *failure {
 	err := r.vh[o.Slot].Fsync(ctx)
 	r.steps++
 	if mh.write {
-		mh.wrote = false
+		mh.wrote, mh.truncOnly = false, false
 	}
 	if ff := r.outcome(fmt.Sprintf("fsync of %q", mh.f.name), err, wantOK); ff != nil || err != nil {
 		return ff
@@ -515,7 +566,7 @@ func (r *runner) truncate(o op) *failure {
 			want = wantEither
 		case size < r.pubPrefix(f):
 			want = wantEPERM
-		case r.quiet(f) && size != len(f.data):
+		case r.idle(f) && size != len(f.data):
 			want = wantEPERM
 		}
 	}
@@ -528,12 +579,12 @@ func (r *runner) truncate(o op) *failure {
 	if ff := r.outcome(what, err, want); ff != nil || err != nil {
 		return ff
 	}
-	if size != len(f.data) || !r.quiet(f) {
+	if size != len(f.data) || !r.idle(f) {
 		f.truncate(size)
 		f.whole = true
 	}
-	if mh != nil {
-		mh.wrote = true
+	if mh != nil && !mh.wrote {
+		mh.wrote, mh.truncOnly = true, true
 	}
 	if o.ByName && f.writers == 0 {
 		return r.acked(f, "truncate by name (no writer open)")
@@ -546,6 +597,9 @@ func ptr[T any](v T) *T { return &v }
 func (r *runner) rename(o op) *failure {
 	f, g := r.m.files[o.Name], r.m.files[o.To]
 	if f != nil && f.lm != nil || g != nil && g.lm != nil {
+		return nil
+	}
+	if g != nil && g != f && g.handles > 0 && avoiding("unlink-open") {
 		return nil
 	}
 	_, srcPresent := r.object(o.Name)
@@ -584,7 +638,7 @@ func (r *runner) rename(o op) *failure {
 
 func (r *runner) unlink(o op) *failure {
 	f := r.m.files[o.Name]
-	if f != nil && f.lm != nil {
+	if f != nil && (f.lm != nil || f.handles > 0 && avoiding("unlink-open")) {
 		return nil
 	}
 	_, present := r.object(o.Name)
@@ -703,7 +757,25 @@ func (r *runner) raceTick(o op) *failure {
 	return ff
 }
 
+var (
+	bigMu    sync.Mutex
+	bigBlobs = map[int][]byte{}
+)
+
+// bigBlob is an object past the compose threshold (5 MiB) of text lines;
+// callers must not change it.
 func bigBlob(id int) []byte {
+	bigMu.Lock()
+	defer bigMu.Unlock()
+	if b, ok := bigBlobs[id]; ok {
+		return b
+	}
+	b := makeBigBlob(id)
+	bigBlobs[id] = b
+	return b
+}
+
+func makeBigBlob(id int) []byte {
 	var b []byte
 	for k := 0; len(b) < 5<<20+512; k++ {
 		b = append(b, fmt.Appendf(nil, "B%d.%d ", id, k)...)
@@ -722,7 +794,7 @@ func (r *runner) remote(o op) *failure {
 		}
 		data := lines('R', o.ID, o.Len%4+1)
 		if o.Big {
-			data = append(bigBlob(o.ID), data...)
+			data = append(append([]byte(nil), bigBlob(o.ID%4)...), data...)
 		}
 		r.mem.PutObject(o.Name, data)
 		if f == nil {
@@ -824,7 +896,7 @@ func (r *runner) checkExact(when string) *failure {
 	have := map[string]bool{}
 	for _, k := range keys {
 		have[k] = true
-		s, _ := r.object(k)
+		s, _, _ := r.mem.Object(k)
 		f := r.m.files[k]
 		switch {
 		case r.m.gone[k]:
@@ -958,15 +1030,24 @@ func (r *runner) checkHandle(slot int) *failure {
 // when large) and compares with the model.
 func (r *runner) compare(ctx context.Context, h *Handle, f *mfile, who string) *failure {
 	size := h.Node().Attr().Size
-	if f.lm != nil {
-		got, err := readRange(ctx, h, 0, size)
+	if lm := f.lm; lm != nil {
+		// The base's head and tail, then everything after it.
+		b := int64(len(lm.base))
+		head, err := readRange(ctx, h, 0, min(b, 4<<10))
+		var tail []byte
+		if err == nil {
+			tail, err = readRange(ctx, h, max(0, b-4<<10), size)
+		}
 		if Errno(err) == syscall.ESTALE {
 			return nil // S3 changed under the remote part: allowed for a pinned read
 		}
 		if err != nil {
 			return fail("read", "%s: %v", who, err)
 		}
-		if msg := f.lm.checkLocal(got); msg != "" {
+		if !bytes.HasPrefix(lm.base, head) || !bytes.HasPrefix(tail, lm.base[max(0, b-4<<10):]) {
+			return fail("read", "%s: the %d bytes from before the other host's appends changed", who, b)
+		}
+		if msg := lm.checkLocal(tail[min(b, 4<<10):]); msg != "" {
 			return fail("read", "%s: %s", who, msg)
 		}
 		return nil
@@ -992,7 +1073,7 @@ func (r *runner) compare(ctx context.Context, h *Handle, f *mfile, who string) *
 
 func readRange(ctx context.Context, h *Handle, from, to int64) ([]byte, error) {
 	out := make([]byte, 0, to-from)
-	buf := make([]byte, 128<<10)
+	buf := make([]byte, min(128<<10, max(to-from, 1)))
 	for off := from; off < to; {
 		m, err := h.Read(ctx, buf[:min(int64(len(buf)), to-off)], off)
 		out = append(out, buf[:m]...)

@@ -65,6 +65,8 @@ type mhandle struct {
 	write  bool // may write (O_WRONLY, O_RDWR, or O_TRUNC on Linux)
 	append bool
 	wrote  bool // changed the file since the last close/fsync: close publishes
+	// truncOnly: the change was a truncation (O_TRUNC, ftruncate), no write.
+	truncOnly bool
 }
 
 type model struct {
@@ -197,9 +199,10 @@ func (lm *lineMode) checkS3(s []byte) string {
 	return ""
 }
 
-// checkLocal (line mode): reads here give all of ours, a prefix of theirs.
-func (lm *lineMode) checkLocal(s []byte) string {
-	our, _, msg := lm.merge(s)
+// checkLocal (line mode): reads here give all of ours, a prefix of theirs;
+// rest is what follows the base.
+func (lm *lineMode) checkLocal(rest []byte) string {
+	our, _, msg := lm.mergeRest(rest)
 	if msg != "" {
 		return "read: " + msg
 	}
@@ -221,7 +224,10 @@ func (lm *lineMode) merge(s []byte) (our, their int, msg string) {
 	if !bytes.HasPrefix(s, lm.base) {
 		return 0, 0, fmt.Sprintf("the %d bytes from before the other host's appends changed", len(lm.base))
 	}
-	rest := s[len(lm.base):]
+	return lm.mergeRest(s[len(lm.base):])
+}
+
+func (lm *lineMode) mergeRest(rest []byte) (our, their int, msg string) {
 	for len(rest) > 0 {
 		i := bytes.IndexByte(rest, '\n')
 		if i < 0 {
