@@ -56,30 +56,19 @@ func (a *appender) write(n int) bool {
 }
 
 // countLines maps each well-formed line of obj to how often it occurs, and
-// fails on any torn line except marker lines.
+// fails on any torn line: marker lines are the only foreign lines allowed
+// (non-blocking mode never publishes part of a line).
 func countLines(t *testing.T, obj []byte) (map[string]int, []string) {
-	t.Helper()
-	return countLinesTorn(t, obj, false)
-}
-
-// countLinesTorn is countLines that, with tornOK, accepts a cut line right
-// before a marker line: a full spool disk can refuse the second half of a
-// write the kernel split in two.
-func countLinesTorn(t *testing.T, obj []byte, tornOK bool) (map[string]int, []string) {
 	t.Helper()
 	counts := map[string]int{}
 	var markers []string
-	all := lines(string(obj))
 	re := regexp.MustCompile(`^([A-Z]+)-(\d+)-(\d{100})$`)
-	for i, l := range all {
+	for _, l := range lines(string(obj)) {
 		if strings.HasPrefix(l, "s3mount: dropped ") {
 			markers = append(markers, l)
 			continue
 		}
 		m := re.FindStringSubmatch(l)
-		if m == nil && tornOK && i+1 < len(all) && strings.HasPrefix(all[i+1], "s3mount: dropped ") {
-			continue
-		}
 		if m == nil {
 			t.Fatalf("torn or foreign line in the object: %q", l)
 		}
@@ -90,6 +79,22 @@ func countLinesTorn(t *testing.T, obj []byte, tornOK bool) (map[string]int, []st
 		counts[l+"\n"]++
 	}
 	return counts, markers
+}
+
+// markedBytes is the sum of the byte counts the marker lines report.
+func markedBytes(t *testing.T, markers []string) int {
+	t.Helper()
+	re := regexp.MustCompile(`^s3mount: dropped (\d+) bytes in (\d+) writes`)
+	sum := 0
+	for _, m := range markers {
+		g := re.FindStringSubmatch(m)
+		if g == nil {
+			t.Fatalf("malformed marker %q", m)
+		}
+		n, _ := strconv.Atoi(g[1])
+		sum += n
+	}
+	return sum
 }
 
 // SIGKILL of the daemon while a writer appends; a remount with the same
@@ -340,16 +345,16 @@ func TestSpoolDiskFull(t *testing.T) {
 			if !okAll {
 				t.Fatal("a write failed: a full spool disk must behave like a full buffer")
 			}
-			time.Sleep(1500 * time.Millisecond)
 			a.write(total + 1)
 			a.f.Close()
 			m.Unmount(t)
-			counts, markers := countLinesTorn(t, srv.Get(t, b, "full.log"), mode == "non-blocking")
-			missing := 0
+			counts, markers := countLines(t, srv.Get(t, b, "full.log"))
+			missing, missingBytes := 0, 0
 			for i := 1; i <= total+1; i++ {
 				switch c := counts[lineOf("F", i)]; c {
 				case 0:
 					missing++
+					missingBytes += len(lineOf("F", i))
 				case 1:
 				default:
 					t.Fatalf("line %d is in S3 %d times", i, c)
@@ -364,6 +369,10 @@ func TestSpoolDiskFull(t *testing.T) {
 				}
 				if len(markers) == 0 {
 					t.Fatalf("%d lines dropped without a marker line", missing)
+				}
+				// Whole lines only: the markers account for every missing byte.
+				if got := markedBytes(t, markers); got != missingBytes {
+					t.Fatalf("markers report %d dropped bytes, %d lines (%d bytes) are missing: %q", got, missing, missingBytes, markers)
 				}
 			}
 		})

@@ -50,6 +50,11 @@ type Journal struct {
 	// ExpressParts counts the parts of an S3 Express object (each append
 	// adds one) so that it is compacted before 10,000.
 	ExpressParts int `json:"express_parts,omitempty"`
+	// RenamedFrom is the old key of a rename that copied the object to Key
+	// but may not have deleted the old one yet (its ETag: RenamedFromETag);
+	// recovery finishes the rename.
+	RenamedFrom     string `json:"renamed_from,omitempty"`
+	RenamedFromETag string `json:"renamed_from_etag,omitempty"`
 	// Conflict records why the last publication was refused, for status
 	// and recovery.
 	Conflict string `json:"conflict,omitempty"`
@@ -62,12 +67,22 @@ type Journal struct {
 	Unlinked bool `json:"unlinked,omitempty"`
 }
 
+// ErrNotLocal: the bytes asked for are not (or no longer) in the spool
+// file: they were published and freed, or the file was replaced. Readers
+// look again at where the bytes are.
+var ErrNotLocal = errors.New("spool: bytes not local")
+
 // File is one spooled file: a data file plus its journal.
 type File struct {
 	sp *Spool
 	id string
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// dataMu is held shared while bytes are read from the data file and
+	// exclusively while bytes are freed (Punch, Truncate, Remove), so a
+	// read never returns freed bytes as zeros: it sees ErrNotLocal instead.
+	// Order: dataMu before mu.
+	dataMu    sync.RWMutex
 	data      *os.File
 	j         Journal
 	accounted int64 // this file's share of Spool.used
@@ -212,12 +227,14 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 // ReadAt reads logical bytes at off; only [LocalStart, Size) is local.
 // Bytes of a hole inside the file read as zeros.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	f.dataMu.RLock()
+	defer f.dataMu.RUnlock()
 	f.mu.Lock()
 	size, shift, start := f.j.Size, f.j.Shift, f.j.LocalStart
-	data := f.data
+	data, removed := f.data, f.removed
 	f.mu.Unlock()
-	if off < start {
-		return 0, fmt.Errorf("spool: read at %d below local start %d", off, start)
+	if off < start || removed {
+		return 0, fmt.Errorf("%w: read at %d, local from %d", ErrNotLocal, off, start)
 	}
 	if off >= size {
 		return 0, io.EOF
@@ -250,6 +267,8 @@ func (r readerAt) ReadAt(p []byte, off int64) (int, error) { return r.f.ReadAt(p
 
 // Truncate sets the logical size (KindWhole files only).
 func (f *File) Truncate(size int64) error {
+	f.dataMu.Lock()
+	defer f.dataMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if size < f.j.LocalStart {
@@ -275,6 +294,8 @@ func (f *File) Truncate(size int64) error {
 // more bytes from S3, never one that calls zeroed blocks local (recovery
 // would publish the zeros). No journal, no punch.
 func (f *File) Punch(off, n int64) error {
+	f.dataMu.Lock()
+	defer f.dataMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if n <= 0 {
@@ -357,6 +378,8 @@ func (f *File) MarkUnlinked() error {
 
 // Remove deletes the file from the spool (it is published or discarded).
 func (f *File) Remove() error {
+	f.dataMu.Lock()
+	defer f.dataMu.Unlock()
 	f.mu.Lock()
 	if f.removed {
 		f.mu.Unlock()

@@ -281,6 +281,18 @@ func (s *Spool) Release(n int64) {
 	}
 }
 
+// Unreserve gives back a reservation whose write failed. Unlike Release it
+// says nothing about the disk: a write that met ENOSPC freed no space.
+func (s *Spool) Unreserve(n int64) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.used = max(s.used-n, 0)
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
 // markDiskFull records ENOSPC: until something is released, the spool is
 // treated as a full buffer.
 func (s *Spool) markDiskFull() {

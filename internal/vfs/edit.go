@@ -88,7 +88,9 @@ func (n *Node) makeWhole(ctx context.Context) error {
 // offsets (needed before an edit of an appended file).
 func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 	j := f.Journal()
-	nf, err := fs.sp.Create(spool.Journal{Key: j.Key, Kind: j.Kind, Exists: j.Exists, BaseSize: j.BaseSize, BaseETag: j.BaseETag, LocalStart: j.LocalStart, Size: j.LocalStart})
+	// The copy is born unlinked (recovery drops a half-made copy and keeps
+	// the original) and comes alive, as the newer of the two, once whole.
+	nf, err := fs.sp.Create(spool.Journal{Key: j.Key, Kind: j.Kind, Exists: j.Exists, BaseSize: j.BaseSize, BaseETag: j.BaseETag, LocalStart: j.LocalStart, Size: j.LocalStart, Unlinked: true})
 	if err != nil {
 		return fs.spoolErr(err, n.Path())
 	}
@@ -110,7 +112,7 @@ func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 			break
 		}
 	}
-	if err := nf.Update(func(jj *spool.Journal) { jj.Size = j.Size }); err != nil {
+	if err := nf.Update(func(jj *spool.Journal) { jj.Size, jj.Unlinked = j.Size, false }); err != nil {
 		nf.Remove()
 		return err
 	}

@@ -1,12 +1,41 @@
 // Package vfs is the file system of a mount, without FUSE: the inode table,
 // names <-> keys, directories, the open/handle policy, attributes, and the
 // write path (spool -> publish). internal/fuseadapter maps FUSE requests onto
-// it; nothing here imports the FUSE library.
+// it; nothing here imports the FUSE library. Files by concern: namespace
+// (lookup, listing, mkdir/rmdir), open (create, open, close, fsync), read,
+// write (the buffer policy, drops and markers), edit (truncate, whole-file
+// edits), rename, unlink, attr, stream (multipart while writing), schedule
+// (when a file is published) and publishing (how, with rebase and recovery).
 //
-// Lock order (outer to inner): Node.pubMu -> Node.wmu -> FS.mu -> Node.mu
-// -> spool.File.mu -> spool.Spool.mu; Stats.mu and FS.warnMu are leaves.
-// FS.mu only guards the tables; neither it nor Node.mu is ever held across
-// an S3 call or a wait for spool space.
+// # Lock table
+//
+// Outer to inner; a lock may only be taken while holding locks above it.
+//
+//	lock              guards                                  may be held across
+//	FS.pathMu         namespace changes of one name (create,  S3 requests of a rename
+//	                  rename, unlink); striped, pathlock.go   or unlink
+//	Node.pubMu        one publication / rename / unlink /     S3 requests: it is the
+//	                  truncate of the file at a time          file's job token
+//	Node.wmu          the spool file's bytes and journal      S3 requests of a whole-file
+//	                  offsets against other writers;          publication, rebase, copy-in
+//	                  n.file replacement (relocate)           (close is atomic); never a
+//	                                                          wait for buffer space
+//	Node.pendMu       the choice of a publication's end       journal writes only
+//	                  (journal Pending) vs a drop cutting
+//	                  a half-accepted line
+//	Handle.mu         reader, rETag, wrote, served, dropLine  nothing slow
+//	FS.mu             nodes, byPath, negative, inoOf,         nothing slow: no S3, no I/O
+//	                  nextIno, closed
+//	Node.mu           every other Node field (path, file,     nothing slow: no S3, no I/O
+//	                  handles, state, drops, ownETags, ...)
+//	spool.File.dataMu data file reads vs freeing bytes        disk I/O
+//	spool.File.mu     the journal and accounting              journal writes (disk I/O)
+//	spool.Spool.mu    used bytes, disk-full flag, file set    nothing slow (cond waits)
+//	Stats.mu, FS.warnMu                                       leaves
+//
+// Nothing waits for buffer space while holding a Node lock: Write drops
+// n.wmu first (FS.waitRoom). publish.Scheduler's and publish.Stream's locks
+// are their own leaves: callbacks run without them.
 package vfs
 
 import (
@@ -85,10 +114,17 @@ type FS struct {
 	log   *slog.Logger
 	start time.Time
 
+	pathMu [pathLockStripes]sync.Mutex // name locks (pathlock.go)
+
 	mu       sync.Mutex
 	nodes    map[uint64]*Node
 	byPath   map[string]*Node
 	negative map[string]time.Time // path -> not-found valid until
+	// negativeSwept is len(negative) after its last sweep.
+	negativeSwept int
+	// gone: names this host removed, and when (markGoneLocked).
+	gone      map[string]time.Time
+	goneSwept int
 	// inoOf keeps a name's inode number after the kernel forgets the node,
 	// so that a key keeps its number for the mount's life (one small
 	// entry per name ever seen). Unlink and rename drop the entry: a new
@@ -130,13 +166,14 @@ func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahe
 		nodes:    map[uint64]*Node{},
 		byPath:   map[string]*Node{},
 		negative: map[string]time.Time{},
+		gone:     map[string]time.Time{},
 		inoOf:    map[string]uint64{},
 		nextIno:  RootIno,
 	}
 	fs.pcfg = publish.Config{PartSize: opt.WritePartSize}
 	root := fs.newNode("", true)
 	root.exists = true
-	for _, f := range recovered {
+	for _, f := range fs.newestPerKey(recovered) {
 		fs.adopt(f)
 	}
 	return fs
@@ -169,7 +206,7 @@ func (fs *FS) newNodeLocked(p string, dir bool) *Node {
 		fs.nextIno++
 		fs.inoOf[p] = ino
 	}
-	n := &Node{fs: fs, ino: ino, path: p, dir: dir, ownETags: map[string]bool{}}
+	n := &Node{fs: fs, ino: ino, path: p, dir: dir}
 	fs.nodes[n.ino] = n
 	fs.byPath[p] = n
 	delete(fs.negative, p)

@@ -61,11 +61,15 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	if err != nil {
 		return nil, err
 	}
+	var found *Node
 	switch {
 	case isDir:
-		return fs.cacheEntry(p, true, s3store.ObjectInfo{}, now), nil
+		found = fs.cacheEntry(p, true, s3store.ObjectInfo{}, now)
 	case isFile:
-		return fs.cacheEntry(p, false, info, now), nil
+		found = fs.cacheEntry(p, false, info, now)
+	}
+	if found != nil {
+		return found, nil
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -73,24 +77,70 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	if n != nil {
 		n.mu.Lock()
 		local := n.hasLocalState()
-		n.exists = false
+		fresh := now.Before(n.changedAt) // we published it after asking
+		if !fresh {
+			n.exists = false
+		}
 		n.mu.Unlock()
-		if local {
+		if local || fresh {
 			return n, nil
 		}
 		fs.dropLocked(n)
 	}
 	if fs.opt.NegativeTTL > 0 {
-		fs.negative[p] = now.Add(fs.opt.NegativeTTL)
+		fs.setNegativeLocked(p, now)
 	}
 	return nil, ErrNotFound
 }
 
-// setRemoteLocked records what S3 says about the file.
-func (n *Node) setRemoteLocked(info s3store.ObjectInfo, now time.Time) {
+// setNegativeLocked remembers that p does not exist (fs.mu held). Expired
+// entries are swept once the table has doubled since the last sweep, so a
+// long-lived mount that looks up many missing names stays bounded.
+func (fs *FS) setNegativeLocked(p string, now time.Time) {
+	fs.negative[p] = now.Add(fs.opt.NegativeTTL)
+	if len(fs.negative) < max(2*fs.negativeSwept, 1024) {
+		return
+	}
+	for k, until := range fs.negative {
+		if !now.Before(until) {
+			delete(fs.negative, k)
+		}
+	}
+	fs.negativeSwept = len(fs.negative)
+}
+
+// goneKept is how long a name this host removed stays in fs.gone: longer
+// than any listing or lookup that could have been asked before.
+const goneKept = 5 * time.Minute
+
+// markGoneLocked records that this host removed p (unlink, rename away,
+// replace) at now: a listing or lookup asked before then still shows it,
+// and must not bring it back (fs.mu held).
+func (fs *FS) markGoneLocked(p string, now time.Time) {
+	fs.gone[p] = now
+	if len(fs.gone) < max(2*fs.goneSwept, 1024) {
+		return
+	}
+	for k, at := range fs.gone {
+		if now.Sub(at) > goneKept {
+			delete(fs.gone, k)
+		}
+	}
+	fs.goneSwept = len(fs.gone)
+}
+
+// setRemoteLocked records what S3 said about the file when asked at the
+// time given, unless this host changed the object since: an answer to a
+// question asked before our own publication landed is out of date, and
+// taking it would make the next conditional write conflict with ourselves.
+func (n *Node) setRemoteLocked(info s3store.ObjectInfo, asked time.Time) {
+	if asked.Before(n.changedAt) {
+		return
+	}
+	now := asked
 	if n.file == nil && n.etag != "" && n.etag != info.ETag {
 		// Changed elsewhere: our earlier ETags no longer describe it.
-		n.ownETags = map[string]bool{}
+		n.ownETags.reset()
 	}
 	n.exists = true
 	n.size = info.Size
@@ -186,6 +236,9 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 				continue
 			}
 			n := fs.cacheEntry(join(dp, name), true, s3store.ObjectInfo{}, now)
+			if n == nil {
+				continue
+			}
 			entries = append(entries, DirEntry{Name: name, Node: n})
 		}
 		for _, o := range page.Objects {
@@ -201,6 +254,9 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 				continue // a directory shadows a file of the same name
 			}
 			n := fs.cacheEntry(join(dp, name), false, o, now)
+			if n == nil {
+				continue
+			}
 			entries = append(entries, DirEntry{Name: name, Node: n})
 		}
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
@@ -249,9 +305,12 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n := fs.byPath[p]
+	if n == nil && now.Before(fs.gone[p]) {
+		return nil // asked before this host renamed or unlinked it
+	}
 	if n != nil && n.dir != dir {
 		n.mu.Lock()
-		local := n.hasLocalState()
+		local := n.hasLocalState() || now.Before(n.changedAt)
 		n.mu.Unlock()
 		if local {
 			return n
@@ -264,7 +323,10 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 	}
 	n.mu.Lock()
 	if dir {
-		n.exists, n.checked = true, now
+		n.exists = true
+		if now.After(n.checked) {
+			n.checked = now
+		}
 	} else if n.file == nil {
 		n.setRemoteLocked(info, now)
 	}

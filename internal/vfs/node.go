@@ -16,6 +16,10 @@ type Node struct {
 
 	pubMu sync.Mutex // one publication of this file at a time
 	wmu   sync.Mutex // serializes writers (appends stay whole and ordered)
+	// pendMu orders a publication's choice of its end (journal Pending)
+	// with a non-blocking drop cutting a half-accepted line off the spool
+	// file: a line is never cut under a publication that took it.
+	pendMu sync.Mutex
 
 	mu      sync.Mutex
 	path    string
@@ -25,6 +29,10 @@ type Node struct {
 	etag    string
 	mtime   time.Time
 	checked time.Time // when S3 last confirmed the metadata
+	// changedAt: when this host last changed the object (publication,
+	// rename, unlink). S3's answers to questions asked before then are
+	// out of date and are not taken.
+	changedAt time.Time
 	// localDir: made by mkdir, no key in S3 yet (Mountpoint semantics).
 	localDir bool
 	unlinked bool
@@ -48,8 +56,8 @@ type Node struct {
 	lastPub    time.Time
 	stream     *streamState
 	drops      dropState
-	ownETags   map[string]bool // ETags our own publications produced (reads may follow them)
-	openLine   bool            // the last append did not end with a newline
+	ownETags   ownETags // ETags our own publications produced (reads may follow them)
+	openLine   bool     // the last append did not end with a newline
 }
 
 // Ino is the inode number.
@@ -57,6 +65,13 @@ func (n *Node) Ino() uint64 { return n.ino }
 
 // IsDir reports whether the node is a directory.
 func (n *Node) IsDir() bool { return n.dir }
+
+// isUnlinked reports whether the file was unlinked or replaced.
+func (n *Node) isUnlinked() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.unlinked
+}
 
 // Path is the node's path below the mount root.
 func (n *Node) Path() string {

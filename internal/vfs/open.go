@@ -23,7 +23,11 @@ type Handle struct {
 	wrote  bool // wrote since the last flush
 	reader *readahead.Reader
 	rETag  string
-	served bool // a read returned bytes: the handle is pinned to what it saw
+	rKey   string // the key the reader reads (a rename moves the file)
+	served bool   // a read returned bytes: the handle is pinned to what it saw
+	// dropLine: a non-blocking drop took the head of this handle's current
+	// line; its tail is dropped too (no part of a line is ever published).
+	dropLine bool
 }
 
 // Node is the file the handle is open on.
@@ -60,18 +64,22 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 	if flags&os.O_APPEND != 0 {
 		kind = spool.KindAppend
 	}
+	unlock := fs.lockPaths(p)
+	defer unlock()
+	fs.mu.Lock()
+	old := fs.byPath[p]
+	fs.mu.Unlock()
+	if old != nil {
+		// Raced with another create (or a rename) of the same name: use theirs.
+		unlock()
+		h, err := fs.Open(ctx, old, flags&^os.O_TRUNC)
+		return old, h, err
+	}
 	f, err := fs.sp.Create(spool.Journal{Key: fs.key(p), Kind: kind, Dirty: kind == spool.KindWhole})
 	if err != nil {
 		return nil, nil, fs.spoolErr(err, p)
 	}
 	fs.mu.Lock()
-	if old := fs.byPath[p]; old != nil {
-		// Raced with another create of the same name: use theirs.
-		fs.mu.Unlock()
-		f.Remove()
-		h, err := fs.Open(ctx, old, flags&^os.O_TRUNC)
-		return old, h, err
-	}
 	n = fs.newNodeLocked(p, false)
 	n.mu.Lock()
 	n.file = f
@@ -105,18 +113,34 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 			if err := fs.refresh(ctx, n); err != nil {
 				return nil, err
 			}
+			// An unlink in progress finishes first (it copies the bytes
+			// of open files into the spool before the object goes).
+			n.wmu.Lock()
+			defer n.wmu.Unlock()
+			if n.isUnlinked() {
+				return nil, ErrNotFound
+			}
 			return n.newHandle(flags), nil
 		}
 	}
 	if fs.opt.ReadOnly {
 		return nil, ErrReadOnly
 	}
+	if flags&os.O_TRUNC != 0 {
+		// Truncating bytes a publication is reading: it ends first.
+		n.pubMu.Lock()
+		defer n.pubMu.Unlock()
+	}
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
 	n.mu.Lock()
 	local := n.file != nil
 	exists, size, etag := n.exists, n.size, n.etag
+	unlinked := n.unlinked
 	n.mu.Unlock()
+	if unlinked {
+		return nil, ErrNotFound // unlinked or replaced since the lookup
+	}
 	switch {
 	case local:
 		if flags&os.O_TRUNC != 0 {
@@ -169,6 +193,7 @@ func (fs *FS) refresh(ctx context.Context, n *Node) error {
 	if skip {
 		return nil
 	}
+	asked := time.Now()
 	info, err := fs.st.Head(ctx, fs.key(p))
 	if err != nil {
 		if isNotFound(err) {
@@ -178,7 +203,7 @@ func (fs *FS) refresh(ctx context.Context, n *Node) error {
 	}
 	n.mu.Lock()
 	if n.file == nil {
-		n.setRemoteLocked(info, time.Now())
+		n.setRemoteLocked(info, asked)
 	}
 	n.mu.Unlock()
 	return nil
@@ -280,17 +305,20 @@ func (h *Handle) Flush(ctx context.Context) error {
 }
 
 // Fsync returns once S3 has every byte written so far.
+// Any descriptor will do: `sync FILE` opens the file read-only.
 func (h *Handle) Fsync(ctx context.Context) error {
-	if !h.write {
-		return nil
-	}
+	n := h.node
 	h.mu.Lock()
 	h.wrote = false
 	h.mu.Unlock()
-	if f := h.node.file; f != nil {
-		_ = f.Sync()
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	if f == nil {
+		return nil
 	}
-	return h.node.publish(ctx, true)
+	_ = f.Sync()
+	return n.publish(ctx, true)
 }
 
 // Release is the last close of the handle.
@@ -313,14 +341,9 @@ func (h *Handle) Release() {
 	}
 	n.lastClose = time.Now()
 	lastWriter := h.write && n.writers == 0
-	if lastWriter && n.drops.writes > 0 && n.file != nil && !n.unlinked {
-		// Drops with no write after them: mark the gap at the end now.
+	if lastWriter && n.drops.writes > 0 {
 		n.mu.Unlock()
-		n.wmu.Lock()
-		if f := n.file; f != nil {
-			n.dropMarker(context.Background(), f, true)
-		}
-		n.wmu.Unlock()
+		n.markGapAtEnd()
 		n.mu.Lock()
 	}
 	dirty := n.file != nil && n.dirtyLocked()

@@ -23,8 +23,23 @@ var errGaveUp = errors.New("publication refused: data kept in the spool")
 // otherwise (a scheduled publication of an open log) it stops at the last
 // newline so readers elsewhere never see half a line.
 func (n *Node) publish(ctx context.Context, final bool) error {
+	// An interrupted close or fsync (a signal, even Go's preemption
+	// SIGURG) must not abandon a publication S3 may already have applied:
+	// the journal would miss it and the next write conflict with ourselves.
+	ctx = context.WithoutCancel(ctx)
 	n.pubMu.Lock()
 	defer n.pubMu.Unlock()
+	unmarked := final && n.markGapAtEnd()
+	err := n.publishLocked(ctx, final)
+	if err == nil && unmarked && !n.markGapAtEnd() {
+		// The drop marker needed the room this publication freed.
+		err = n.publishLocked(ctx, final)
+	}
+	return err
+}
+
+// publishLocked is publish with n.pubMu held.
+func (n *Node) publishLocked(ctx context.Context, final bool) error {
 	fs := n.fs
 	n.mu.Lock()
 	f := n.file
@@ -57,7 +72,13 @@ func (n *Node) publish(ctx context.Context, final bool) error {
 				}
 			}
 		}
-		if j.Kind != spool.KindAppend || attempt >= maxRebases {
+		if j.Kind == spool.KindAppend && attempt >= maxRebases {
+			// Another writer keeps appending first: nothing is wrong with
+			// our bytes, try again at the next interval.
+			err = fmt.Errorf("%w (lost %d rebase races in a row)", err, attempt+1)
+			break
+		}
+		if j.Kind != spool.KindAppend {
 			// Not a pure append: never overwrite another writer's change.
 			msg := fmt.Sprintf("%v; the file's data is kept in %s", err, f.DataPath())
 			f.Update(func(j *spool.Journal) { j.Conflict = msg })
@@ -104,24 +125,16 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 		defer n.wmu.Unlock()
 		j = f.Journal()
 	}
-	to := j.Size
-	if !final && j.Kind == spool.KindAppend {
-		to = lastLineEnd(f, j.BaseSize, j.Size)
-		if to <= j.BaseSize {
-			return false, nil // no whole line yet
-		}
-	}
-	if j.Kind == spool.KindAppend && j.Exists && to <= j.BaseSize {
-		return false, nil // nothing new
-	}
-	if err := f.Update(func(jj *spool.Journal) { jj.Pending = to }); err != nil {
+	to, err := n.takeEnd(f, final)
+	if err != nil || to < 0 {
 		return false, err
 	}
+	j = f.Journal()
 	cfg := fs.pcfg
 	cfg.OnUpload = func(id string) { f.Update(func(jj *spool.Journal) { jj.UploadID = id }) }
 	base := publish.Base{Exists: j.Exists, Size: j.BaseSize, ETag: j.BaseETag}
+	fs.log.Debug("publishing", "key", j.Key, "kind", j.Kind, "exists", j.Exists, "base_size", j.BaseSize, "base_etag", j.BaseETag, "to", to, "spool_file", f.ID())
 	var nb publish.Base
-	var err error
 	switch {
 	case j.Kind == spool.KindWhole:
 		if st := n.takeStream(to); st != nil {
@@ -139,8 +152,10 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 		nb, err = publish.Append(ctx, fs.st, j.Key, base, f, j.LocalStart, to, cfg)
 	}
 	if err != nil {
+		fs.log.Debug("publication failed", "key", j.Key, "spool_file", f.ID(), "err", err)
 		return false, err
 	}
+	fs.log.Debug("published", "key", j.Key, "etag", nb.ETag, "size", nb.Size, "spool_file", f.ID())
 	pressure := fs.sp.DiskFull() || !fs.sp.Fits(1)
 	// Published [0, to): the file continues as an append of that base.
 	err = f.Update(func(jj *spool.Journal) {
@@ -152,9 +167,10 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 		return false, err
 	}
 	n.mu.Lock()
-	n.ownETags[j.BaseETag] = true
-	n.ownETags[nb.ETag] = true
+	n.ownETags.add(j.BaseETag)
+	n.ownETags.add(nb.ETag)
 	n.exists, n.size, n.etag, n.checked = true, nb.Size, nb.ETag, time.Now()
+	n.changedAt = n.checked
 	if !n.dirtyLocked() {
 		n.dirtySince = time.Time{}
 	} else {
@@ -171,6 +187,29 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 		}
 	}
 	return true, nil
+}
+
+// takeEnd chooses where this publication ends and records it as the
+// journal's Pending (-1: nothing to publish). An open log's publication
+// ends at its last newline, so readers elsewhere never see half a line.
+func (n *Node) takeEnd(f *spool.File, final bool) (int64, error) {
+	n.pendMu.Lock()
+	defer n.pendMu.Unlock()
+	j := f.Journal()
+	to := j.Size
+	if !final && j.Kind == spool.KindAppend {
+		to = lastLineEnd(f, j.BaseSize, j.Size)
+		if to <= j.BaseSize {
+			return -1, nil // no whole line yet
+		}
+	}
+	if j.Kind == spool.KindAppend && j.Exists && to <= j.BaseSize {
+		return -1, nil // nothing new
+	}
+	if err := f.Update(func(jj *spool.Journal) { jj.Pending = to }); err != nil {
+		return -1, err
+	}
+	return to, nil
 }
 
 // lastLineEnd is the offset just past the last '\n' in [from, to), or from.
@@ -235,8 +274,30 @@ func (n *Node) rebase(ctx context.Context, f *spool.File) error {
 	}
 	n.mu.Lock()
 	n.exists, n.size, n.etag, n.checked = exists, remote, info.ETag, time.Now()
+	n.changedAt = n.checked
 	n.mu.Unlock()
 	return nil
+}
+
+// newestPerKey keeps one recovered spool file per key. Two files for one
+// key are left by a crash while one replaced the other; recovery hands
+// them over oldest first, and the newer one is the file's content.
+func (fs *FS) newestPerKey(recovered []*spool.File) []*spool.File {
+	last := map[string]int{}
+	for i, f := range recovered {
+		last[f.Journal().Key] = i
+	}
+	var keep []*spool.File
+	for i, f := range recovered {
+		if k := f.Journal().Key; last[k] != i {
+			newer := recovered[last[k]]
+			fs.log.Warn("recovered two spool files for one key: keeping the newer", "key", k, "dropped", f.DataPath(), "kept", newer.DataPath())
+			f.Remove()
+			continue
+		}
+		keep = append(keep, f)
+	}
+	return keep
 }
 
 // adopt takes over a spool file a previous run left (crash, SIGKILL,
@@ -262,6 +323,7 @@ func (fs *FS) adopt(f *spool.File) {
 	n.mu.Unlock()
 	go func() {
 		ctx := context.Background()
+		fs.finishRename(ctx, f)
 		if j.Kind == spool.KindAppend && j.Exists {
 			if err := fs.alreadyOurs(ctx, n, f); err != nil {
 				fs.log.Warn("recovered spool file: cannot check the object", "key", j.Key, "err", err)
@@ -279,6 +341,29 @@ func (fs *FS) adopt(f *spool.File) {
 			n.dropClean()
 		}
 	}()
+}
+
+// finishRename completes a rename a crash interrupted: the object was
+// copied to the new key, the old key may still be there. It is deleted only
+// while it is still the object that was copied.
+func (fs *FS) finishRename(ctx context.Context, f *spool.File) {
+	j := f.Journal()
+	if j.RenamedFrom == "" {
+		return
+	}
+	info, err := fs.st.Head(ctx, j.RenamedFrom)
+	switch {
+	case isNotFound(err):
+	case err != nil:
+		fs.log.Warn("recovered spool file: cannot finish its rename yet", "key", j.Key, "old_key", j.RenamedFrom, "err", err)
+		return
+	case info.ETag == j.RenamedFromETag:
+		if err := fs.st.Delete(ctx, j.RenamedFrom); err != nil && !isNotFound(err) {
+			fs.log.Warn("recovered spool file: cannot finish its rename yet", "key", j.Key, "old_key", j.RenamedFrom, "err", err)
+			return
+		}
+	}
+	_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag = "", "" })
 }
 
 // alreadyOurs handles a crash between S3 accepting a publication and the
@@ -312,8 +397,9 @@ func (fs *FS) alreadyOurs(ctx context.Context, n *Node, f *spool.File) error {
 	}
 	fs.log.Info("recovered spool file: S3 already has its first bytes", "key", j.Key, "bytes", m)
 	n.mu.Lock()
-	n.ownETags[info.ETag] = true
+	n.ownETags.add(info.ETag)
 	n.exists, n.size, n.etag, n.checked = true, info.Size, info.ETag, time.Now()
+	n.changedAt = n.checked
 	n.mu.Unlock()
 	return f.Update(func(jj *spool.Journal) {
 		jj.BaseSize += m

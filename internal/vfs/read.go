@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/s3mount/s3mount/internal/readahead"
+	"github.com/s3mount/s3mount/internal/spool"
 )
 
 // Read reads from the spool where the bytes are local, else from S3
@@ -22,6 +23,11 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 			h.served = true
 			h.mu.Unlock()
 		}
+		if errors.Is(err, spool.ErrNotLocal) && tries < 100 {
+			// Published and freed (or the spool file was replaced) while
+			// we read: look again at where the bytes are.
+			continue
+		}
 		if err == nil || tries >= 3 || !errors.Is(err, readahead.ErrStale) {
 			return m, err
 		}
@@ -30,7 +36,9 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 		h.node.pubMu.Lock()
 		h.node.pubMu.Unlock()
 		h.node.mu.Lock()
-		moved := h.node.etag != etag
+		// moved: our publication changed the object; local: an unlink or
+		// a rename over the file copied its bytes into the spool.
+		moved := h.node.etag != etag || h.node.file != nil
 		h.node.mu.Unlock()
 		if !moved && !h.freshStale(ctx) {
 			return m, err
@@ -133,14 +141,15 @@ func (h *Handle) freshStale(ctx context.Context) bool {
 	if served || local {
 		return false
 	}
+	asked := time.Now()
 	info, err := n.fs.st.Head(ctx, n.fs.key(p))
 	if err != nil {
 		return false
 	}
 	n.mu.Lock()
-	changed := n.file == nil && info.ETag != n.etag
+	changed := n.file == nil && info.ETag != n.etag && !asked.Before(n.changedAt)
 	if changed {
-		n.setRemoteLocked(info, time.Now())
+		n.setRemoteLocked(info, asked)
 	}
 	n.mu.Unlock()
 	if changed {
@@ -160,10 +169,13 @@ func (h *Handle) freshStale(ctx context.Context) bool {
 func (h *Handle) remote(etag string, size int64) (*readahead.Reader, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.reader != nil && h.rETag != etag {
+	key := h.node.fs.key(h.node.Path())
+	if h.reader != nil && (h.rETag != etag || h.rKey != key) {
+		// Moved by our own publication or rename (same bytes, maybe
+		// extended, maybe under a new name): follow it.
 		n := h.node
 		n.mu.Lock()
-		own := n.ownETags[h.rETag] && n.ownETags[etag]
+		own := h.rETag == etag || n.ownETags.has(h.rETag) && n.ownETags.has(etag)
 		n.mu.Unlock()
 		if !own {
 			return h.reader, nil // pinned: S3 answers 412 -> ESTALE
@@ -172,8 +184,8 @@ func (h *Handle) remote(etag string, size int64) (*readahead.Reader, error) {
 		h.reader = nil
 	}
 	if h.reader == nil {
-		h.reader = h.node.fs.ra.Open(h.node.fs.key(h.node.Path()), etag, size)
-		h.rETag = etag
+		h.reader = h.node.fs.ra.Open(key, etag, size)
+		h.rETag, h.rKey = etag, key
 	}
 	return h.reader, nil
 }

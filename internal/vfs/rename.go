@@ -52,8 +52,35 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		return ErrIsDir
 	}
 
-	src.pubMu.Lock()
-	defer src.pubMu.Unlock()
+	// Both names are held, and the rename acts on the nodes that have
+	// them now (a create or another rename may have come in between).
+	unlockPaths := fs.lockPaths(src.Path(), newPath)
+	defer unlockPaths()
+	fs.mu.Lock()
+	cur, curDst := fs.byPath[src.Path()], fs.byPath[newPath]
+	fs.mu.Unlock()
+	if cur != src {
+		return ErrNotFound
+	}
+	switch {
+	case curDst != nil:
+		dst = curDst
+	case dst != nil && dst.isUnlinked():
+		dst = nil // unlinked or renamed away since the lookup
+	}
+	if dst == src {
+		return nil
+	}
+	if dst != nil && (flags&RenameNoReplace != 0 || dst.dir) {
+		if dst.dir {
+			return ErrIsDir
+		}
+		return ErrExists
+	}
+	// The replaced file's publication must not land after ours: both
+	// files' jobs are held, in inode order.
+	unlock := lockJobs(src, dst)
+	defer unlock()
 	src.wmu.Lock()
 	defer src.wmu.Unlock()
 	src.mu.Lock()
@@ -61,6 +88,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	oldPath := src.path
 	srcExists, srcETag, srcSize := src.exists, src.etag, src.size
 	src.mu.Unlock()
+	srcOldETag := srcETag
 	var dstExists bool
 	var dstETag string
 	if dst != nil {
@@ -72,43 +100,37 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		fs.log.Warn("refused to rename: it deletes the old key (mount with --allow-delete)", "key", fs.key(oldPath), "errno", "EPERM")
 		return ErrPerm
 	}
-	newKey := fs.key(newPath)
+	newKey, oldKey := fs.key(newPath), fs.key(oldPath)
+	// A stream to the old key must not complete there.
+	src.abortStream()
+	if dst != nil {
+		// Open handles of the replaced file read on from the spool, and
+		// its spool file is never published once replaced.
+		dst.keepReadable(ctx)
+		if _, err := dst.markUnlinked(); err != nil {
+			return err
+		}
+	}
 	if srcExists {
 		// Copy what S3 has; local bytes past it move with the journal.
-		var info s3store.ObjectInfo
-		var cerr error
-		if ex := fs.opt.Express; ex != nil {
-			// Directory buckets rename atomically, server side.
-			if err := ex.Rename(ctx, fs.key(oldPath), newKey); err != nil {
-				return err
-			}
-			if info, err = fs.st.Head(ctx, newKey); err != nil {
-				return err
-			}
-		} else if srcSize <= s3store.MaxCopySize {
-			info, cerr = fs.st.Copy(ctx, fs.key(oldPath), srcETag, newKey, s3store.Cond{})
-		} else {
-			info, cerr = fs.copyLarge(ctx, fs.key(oldPath), srcETag, srcSize, newKey)
-		}
-		if cerr != nil {
-			return cerr
-		}
-		if fs.opt.Express == nil {
-			if err := fs.st.Delete(ctx, fs.key(oldPath)); err != nil && !isNotFound(err) {
-				return err
-			}
+		info, err := fs.copyObject(ctx, oldKey, srcETag, srcSize, newKey)
+		if err != nil {
+			return err
 		}
 		srcETag = info.ETag
 	}
-	if dst != nil {
-		fs.detach(dst)
-	}
 	if f != nil {
+		// The journal knows the new key before the old one is deleted, and
+		// remembers the old one until it is: a crash in between is
+		// finished by recovery, never republished under the old name.
 		err := f.Update(func(j *spool.Journal) {
 			j.Key = newKey
 			if srcExists {
 				j.BaseETag = srcETag
 				j.Exists = true
+				if fs.opt.Express == nil {
+					j.RenamedFrom, j.RenamedFromETag = oldKey, srcOldETag
+				}
 			} else if dstExists {
 				// Replacing an object: the first publication is a
 				// whole-object overwrite of what was there.
@@ -120,18 +142,32 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			return err
 		}
 	}
+	if srcExists && fs.opt.Express == nil {
+		if err := fs.st.Delete(ctx, oldKey); err != nil && !isNotFound(err) {
+			return err
+		}
+		if f != nil {
+			_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag = "", "" })
+		}
+	}
+	if dst != nil {
+		fs.detach(dst)
+	}
 	fs.mu.Lock()
 	fs.dropLocked(src)
+	fs.markGoneLocked(oldPath, time.Now())
 	if fs.opt.NegativeTTL > 0 {
-		fs.negative[oldPath] = time.Now().Add(fs.opt.NegativeTTL)
+		fs.setNegativeLocked(oldPath, time.Now())
 	}
 	src.mu.Lock()
 	src.path = newPath
 	if srcExists {
 		src.etag = srcETag
-		src.ownETags[srcETag] = true
+		src.ownETags.add(srcOldETag) // the copy has the same bytes
+		src.ownETags.add(srcETag)
 	}
 	src.checked = time.Now()
+	src.changedAt = src.checked
 	src.mu.Unlock()
 	fs.byPath[newPath] = src
 	delete(fs.inoOf, oldPath)
@@ -152,6 +188,37 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		}
 	}
 	return nil
+}
+
+// lockJobs takes the publication locks of a and b (b may be nil) in inode
+// order, so that two renames never deadlock.
+func lockJobs(a, b *Node) (unlock func()) {
+	if b == nil || b == a {
+		a.pubMu.Lock()
+		return a.pubMu.Unlock
+	}
+	if b.ino < a.ino {
+		a, b = b, a
+	}
+	a.pubMu.Lock()
+	b.pubMu.Lock()
+	return func() { b.pubMu.Unlock(); a.pubMu.Unlock() }
+}
+
+// copyObject copies a whole object server side (RenameObject on directory
+// buckets, which also removes the old key).
+func (fs *FS) copyObject(ctx context.Context, oldKey, etag string, size int64, newKey string) (s3store.ObjectInfo, error) {
+	switch {
+	case fs.opt.Express != nil:
+		if err := fs.opt.Express.Rename(ctx, oldKey, newKey); err != nil {
+			return s3store.ObjectInfo{}, err
+		}
+		return fs.st.Head(ctx, newKey)
+	case size <= s3store.MaxCopySize:
+		return fs.st.Copy(ctx, oldKey, etag, newKey, s3store.Cond{})
+	default:
+		return fs.copyLarge(ctx, oldKey, etag, size, newKey)
+	}
 }
 
 // copyLarge copies an object over 5 GiB with UploadPartCopy.

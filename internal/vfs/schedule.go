@@ -85,7 +85,9 @@ func (fs *FS) scheduled(n *Node) {
 		return
 	}
 	n.mu.Lock()
-	dirty := n.dirtyLocked()
+	// Drops not yet marked keep the file scheduled: the marker is written
+	// once a publication has freed room for it.
+	dirty := n.dirtyLocked() || (n.drops.writes > 0 && n.file != nil && !n.unlinked)
 	idle := n.handles == 0
 	n.mu.Unlock()
 	if dirty {

@@ -42,7 +42,9 @@ func (n *Node) streamAdvance(ctx context.Context, off int64, m int) {
 		part = 8 << 20
 	}
 	if ss.s == nil && ss.seqEnd >= 2*part {
-		st, err := publish.StartStream(ctx, fs.st, j.Key, fs.pcfg)
+		cfg := fs.pcfg
+		cfg.OnUpload = func(id string) { _ = f.Update(func(j *spool.Journal) { j.UploadID = id }) }
+		st, err := publish.StartStream(ctx, fs.st, j.Key, cfg)
 		if err != nil {
 			fs.log.Warn("cannot start a streaming upload; the file is uploaded at close", "key", j.Key, "err", err)
 			ss.broken = true

@@ -3,6 +3,8 @@ package vfs
 import (
 	"context"
 	"time"
+
+	"github.com/s3mount/s3mount/internal/spool"
 )
 
 // Unlink removes a file. A file S3 has needs --allow-delete; a file only
@@ -19,8 +21,20 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 	if n.dir {
 		return ErrIsDir
 	}
+	unlockPath := fs.lockPaths(n.Path())
+	defer unlockPath()
+	fs.mu.Lock()
+	cur := fs.byPath[n.Path()]
+	fs.mu.Unlock()
+	if cur != n {
+		return ErrNotFound // renamed or unlinked meanwhile
+	}
 	n.pubMu.Lock()
 	defer n.pubMu.Unlock()
+	// Writers and opens wait until the name is gone: an open that came in
+	// between the copy for open handles and the delete would read nothing.
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
 	n.mu.Lock()
 	published := n.exists || (n.file != nil && n.file.Journal().Exists)
 	p := n.path
@@ -30,14 +44,38 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 			fs.log.Warn("refused to delete an object (mount with --allow-delete)", "key", fs.key(p), "errno", "EPERM")
 			return ErrPerm
 		}
-		n.keepReadable(ctx)
+		n.keepReadableLocked(ctx)
+	}
+	// The spool says "unlinked" before the object goes, so that no restart
+	// publishes the file again; a failed delete takes that back.
+	undo, err := n.markUnlinked()
+	if err != nil {
+		return err
+	}
+	if published {
 		if err := fs.st.Delete(ctx, fs.key(p)); err != nil && !isNotFound(err) {
+			undo()
 			return err
 		}
 		fs.keepParents(p)
 	}
-	fs.detach(n)
+	fs.detachLocked(n)
 	return nil
+}
+
+// markUnlinked records in the file's journal that it is gone: its bytes
+// leave the buffer and recovery deletes them. undo reverses it.
+func (n *Node) markUnlinked() (undo func(), err error) {
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	if f == nil {
+		return func() {}, nil
+	}
+	if err := f.MarkUnlinked(); err != nil {
+		return nil, n.fs.spoolErr(err, n.Path())
+	}
+	return func() { _ = f.Update(func(j *spool.Journal) { j.Unlinked = false }) }, nil
 }
 
 // keepReadable brings an open file's published bytes into the spool before
@@ -46,6 +84,11 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 func (n *Node) keepReadable(ctx context.Context) {
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
+	n.keepReadableLocked(ctx)
+}
+
+// keepReadableLocked is keepReadable with n.wmu held.
+func (n *Node) keepReadableLocked(ctx context.Context) {
 	n.mu.Lock()
 	open, local := n.handles > 0, n.file != nil
 	size, etag := n.size, n.etag
@@ -66,20 +109,29 @@ func (n *Node) keepReadable(ctx context.Context) {
 
 // detach takes n off its name: it is unlinked or replaced.
 func (fs *FS) detach(n *Node) {
+	n.wmu.Lock() // an open or write in progress keeps the file it holds
+	defer n.wmu.Unlock()
+	fs.detachLocked(n)
+}
+
+// detachLocked is detach with n.wmu held.
+func (fs *FS) detachLocked(n *Node) {
 	fs.sched.Cancel(n.ino)
 	n.abortStream()
 	fs.mu.Lock()
 	fs.dropLocked(n)
+	fs.markGoneLocked(n.path, time.Now())
 	if fs.inoOf[n.path] == n.ino {
 		delete(fs.inoOf, n.path) // a new file here is a new inode
 	}
 	if fs.opt.NegativeTTL > 0 {
-		fs.negative[n.path] = time.Now().Add(fs.opt.NegativeTTL)
+		fs.setNegativeLocked(n.path, time.Now())
 	}
 	fs.mu.Unlock()
 	n.mu.Lock()
 	n.unlinked = true
 	n.exists = false
+	n.changedAt = time.Now()
 	f := n.file
 	idle := n.handles == 0
 	if idle {

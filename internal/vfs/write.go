@@ -14,12 +14,61 @@ import (
 // Write stores data in the spool. O_APPEND writes go to the end, whatever
 // offset the kernel sent, so that writers sharing a file never overwrite
 // each other and one write() is never split by another.
+//
+// When the buffer (or the spool disk) is full, a non-blocking mount drops
+// log writes whole lines at a time (counted, marked); every other write
+// waits for room, without holding the writer lock, so that the publication
+// that frees the room can run.
 func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error) {
-	n := h.node
-	fs := n.fs
 	if !h.write {
 		return 0, syscall.EBADF
 	}
+	for {
+		m, need, err := h.writeOnce(ctx, data, off)
+		switch {
+		case err != nil || need == 0:
+			return m, err
+		case need == needWhole:
+			err = h.node.editWhole(ctx)
+		default:
+			err = h.node.fs.waitRoom(ctx, need)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// writeOnce's need when it could not write: retryNow (room was freed, try
+// again at once), needWhole (the file must become a whole edit first), or
+// a number of bytes to wait for.
+const (
+	retryNow  = -1
+	needWhole = -2
+)
+
+// editWhole turns an appended file into a whole edit before a write below
+// its published base. A publication in flight reads the journal it
+// started with: it ends first (n.pubMu), then writers are held off.
+func (n *Node) editWhole(ctx context.Context) error {
+	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	if f == nil {
+		return syscall.EBADF
+	}
+	return n.makeWhole(ctx)
+}
+
+// writeOnce makes one attempt under the writer lock. need > 0: the write
+// must wait for that much room (the lock is released first).
+func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64) (m int, need int64, err error) {
+	n := h.node
+	fs := n.fs
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
 	n.mu.Lock()
@@ -27,7 +76,7 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 	unlinked := n.unlinked
 	n.mu.Unlock()
 	if f == nil {
-		return 0, syscall.EBADF
+		return 0, 0, syscall.EBADF
 	}
 	j := f.Journal()
 	if h.append {
@@ -36,82 +85,167 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 	if off < j.BaseSize && j.Kind == spool.KindAppend {
 		// Rewriting published bytes turns the file into a whole edit.
 		if !fs.opt.AllowOverwrite && j.Exists {
-			return 0, ErrPerm
+			return 0, 0, ErrPerm
 		}
-		if err := n.makeWhole(ctx); err != nil {
-			return 0, err
-		}
+		return 0, needWhole, nil
 	}
+	if !h.append && off < j.Size && j.Kind == spool.KindAppend {
+		// Rewriting appended bytes a publication may be reading: the
+		// file becomes a whole edit once that publication is done.
+		return 0, needWhole, nil
+	}
+	droppable := h.append && !unlinked && fs.sp.Mode() == spool.NonBlocking
 	if h.append && !unlinked {
+		if h.droppingLine() {
+			// The head of this line was dropped: its tail goes too.
+			h.dropAppend(f, data)
+			return len(data), 0, nil
+		}
 		if err := n.writeDropMarker(ctx, f); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		off = f.Journal().Size
 	}
+	growth := f.Growth(off, int64(len(data)))
+	if unlinked {
+		growth = 0 // never published: it holds no room in the buffer
+	}
+	if !fs.sp.TryReserve(growth) {
+		// Full: publish now rather than at the interval.
+		fs.kick()
+		switch {
+		case droppable && n.midLine() && !fs.sp.DiskFull():
+			// The kernel splits a write() that crosses a page boundary
+			// into two requests; the line's head was accepted, so finish
+			// it, over the buffer bound by one request.
+			fs.sp.Force(growth)
+		case droppable:
+			h.dropAppend(f, data)
+			return len(data), 0, nil // counted, marked, never waits
+		default:
+			return 0, growth, nil
+		}
+	}
+	m, err = f.WriteAt(data, off)
+	if err != nil {
+		fs.sp.Unreserve(growth)
+		if !isNoSpace(err) {
+			return 0, 0, fs.spoolErr(err, n.Path())
+		}
+		fs.warnEvery("spool-full", 10*time.Second, "spool disk is full: treating it as a full buffer", "dir", fs.sp.Dir(), "mode", modeName(fs.sp.Mode()))
+		fs.kick()
+		if fs.reclaim() {
+			return 0, retryNow, nil
+		}
+		if droppable {
+			h.dropAppend(f, data)
+			return len(data), 0, nil
+		}
+		return 0, max(growth, 1), nil
+	}
+	h.mu.Lock()
+	h.wrote = true
+	h.mu.Unlock()
+	now := time.Now()
+	n.mu.Lock()
+	if h.append && m > 0 {
+		n.openLine = data[m-1] != '\n'
+	}
+	n.localMtime = now
+	first := n.dirtySince.IsZero()
+	if first {
+		n.dirtySince = now
+	}
+	log := n.logMode
+	n.mu.Unlock()
+	if log && !unlinked && first {
+		fs.scheduleLog(n)
+	}
+	if !h.append && !unlinked {
+		n.streamAdvance(ctx, off, m)
+	}
+	return m, 0, nil
+}
+
+// waitRoom waits, with no lock held, until need bytes fit in the buffer
+// and the spool disk has room again (a publication frees both).
+func (fs *FS) waitRoom(ctx context.Context, need int64) error {
+	if need == retryNow {
+		return nil
+	}
 	for {
-		growth := f.Growth(off, int64(len(data)))
-		if !fs.sp.Fits(growth) {
-			// Full: publish now rather than at the interval.
+		if fs.sp.DiskFull() && !fs.reclaim() {
 			fs.kick()
 		}
-		err := fs.sp.Reserve(ctx, growth)
-		if errors.Is(err, spool.ErrFull) && h.append && n.midLine() {
-			// The kernel splits a write() that crosses a page boundary into
-			// two requests; dropping the second half would tear a line that
-			// was half accepted. Finish the line, over budget by one request.
-			fs.sp.Force(growth)
-			err = nil
+		if fs.sp.Fits(need) {
+			return nil
 		}
-		if errors.Is(err, spool.ErrFull) {
-			n.recordDrop(len(data))
-			return len(data), nil // non-blocking: counted, marked, never waits
+		// Wake up now and then: a full disk is cleared by reclaim, not by
+		// a release the spool would signal.
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err := fs.sp.WaitFits(wctx, need)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, spool.ErrClosed):
+			fs.log.Error("unmounting while a write waited for buffer space: the write is refused", "errno", "EIO")
+			return ErrIO
+		case ctx.Err() != nil:
+			return ErrInterrupted
 		}
-		if err != nil {
-			return 0, ErrInterrupted
-		}
-		m, err := f.WriteAt(data, off)
-		if err != nil {
-			fs.sp.Release(growth)
-			if isNoSpace(err) {
-				fs.warnEvery("spool-full", 10*time.Second, "spool disk is full: treating it as a full buffer", "dir", fs.sp.Dir(), "mode", modeName(fs.sp.Mode()))
-				fs.kick()
-				if fs.reclaim() {
-					continue
-				}
-				if fs.sp.Mode() == spool.NonBlocking {
-					n.recordDrop(len(data))
-					return len(data), nil
-				}
-				if err := fs.waitForSpace(ctx); err != nil {
-					return 0, err
-				}
-				continue
-			}
-			return 0, ErrIO
-		}
-		h.mu.Lock()
-		h.wrote = true
-		h.mu.Unlock()
-		now := time.Now()
-		n.mu.Lock()
-		if h.append && m > 0 {
-			n.openLine = data[m-1] != '\n'
-		}
-		n.localMtime = now
-		first := n.dirtySince.IsZero()
-		if first {
-			n.dirtySince = now
-		}
-		log := n.logMode
-		n.mu.Unlock()
-		if log && !unlinked && first {
-			fs.scheduleLog(n)
-		}
-		if !h.append && !unlinked {
-			n.streamAdvance(ctx, off, m)
-		}
-		return m, nil
 	}
+}
+
+// droppingLine: a drop took the head of this handle's current line (the
+// kernel sends one write() as two requests when it crosses a page).
+func (h *Handle) droppingLine() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dropLine
+}
+
+// dropAppend drops a log write (non-blocking mode, no room), whole lines
+// only: the part of the current line already accepted is cut off again
+// (it was never published: publications of an open log end at a newline),
+// and the rest of the line is dropped with it. n.wmu held.
+func (h *Handle) dropAppend(f *spool.File, data []byte) {
+	n := h.node
+	cut := n.cutOpenLine(f)
+	n.recordDrop(len(data) + int(cut))
+	h.mu.Lock()
+	h.dropLine = len(data) > 0 && data[len(data)-1] != '\n'
+	h.mu.Unlock()
+}
+
+// cutOpenLine truncates the spool file back to the start of its last,
+// unfinished line and returns how many bytes it cut. Bytes a publication
+// has taken (below Pending or the base) are never cut. n.wmu held.
+func (n *Node) cutOpenLine(f *spool.File) int64 {
+	if !n.midLine() {
+		return 0
+	}
+	n.pendMu.Lock()
+	defer n.pendMu.Unlock()
+	j := f.Journal()
+	from := max(j.BaseSize, j.Pending, j.LocalStart)
+	at := lastLineEnd(f, from, j.Size)
+	if at >= j.Size || f.Truncate(at) != nil {
+		return 0
+	}
+	open := false
+	if at > j.LocalStart {
+		// The line may have begun in bytes already published (an fsync
+		// in the middle of a line): then the marker starts a new line.
+		b := []byte{0}
+		if _, err := f.ReadAt(b, at-1); err == nil {
+			open = b[0] != '\n'
+		}
+	}
+	n.mu.Lock()
+	n.openLine = open
+	n.mu.Unlock()
+	return j.Size - at
 }
 
 // midLine: the last append ended inside a line.
@@ -130,23 +264,6 @@ func modeName(m spool.Mode) string {
 
 func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
-}
-
-// waitForSpace waits (blocking mode) until a publication frees spool space.
-func (fs *FS) waitForSpace(ctx context.Context) error {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for fs.sp.DiskFull() {
-		select {
-		case <-ctx.Done():
-			return ErrInterrupted
-		case <-t.C:
-		}
-		if fs.reclaim() {
-			break
-		}
-	}
-	return nil
 }
 
 // reclaim frees the disk blocks of bytes S3 already has (kept locally only
@@ -218,6 +335,24 @@ func (n *Node) writeDropMarker(ctx context.Context, f *spool.File) error {
 	return n.dropMarker(ctx, f, false)
 }
 
+// markGapAtEnd writes the marker of drops that no later write carried (the
+// last writer closed). It reports whether drops are still unmarked: the
+// spool disk had no room even for the marker (a publication frees it).
+func (n *Node) markGapAtEnd() bool {
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	n.mu.Lock()
+	f := n.file
+	due := n.drops.writes > 0 && f != nil && !n.unlinked && n.writers == 0
+	n.mu.Unlock()
+	if due {
+		n.dropMarker(context.Background(), f, true)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.drops.writes > 0 && n.file != nil && !n.unlinked
+}
+
 // dropMarker writes the marker; force charges it over the buffer bound
 // (the last close: no later write would carry it).
 func (n *Node) dropMarker(ctx context.Context, f *spool.File, force bool) error {
@@ -247,7 +382,7 @@ func (n *Node) dropMarker(ctx context.Context, f *spool.File, force bool) error 
 			return ErrInterrupted
 		}
 		if _, err := f.WriteAt([]byte(line), off); err != nil {
-			n.fs.sp.Release(growth)
+			n.fs.sp.Unreserve(growth)
 			return nil
 		}
 		n.mu.Lock()
