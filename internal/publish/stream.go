@@ -46,6 +46,9 @@ func StartStream(ctx context.Context, st s3store.Store, key string, cfg Config) 
 	return &Stream{m: m, partSize: cfg.PartSize, num: 1, sem: make(chan struct{}, cfg.Concurrency), ctx: sctx, cancel: cancel}, nil
 }
 
+// Tag is the publication tag the stream's object will carry.
+func (s *Stream) Tag() string { return s.m.cfg.Tag }
+
 // Uploaded is the number of bytes handed to part uploads.
 func (s *Stream) Uploaded() int64 {
 	s.mu.Lock()

@@ -50,6 +50,12 @@ type Journal struct {
 	// ExpressParts counts the parts of an S3 Express object (each append
 	// adds one) so that it is compacted before 10,000.
 	ExpressParts int `json:"express_parts,omitempty"`
+	// PendingTag names the publication in flight (user metadata
+	// x-amz-meta-s3mount-pub on the object it writes): after a lost
+	// answer or a crash, a HEAD showing it proves S3 has exactly that
+	// publication. PubSeq numbers the publications of this file.
+	PendingTag string `json:"pending_tag,omitempty"`
+	PubSeq     int64  `json:"pub_seq,omitempty"`
 	// RenamedFrom is the old key of a rename that copied the object to Key
 	// but may not have deleted the old one yet (its ETag: RenamedFromETag);
 	// recovery finishes the rename.

@@ -62,9 +62,10 @@ func (n *Node) publishLocked(ctx context.Context, final bool) error {
 		}
 		fs.count(func(s *Stats) { s.Conflicts++ })
 		j := f.Journal()
-		if j.Kind == spool.KindAppend && j.Exists || j.Kind == spool.KindAppend && j.BaseSize == 0 {
-			// A lost answer: S3 may have taken our bytes and refused the
-			// retry. Then they are published, and must not go twice.
+		if fs.opt.Express != nil && j.Kind == spool.KindAppend {
+			// A lost Express append: S3 may have taken our bytes and
+			// refused the retry's offset. (Other buckets tell by the
+			// publication's tag: settlePending.)
 			if aerr := fs.alreadyOurs(ctx, n, f); aerr == nil {
 				if jj := f.Journal(); jj.BaseSize != j.BaseSize || jj.BaseETag != j.BaseETag {
 					fs.count(func(s *Stats) { s.Conflicts-- })
@@ -125,12 +126,18 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 		defer n.wmu.Unlock()
 		j = f.Journal()
 	}
+	// A publication whose answer was lost (or cut by a crash) is settled
+	// first: it may be in S3 already.
+	if did, err := n.settlePending(ctx, f, false); did || err != nil {
+		return did, err
+	}
 	to, err := n.takeEnd(f, final)
 	if err != nil || to < 0 {
 		return false, err
 	}
 	j = f.Journal()
 	cfg := fs.pcfg
+	cfg.Tag = j.PendingTag
 	cfg.OnUpload = func(id string) { f.Update(func(jj *spool.Journal) { jj.UploadID = id }) }
 	base := publish.Base{Exists: j.Exists, Size: j.BaseSize, ETag: j.BaseETag}
 	fs.log.Debug("publishing", "key", j.Key, "kind", j.Kind, "exists", j.Exists, "base_size", j.BaseSize, "base_etag", j.BaseETag, "to", to, "spool_file", f.ID())
@@ -138,6 +145,10 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 	switch {
 	case j.Kind == spool.KindWhole:
 		if st := n.takeStream(to); st != nil {
+			if err := f.Update(func(jj *spool.Journal) { jj.PendingTag = st.Tag() }); err != nil {
+				st.Abort()
+				return false, err
+			}
 			nb, err = st.Finish(ctx, f, to, base)
 		} else {
 			nb, err = publish.Whole(ctx, fs.st, j.Key, f, to, base, cfg)
@@ -153,18 +164,70 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 	}
 	if err != nil {
 		fs.log.Debug("publication failed", "key", j.Key, "spool_file", f.ID(), "err", err)
+		// The answer may be lost while S3 applied it: settle it now, or
+		// before the next attempt if S3 cannot be asked.
+		if did, serr := n.settlePending(ctx, f, true); did && serr == nil {
+			return true, nil
+		}
 		return false, err
 	}
 	fs.log.Debug("published", "key", j.Key, "etag", nb.ETag, "size", nb.Size, "spool_file", f.ID())
+	return true, n.recordPublished(f, j, nb)
+}
+
+// settlePending asks S3 whether the publication the journal has in flight
+// (its tag) is the object now. If so it is recorded as published; if not,
+// it never happened and the next publication starts anew. did: it was
+// ours. A HEAD that fails leaves it unsettled (err): publishing again
+// without knowing could put the same bytes in twice. unchanged: nothing was
+// written since the publication started; else a whole file is published
+// again over the settled object (its bytes may have changed since).
+func (n *Node) settlePending(ctx context.Context, f *spool.File, unchanged bool) (did bool, err error) {
+	j := f.Journal()
+	if j.PendingTag == "" || n.fs.opt.Express != nil {
+		// Express appends keep the object's first tag: a lost append is
+		// settled by the byte check of alreadyOurs on conflict.
+		return false, nil
+	}
+	info, err := n.fs.st.Head(ctx, j.Key)
+	switch {
+	case isNotFound(err):
+	case err != nil:
+		return false, fmt.Errorf("cannot tell whether the last publication landed: %w", err)
+	case info.Tag == j.PendingTag:
+		n.fs.log.Info("a publication whose answer was lost is in S3", "key", j.Key, "size", info.Size)
+		nb := publish.Base{Exists: true, Size: info.Size, ETag: info.ETag}
+		if j.Kind == spool.KindAppend || unchanged {
+			return true, n.recordPublished(f, j, nb)
+		}
+		err := f.Update(func(jj *spool.Journal) {
+			jj.Exists, jj.BaseSize, jj.BaseETag = true, nb.Size, nb.ETag
+			jj.Pending, jj.PendingTag = 0, ""
+		})
+		n.mu.Lock()
+		n.ownETags.add(j.BaseETag)
+		n.ownETags.add(nb.ETag)
+		n.exists, n.size, n.etag, n.checked = true, nb.Size, nb.ETag, time.Now()
+		n.changedAt = n.checked
+		n.mu.Unlock()
+		return false, err
+	}
+	return false, f.Update(func(jj *spool.Journal) { jj.Pending, jj.PendingTag = 0, "" })
+}
+
+// recordPublished records that S3 holds [0, nb.Size) of the file (j is the
+// journal the publication started from).
+func (n *Node) recordPublished(f *spool.File, j spool.Journal, nb publish.Base) error {
+	fs := n.fs
 	pressure := fs.sp.DiskFull() || !fs.sp.Fits(1)
 	// Published [0, to): the file continues as an append of that base.
-	err = f.Update(func(jj *spool.Journal) {
+	err := f.Update(func(jj *spool.Journal) {
 		jj.Kind = spool.KindAppend
 		jj.Exists, jj.BaseSize, jj.BaseETag = true, nb.Size, nb.ETag
-		jj.Pending, jj.Conflict, jj.Dirty = 0, "", false
+		jj.Pending, jj.PendingTag, jj.Conflict, jj.Dirty = 0, "", "", false
 	})
 	if err != nil {
-		return false, err
+		return err
 	}
 	n.mu.Lock()
 	n.ownETags.add(j.BaseETag)
@@ -186,7 +249,7 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 			_ = f.Punch(jj.LocalStart, nb.Size-jj.LocalStart)
 		}
 	}
-	return true, nil
+	return nil
 }
 
 // takeEnd chooses where this publication ends and records it as the
@@ -206,7 +269,11 @@ func (n *Node) takeEnd(f *spool.File, final bool) (int64, error) {
 	if j.Kind == spool.KindAppend && j.Exists && to <= j.BaseSize {
 		return -1, nil // nothing new
 	}
-	if err := f.Update(func(jj *spool.Journal) { jj.Pending = to }); err != nil {
+	if err := f.Update(func(jj *spool.Journal) {
+		jj.Pending = to
+		jj.PubSeq++
+		jj.PendingTag = fmt.Sprintf("%s:%d", f.ID(), jj.PubSeq)
+	}); err != nil {
 		return -1, err
 	}
 	return to, nil
@@ -324,7 +391,7 @@ func (fs *FS) adopt(f *spool.File) {
 	go func() {
 		ctx := context.Background()
 		fs.finishRename(ctx, f)
-		if j.Kind == spool.KindAppend && j.Exists {
+		if fs.opt.Express != nil && j.Kind == spool.KindAppend && j.Exists {
 			if err := fs.alreadyOurs(ctx, n, f); err != nil {
 				fs.log.Warn("recovered spool file: cannot check the object", "key", j.Key, "err", err)
 			}
@@ -366,11 +433,15 @@ func (fs *FS) finishRename(ctx context.Context, f *spool.File) {
 	_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag = "", "" })
 }
 
-// alreadyOurs handles a crash between S3 accepting a publication and the
+// alreadyOurs (S3 Express only: appends keep the object's first tag, so
+// settlePending cannot tell) handles a crash between S3 accepting a publication and the
 // journal recording it: if the object's bytes past our base are our own
 // pending bytes, they are published already and must not be appended twice.
 func (fs *FS) alreadyOurs(ctx context.Context, n *Node, f *spool.File) error {
 	j := f.Journal()
+	if j.Pending <= j.BaseSize {
+		return nil // nothing was in flight
+	}
 	info, err := fs.st.Head(ctx, j.Key)
 	if err != nil || info.ETag == j.BaseETag || info.Size <= j.BaseSize {
 		return err

@@ -2,6 +2,8 @@ package vfs
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -43,6 +45,7 @@ func (n *Node) streamAdvance(ctx context.Context, off int64, m int) {
 	}
 	if ss.s == nil && ss.seqEnd >= 2*part {
 		cfg := fs.pcfg
+		cfg.Tag = f.ID() + ":stream:" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		cfg.OnUpload = func(id string) { _ = f.Update(func(j *spool.Journal) { j.UploadID = id }) }
 		st, err := publish.StartStream(ctx, fs.st, j.Key, cfg)
 		if err != nil {

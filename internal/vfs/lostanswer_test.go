@@ -1,0 +1,168 @@
+package vfs
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/readahead"
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/s3store/memstore"
+	"github.com/s3mount/s3mount/internal/spool"
+)
+
+// lostFS is a file system over mem whose publications are driven by the
+// test (intervals of an hour), with every option that allows edits.
+func lostFS(t *testing.T, mem *memstore.Store, dir string) *FS {
+	t.Helper()
+	sp, recovered, err := spool.Open(dir, "lost/", spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := readahead.NewPool(mem, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
+	fs := New(mem, sp, recovered, pool, Options{
+		AllowDelete: true, AllowOverwrite: true, UploadInterval: time.Hour, CloseDelay: time.Hour,
+		WritePartSize: s3store.MinPartSize, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	t.Cleanup(func() { fs.Shutdown(context.Background()) })
+	return fs
+}
+
+// loseOnce makes the first call of op apply and lose its answer.
+func loseOnce(mem *memstore.Store, op string) {
+	lost := false
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		if c.Op == op && !lost {
+			lost = true
+			return memstore.LoseAnswer
+		}
+		return memstore.Pass
+	})
+}
+
+func mustWrite(t *testing.T, h *Handle, s string) {
+	t.Helper()
+	if _, err := h.Write(context.Background(), []byte(s), 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A publication S3 applied but whose answer was lost is recognised by its
+// tag: not published twice, not taken for another writer's (which would
+// make close fail with EIO), and identical bytes appended by another host
+// are not taken for ours.
+func TestLostAnswerIsSettledByTag(t *testing.T) {
+	ctx := context.Background()
+	t.Run("whole file", func(t *testing.T) {
+		mem := memstore.New("b")
+		fs := lostFS(t, mem, t.TempDir())
+		loseOnce(mem, "PutObject")
+		_, h, err := fs.Create(ctx, fs.Root(), "f", os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, h, "whole\n")
+		if err := h.Flush(ctx); err != nil {
+			t.Fatalf("close after a lost answer: %v", err)
+		}
+		h.Release()
+		if got, _, _ := mem.Object("f"); string(got) != "whole\n" {
+			t.Fatalf("S3 holds %q", got)
+		}
+	})
+	t.Run("log append", func(t *testing.T) {
+		mem := memstore.New("b")
+		mem.PutObject("app.log", []byte("line 1\n"))
+		fs := lostFS(t, mem, t.TempDir())
+		n, err := fs.Lookup(ctx, fs.Root(), "app.log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, h, "line 2\n")
+		loseOnce(mem, "PutObject")
+		if err := h.Fsync(ctx); err != nil {
+			t.Fatalf("fsync after a lost answer: %v", err)
+		}
+		// Another host appends the very same line after ours.
+		mem.SetHook(nil)
+		mem.AppendObject("app.log", []byte("line 2\n"))
+		mustWrite(t, h, "line 3\n")
+		if err := h.Fsync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.Release()
+		want := "line 1\nline 2\nline 2\nline 3\n"
+		if got, _, _ := mem.Object("app.log"); string(got) != want {
+			t.Fatalf("S3 holds %q, want %q", got, want)
+		}
+	})
+	t.Run("after a crash", func(t *testing.T) {
+		mem := memstore.New("b")
+		dir := t.TempDir()
+		fs := lostFS(t, mem, dir)
+		_, h, err := fs.Create(ctx, fs.Root(), "c.log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, h, "only once\n")
+		// S3 applies the publication; the daemon dies before the answer.
+		mem.SetHook(func(c memstore.Call) memstore.Fault {
+			if c.Op == "PutObject" {
+				return memstore.LoseAnswer
+			}
+			return memstore.Fail
+		})
+		_ = h.Fsync(ctx)
+		snap := t.TempDir()
+		copyDir(t, dir, snap)
+		mem.SetHook(nil)
+		// Recovery on a copy of the spool as the crash left it.
+		fs2 := lostFS(t, mem, snap)
+		waitFor(t, func() bool { return fs2.Stats().SpoolFiles == 0 })
+		if got, _, _ := mem.Object("c.log"); string(got) != "only once\n" {
+			t.Fatalf("S3 holds %q after recovery", got)
+		}
+	})
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() || e.Name() == "LOCK" || strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		b, err := os.ReadFile(from + "/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to+"/"+e.Name(), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitFor polls cond for up to a minute.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+
