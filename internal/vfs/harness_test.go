@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/s3mount/s3mount/internal/readahead"
@@ -437,10 +438,27 @@ func (c *core) settle(d time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("recovered file %s still not published after %v", busy, d)
+			return fmt.Errorf("recovered file %s still not published after %v (its state: %s)", busy, d, c.nodeState(busy))
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// nodeState describes the core's node for p, for failure messages.
+func (c *core) nodeState(p string) string {
+	c.fs.mu.Lock()
+	n := c.fs.byPath[p]
+	c.fs.mu.Unlock()
+	if n == nil {
+		return "no node"
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := fmt.Sprintf("exists=%v size=%d handles=%d writers=%d pubErr=%v", n.exists, n.size, n.handles, n.writers, n.pubErr)
+	if n.file != nil {
+		s += fmt.Sprintf(" journal=%+v", n.file.Journal())
+	}
+	return s
 }
 
 // tick runs every publication the scheduler holds, now, as if its deadline
@@ -506,5 +524,38 @@ func watch(d time.Duration, fn func()) (hung bool) {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// The harness's own checks: a step that never ends is reported as a hang,
+// and a fenced store applies nothing after the kill (the call it is
+// killed at only in "after" mode).
+func TestHarnessWatchdogAndFence(t *testing.T) {
+	r := &runner{stepTimeout: 50 * time.Millisecond}
+	block := make(chan struct{})
+	defer close(block)
+	if f := r.guarded(func() *failure { <-block; return nil }); f == nil || f.kind != "hang" {
+		t.Fatalf("a blocked step gave %v, want a hang", f)
+	}
+	for _, after := range []bool{false, true} {
+		mem := memstore.New("b")
+		fc := newFence(mem)
+		snap := 0
+		fc.killAt, fc.killAfter, fc.onKill = 2, after, func() { snap++ }
+		ctx := context.Background()
+		if _, err := fc.Put(ctx, "k1", bytes.NewReader([]byte("x")), 1, s3store.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fc.Put(ctx, "k2", bytes.NewReader([]byte("y")), 1, s3store.Cond{}); !errors.Is(err, errKilled) {
+			t.Fatalf("the call killed at: %v", err)
+		}
+		if _, err := fc.Put(ctx, "k3", bytes.NewReader([]byte("z")), 1, s3store.Cond{}); !errors.Is(err, errKilled) {
+			t.Fatalf("a call after the kill: %v", err)
+		}
+		_, _, applied := mem.Object("k2")
+		_, _, late := mem.Object("k3")
+		if applied != after || late || snap != 1 || !fc.Dead() {
+			t.Fatalf("after=%v: k2 applied %v, k3 applied %v, snapshots %d", after, applied, late, snap)
+		}
 	}
 }

@@ -62,7 +62,7 @@ type op struct {
 	Partial bool   // append: the write ends inside a line (a write split in two)
 	ByName  bool   // truncate(2) by name instead of ftruncate(2)
 	Big     bool   // remote put of an object past the compose threshold (5 MiB)
-	Faults  int    // store faults during the step: 0 none, 1 fail, 2 lose answers, 3 both
+	Faults  int    // store faults during the step: 0 none, 1 fail, 2 lose answers, 3 both, 4/5 the first call
 	Nth     int    // race-tick: the foreign append lands before the Nth call on the key
 }
 
@@ -91,7 +91,15 @@ func flagString(fl int) string {
 	return strings.Join(s, "|")
 }
 
-var faultNames = []string{"", " [store faults: fail]", " [store faults: lose answers]", " [store faults: fail+lose]"}
+// Store faults of a step: random ones (1-3, by the op's ID), or exactly
+// the first call that writes (4, 5: for sequences written by hand).
+const (
+	faultFailFirst = 4
+	faultLoseFirst = 5
+)
+
+var faultNames = []string{"", " [store faults: fail]", " [store faults: lose answers]", " [store faults: fail+lose]",
+	" [store fault: the first write fails]", " [store fault: the first write's answer is lost]"}
 
 func (o op) String() string {
 	s := opNames[o.Kind]
@@ -187,7 +195,7 @@ func genOps(rng *rand.Rand, n int, faults bool) []op {
 		return s[rng.Intn(len(s))], true
 	}
 	fault := func() int {
-		if faults && rng.Intn(6) == 0 {
+		if faults && rng.Intn(3) == 0 {
 			return 1 + rng.Intn(3)
 		}
 		return 0

@@ -51,7 +51,18 @@ type runner struct {
 
 	objCache map[string]cachedObject
 	hooked   bool // a fault or race hook is installed on the store
+
+	cov map[string]int // what the sequence exercised (coverage of the model test)
 }
+
+// coverage sums what the model test's sequences exercised, so that a run
+// shows it is not vacuous.
+var coverage = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+func (r *runner) count(what string) { r.cov[what]++ }
 
 var debugCalls = os.Getenv("MODEL_DEBUG_CALLS") != ""
 
@@ -68,6 +79,13 @@ func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) 
 		return fail("setup", "%v", err), 0, ""
 	}
 	defer r.c.cleanup()
+	defer func() {
+		coverage.Lock()
+		for k, v := range r.cov {
+			coverage.n[k] += v
+		}
+		coverage.Unlock()
+	}()
 	for i, o := range ops {
 		f := r.guarded(func() *failure { return r.step(o) })
 		if f == nil {
@@ -90,7 +108,7 @@ func newRunner(t testing.TB, opt coreOptions, stepTimeout time.Duration) (*runne
 	if opt.Express {
 		mem = memstore.NewExpress("memstore-bucket--use1-az4--x-s3")
 	}
-	r := &runner{t: t, opt: opt, mem: mem, m: newModel(), vh: map[int]*Handle{}, stepTimeout: stepTimeout, objCache: map[string]cachedObject{}}
+	r := &runner{t: t, opt: opt, mem: mem, m: newModel(), vh: map[int]*Handle{}, stepTimeout: stepTimeout, objCache: map[string]cachedObject{}, cov: map[string]int{}}
 	c, err := newCore(mem, opt)
 	if err != nil {
 		return nil, err
@@ -216,8 +234,10 @@ func (r *runner) outcome(what string, err error, want expect, also ...syscall.Er
 	case e == 0 && want != wantEPERM:
 		return nil
 	case e == syscall.EPERM && want != wantOK:
+		r.count("EPERM (mount options)")
 		return nil
 	case e == syscall.EIO && r.injected.Load() > 0:
+		r.count("EIO after a store fault")
 		return nil
 	}
 	for _, a := range also {
@@ -237,6 +257,11 @@ func (r *runner) outcome(what string, err error, want expect, also ...syscall.Er
 	return fail("errno", "%s: %v (errno %v), want %s", what, err, e, w)
 }
 
+// writeOps are the calls that change the bucket: faults 4 and 5 hit the
+// first of them.
+var writeOps = map[string]bool{"PutObject": true, "CreateMultipartUpload": true, "UploadPart": true, "UploadPartCopy": true,
+	"CompleteMultipartUpload": true, "CopyObject": true, "DeleteObject": true, "RenameObject": true}
+
 // faults installs the step's store faults (and a race hook).
 func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 	r.injected.Store(0)
@@ -244,6 +269,7 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 		return func() {}
 	}
 	var mu sync.Mutex
+	calls := 0
 	rng := rand.New(rand.NewSource(int64(o.ID)*7919 + 17))
 	r.hooked = true
 	r.mem.SetHook(func(c memstore.Call) memstore.Fault {
@@ -255,9 +281,17 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 		}
 		mu.Lock()
 		x := rng.Intn(100)
+		first := calls == 0 && writeOps[c.Op]
+		if writeOps[c.Op] {
+			calls++
+		}
 		mu.Unlock()
 		f := memstore.Pass
 		switch {
+		case o.Faults == faultFailFirst && first:
+			f = memstore.Fail
+		case o.Faults == faultLoseFirst && first:
+			f = memstore.LoseAnswer
 		case o.Faults == 1 && x < 25, o.Faults == 3 && x < 15:
 			f = memstore.Fail
 		case o.Faults == 2 && x < 25, o.Faults == 3 && x < 30:
@@ -265,6 +299,9 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 		}
 		if f != memstore.Pass {
 			r.injected.Add(1)
+			mu.Lock()
+			r.cov["store faults injected"]++
+			mu.Unlock()
 		}
 		if debugCalls {
 			fmt.Printf("call %d %s %q -> %v\n", c.Seq, c.Op, c.Key, f)
@@ -417,7 +454,14 @@ func (r *runner) close(o op) *failure {
 		return ff
 	}
 	if ack {
-		return r.acked(f, fmt.Sprintf("close (h%d %s%s)", o.Slot, flagString(mh.flags), map[bool]string{true: ", changed by truncation only"}[mh.truncOnly]))
+		why := ""
+		if mh.truncOnly {
+			why += ", changed by truncation only"
+		}
+		if mh.fsyncFailed {
+			why += ", after a failed fsync"
+		}
+		return r.acked(f, fmt.Sprintf("close (h%d %s%s)", o.Slot, flagString(mh.flags), why))
 	}
 	return nil
 }
@@ -443,6 +487,7 @@ func (r *runner) acked(f *mfile, what string) *failure {
 	}
 	f.acked()
 	f.prevS3 = s
+	r.count("acknowledged publications (close, fsync)")
 	return nil
 }
 
@@ -517,11 +562,14 @@ func (r *runner) fsync(o op) *failure {
 	defer cancel()
 	err := r.vh[o.Slot].Fsync(ctx)
 	r.steps++
-	if mh.write {
-		mh.wrote, mh.truncOnly = false, false
-	}
 	if ff := r.outcome(fmt.Sprintf("fsync of %q", mh.f.name), err, wantOK); ff != nil || err != nil {
+		// A failed fsync leaves the changes unpublished: close must still
+		// publish them or fail.
+		mh.fsyncFailed = err != nil
 		return ff
+	}
+	if mh.write {
+		mh.wrote, mh.truncOnly, mh.fsyncFailed = false, false, false
 	}
 	return r.acked(mh.f, fmt.Sprintf("fsync (h%d %s)", o.Slot, flagString(mh.flags)))
 }
@@ -630,6 +678,10 @@ func (r *runner) rename(o op) *failure {
 	f.name = o.To
 	r.m.files[o.To] = f
 	delete(r.m.gone, o.To)
+	r.count("renames")
+	if f.handles > 0 {
+		r.count("renames of open files")
+	}
 	if !srcPresent && dstPresent {
 		f.replaced = [][]byte{dstOld}
 	}
@@ -661,6 +713,10 @@ func (r *runner) unlink(o op) *failure {
 	if ff := r.outcome(what, err, want); ff != nil || err != nil {
 		return ff
 	}
+	r.count("unlinks")
+	if f.handles > 0 {
+		r.count("unlinks of open files")
+	}
 	r.m.unlink(f)
 	return nil
 }
@@ -680,8 +736,12 @@ func (r *runner) tickChecked() *failure {
 			before[name] = s
 		}
 	}
+	calls := r.c.fence.Calls()
 	r.c.tick()
 	r.steps++
+	if r.c.fence.Calls() > calls {
+		r.count("ticks that published")
+	}
 	for name, b := range before {
 		s, _ := r.object(name)
 		if !bytes.Equal(s, b) && len(s) > 0 && s[len(s)-1] != '\n' {
@@ -707,6 +767,7 @@ func (r *runner) lineModeOK(f *mfile) bool {
 // enterLineMode starts merging another host's lines into f.
 func (r *runner) enterLineMode(f *mfile, base []byte) {
 	if f.lm == nil {
+		r.count("logs merged with another host's lines")
 		f.lm = &lineMode{base: base, ours: splitLines(f.data[len(base):])}
 	}
 }
@@ -746,6 +807,7 @@ func (r *runner) raceTick(o op) *failure {
 	r.raced = nil
 	r.raceMu.Unlock()
 	if len(raced) > 0 {
+		r.count("another host's appends inside a publication")
 		r.enterLineMode(f, base)
 		f.lm.theirs = append(f.lm.theirs, splitLines(chunk)...)
 	}
@@ -795,6 +857,7 @@ func (r *runner) remote(o op) *failure {
 		data := lines('R', o.ID, o.Len%4+1)
 		if o.Big {
 			data = append(append([]byte(nil), bigBlob(o.ID%4)...), data...)
+			r.count("objects past the compose threshold")
 		}
 		r.mem.PutObject(o.Name, data)
 		if f == nil {
@@ -845,6 +908,7 @@ func (r *runner) crash() *failure {
 		r.dropHandle(slot)
 	}
 	r.steps++
+	r.count("crashes")
 	if err := r.c.settle(r.stepTimeout / 2); err != nil {
 		return fail("recovery", "%v", err)
 	}
@@ -884,6 +948,7 @@ func (r *runner) restart() *failure {
 		return fail("recovery", "remount: %v", err)
 	}
 	r.steps++
+	r.count("clean remounts")
 	if err := r.c.settle(r.stepTimeout / 2); err != nil {
 		return fail("recovery", "%v", err)
 	}

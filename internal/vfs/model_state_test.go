@@ -67,6 +67,8 @@ type mhandle struct {
 	wrote  bool // changed the file since the last close/fsync: close publishes
 	// truncOnly: the change was a truncation (O_TRUNC, ftruncate), no write.
 	truncOnly bool
+	// fsyncFailed: an fsync failed since the last publication.
+	fsyncFailed bool
 }
 
 type model struct {
