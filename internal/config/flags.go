@@ -342,7 +342,7 @@ var flagTable = []*flagDef{
 		},
 		emit: func(o *Options) []string { return one(formatDuration(o.CloseDelay)) }},
 	{name: "buffer-mode", value: "MODE", group: grpOurs,
-		help: "When the spool is full: blocking (write() waits for S3, nothing is lost) or non-blocking (write() never waits; data that does not fit is dropped, counted and marked in the file)",
+		help: "When the spool is full: blocking (write() waits for S3, nothing is lost) or non-blocking (log writes never wait; whole lines that do not fit are dropped, counted and marked in the file; other writers wait as in blocking mode)",
 		def:  BufferBlocking,
 		set: func(o *Options, v string) (err error) {
 			o.BufferMode, err = parseChoice("buffer-mode", v, BufferBlocking, BufferNonBlocking)

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/s3mount/s3mount/internal/readahead"
+	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/spool"
 )
 
@@ -176,7 +178,7 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 			fs.log.Warn("refused to edit an existing object in place (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
 			return nil, ErrPerm
 		}
-		if err := fs.copyIn(ctx, n, size, etag); err != nil {
+		if err := fs.copyInFresh(ctx, n, size, etag); err != nil {
 			return nil, err
 		}
 	}
@@ -216,6 +218,27 @@ func (fs *FS) attachFile(n *Node, j spool.Journal) error {
 	}
 	n.mu.Lock()
 	n.file = f
+	n.mu.Unlock()
+	return nil
+}
+
+// copyInFresh is copyIn for an open: when the object changed since this
+// host last looked, the open takes it as it is now (it has served nothing
+// yet), instead of failing with ESTALE.
+func (fs *FS) copyInFresh(ctx context.Context, n *Node, size int64, etag string) error {
+	err := fs.copyIn(ctx, n, size, etag)
+	if !errors.Is(err, s3store.ErrPrecondition) {
+		return err
+	}
+	info, herr := fs.st.Head(ctx, fs.key(n.Path()))
+	if herr != nil {
+		return err
+	}
+	if err := fs.copyIn(ctx, n, info.Size, info.ETag); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.exists, n.size, n.etag, n.checked = true, info.Size, info.ETag, time.Now()
 	n.mu.Unlock()
 	return nil
 }
