@@ -30,6 +30,7 @@ type crashScenario struct {
 	opt   coreOptions
 	setup []op // runs whole
 	phase []op // crashed at each of its store calls
+	big   bool // moves objects of 5 MiB and more
 }
 
 // scenario builds op sequences with unique IDs.
@@ -71,7 +72,11 @@ func crashScenarios() []crashScenario {
 	add := func(name string, opt coreOptions, build func(s *scenario) (setup, phase []op)) {
 		s := &scenario{}
 		setup, phase := build(s)
-		out = append(out, crashScenario{name: name, opt: opt, setup: setup, phase: phase})
+		big := false
+		for _, o := range append(append([]op(nil), setup...), phase...) {
+			big = big || o.Big || o.Len >= 1<<20
+		}
+		out = append(out, crashScenario{name: name, opt: opt, setup: setup, phase: phase, big: big})
 	}
 	logAppend := func(s *scenario) ([]op, []op) {
 		return []op{s.open(0, "log", wrAppend), s.lines(0, 2), s.tick(), s.lines(0, 3), s.half(0)},
@@ -136,6 +141,9 @@ func crashScenarios() []crashScenario {
 func TestCrashPoints(t *testing.T) {
 	for _, sc := range crashScenarios() {
 		t.Run(sc.name, func(t *testing.T) {
+			if testing.Short() && sc.big {
+				t.Skip("-short: scenarios of 5 MiB and more take seconds a crash point under -race")
+			}
 			start := time.Now()
 			n, failed := 0, 0
 			for k := int64(1); ; k++ {

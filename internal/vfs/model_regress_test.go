@@ -35,6 +35,8 @@ type modelCase struct {
 
 func modelCases() []modelCase {
 	all := coreOptions{AllowDelete: true, AllowOverwrite: true}
+	express := all
+	express.Express = true
 	var out []modelCase
 	add := func(name string, opt coreOptions, build func(s *scenario) []op) {
 		out = append(out, modelCase{name, opt, build(&scenario{})})
@@ -75,6 +77,17 @@ func modelCases() []modelCase {
 	add("rewriting published bytes needs --allow-overwrite, after ftruncate too", coreOptions{AllowDelete: true}, func(s *scenario) []op {
 		return []op{s.remoteAppend("d"), s.open(5, "d", os.O_WRONLY|os.O_APPEND), s.open(4, "d", os.O_RDWR),
 			s.ftruncate(4, 16, 21), s.pwrite(4, 5, 12)}
+	})
+	add("reads of a log whose publication lost its answer", all, func(s *scenario) []op {
+		return []op{s.put("b", false), s.open(1, "b", os.O_WRONLY|os.O_APPEND), s.lines(1, 2), s.faulty(s.tick(), faultLoseFirst)}
+	})
+	add("rename after an Express append lost its answer publishes nothing twice", express, func(s *scenario) []op {
+		return []op{s.open(0, "d", wrAppend), s.lines(0, 2), s.fsync(0), s.lines(0, 2), s.faulty(s.tick(), faultLoseFirst),
+			s.rename("d", "a"), s.tick()}
+	})
+	add("rename after an append lost its answer publishes nothing twice", all, func(s *scenario) []op {
+		return []op{s.open(0, "d", wrAppend), s.lines(0, 2), s.fsync(0), s.lines(0, 2), s.faulty(s.tick(), faultLoseFirst),
+			s.rename("d", "a"), s.tick()}
 	})
 	add("close after a failed fsync publishes or fails", all, func(s *scenario) []op {
 		return []op{s.open(0, "c", wrCreate), s.bytes(0, 20), s.faulty(s.fsync(0), faultFailFirst), s.close(0)}

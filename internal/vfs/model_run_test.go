@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
+	"github.com/s3mount/s3mount/internal/spool"
 )
 
 // failure is what broke, at which step (0: the checks after the last step).
@@ -398,7 +399,6 @@ func (r *runner) open(o op) *failure {
 			return ff
 		}
 		nf := r.m.newFile(o.Name, []byte{})
-		nf.whole = !(app && write)
 		r.addHandle(o.Slot, nf, o.Flags, h, !app)
 		return nil
 	}
@@ -428,7 +428,6 @@ func (r *runner) open(o op) *failure {
 	}
 	if trunc {
 		f.truncate(0)
-		f.whole = true
 	}
 	r.addHandle(o.Slot, f, o.Flags, h, trunc)
 	r.m.h[o.Slot].truncOnly = trunc
@@ -547,7 +546,6 @@ func (r *runner) write(o op) *failure {
 		f.appendData(data)
 	default:
 		f.writeAt(data, off)
-		f.whole = true
 	}
 	return nil
 }
@@ -629,7 +627,6 @@ func (r *runner) truncate(o op) *failure {
 	}
 	if size != len(f.data) || !r.idle(f) {
 		f.truncate(size)
-		f.whole = true
 	}
 	if mh != nil && !mh.wrote {
 		mh.wrote, mh.truncOnly = true, true
@@ -761,7 +758,24 @@ func (r *runner) lineModeOK(f *mfile) bool {
 		return true
 	}
 	s, _ := r.object(f.name)
-	return f.log && !f.whole && (len(f.data) == 0 || f.data[len(f.data)-1] == '\n') && linePrefix(s, f.data)
+	return f.log && r.appendOnly(f.name) && (len(f.data) == 0 || f.data[len(f.data)-1] == '\n') && linePrefix(s, f.data)
+}
+
+// appendOnly: the core publishes the file as appends to what S3 has (the
+// contract's "file that only grows", which rebases after another host's
+// append); other files meet such an append as a conflict.
+func (r *runner) appendOnly(name string) bool {
+	fs := r.c.fs
+	fs.mu.Lock()
+	n := fs.byPath[name]
+	fs.mu.Unlock()
+	if n == nil {
+		return false
+	}
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	return f != nil && f.Journal().Kind == spool.KindAppend
 }
 
 // enterLineMode starts merging another host's lines into f.
@@ -1101,7 +1115,9 @@ func (r *runner) compare(ctx context.Context, h *Handle, f *mfile, who string) *
 		head, err := readRange(ctx, h, 0, min(b, 4<<10))
 		var tail []byte
 		if err == nil {
-			tail, err = readRange(ctx, h, max(0, b-4<<10), size)
+			// To the end as it is now, not as Attr said: a rebase in
+			// the background (real timers) may have moved our lines.
+			tail, err = readRange(ctx, h, max(0, b-4<<10), -1)
 		}
 		if Errno(err) == syscall.ESTALE {
 			return nil // S3 changed under the remote part: allowed for a pinned read
@@ -1136,8 +1152,12 @@ func (r *runner) compare(ctx context.Context, h *Handle, f *mfile, who string) *
 	return nil
 }
 
+// readRange reads [from, to), or to the end when to < 0.
 func readRange(ctx context.Context, h *Handle, from, to int64) ([]byte, error) {
-	out := make([]byte, 0, to-from)
+	if to < 0 {
+		to = 1 << 40
+	}
+	out := make([]byte, 0, min(to-from, 1<<20))
 	buf := make([]byte, min(128<<10, max(to-from, 1)))
 	for off := from; off < to; {
 		m, err := h.Read(ctx, buf[:min(int64(len(buf)), to-off)], off)

@@ -33,8 +33,7 @@ type mfile struct {
 	name string // "" once unlinked (or replaced by a rename)
 	data []byte // what reads give; never changed in place below its length
 
-	log   bool // an O_APPEND handle was opened: publications may stop at a line
-	whole bool // may be published as a whole-file replace: another host's append is a conflict
+	log bool // an O_APPEND handle was opened: publications may stop at a line
 	// hist holds the versions S3 may hold for the file, oldest first: from
 	// the last acknowledged (or seen) publication to now.
 	hist      [][]byte
@@ -120,7 +119,6 @@ func (f *mfile) acked() {
 	f.hist = [][]byte{f.data}
 	f.mustExist = true
 	f.replaced = nil
-	f.whole = false
 }
 
 // unlink takes the file off its name.
@@ -166,9 +164,6 @@ func (f *mfile) checkS3(s []byte, present bool) string {
 			f.prevS3 = s
 			f.mustExist = true
 			f.replaced = nil
-			if full {
-				f.whole = false
-			}
 			return ""
 		}
 	}
