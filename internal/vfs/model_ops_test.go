@@ -92,14 +92,16 @@ func flagString(fl int) string {
 }
 
 // Store faults of a step: random ones (1-3, by the op's ID), or exactly
-// the first call that writes (4, 5: for sequences written by hand).
+// the first call that writes (4, 5), or every call (6): for sequences
+// written by hand.
 const (
 	faultFailFirst = 4
 	faultLoseFirst = 5
+	faultLoseAll   = 6 // every call of the step loses its answer
 )
 
 var faultNames = []string{"", " [store faults: fail]", " [store faults: lose answers]", " [store faults: fail+lose]",
-	" [store fault: the first write fails]", " [store fault: the first write's answer is lost]"}
+	" [store fault: the first write fails]", " [store fault: the first write's answer is lost]", " [store faults: every answer is lost]"}
 
 func (o op) String() string {
 	s := opNames[o.Kind]

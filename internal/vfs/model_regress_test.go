@@ -89,6 +89,12 @@ func modelCases() []modelCase {
 		return []op{s.open(0, "d", wrAppend), s.lines(0, 2), s.fsync(0), s.lines(0, 2), s.faulty(s.tick(), faultLoseFirst),
 			s.rename("d", "a"), s.tick()}
 	})
+	add("rename after a close whose outcome is unknown", all, func(s *scenario) []op {
+		return []op{s.put("d", false), s.open(0, "d", os.O_RDWR), s.pwrite(0, 3, 10), s.faulty(s.close(0), faultLoseAll), s.rename("d", "a")}
+	})
+	add("a crash after a rename over an open file", all, func(s *scenario) []op {
+		return []op{s.put("d", false), s.open(0, "d", os.O_WRONLY), s.open(2, "b", os.O_RDWR|os.O_CREATE), s.rename("b", "d"), s.crash()}
+	})
 	add("close after a failed fsync publishes or fails", all, func(s *scenario) []op {
 		return []op{s.open(0, "c", wrCreate), s.bytes(0, 20), s.faulty(s.fsync(0), faultFailFirst), s.close(0)}
 	})

@@ -291,7 +291,7 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 		switch {
 		case o.Faults == faultFailFirst && first:
 			f = memstore.Fail
-		case o.Faults == faultLoseFirst && first:
+		case o.Faults == faultLoseFirst && first, o.Faults == faultLoseAll:
 			f = memstore.LoseAnswer
 		case o.Faults == 1 && x < 25, o.Faults == 3 && x < 15:
 			f = memstore.Fail
