@@ -95,6 +95,9 @@ func modelCases() []modelCase {
 	add("a crash after a rename over an open file", all, func(s *scenario) []op {
 		return []op{s.put("d", false), s.open(0, "d", os.O_WRONLY), s.open(2, "b", os.O_RDWR|os.O_CREATE), s.rename("b", "d"), s.crash()}
 	})
+	add("a file renamed over an object, then away before it is published", all, func(s *scenario) []op {
+		return []op{s.put("a", false), s.open(2, "c", os.O_RDWR|os.O_CREATE), s.rename("c", "a"), s.rename("a", "d")}
+	})
 	add("close after a failed fsync publishes or fails", all, func(s *scenario) []op {
 		return []op{s.open(0, "c", wrCreate), s.bytes(0, 20), s.faulty(s.fsync(0), faultFailFirst), s.close(0)}
 	})
