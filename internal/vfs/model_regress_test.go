@@ -95,6 +95,10 @@ func modelCases() []modelCase {
 	add("a crash after a rename over an open file", all, func(s *scenario) []op {
 		return []op{s.put("d", false), s.open(0, "d", os.O_WRONLY), s.open(2, "b", os.O_RDWR|os.O_CREATE), s.rename("b", "d"), s.crash()}
 	})
+	add("recovery of a file replaced while open deletes nobody else's object", all, func(s *scenario) []op {
+		return []op{s.put("b", false), s.open(1, "b", os.O_RDWR), s.open(2, "d", wrCreate), s.bytes(2, 30),
+			s.rename("d", "b"), s.close(2), s.put("b", false), s.crash()}
+	})
 	add("a file renamed over an object, then away before it is published", all, func(s *scenario) []op {
 		return []op{s.put("a", false), s.open(2, "c", os.O_RDWR|os.O_CREATE), s.rename("c", "a"), s.rename("a", "d")}
 	})
