@@ -78,8 +78,19 @@ func modelCases() []modelCase {
 		return []op{s.remoteAppend("d"), s.open(5, "d", os.O_WRONLY|os.O_APPEND), s.open(4, "d", os.O_RDWR),
 			s.ftruncate(4, 16, 21), s.pwrite(4, 5, 12)}
 	})
-	add("reads of a log whose publication lost its answer", all, func(s *scenario) []op {
-		return []op{s.put("b", false), s.open(1, "b", os.O_WRONLY|os.O_APPEND), s.lines(1, 2), s.faulty(s.tick(), faultLoseFirst)}
+	add("reads of a log after a publication tick with store faults", all, func(s *scenario) []op {
+		// As found (seed 247336159): the IDs choose the faults.
+		return []op{
+			{ID: 227, Kind: opRemoteAppend, Name: "b"},
+			{ID: 231, Kind: opRemoteAppend, Name: "c"},
+			{ID: 232, Kind: opOpen, Slot: 4, Name: "c", Flags: os.O_WRONLY | os.O_APPEND},
+			{ID: 233, Kind: opCrash},
+			{ID: 234, Kind: opOpen, Slot: 1, Name: "b", Flags: os.O_WRONLY | os.O_APPEND},
+			{ID: 239, Kind: opWrite, Slot: 1, Len: 1},
+			{ID: 240, Kind: opOpen, Slot: 2, Name: "c", Flags: os.O_WRONLY | os.O_CREATE | os.O_APPEND},
+			{ID: 241, Kind: opTruncate, Slot: 2, Frac: 16, Len: 2},
+			{ID: 246, Kind: opTick, Faults: 3},
+		}
 	})
 	add("rename after an Express append lost its answer publishes nothing twice", express, func(s *scenario) []op {
 		return []op{s.open(0, "d", wrAppend), s.lines(0, 2), s.fsync(0), s.lines(0, 2), s.faulty(s.tick(), faultLoseFirst),
