@@ -14,6 +14,18 @@ package vfs
 //   - an unlinked file back in S3, a renamed file under its old key;
 //   - a hang (every step runs under a watchdog).
 //
+// After a crash (SIGKILL) and a remount on the same spool, every file
+// reads, and after the unmount S3 holds, its content at the crash: logs
+// and whole files alike, also a whole file whose writer had neither closed
+// nor fsynced it (DESIGN §1.8: the spool holds every unpublished byte and
+// the next mount publishes it). The handles die with the process; a file
+// unlinked while open stays gone.
+//
+// Errors: an operation may fail only as a local file system would (ENOENT
+// for a name that is not there), as the mount options promise (EPERM
+// without --allow-delete / --allow-overwrite, checked both ways where the
+// outcome is certain), or with EIO in a step where the store failed.
+//
 // Another host's appends to a log that is being written here (line mode)
 // may interleave with ours at line granularity only: S3 holds the lines as
 // they were when the two began, then every line of the other host, in its

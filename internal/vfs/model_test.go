@@ -22,7 +22,9 @@ import (
 //	go test -race -run TestModel ./internal/vfs/ -model.steps=200000  # longer
 //	go test -race -run TestModel ./internal/vfs/ -model.seed=N        # one sequence again
 //
-// S3MOUNT_MODEL_STEPS sets the step count too (for make test).
+// S3MOUNT_MODEL_STEPS sets the step count too (for make test). While a
+// reported defect is being fixed, -model.avoid and -model.known look past
+// it; the default is strict.
 var (
 	modelSteps = flag.Int("model.steps", 0, "model test: steps to run (default 10000, or $S3MOUNT_MODEL_STEPS)")
 	modelSeed  = flag.Int64("model.seed", 0, "model test: run the sequence of this seed only")
