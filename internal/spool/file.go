@@ -61,6 +61,9 @@ type Journal struct {
 	// recovery finishes the rename.
 	RenamedFrom     string `json:"renamed_from,omitempty"`
 	RenamedFromETag string `json:"renamed_from_etag,omitempty"`
+	// RenameTag is the tag the rename's copy carries (not on S3 Express,
+	// whose RenameObject is atomic).
+	RenameTag string `json:"rename_tag,omitempty"`
 	// Conflict records why the last publication was refused, for status
 	// and recovery.
 	Conflict string `json:"conflict,omitempty"`
@@ -356,23 +359,35 @@ func (f *File) Sync() error {
 // Growth is 0). Handles that have it open still read and write it; Remove
 // it when the last one closes. The journal is written before anything
 // else changes.
-func (f *File) MarkUnlinked() error {
+func (f *File) MarkUnlinked() error { return f.markUnlinked(false) }
+
+// MarkReplaced is MarkUnlinked for a file whose name another file took
+// (rename over it): the object under its key is the other file's now, so
+// recovery must not delete it as an interrupted unlink (Exists is cleared
+// in the same journal write).
+func (f *File) MarkReplaced() error { return f.markUnlinked(true) }
+
+func (f *File) markUnlinked(replaced bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.removed || f.j.Unlinked {
 		return nil
 	}
 	f.j.Unlinked = true
+	oldExists := f.j.Exists
+	if replaced {
+		f.j.Exists = false
+	}
 	var err error
 	if err = f.writeJournal(); err != nil {
 		if !isNoSpace(err) {
-			f.j.Unlinked = false
+			f.j.Unlinked, f.j.Exists = false, oldExists
 			return err
 		}
 		// No room for a journal: no journal says the same to recovery
 		// (it drops a data file without one). Saved when there is room.
 		if e := os.Remove(f.journalPath()); e != nil && !errors.Is(e, os.ErrNotExist) {
-			f.j.Unlinked = false
+			f.j.Unlinked, f.j.Exists = false, oldExists
 			return err
 		}
 		f.unsaved = true

@@ -76,8 +76,10 @@ type Spool struct {
 	used    int64 // unpublished bytes over all files
 	diskFul bool  // the last data write met ENOSPC; cleared when space is freed
 	files   map[string]*File
-	stop    chan struct{}
-	lock    *os.File // holds the LOCK file's flock
+	// unlinked: journals of files recovery found unlinked (Unlinked).
+	unlinked []Journal
+	stop     chan struct{}
+	lock     *os.File // holds the LOCK file's flock
 
 	reserveGone atomic.Bool // a journal write used the RESERVE file
 	lastCreated int64       // the latest Journal.Created given out or recovered
@@ -124,6 +126,12 @@ func Open(dir, identity string, opts Options) (*Spool, []*File, error) {
 	}
 	return s, left, nil
 }
+
+// Unlinked returns the journals of the files that were unlinked while open
+// when the previous run stopped. Their data is gone; an object of theirs
+// that is still at BaseETag is what an unlink interrupted by the crash did
+// not delete yet.
+func (s *Spool) Unlinked() []Journal { return s.unlinked }
 
 // Dir is the spool directory.
 func (s *Spool) Dir() string { return s.dir }
@@ -379,7 +387,10 @@ func (s *Spool) recover() ([]*File, error) {
 		f := &File{sp: s, id: id, j: j}
 		s.lastCreated = max(s.lastCreated, j.Created)
 		if j.Unlinked {
-			// Gone by contract: never published.
+			// Gone by contract: never published. Its object may still be
+			// there if the crash came inside the unlink: Unlinked() hands
+			// the journal to the caller to finish that.
+			s.unlinked = append(s.unlinked, j)
 			os.Remove(f.dataPath())
 			os.Remove(jp)
 			continue

@@ -78,6 +78,9 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 		if err := fs.truncate(ctx, n, *a.Size); err != nil {
 			return err
 		}
+		if h != nil && h.write {
+			h.markWrote() // ftruncate: the handle's close publishes
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

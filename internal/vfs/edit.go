@@ -90,7 +90,9 @@ func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 	j := f.Journal()
 	// The copy is born unlinked (recovery drops a half-made copy and keeps
 	// the original) and comes alive, as the newer of the two, once whole.
-	nf, err := fs.sp.Create(spool.Journal{Key: j.Key, Kind: j.Kind, Exists: j.Exists, BaseSize: j.BaseSize, BaseETag: j.BaseETag, LocalStart: j.LocalStart, Size: j.LocalStart, Unlinked: true})
+	// (Exists is false until then: recovery deletes the object of an
+	// unlinked file that still exists, and this one is no unlink.)
+	nf, err := fs.sp.Create(spool.Journal{Key: j.Key, Kind: j.Kind, BaseSize: j.BaseSize, BaseETag: j.BaseETag, LocalStart: j.LocalStart, Size: j.LocalStart, Unlinked: true})
 	if err != nil {
 		return fs.spoolErr(err, n.Path())
 	}
@@ -112,7 +114,7 @@ func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 			break
 		}
 	}
-	if err := nf.Update(func(jj *spool.Journal) { jj.Size, jj.Unlinked = j.Size, false }); err != nil {
+	if err := nf.Update(func(jj *spool.Journal) { jj.Size, jj.Unlinked, jj.Exists = j.Size, false, j.Exists }); err != nil {
 		nf.Remove()
 		return err
 	}
@@ -128,6 +130,9 @@ func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
 	n.pubMu.Lock()
 	unlockPub := sync.OnceFunc(n.pubMu.Unlock)
 	defer unlockPub()
+	if err := n.settle(ctx); err != nil {
+		return err
+	}
 	n.wmu.Lock()
 	n.mu.Lock()
 	local := n.file != nil

@@ -173,6 +173,11 @@ func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahe
 	fs.pcfg = publish.Config{PartSize: opt.WritePartSize}
 	root := fs.newNode("", true)
 	root.exists = true
+	// Before the mount serves anyone: a file created under the same name
+	// must not be taken for the one whose unlink is finished here.
+	for _, j := range sp.Unlinked() {
+		fs.finishUnlink(j)
+	}
 	for _, f := range fs.newestPerKey(recovered) {
 		fs.adopt(f)
 	}

@@ -66,6 +66,13 @@ func (n *Node) Ino() uint64 { return n.ino }
 // IsDir reports whether the node is a directory.
 func (n *Node) IsDir() bool { return n.dir }
 
+// spoolFile is the file's spool file, or nil.
+func (n *Node) spoolFile() *spool.File {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.file
+}
+
 // isUnlinked reports whether the file was unlinked or replaced.
 func (n *Node) isUnlinked() bool {
 	n.mu.Lock()

@@ -132,6 +132,9 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 		// Truncating bytes a publication is reading: it ends first.
 		n.pubMu.Lock()
 		defer n.pubMu.Unlock()
+		if err := n.settle(ctx); err != nil {
+			return nil, err
+		}
 	}
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
@@ -182,7 +185,11 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 			return nil, err
 		}
 	}
-	return n.newHandle(flags), nil
+	h := n.newHandle(flags)
+	if flags&os.O_TRUNC != 0 {
+		h.markWrote() // truncated: close publishes even without a write
+	}
+	return h, nil
 }
 
 // refresh re-reads a published file's metadata when the cache is stale, so
@@ -324,7 +331,19 @@ func (h *Handle) Flush(ctx context.Context) error {
 	if !h.write || h.append || !wrote {
 		return nil
 	}
-	return h.node.publish(ctx, true)
+	err := h.node.publish(ctx, true)
+	if err != nil {
+		h.markWrote() // the next close or fsync tries again
+	}
+	return err
+}
+
+// markWrote records that the handle changed the file (a write, or a
+// truncation by O_TRUNC or ftruncate): its close publishes.
+func (h *Handle) markWrote() {
+	h.mu.Lock()
+	h.wrote = true
+	h.mu.Unlock()
 }
 
 // Fsync returns once S3 has every byte written so far.
@@ -341,7 +360,11 @@ func (h *Handle) Fsync(ctx context.Context) error {
 		return nil
 	}
 	_ = f.Sync()
-	return n.publish(ctx, true)
+	err := n.publish(ctx, true)
+	if err != nil && h.write {
+		h.markWrote() // a close after a failed fsync still publishes
+	}
+	return err
 }
 
 // Release is the last close of the handle.

@@ -128,12 +128,16 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 	}
 	// A publication whose answer was lost (or cut by a crash) is settled
 	// first: it may be in S3 already.
-	if did, err := n.settlePending(ctx, f, false); did || err != nil {
-		return did, err
+	if err := n.finishRename(ctx, f); err != nil {
+		return false, err
+	}
+	settled, err := n.settlePending(ctx, f, false)
+	if err != nil {
+		return false, err
 	}
 	to, err := n.takeEnd(f, final)
 	if err != nil || to < 0 {
-		return false, err
+		return settled, err
 	}
 	j = f.Journal()
 	cfg := fs.pcfg
@@ -169,6 +173,9 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 		if did, serr := n.settlePending(ctx, f, true); did && serr == nil {
 			return true, nil
 		}
+		// A CreateMultipartUpload whose answer was lost left an upload
+		// no journal names.
+		fs.abortUploads(f.Journal())
 		return false, err
 	}
 	fs.log.Debug("published", "key", j.Key, "etag", nb.ETag, "size", nb.Size, "spool_file", f.ID())
@@ -184,9 +191,18 @@ func (n *Node) publishOnce(ctx context.Context, f *spool.File, final bool) (bool
 // again over the settled object (its bytes may have changed since).
 func (n *Node) settlePending(ctx context.Context, f *spool.File, unchanged bool) (did bool, err error) {
 	j := f.Journal()
-	if j.PendingTag == "" || n.fs.opt.Express != nil {
+	if n.fs.opt.Express != nil && j.Kind == spool.KindAppend && j.Exists && j.BaseSize > 0 {
 		// Express appends keep the object's first tag: a lost append is
-		// settled by the byte check of alreadyOurs on conflict.
+		// told by its bytes (alreadyOurs).
+		if j.Pending <= j.BaseSize {
+			return false, nil
+		}
+		if err := n.fs.alreadyOurs(ctx, n, f); err != nil {
+			return false, fmt.Errorf("cannot tell whether the last publication landed: %w", err)
+		}
+		return f.Journal().BaseSize != j.BaseSize, nil
+	}
+	if j.PendingTag == "" {
 		return false, nil
 	}
 	info, err := n.fs.st.Head(ctx, j.Key)
@@ -213,6 +229,21 @@ func (n *Node) settlePending(ctx context.Context, f *spool.File, unchanged bool)
 		return false, err
 	}
 	return false, f.Update(func(jj *spool.Journal) { jj.Pending, jj.PendingTag = 0, "" })
+}
+
+// settle settles a publication whose answer was lost before the journal's
+// kind or base changes (truncate, edit, unlink, rename), so that what S3
+// took is known first (n.pubMu held).
+func (n *Node) settle(ctx context.Context) error {
+	f := n.spoolFile()
+	if f == nil {
+		return nil
+	}
+	if _, err := n.settlePending(ctx, f, false); err != nil {
+		n.fs.log.Warn("cannot change a file whose last publication's outcome is unknown (S3 unreachable)", "path", n.Path(), "err", err, "errno", "EIO")
+		return ErrIO
+	}
+	return nil
 }
 
 // recordPublished records that S3 holds [0, nb.Size) of the file (j is the
@@ -260,10 +291,24 @@ func (n *Node) takeEnd(f *spool.File, final bool) (int64, error) {
 	defer n.pendMu.Unlock()
 	j := f.Journal()
 	to := j.Size
-	if !final && j.Kind == spool.KindAppend {
+	n.mu.Lock()
+	appenders := n.appenders > 0
+	n.mu.Unlock()
+	switch {
+	case final:
+	case j.Kind == spool.KindAppend:
 		to = lastLineEnd(f, j.BaseSize, j.Size)
 		if to <= j.BaseSize {
 			return -1, nil // no whole line yet
+		}
+	case appenders:
+		// A log made whole (truncated under its writers): still whole
+		// lines only while they write.
+		// Never below what S3 has (an extending truncate keeps it as a
+		// prefix): then it waits for a whole line, or the close.
+		to = lastLineEnd(f, 0, j.Size)
+		if to == 0 || j.Exists && to < min(j.BaseSize, j.Size) {
+			return -1, nil
 		}
 	}
 	if j.Kind == spool.KindAppend && j.Exists && to <= j.BaseSize {
@@ -372,8 +417,8 @@ func (fs *FS) newestPerKey(recovered []*spool.File) []*spool.File {
 func (fs *FS) adopt(f *spool.File) {
 	j := f.Journal()
 	p := j.Key[len(fs.opt.Prefix):]
-	if j.UploadID != "" {
-		_ = fs.st.AbortMultipart(context.Background(), j.Key, j.UploadID)
+	if j.UploadID != "" || j.PendingTag != "" {
+		fs.abortUploads(j)
 		f.Update(func(jj *spool.Journal) { jj.UploadID = "" })
 	}
 	fs.mu.Lock()
@@ -390,7 +435,6 @@ func (fs *FS) adopt(f *spool.File) {
 	n.mu.Unlock()
 	go func() {
 		ctx := context.Background()
-		fs.finishRename(ctx, f)
 		if fs.opt.Express != nil && j.Kind == spool.KindAppend && j.Exists {
 			if err := fs.alreadyOurs(ctx, n, f); err != nil {
 				fs.log.Warn("recovered spool file: cannot check the object", "key", j.Key, "err", err)
@@ -410,27 +454,75 @@ func (fs *FS) adopt(f *spool.File) {
 	}()
 }
 
-// finishRename completes a rename a crash interrupted: the object was
-// copied to the new key, the old key may still be there. It is deleted only
-// while it is still the object that was copied.
-func (fs *FS) finishRename(ctx context.Context, f *spool.File) {
-	j := f.Journal()
-	if j.RenamedFrom == "" {
+// abortUploads aborts the multipart uploads a crash left for a journal's
+// key: the one it recorded, and any other of that key, since a crash right
+// after CreateMultipartUpload left no id in the journal. (Another host's
+// upload of the same key in flight fails and is retried by that host.)
+func (fs *FS) abortUploads(j spool.Journal) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if j.UploadID != "" {
+		_ = fs.st.AbortMultipart(ctx, j.Key, j.UploadID)
+	}
+	ups, err := fs.st.ListMultipartUploads(ctx, j.Key)
+	if err != nil {
+		fs.log.Warn("recovery: cannot list multipart uploads to abort", "key", j.Key, "err", err)
 		return
 	}
-	info, err := fs.st.Head(ctx, j.RenamedFrom)
-	switch {
-	case isNotFound(err):
-	case err != nil:
-		fs.log.Warn("recovered spool file: cannot finish its rename yet", "key", j.Key, "old_key", j.RenamedFrom, "err", err)
-		return
-	case info.ETag == j.RenamedFromETag:
-		if err := fs.st.Delete(ctx, j.RenamedFrom); err != nil && !isNotFound(err) {
-			fs.log.Warn("recovered spool file: cannot finish its rename yet", "key", j.Key, "old_key", j.RenamedFrom, "err", err)
-			return
+	for _, u := range ups {
+		if u.Key == j.Key && u.UploadID != j.UploadID {
+			_ = fs.st.AbortMultipart(ctx, u.Key, u.UploadID)
 		}
 	}
-	_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag = "", "" })
+}
+
+// finishRename (run first by every publication) completes a rename a crash interrupted (moveObject): the
+// journal already names the new key; the copy may or may not have landed
+// there (its tag tells; on S3 Express the new key exists once RenameObject
+// ran), and the old key may still be there. The old key is deleted only
+// while it is still the object that was copied.
+func (n *Node) finishRename(ctx context.Context, f *spool.File) error {
+	fs := n.fs
+	j := f.Journal()
+	if j.RenamedFrom == "" {
+		return nil
+	}
+	warn := func(err error) error {
+		fs.log.Warn("recovered spool file: cannot finish its rename yet", "key", j.Key, "old_key", j.RenamedFrom, "err", err)
+		return fmt.Errorf("finishing the rename from %s: %w", j.RenamedFrom, err)
+	}
+	info, err := fs.st.Head(ctx, j.Key)
+	landed := err == nil && (fs.opt.Express != nil || info.Tag == j.RenameTag)
+	if err != nil && !isNotFound(err) {
+		return warn(err)
+	}
+	if !landed {
+		info, err = fs.copyObject(ctx, j.RenamedFrom, j.RenamedFromETag, j.BaseSize, j.Key, j.RenameTag)
+		if err != nil {
+			return warn(err)
+		}
+	}
+	if err := f.Update(func(jj *spool.Journal) { jj.BaseETag, jj.Exists = info.ETag, true }); err != nil {
+		return warn(err)
+	}
+	if fs.opt.Express == nil {
+		old, err := fs.st.Head(ctx, j.RenamedFrom)
+		switch {
+		case isNotFound(err):
+		case err != nil:
+			return warn(err)
+		case old.ETag == j.RenamedFromETag:
+			if err := fs.st.Delete(ctx, j.RenamedFrom); err != nil && !isNotFound(err) {
+				return warn(err)
+			}
+		}
+	}
+	n.mu.Lock()
+	n.ownETags.add(info.ETag)
+	n.exists, n.size, n.etag, n.checked = true, j.BaseSize, info.ETag, time.Now()
+	n.changedAt = n.checked
+	n.mu.Unlock()
+	return f.Update(func(jj *spool.Journal) { jj.RenamedFrom, jj.RenamedFromETag, jj.RenameTag = "", "", "" })
 }
 
 // alreadyOurs (S3 Express only: appends keep the object's first tag, so
@@ -468,6 +560,7 @@ func (fs *FS) alreadyOurs(ctx context.Context, n *Node, f *spool.File) error {
 	}
 	fs.log.Info("recovered spool file: S3 already has its first bytes", "key", j.Key, "bytes", m)
 	n.mu.Lock()
+	n.ownETags.add(j.BaseETag) // extended by our bytes: readers follow
 	n.ownETags.add(info.ETag)
 	n.exists, n.size, n.etag, n.checked = true, info.Size, info.ETag, time.Now()
 	n.changedAt = n.checked

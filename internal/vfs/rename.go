@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"syscall"
 	"time"
@@ -101,55 +102,65 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		return ErrPerm
 	}
 	newKey, oldKey := fs.key(newPath), fs.key(oldPath)
+	renamed := false // set once the rename happened: undo nothing after
 	// A stream to the old key must not complete there.
 	src.abortStream()
 	if dst != nil {
 		// Open handles of the replaced file read on from the spool, and
 		// its spool file is never published once replaced.
 		dst.keepReadable(ctx)
-		if _, err := dst.markUnlinked(); err != nil {
-			return err
-		}
-	}
-	if srcExists {
-		// Copy what S3 has; local bytes past it move with the journal.
-		info, err := fs.copyObject(ctx, oldKey, srcETag, srcSize, newKey)
+		undo, err := dst.markUnlinked(true)
 		if err != nil {
 			return err
 		}
-		srcETag = info.ETag
+		defer func() {
+			if !renamed {
+				undo()
+			}
+		}()
 	}
+	// A file with a publication whose answer was lost is settled first:
+	// the copy below is pinned to what S3 holds.
 	if f != nil {
-		// The journal knows the new key before the old one is deleted, and
-		// remembers the old one until it is: a crash in between is
-		// finished by recovery, never republished under the old name.
+		if err := src.settle(ctx); err != nil {
+			return err
+		}
+		src.mu.Lock()
+		srcExists, srcETag, srcSize = src.exists, src.etag, src.size
+		src.mu.Unlock()
+		srcOldETag = srcETag
+	}
+	if srcExists {
+		// Copy what S3 has; local bytes past it move with the journal.
+		etag, err := fs.moveObject(ctx, f, oldKey, srcETag, srcSize, newKey)
+		if err != nil {
+			return err
+		}
+		srcETag = etag
+	} else if f != nil {
+		old := f.Journal()
 		err := f.Update(func(j *spool.Journal) {
 			j.Key = newKey
-			if srcExists {
-				j.BaseETag = srcETag
-				j.Exists = true
-				if fs.opt.Express == nil {
-					j.RenamedFrom, j.RenamedFromETag = oldKey, srcOldETag
-				}
-			} else if dstExists {
+			switch {
+			case dstExists:
 				// Replacing an object: the first publication is a
 				// whole-object overwrite of what was there.
 				j.Exists, j.BaseETag = true, dstETag
 				j.Kind, j.Dirty = spool.KindWhole, true
+			case j.Kind == spool.KindWhole:
+				j.Exists, j.BaseETag = false, ""
 			}
 		})
 		if err != nil {
 			return err
 		}
-	}
-	if srcExists && fs.opt.Express == nil {
-		if err := fs.st.Delete(ctx, oldKey); err != nil && !isNotFound(err) {
-			return err
-		}
-		if f != nil {
-			_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag = "", "" })
+		if old.Exists && old.Kind == spool.KindWhole {
+			// The old key holds an object this file was to overwrite
+			// (it was renamed over it): that object goes with the name.
+			fs.deleteIfStill(ctx, oldKey, old.BaseETag)
 		}
 	}
+	renamed = true
 	if dst != nil {
 		fs.detach(dst)
 	}
@@ -190,6 +201,59 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	return nil
 }
 
+// deleteIfStill deletes key while its object is still at etag.
+func (fs *FS) deleteIfStill(ctx context.Context, key, etag string) {
+	info, err := fs.st.Head(ctx, key)
+	if err != nil || info.ETag != etag {
+		return
+	}
+	if err := fs.st.Delete(ctx, key); err != nil && !isNotFound(err) {
+		fs.log.Warn("cannot delete the object a renamed file was to replace", "key", key, "err", err)
+	}
+}
+
+// moveObject moves a published object to newKey for a rename and returns
+// its ETag there. A spooled file's journal says where it is going before
+// the copy starts (the copy carries a tag that names it), and remembers
+// the old key until it is deleted: a crash anywhere in between is finished
+// by recovery (finishRename), never republished under the old name nor
+// left under both.
+func (fs *FS) moveObject(ctx context.Context, f *spool.File, oldKey, etag string, size int64, newKey string) (string, error) {
+	tag := ""
+	if f != nil {
+		tag = fmt.Sprintf("%s:rename:%d", f.ID(), time.Now().UnixNano())
+		err := f.Update(func(j *spool.Journal) {
+			j.Key, j.RenamedFrom, j.RenamedFromETag, j.RenameTag = newKey, oldKey, etag, tag
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	info, err := fs.copyObject(ctx, oldKey, etag, size, newKey, tag)
+	if err != nil {
+		if f != nil {
+			_ = f.Update(func(j *spool.Journal) {
+				j.Key, j.RenamedFrom, j.RenamedFromETag, j.RenameTag = oldKey, "", "", ""
+			})
+		}
+		return "", err
+	}
+	if f != nil {
+		if err := f.Update(func(j *spool.Journal) { j.BaseETag, j.Exists = info.ETag, true }); err != nil {
+			return "", err
+		}
+	}
+	if fs.opt.Express == nil {
+		if err := fs.st.Delete(ctx, oldKey); err != nil && !isNotFound(err) {
+			return "", err
+		}
+	}
+	if f != nil {
+		_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag, j.RenameTag = "", "", "" })
+	}
+	return info.ETag, nil
+}
+
 // lockJobs takes the publication locks of a and b (b may be nil) in inode
 // order, so that two renames never deadlock.
 func lockJobs(a, b *Node) (unlock func()) {
@@ -207,7 +271,7 @@ func lockJobs(a, b *Node) (unlock func()) {
 
 // copyObject copies a whole object server side (RenameObject on directory
 // buckets, which also removes the old key).
-func (fs *FS) copyObject(ctx context.Context, oldKey, etag string, size int64, newKey string) (s3store.ObjectInfo, error) {
+func (fs *FS) copyObject(ctx context.Context, oldKey, etag string, size int64, newKey, tag string) (s3store.ObjectInfo, error) {
 	switch {
 	case fs.opt.Express != nil:
 		if err := fs.opt.Express.Rename(ctx, oldKey, newKey); err != nil {
@@ -215,15 +279,15 @@ func (fs *FS) copyObject(ctx context.Context, oldKey, etag string, size int64, n
 		}
 		return fs.st.Head(ctx, newKey)
 	case size <= s3store.MaxCopySize:
-		return fs.st.Copy(ctx, oldKey, etag, newKey, s3store.Cond{})
+		return fs.st.Copy(ctx, oldKey, etag, newKey, s3store.Cond{Tag: tag})
 	default:
-		return fs.copyLarge(ctx, oldKey, etag, size, newKey)
+		return fs.copyLarge(ctx, oldKey, etag, size, newKey, tag)
 	}
 }
 
 // copyLarge copies an object over 5 GiB with UploadPartCopy.
-func (fs *FS) copyLarge(ctx context.Context, src, etag string, size int64, dst string) (s3store.ObjectInfo, error) {
-	id, err := fs.st.CreateMultipart(ctx, dst, "")
+func (fs *FS) copyLarge(ctx context.Context, src, etag string, size int64, dst, tag string) (s3store.ObjectInfo, error) {
+	id, err := fs.st.CreateMultipart(ctx, dst, tag)
 	if err != nil {
 		return s3store.ObjectInfo{}, err
 	}

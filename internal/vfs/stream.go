@@ -47,6 +47,13 @@ func (n *Node) streamAdvance(ctx context.Context, off int64, m int) {
 		cfg := fs.pcfg
 		cfg.Tag = f.ID() + ":stream:" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		cfg.OnUpload = func(id string) { _ = f.Update(func(j *spool.Journal) { j.UploadID = id }) }
+		// The journal names the upload's tag before it exists: a crash
+		// right after CreateMultipartUpload leaves recovery a reason to
+		// look for the upload and abort it.
+		if err := f.Update(func(j *spool.Journal) { j.PendingTag = cfg.Tag }); err != nil {
+			ss.broken = true
+			return
+		}
 		st, err := publish.StartStream(ctx, fs.st, j.Key, cfg)
 		if err != nil {
 			fs.log.Warn("cannot start a streaming upload; the file is uploaded at close", "key", j.Key, "err", err)

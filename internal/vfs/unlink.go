@@ -35,6 +35,10 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 	// between the copy for open handles and the delete would read nothing.
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
+	// A publication whose answer was lost may have made the file exist.
+	if err := n.settle(ctx); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	published := n.exists || (n.file != nil && n.file.Journal().Exists)
 	p := n.path
@@ -48,7 +52,7 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 	}
 	// The spool says "unlinked" before the object goes, so that no restart
 	// publishes the file again; a failed delete takes that back.
-	undo, err := n.markUnlinked()
+	undo, err := n.markUnlinked(false)
 	if err != nil {
 		return err
 	}
@@ -63,19 +67,38 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 	return nil
 }
 
+// finishUnlink completes an unlink a crash interrupted: the journal said
+// "unlinked" before the object was deleted. The object is deleted only
+// while it is still the one the file had published.
+func (fs *FS) finishUnlink(j spool.Journal) {
+	if !j.Exists || j.BaseETag == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fs.deleteIfStill(ctx, j.Key, j.BaseETag)
+}
+
 // markUnlinked records in the file's journal that it is gone: its bytes
-// leave the buffer and recovery deletes them. undo reverses it.
-func (n *Node) markUnlinked() (undo func(), err error) {
+// leave the buffer and recovery deletes them (and finishes deleting its
+// object, unless replaced: a rename over it gave its key to another file).
+// undo reverses it.
+func (n *Node) markUnlinked(replaced bool) (undo func(), err error) {
 	n.mu.Lock()
 	f := n.file
 	n.mu.Unlock()
 	if f == nil {
 		return func() {}, nil
 	}
-	if err := f.MarkUnlinked(); err != nil {
+	exists := f.Journal().Exists
+	mark := f.MarkUnlinked
+	if replaced {
+		mark = f.MarkReplaced
+	}
+	if err := mark(); err != nil {
 		return nil, n.fs.spoolErr(err, n.Path())
 	}
-	return func() { _ = f.Update(func(j *spool.Journal) { j.Unlinked = false }) }, nil
+	return func() { _ = f.Update(func(j *spool.Journal) { j.Unlinked, j.Exists = false, exists }) }, nil
 }
 
 // keepReadable brings an open file's published bytes into the spool before

@@ -53,6 +53,9 @@ const (
 func (n *Node) editWhole(ctx context.Context) error {
 	n.pubMu.Lock()
 	defer n.pubMu.Unlock()
+	if err := n.settle(ctx); err != nil {
+		return err
+	}
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
 	n.mu.Lock()
@@ -82,11 +85,14 @@ func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64) (m int, 
 	if h.append {
 		off = j.Size
 	}
+	if !h.append && off < j.BaseSize && j.Exists && !fs.opt.AllowOverwrite {
+		// Rewriting bytes S3 has, whatever the file's kind (an extending
+		// truncate made it whole): --allow-overwrite.
+		fs.log.Warn("refused to rewrite bytes S3 already has (mount with --allow-overwrite)", "key", j.Key, "errno", "EPERM")
+		return 0, 0, ErrPerm
+	}
 	if off < j.BaseSize && j.Kind == spool.KindAppend {
 		// Rewriting published bytes turns the file into a whole edit.
-		if !fs.opt.AllowOverwrite && j.Exists {
-			return 0, 0, ErrPerm
-		}
 		return 0, needWhole, nil
 	}
 	if !h.append && off < j.Size && j.Kind == spool.KindAppend {
