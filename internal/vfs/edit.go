@@ -136,7 +136,7 @@ func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
 	n.wmu.Lock()
 	n.mu.Lock()
 	local := n.file != nil
-	exists, cur, etag, handles := n.exists, n.sizeLocked(), n.etag, n.writers
+	exists, cur, etag, handles := n.state == stateInS3, n.sizeLocked(), n.etag, n.writers
 	n.mu.Unlock()
 	if !local {
 		if size == cur && exists {

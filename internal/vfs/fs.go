@@ -172,7 +172,7 @@ func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahe
 	}
 	fs.pcfg = publish.Config{PartSize: opt.WritePartSize}
 	root := fs.newNode("", true)
-	root.exists = true
+	root.state = stateInS3
 	// Before the mount serves anyone: a file created under the same name
 	// must not be taken for the one whose unlink is finished here.
 	for _, j := range sp.Unlinked() {

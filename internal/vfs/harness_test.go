@@ -454,7 +454,7 @@ func (c *core) nodeState(p string) string {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	s := fmt.Sprintf("exists=%v size=%d handles=%d writers=%d pubErr=%v", n.exists, n.size, n.handles, n.writers, n.pubErr)
+	s := fmt.Sprintf("state=%v size=%d handles=%d writers=%d pubErr=%v", n.state, n.size, n.handles, n.writers, n.pubErr)
 	if n.file != nil {
 		s += fmt.Sprintf(" journal=%+v", n.file.Journal())
 	}

@@ -48,7 +48,7 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	fs.mu.Unlock()
 	if n != nil {
 		n.mu.Lock()
-		fresh := n.hasLocalState() || (n.exists && now.Before(n.checked.Add(fs.opt.MetadataTTL)))
+		fresh := n.hasLocalState() || (n.state == stateInS3 && now.Before(n.checked.Add(fs.opt.MetadataTTL)))
 		n.mu.Unlock()
 		if fresh {
 			return n, nil
@@ -79,7 +79,7 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 		local := n.hasLocalState()
 		fresh := now.Before(n.changedAt) // we published it after asking
 		if !fresh {
-			n.exists = false
+			n.state = stateNew
 		}
 		n.mu.Unlock()
 		if local || fresh {
@@ -134,7 +134,7 @@ func (fs *FS) markGoneLocked(p string, now time.Time) {
 // question asked before our own publication landed is out of date, and
 // taking it would make the next conditional write conflict with ourselves.
 func (n *Node) setRemoteLocked(info s3store.ObjectInfo, asked time.Time) {
-	if asked.Before(n.changedAt) {
+	if asked.Before(n.changedAt) || n.state == stateUnlinked {
 		return
 	}
 	now := asked
@@ -142,7 +142,7 @@ func (n *Node) setRemoteLocked(info s3store.ObjectInfo, asked time.Time) {
 		// Changed elsewhere: our earlier ETags no longer describe it.
 		n.ownETags.reset()
 	}
-	n.exists = true
+	n.state = stateInS3
 	n.size = info.Size
 	n.etag = info.ETag
 	n.mtime = info.LastModified
@@ -283,7 +283,7 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 			continue
 		}
 		n.mu.Lock()
-		keep := n.hasLocalState() && !n.unlinked
+		keep := n.hasLocalState() && n.state != stateUnlinked
 		n.mu.Unlock()
 		if keep {
 			local = append(local, DirEntry{Name: name, Node: n})
@@ -323,7 +323,7 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 	}
 	n.mu.Lock()
 	if dir {
-		n.exists = true
+		n.state = stateInS3
 		if now.After(n.checked) {
 			n.checked = now
 		}
@@ -355,7 +355,7 @@ func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string) (*Node, error) 
 		return nil, ErrExists
 	}
 	n := fs.newNodeLocked(p, true)
-	n.localDir = true
+	n.state = stateNew // a local directory until a file is published in it
 	n.mtime = time.Now()
 	return n, nil
 }
@@ -382,7 +382,7 @@ func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) error {
 		return ErrNotEmpty
 	}
 	n.mu.Lock()
-	local := n.localDir
+	local := n.state == stateNew
 	p := n.path
 	n.mu.Unlock()
 	if !local {
@@ -414,7 +414,7 @@ func (fs *FS) keepParents(p string) {
 			continue
 		}
 		n.mu.Lock()
-		n.localDir = true
+		n.state = stateNew
 		n.mu.Unlock()
 	}
 }
@@ -430,8 +430,7 @@ func (fs *FS) markParentsPublished(p string) {
 			continue
 		}
 		n.mu.Lock()
-		n.localDir = false
-		n.exists = true
+		n.state = stateInS3
 		n.mu.Unlock()
 	}
 }

@@ -24,7 +24,7 @@ type Node struct {
 	mu      sync.Mutex
 	path    string
 	dir     bool
-	exists  bool // an object (or, for dirs, a key under the prefix) is in S3
+	state   nodeState
 	size    int64
 	etag    string
 	mtime   time.Time
@@ -33,9 +33,6 @@ type Node struct {
 	// rename, unlink). S3's answers to questions asked before then are
 	// out of date and are not taken.
 	changedAt time.Time
-	// localDir: made by mkdir, no key in S3 yet (Mountpoint semantics).
-	localDir bool
-	unlinked bool
 
 	// Attribute overrides (chmod/chown/utimes), kept for the mount's life.
 	mode       os.FileMode
@@ -66,6 +63,26 @@ func (n *Node) Ino() uint64 { return n.ino }
 // IsDir reports whether the node is a directory.
 func (n *Node) IsDir() bool { return n.dir }
 
+// nodeState is where a node's name stands with S3: one value, not a set of
+// booleans. Whether it has local bytes is n.file; whether a publication
+// runs is n.pubMu; a refused publication is the journal's Conflict.
+type nodeState uint8
+
+const (
+	// stateNew: not in S3 (yet): a file created here and not published,
+	// a directory made by mkdir (Mountpoint semantics) or kept after its
+	// last key went (keepParents).
+	stateNew nodeState = iota
+	// stateInS3: S3 has the object (for a directory, keys under it).
+	stateInS3
+	// stateUnlinked: unlinked or replaced here; never published again.
+	stateUnlinked
+)
+
+func (s nodeState) String() string {
+	return [...]string{"new", "in-s3", "unlinked"}[s]
+}
+
 // spoolFile is the file's spool file, or nil.
 func (n *Node) spoolFile() *spool.File {
 	n.mu.Lock()
@@ -77,7 +94,7 @@ func (n *Node) spoolFile() *spool.File {
 func (n *Node) isUnlinked() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.unlinked
+	return n.state == stateUnlinked
 }
 
 // Path is the node's path below the mount root.
@@ -96,5 +113,5 @@ func (n *Node) sizeLocked() int64 {
 
 // hasLocalState: the node must stay whatever S3 says (open, dirty, mkdir'd).
 func (n *Node) hasLocalState() bool {
-	return n.file != nil || n.localDir || n.handles > 0
+	return n.file != nil || (n.dir && n.state == stateNew) || n.handles > 0
 }

@@ -140,8 +140,8 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 	defer n.wmu.Unlock()
 	n.mu.Lock()
 	local := n.file != nil
-	exists, size, etag := n.exists, n.size, n.etag
-	unlinked := n.unlinked
+	exists, size, etag := n.state == stateInS3, n.size, n.etag
+	unlinked := n.state == stateUnlinked
 	n.mu.Unlock()
 	if unlinked {
 		return nil, ErrNotFound // unlinked or replaced since the lookup
@@ -196,7 +196,7 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 // that a new open sees the current object.
 func (fs *FS) refresh(ctx context.Context, n *Node) error {
 	n.mu.Lock()
-	skip := n.file != nil || !n.exists || time.Since(n.checked) < fs.opt.MetadataTTL
+	skip := n.file != nil || n.state != stateInS3 || time.Since(n.checked) < fs.opt.MetadataTTL
 	p := n.path
 	n.mu.Unlock()
 	if skip {
@@ -245,7 +245,7 @@ func (fs *FS) copyInFresh(ctx context.Context, n *Node, size int64, etag string)
 		return err
 	}
 	n.mu.Lock()
-	n.exists, n.size, n.etag, n.checked = true, info.Size, info.ETag, time.Now()
+	n.state, n.size, n.etag, n.checked = stateInS3, info.Size, info.ETag, time.Now()
 	n.mu.Unlock()
 	return nil
 }
@@ -405,7 +405,7 @@ func (h *Handle) Release() {
 }
 
 func (n *Node) dirtyLocked() bool {
-	if n.file == nil || n.unlinked {
+	if n.file == nil || n.state == stateUnlinked {
 		return false
 	}
 	j := n.file.Journal()
@@ -423,14 +423,14 @@ func (n *Node) dropClean() {
 	defer n.wmu.Unlock()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.handles > 0 || n.file == nil || (n.dirtyLocked() && !n.unlinked) || n.stream != nil {
+	if n.handles > 0 || n.file == nil || (n.dirtyLocked() && n.state != stateUnlinked) || n.stream != nil {
 		return
 	}
 	f := n.file
 	j := f.Journal()
 	n.file = nil
-	if !n.unlinked && j.Exists {
-		n.size, n.etag, n.exists = j.BaseSize, j.BaseETag, true
+	if n.state != stateUnlinked && j.Exists {
+		n.size, n.etag, n.state = j.BaseSize, j.BaseETag, stateInS3
 		n.checked = time.Now()
 	}
 	n.logMode = false

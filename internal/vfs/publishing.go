@@ -43,7 +43,7 @@ func (n *Node) publishLocked(ctx context.Context, final bool) error {
 	fs := n.fs
 	n.mu.Lock()
 	f := n.file
-	unlinked := n.unlinked
+	unlinked := n.state == stateUnlinked
 	dirty := n.dirtyLocked()
 	n.mu.Unlock()
 	if f == nil || unlinked || !dirty {
@@ -199,7 +199,7 @@ func (n *Node) recordPublished(f *spool.File, j spool.Journal, nb publish.Base) 
 	n.mu.Lock()
 	n.ownETags.add(j.BaseETag)
 	n.ownETags.add(nb.ETag)
-	n.exists, n.size, n.etag, n.checked = true, nb.Size, nb.ETag, time.Now()
+	n.state, n.size, n.etag, n.checked = stateInS3, nb.Size, nb.ETag, time.Now()
 	n.changedAt = n.checked
 	if !n.dirtyLocked() {
 		n.dirtySince = time.Time{}
@@ -321,7 +321,11 @@ func (n *Node) rebase(ctx context.Context, f *spool.File) error {
 		return err
 	}
 	n.mu.Lock()
-	n.exists, n.size, n.etag, n.checked = exists, remote, info.ETag, time.Now()
+	n.state = stateNew
+	if exists {
+		n.state = stateInS3
+	}
+	n.size, n.etag, n.checked = remote, info.ETag, time.Now()
 	n.changedAt = n.checked
 	n.mu.Unlock()
 	return nil

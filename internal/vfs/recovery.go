@@ -53,7 +53,7 @@ func (n *Node) settlePending(ctx context.Context, f *spool.File, unchanged bool)
 		n.mu.Lock()
 		n.ownETags.add(j.BaseETag)
 		n.ownETags.add(nb.ETag)
-		n.exists, n.size, n.etag, n.checked = true, nb.Size, nb.ETag, time.Now()
+		n.state, n.size, n.etag, n.checked = stateInS3, nb.Size, nb.ETag, time.Now()
 		n.changedAt = n.checked
 		n.mu.Unlock()
 		return false, err
@@ -115,7 +115,11 @@ func (fs *FS) adopt(f *spool.File) {
 	n.mu.Lock()
 	n.file = f
 	n.logMode = j.Kind == spool.KindAppend
-	n.exists, n.size, n.etag = j.Exists, j.BaseSize, j.BaseETag
+	n.state = stateNew
+	if j.Exists {
+		n.state = stateInS3
+	}
+	n.size, n.etag = j.BaseSize, j.BaseETag
 	n.dirtySince = time.Now()
 	n.mu.Unlock()
 	go func() {
@@ -204,7 +208,7 @@ func (n *Node) finishRename(ctx context.Context, f *spool.File) error {
 	}
 	n.mu.Lock()
 	n.ownETags.add(info.ETag)
-	n.exists, n.size, n.etag, n.checked = true, j.BaseSize, info.ETag, time.Now()
+	n.state, n.size, n.etag, n.checked = stateInS3, j.BaseSize, info.ETag, time.Now()
 	n.changedAt = n.checked
 	n.mu.Unlock()
 	return f.Update(func(jj *spool.Journal) { jj.RenamedFrom, jj.RenamedFromETag, jj.RenameTag = "", "", "" })
@@ -247,7 +251,7 @@ func (fs *FS) alreadyOurs(ctx context.Context, n *Node, f *spool.File) error {
 	n.mu.Lock()
 	n.ownETags.add(j.BaseETag) // extended by our bytes: readers follow
 	n.ownETags.add(info.ETag)
-	n.exists, n.size, n.etag, n.checked = true, info.Size, info.ETag, time.Now()
+	n.state, n.size, n.etag, n.checked = stateInS3, info.Size, info.ETag, time.Now()
 	n.changedAt = n.checked
 	n.mu.Unlock()
 	return f.Update(func(jj *spool.Journal) {

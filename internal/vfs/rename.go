@@ -87,14 +87,14 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	src.mu.Lock()
 	f := src.file
 	oldPath := src.path
-	srcExists, srcETag, srcSize := src.exists, src.etag, src.size
+	srcExists, srcETag, srcSize := src.state == stateInS3, src.etag, src.size
 	src.mu.Unlock()
 	srcOldETag := srcETag
 	var dstExists bool
 	var dstETag string
 	if dst != nil {
 		dst.mu.Lock()
-		dstExists, dstETag = dst.exists, dst.etag
+		dstExists, dstETag = dst.state == stateInS3, dst.etag
 		dst.mu.Unlock()
 	}
 	if (srcExists || dstExists) && !fs.opt.AllowDelete {
@@ -126,7 +126,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			return err
 		}
 		src.mu.Lock()
-		srcExists, srcETag, srcSize = src.exists, src.etag, src.size
+		srcExists, srcETag, srcSize = src.state == stateInS3, src.etag, src.size
 		src.mu.Unlock()
 		srcOldETag = srcETag
 	}

@@ -87,7 +87,7 @@ func (fs *FS) scheduled(n *Node) {
 	n.mu.Lock()
 	// Drops not yet marked keep the file scheduled: the marker is written
 	// once a publication has freed room for it.
-	dirty := n.dirtyLocked() || (n.drops.writes > 0 && n.file != nil && !n.unlinked)
+	dirty := n.dirtyLocked() || (n.drops.writes > 0 && n.file != nil && n.state != stateUnlinked)
 	idle := n.handles == 0
 	n.mu.Unlock()
 	if dirty {

@@ -10,6 +10,7 @@ import (
 // FileStatus is one open or dirty file, as `s3mount status` shows it.
 type FileStatus struct {
 	Key           string    `json:"key"`
+	State         string    `json:"state"` // new, in-s3, unlinked
 	Open          int       `json:"open_handles"`
 	Size          int64     `json:"size"`
 	Unpublished   int64     `json:"unpublished_bytes"`
@@ -37,7 +38,7 @@ func (fs *FS) Files() []FileStatus {
 			n.mu.Unlock()
 			continue
 		}
-		s := FileStatus{Key: fs.key(n.path), Open: n.handles, Size: n.sizeLocked(), LastPublished: n.lastPub,
+		s := FileStatus{Key: fs.key(n.path), State: n.state.String(), Open: n.handles, Size: n.sizeLocked(), LastPublished: n.lastPub,
 			DroppedBytes: n.drops.bytes, DroppedWrites: n.drops.writes}
 		if n.pubErr != nil {
 			s.LastError = n.pubErr.Error()

@@ -40,7 +40,7 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 		return err
 	}
 	n.mu.Lock()
-	published := n.exists || (n.file != nil && n.file.Journal().Exists)
+	published := n.state == stateInS3 || (n.file != nil && n.file.Journal().Exists)
 	p := n.path
 	n.mu.Unlock()
 	if published {
@@ -152,8 +152,7 @@ func (fs *FS) detachLocked(n *Node) {
 	}
 	fs.mu.Unlock()
 	n.mu.Lock()
-	n.unlinked = true
-	n.exists = false
+	n.state = stateUnlinked
 	n.changedAt = time.Now()
 	f := n.file
 	idle := n.handles == 0

@@ -76,7 +76,7 @@ func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64) (m int, 
 	defer n.wmu.Unlock()
 	n.mu.Lock()
 	f := n.file
-	unlinked := n.unlinked
+	unlinked := n.state == stateUnlinked
 	n.mu.Unlock()
 	if f == nil {
 		return 0, 0, syscall.EBADF
@@ -349,14 +349,14 @@ func (n *Node) markGapAtEnd() bool {
 	defer n.wmu.Unlock()
 	n.mu.Lock()
 	f := n.file
-	due := n.drops.writes > 0 && f != nil && !n.unlinked && n.writers == 0
+	due := n.drops.writes > 0 && f != nil && n.state != stateUnlinked && n.writers == 0
 	n.mu.Unlock()
 	if due {
 		n.dropMarker(context.Background(), f, true)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.drops.writes > 0 && n.file != nil && !n.unlinked
+	return n.drops.writes > 0 && n.file != nil && n.state != stateUnlinked
 }
 
 // dropMarker writes the marker; force charges it over the buffer bound
