@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/spool"
 )
@@ -278,36 +279,9 @@ func (fs *FS) copyObject(ctx context.Context, oldKey, etag string, size int64, n
 			return s3store.ObjectInfo{}, err
 		}
 		return fs.st.Head(ctx, newKey)
-	case size <= s3store.MaxCopySize:
-		return fs.st.Copy(ctx, oldKey, etag, newKey, s3store.Cond{Tag: tag})
 	default:
-		return fs.copyLarge(ctx, oldKey, etag, size, newKey, tag)
+		return publish.Copy(ctx, fs.st, oldKey, etag, size, newKey, tag)
 	}
-}
-
-// copyLarge copies an object over 5 GiB with UploadPartCopy.
-func (fs *FS) copyLarge(ctx context.Context, src, etag string, size int64, dst, tag string) (s3store.ObjectInfo, error) {
-	id, err := fs.st.CreateMultipart(ctx, dst, tag)
-	if err != nil {
-		return s3store.ObjectInfo{}, err
-	}
-	var parts []s3store.Part
-	const chunk = 1 << 30
-	num := int32(1)
-	for off := int64(0); off < size; off += chunk {
-		p, err := fs.st.UploadPartCopy(ctx, dst, id, num, src, etag, off, min(chunk, size-off))
-		if err != nil {
-			fs.st.AbortMultipart(context.WithoutCancel(ctx), dst, id)
-			return s3store.ObjectInfo{}, err
-		}
-		parts = append(parts, p)
-		num++
-	}
-	info, err := fs.st.CompleteMultipart(ctx, dst, id, parts, s3store.Cond{})
-	if err != nil {
-		fs.st.AbortMultipart(context.WithoutCancel(ctx), dst, id)
-	}
-	return info, err
 }
 
 // renameDir moves a directory: a local (mkdir'd, empty) one by name only; a
