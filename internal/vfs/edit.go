@@ -92,7 +92,7 @@ func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 	// the original) and comes alive, as the newer of the two, once whole.
 	// (Exists is false until then: recovery deletes the object of an
 	// unlinked file that still exists, and this one is no unlink.)
-	nf, err := fs.sp.Create(spool.Journal{Key: j.Key, Kind: j.Kind, BaseSize: j.BaseSize, BaseETag: j.BaseETag, LocalStart: j.LocalStart, Size: j.LocalStart, Unlinked: true})
+	nf, err := fs.newSpoolFile(spool.Journal{Key: j.Key, Kind: j.Kind, BaseSize: j.BaseSize, BaseETag: j.BaseETag, LocalStart: j.LocalStart, Size: j.LocalStart, Unlinked: true})
 	if err != nil {
 		return fs.spoolErr(err, n.Path())
 	}

@@ -77,7 +77,7 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 		h, err := fs.Open(ctx, old, flags&^os.O_TRUNC)
 		return old, h, err
 	}
-	f, err := fs.sp.Create(spool.Journal{Key: fs.key(p), Kind: kind, Dirty: kind == spool.KindWhole})
+	f, err := fs.newSpoolFile(spool.Journal{Key: fs.key(p), Kind: kind, Dirty: kind == spool.KindWhole})
 	if err != nil {
 		return nil, nil, fs.spoolErr(err, p)
 	}
@@ -218,8 +218,18 @@ func (fs *FS) refresh(ctx context.Context, n *Node) error {
 	return nil
 }
 
-func (fs *FS) attachFile(n *Node, j spool.Journal) error {
+// newSpoolFile starts a spool file (logged at debug level: which journal a
+// file's publications start from is what a conflict's story needs).
+func (fs *FS) newSpoolFile(j spool.Journal) (*spool.File, error) {
 	f, err := fs.sp.Create(j)
+	if err == nil {
+		fs.log.Debug("spool file", "key", j.Key, "kind", j.Kind, "exists", j.Exists, "base_size", j.BaseSize, "base_etag", j.BaseETag, "spool_file", f.ID())
+	}
+	return f, err
+}
+
+func (fs *FS) attachFile(n *Node, j spool.Journal) error {
+	f, err := fs.newSpoolFile(j)
 	if err != nil {
 		return fs.spoolErr(err, n.Path())
 	}
@@ -257,7 +267,7 @@ func (fs *FS) copyIn(ctx context.Context, n *Node, size int64, etag string) erro
 		return ErrTooBig
 	}
 	j := spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindAppend, Exists: true, BaseSize: size, BaseETag: etag}
-	f, err := fs.sp.Create(j)
+	f, err := fs.newSpoolFile(j)
 	if err != nil {
 		return fs.spoolErr(err, n.Path())
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/s3mount/s3mount/internal/readahead"
+	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/spool"
 )
 
@@ -23,12 +24,17 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 			h.served = true
 			h.mu.Unlock()
 		}
+		if errors.Is(err, s3store.ErrNotFound) && tries < 10 && h.node.spoolFile() != nil {
+			// Unlinked or renamed over while we read: its bytes were
+			// copied into the spool first.
+			continue
+		}
 		if errors.Is(err, spool.ErrNotLocal) && tries < 100 {
 			// Published and freed (or the spool file was replaced) while
 			// we read: look again at where the bytes are.
 			continue
 		}
-		if err == nil || tries >= 3 || !errors.Is(err, readahead.ErrStale) {
+		if err == nil || tries >= 10 || !errors.Is(err, readahead.ErrStale) {
 			return m, err
 		}
 		// S3 may have the new object before the publication in flight
@@ -175,11 +181,14 @@ func (h *Handle) remote(etag string, size int64) (*readahead.Reader, error) {
 	defer h.mu.Unlock()
 	key := h.node.fs.key(h.node.Path())
 	if h.reader != nil && (h.rETag != etag || h.rKey != key) {
-		// Moved by our own publication or rename (same bytes, maybe
-		// extended, maybe under a new name): follow it.
+		// Moved by this host (a publication, a rename, an edit through
+		// another handle: the file is the same inode, and a local file
+		// system's reader sees its new bytes too): follow it. Moved by
+		// another host: stay pinned (ESTALE), never mix two objects.
 		n := h.node
 		n.mu.Lock()
-		own := h.rETag == etag || n.ownETags.has(h.rETag) && n.ownETags.has(etag)
+		// A new key is always ours: a rename here copied the object.
+		own := h.rETag == etag || h.rKey != key || n.ownETags.has(etag)
 		n.mu.Unlock()
 		if !own {
 			return h.reader, nil // pinned: S3 answers 412 -> ESTALE
