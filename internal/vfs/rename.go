@@ -109,7 +109,11 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	if dst != nil {
 		// Open handles of the replaced file read on from the spool, and
 		// its spool file is never published once replaced.
-		dst.keepReadable(ctx)
+		// Its opens wait until it is replaced: an open between the copy
+		// for open handles and the replacement would read nothing.
+		dst.wmu.Lock()
+		defer dst.wmu.Unlock()
+		dst.keepReadableLocked(ctx)
 		undo, err := dst.markUnlinked(true)
 		if err != nil {
 			return err
@@ -163,7 +167,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	}
 	renamed = true
 	if dst != nil {
-		fs.detach(dst)
+		fs.detachLocked(dst)
 	}
 	fs.mu.Lock()
 	fs.dropLocked(src)

@@ -101,16 +101,9 @@ func (n *Node) markUnlinked(replaced bool) (undo func(), err error) {
 	return func() { _ = f.Update(func(j *spool.Journal) { j.Unlinked, j.Exists = false, exists }) }, nil
 }
 
-// keepReadable brings an open file's published bytes into the spool before
-// its object is deleted, so that open handles can still read it (POSIX
-// unlink semantics), up to --max-edit-size.
-func (n *Node) keepReadable(ctx context.Context) {
-	n.wmu.Lock()
-	defer n.wmu.Unlock()
-	n.keepReadableLocked(ctx)
-}
-
-// keepReadableLocked is keepReadable with n.wmu held.
+// keepReadableLocked brings an open file's published bytes into the spool
+// before its object is deleted or replaced, so that open handles can still
+// read it (POSIX unlink semantics), up to --max-edit-size (n.wmu held).
 func (n *Node) keepReadableLocked(ctx context.Context) {
 	n.mu.Lock()
 	open, local := n.handles > 0, n.file != nil
@@ -130,14 +123,8 @@ func (n *Node) keepReadableLocked(ctx context.Context) {
 	}
 }
 
-// detach takes n off its name: it is unlinked or replaced.
-func (fs *FS) detach(n *Node) {
-	n.wmu.Lock() // an open or write in progress keeps the file it holds
-	defer n.wmu.Unlock()
-	fs.detachLocked(n)
-}
-
-// detachLocked is detach with n.wmu held.
+// detachLocked takes n off its name: it is unlinked or replaced (n.wmu
+// held, so that an open or write in progress keeps the file it holds).
 func (fs *FS) detachLocked(n *Node) {
 	fs.sched.Cancel(n.ino)
 	n.abortStream()
