@@ -143,6 +143,19 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		}
 		srcETag = etag
 	} else if f != nil {
+		if !dstExists {
+			// What S3 holds under the new name decides the publication's
+			// condition, whatever this host knew of it.
+			if info, err := fs.st.Head(ctx, newKey); err == nil {
+				if !fs.opt.AllowDelete {
+					fs.log.Warn("refused to rename over an object (mount with --allow-delete)", "key", newKey, "errno", "EPERM")
+					return ErrPerm
+				}
+				dstExists, dstETag = true, info.ETag
+			} else if !isNotFound(err) {
+				return err
+			}
+		}
 		old := f.Journal()
 		err := f.Update(func(j *spool.Journal) {
 			j.Key = newKey
