@@ -213,6 +213,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		}
 		return 0, f.sp.diskErr(err)
 	}
+	f.sp.hook(OpDataWrite, f.dataPath())
 	before := f.dirtyBytes()
 	if end := off + int64(n); end > f.j.Size {
 		f.j.Size = end
@@ -229,6 +230,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		if err := f.data.Sync(); err != nil {
 			return n, err
 		}
+		f.sp.hook(OpDataSync, f.dataPath())
 	}
 	return n, nil
 }
@@ -286,6 +288,7 @@ func (f *File) Truncate(size int64) error {
 	if err := f.data.Truncate(size - f.j.Shift); err != nil {
 		return f.sp.diskErr(err)
 	}
+	f.sp.hook(OpTruncate, f.dataPath())
 	f.j.Size = size
 	if f.j.Kind == KindWhole {
 		f.j.Dirty = true
@@ -331,6 +334,7 @@ func (f *File) Punch(off, n int64) error {
 	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
 		return err
 	}
+	f.sp.hook(OpPunch, f.dataPath())
 	// The next Punch on a full disk needs room for its journal first.
 	f.sp.restoreReserve()
 	return nil
@@ -350,7 +354,11 @@ func (f *File) Sync() error {
 		f.unsaved = false
 	}
 	f.mu.Unlock()
-	return data.Sync()
+	if err := data.Sync(); err != nil {
+		return err
+	}
+	f.sp.hook(OpDataSync, f.dataPath())
+	return nil
 }
 
 // MarkUnlinked records that the file was unlinked while open: it is never
@@ -390,8 +398,11 @@ func (f *File) markUnlinked(replaced bool) error {
 			f.j.Unlinked, f.j.Exists = false, oldExists
 			return err
 		}
+		f.sp.hook(OpRemove, f.journalPath())
 		f.unsaved = true
-		err = syncDir(f.sp.dir)
+		if err = syncDir(f.sp.dir); err == nil {
+			f.sp.hook(OpDirSync, f.sp.dir)
+		}
 	}
 	f.recount()
 	return err
@@ -414,13 +425,22 @@ func (f *File) Remove() error {
 	delete(f.sp.files, f.id)
 	f.sp.mu.Unlock()
 	err := os.Remove(f.journalPath())
-	if e := os.Remove(f.dataPath()); err == nil && !errors.Is(e, os.ErrNotExist) {
+	if err == nil {
+		f.sp.hook(OpRemove, f.journalPath())
+	}
+	e := os.Remove(f.dataPath())
+	if e == nil {
+		f.sp.hook(OpRemove, f.dataPath())
+	}
+	if err == nil && !errors.Is(e, os.ErrNotExist) {
 		err = e
 	}
 	if err == nil {
 		// Or a crash could bring the journal back, and recovery would
 		// publish the file again.
-		err = syncDir(f.sp.dir)
+		if err = syncDir(f.sp.dir); err == nil {
+			f.sp.hook(OpDirSync, f.sp.dir)
+		}
 	}
 	return err
 }
@@ -435,9 +455,9 @@ func (f *File) writeJournal() error {
 	if err != nil {
 		return err
 	}
-	err = writeFile(f.journalPath(), b)
+	err = f.sp.writeJournalFile(f.journalPath(), b)
 	if err != nil && isNoSpace(err) && f.sp.useReserve() {
-		err = writeFile(f.journalPath(), b)
+		err = f.sp.writeJournalFile(f.journalPath(), b)
 	}
 	if err != nil {
 		return f.sp.diskErr(fmt.Errorf("cannot write spool journal %s: %w", f.journalPath(), err))

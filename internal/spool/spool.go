@@ -61,6 +61,7 @@ type Options struct {
 	Mode      Mode
 	Sync      SyncPolicy
 	SyncEvery time.Duration
+	Hook      Hook // told of each disk operation (tests: crash points)
 }
 
 // identityFile records which bucket/prefix owns the directory.
@@ -333,6 +334,7 @@ func (s *Spool) Create(j Journal) (*File, error) {
 	if err != nil {
 		return nil, s.diskErr(err)
 	}
+	s.hook(OpCreate, f.dataPath())
 	f.data = data
 	if err := f.writeJournal(); err != nil {
 		data.Close()
@@ -494,13 +496,29 @@ func (s *Spool) useReserve() bool {
 // writeFile persists a journal; tests replace it to fail on cue.
 var writeFile = writeFileSync
 
+// writeJournalFile persists a journal, telling the Hook of each step (a
+// spool with a Hook does not use the writeFile seam).
+func (s *Spool) writeJournalFile(path string, b []byte) error {
+	if s.opts.Hook == nil {
+		return writeFile(path, b)
+	}
+	return writeFileHooked(path, b, s.hook)
+}
+
 func newID() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 }
 
-func writeFileSync(path string, b []byte) error {
+func writeFileSync(path string, b []byte) error { return writeFileHooked(path, b, nil) }
+
+// writeFileHooked writes path durably (temp file, fsync, rename, directory
+// fsync), calling hook, if not nil, after each of those steps.
+func writeFileHooked(path string, b []byte, hook func(op, path string)) error {
+	if hook == nil {
+		hook = func(string, string) {}
+	}
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -520,12 +538,18 @@ func writeFileSync(path string, b []byte) error {
 		os.Remove(tmp)
 		return err
 	}
+	hook(OpJournalWrite, tmp)
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
+	hook(OpJournalRename, path)
 	// The rename (and any file created since the last sync, such as a
 	// new data file) is durable only once the directory is.
-	return syncDir(filepath.Dir(path))
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	hook(OpDirSync, filepath.Dir(path))
+	return nil
 }
 
 // syncDir fsyncs a directory; tests replace it to see when it is called.

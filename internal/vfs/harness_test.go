@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,6 +271,15 @@ type core struct {
 	recovered []*spool.File
 	// snapErr is the first failure to copy a spool at a kill.
 	snapErr error
+	// spoolHook, when set, is told of every spool disk operation of the
+	// instances (crash points inside the spool).
+	spoolHook atomic.Pointer[spool.Hook]
+}
+
+func (c *core) onSpoolOp(op, path string) {
+	if h := c.spoolHook.Load(); h != nil {
+		(*h)(op, path)
+	}
 }
 
 const harnessIdentity = "memstore-bucket/"
@@ -302,7 +312,7 @@ func (c *core) newDir() string {
 
 // start runs a new instance on the spool dir.
 func (c *core) start(dir string) error {
-	sp, recovered, err := spool.Open(dir, harnessIdentity, spool.Options{})
+	sp, recovered, err := spool.Open(dir, harnessIdentity, spool.Options{Hook: c.onSpoolOp})
 	if err != nil {
 		return err
 	}
