@@ -285,16 +285,36 @@ func (f *File) Truncate(size int64) error {
 	if size < f.j.LocalStart {
 		return fmt.Errorf("spool: truncate to %d below local start %d", size, f.j.LocalStart)
 	}
-	if err := f.data.Truncate(size - f.j.Shift); err != nil {
-		return f.sp.diskErr(err)
-	}
-	f.sp.hook(OpTruncate, f.dataPath())
+	// Recovery takes the longer of the journal's size and the data file's
+	// as the file's: a shrink is journaled first (a crash before the cut
+	// finds the old bytes, whole), a growth is cut first (a crash before
+	// the journal finds the new zeros). Never a short data file under a
+	// longer journal, whose gap recovery would fill with zeros.
+	old := f.j
 	f.j.Size = size
 	if f.j.Kind == KindWhole {
 		f.j.Dirty = true
 	}
-	if err := f.writeJournal(); err != nil {
-		return err
+	shrink := size < old.Size
+	if shrink {
+		if err := f.writeJournal(); err != nil {
+			f.j = old
+			return err
+		}
+	}
+	if err := f.data.Truncate(size - f.j.Shift); err != nil {
+		if shrink {
+			f.unsaved = true // the journal says less than the data file
+		}
+		f.j = old
+		return f.sp.diskErr(err)
+	}
+	f.sp.hook(OpTruncate, f.dataPath())
+	if !shrink {
+		if err := f.writeJournal(); err != nil {
+			f.j = old
+			return err
+		}
 	}
 	f.recount()
 	return nil

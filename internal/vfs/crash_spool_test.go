@@ -53,7 +53,13 @@ func spoolCrashScenarios() []crashScenario {
 		return []op{s.open(0, "f", wrCreate), s.bytes(0, 300)},
 			[]op{s.inside(0, 50), s.bytes(0, 100), s.close(0)}
 	})
-	// Shrinking is left out: see spoolCrashDefects.
+	// A shrink: recovery once read a data file shorter than its journal
+	// as an ftruncate upwards and published zeros (spool.File.Truncate
+	// now journals a shrink before it cuts).
+	add("shrinking truncate of a published file", func(s *scenario) ([]op, []op) {
+		return []op{s.put("f", false), s.open(0, "f", os.O_RDWR)},
+			[]op{s.op(op{Kind: opTruncate, Slot: 0, Frac: 8}), s.close(0)}
+	})
 	add("extending truncate of a published file", func(s *scenario) ([]op, []op) {
 		return []op{s.put("f", false), s.open(0, "f", os.O_RDWR), s.inside(0, 20)},
 			[]op{s.op(op{Kind: opTruncate, Slot: 0, Frac: 16, Len: 40}), s.bytes(0, 30), s.close(0)}
@@ -69,20 +75,6 @@ func spoolCrashScenarios() []crashScenario {
 	})
 	return out
 }
-
-// spoolCrashDefects: a crash point this test found failing, left out of
-// spoolCrashScenarios until the core is fixed (then add it there):
-//
-//	setup: remote put "f" (3 lines, 102 bytes); h0 = open("f", O_RDWR)
-//	phase: ftruncate(h0, 51)
-//	killed after "truncate" of the data file, or after "journal-write"
-//	(the .tmp, not yet renamed): the journal still says Size 102.
-//	After recovery S3 holds "f" as 102 bytes, the last 51 of them zeros:
-//	neither the file before the ftruncate nor after it. spool.File.Truncate
-//	shrinks the data file before its journal says so, and recovery reads a
-//	data file shorter than the journal's Size as an ftruncate upwards.
-//	(Also with a pwrite before the ftruncate, and for a file this host
-//	published and reopened.)
 
 func TestSpoolCrashPoints(t *testing.T) {
 	for _, sc := range spoolCrashScenarios() {

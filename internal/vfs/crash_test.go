@@ -9,9 +9,8 @@ package vfs
 // and the next mount publishes it); nothing unlinked or renamed away may be
 // back, and no multipart upload may be left.
 //
-// Spool writes (data, journal, rename, remove) are not crash points yet:
-// the spool calls the os package directly, with no seam to stop it between
-// two of its writes.
+// Spool writes (data, journal, rename, fsync, remove) are crash points of
+// TestSpoolCrashPoints (crash_spool_test.go), through spool.Options.Hook.
 
 import (
 	"bytes"
