@@ -83,6 +83,18 @@ func (s nodeState) String() string {
 	return [...]string{"new", "in-s3", "unlinked"}[s]
 }
 
+// wroteLocked records an object this host just wrote to S3 (published,
+// extended or copied): size bytes at the last of etags. Readers may follow
+// from each of etags to it, and S3's answers to questions asked before now
+// are out of date (n.mu held).
+func (n *Node) wroteLocked(size int64, etags ...string) {
+	for _, e := range etags {
+		n.ownETags.add(e)
+	}
+	n.state, n.size, n.etag, n.checked = stateInS3, size, etags[len(etags)-1], time.Now()
+	n.changedAt = n.checked
+}
+
 // spoolFile is the file's spool file, or nil.
 func (n *Node) spoolFile() *spool.File {
 	n.mu.Lock()

@@ -197,10 +197,7 @@ func (n *Node) recordPublished(f *spool.File, j spool.Journal, nb publish.Base) 
 		return err
 	}
 	n.mu.Lock()
-	n.ownETags.add(j.BaseETag)
-	n.ownETags.add(nb.ETag)
-	n.state, n.size, n.etag, n.checked = stateInS3, nb.Size, nb.ETag, time.Now()
-	n.changedAt = n.checked
+	n.wroteLocked(nb.Size, j.BaseETag, nb.ETag)
 	if !n.dirtyLocked() {
 		n.dirtySince = time.Time{}
 	} else {

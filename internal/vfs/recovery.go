@@ -51,10 +51,7 @@ func (n *Node) settlePending(ctx context.Context, f *spool.File, unchanged bool)
 			jj.Pending, jj.PendingTag = 0, ""
 		})
 		n.mu.Lock()
-		n.ownETags.add(j.BaseETag)
-		n.ownETags.add(nb.ETag)
-		n.state, n.size, n.etag, n.checked = stateInS3, nb.Size, nb.ETag, time.Now()
-		n.changedAt = n.checked
+		n.wroteLocked(nb.Size, j.BaseETag, nb.ETag)
 		n.mu.Unlock()
 		return false, err
 	}
@@ -195,21 +192,12 @@ func (n *Node) finishRename(ctx context.Context, f *spool.File) error {
 		return warn(err)
 	}
 	if fs.opt.Express == nil {
-		old, err := fs.st.Head(ctx, j.RenamedFrom)
-		switch {
-		case isNotFound(err):
-		case err != nil:
+		if err := fs.deleteIfStill(ctx, j.RenamedFrom, j.RenamedFromETag); err != nil {
 			return warn(err)
-		case old.ETag == j.RenamedFromETag:
-			if err := fs.st.Delete(ctx, j.RenamedFrom); err != nil && !isNotFound(err) {
-				return warn(err)
-			}
 		}
 	}
 	n.mu.Lock()
-	n.ownETags.add(info.ETag)
-	n.state, n.size, n.etag, n.checked = stateInS3, j.BaseSize, info.ETag, time.Now()
-	n.changedAt = n.checked
+	n.wroteLocked(j.BaseSize, info.ETag)
 	n.mu.Unlock()
 	return f.Update(func(jj *spool.Journal) { jj.RenamedFrom, jj.RenamedFromETag, jj.RenameTag = "", "", "" })
 }
@@ -249,10 +237,7 @@ func (fs *FS) alreadyOurs(ctx context.Context, n *Node, f *spool.File) error {
 	}
 	fs.log.Info("recovered spool file: S3 already has its first bytes", "key", j.Key, "bytes", m)
 	n.mu.Lock()
-	n.ownETags.add(j.BaseETag) // extended by our bytes: readers follow
-	n.ownETags.add(info.ETag)
-	n.state, n.size, n.etag, n.checked = stateInS3, info.Size, info.ETag, time.Now()
-	n.changedAt = n.checked
+	n.wroteLocked(info.Size, j.BaseETag, info.ETag) // extended by our bytes
 	n.mu.Unlock()
 	return f.Update(func(jj *spool.Journal) {
 		jj.BaseSize += m

@@ -175,7 +175,9 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		if old.Exists && old.Kind == spool.KindWhole {
 			// The old key holds an object this file was to overwrite
 			// (it was renamed over it): that object goes with the name.
-			fs.deleteIfStill(ctx, oldKey, old.BaseETag)
+			if err := fs.deleteIfStill(ctx, oldKey, old.BaseETag); err != nil {
+				fs.log.Warn("cannot delete the object a renamed file was to replace", "key", oldKey, "err", err)
+			}
 		}
 	}
 	renamed = true
@@ -219,15 +221,22 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	return nil
 }
 
-// deleteIfStill deletes key while its object is still at etag.
-func (fs *FS) deleteIfStill(ctx context.Context, key, etag string) {
+// deleteIfStill deletes key while its object is still at etag; gone or
+// someone else's object now is no error.
+func (fs *FS) deleteIfStill(ctx context.Context, key, etag string) error {
 	info, err := fs.st.Head(ctx, key)
-	if err != nil || info.ETag != etag {
-		return
+	switch {
+	case isNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	case info.ETag != etag:
+		return nil
 	}
 	if err := fs.st.Delete(ctx, key); err != nil && !isNotFound(err) {
-		fs.log.Warn("cannot delete the object a renamed file was to replace", "key", key, "err", err)
+		return err
 	}
+	return nil
 }
 
 // moveObject moves a published object to newKey for a rename and returns

@@ -76,7 +76,9 @@ func (fs *FS) finishUnlink(j spool.Journal) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fs.deleteIfStill(ctx, j.Key, j.BaseETag)
+	if err := fs.deleteIfStill(ctx, j.Key, j.BaseETag); err != nil {
+		fs.log.Warn("recovery: cannot finish deleting a file unlinked before the crash", "key", j.Key, "err", err)
+	}
 }
 
 // markUnlinked records in the file's journal that it is gone: its bytes
