@@ -161,8 +161,10 @@ func fillAttr(a vfs.Attr, out *fuse.Attr) {
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	v, err := n.a.v.Lookup(ctx, n.v, name)
+	v, err := n.a.v.Lookup(rq, n.v, name)
 	if err != nil {
 		return nil, n.a.done("lookup", start, err)
 	}
@@ -176,6 +178,8 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 }
 
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
 	var a vfs.SetAttr
 	if sz, ok := in.GetSize(); ok {
@@ -202,7 +206,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	if fh, ok := f.(*handle); ok {
 		h = fh.h
 	}
-	if err := n.a.v.Setattr(ctx, n.v, h, a); err != nil {
+	if err := n.a.v.Setattr(rq, n.v, h, a); err != nil {
 		return n.a.done("setattr", start, err)
 	}
 	fillAttr(n.v.Attr(), &out.Attr)
@@ -210,9 +214,11 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 }
 
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
 	var entries []fuse.DirEntry
-	err := n.a.v.ReadDir(ctx, n.v, func(e vfs.DirEntry) bool {
+	err := n.a.v.ReadDir(rq, n.v, func(e vfs.DirEntry) bool {
 		mode := uint32(syscall.S_IFREG)
 		if e.Node.IsDir() {
 			mode = syscall.S_IFDIR
@@ -228,8 +234,10 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	h, err := n.a.v.Open(ctx, n.v, int(flags))
+	h, err := n.a.v.Open(rq, n.v, int(flags))
 	if err != nil {
 		return nil, 0, n.a.done("open", start, err)
 	}
@@ -245,8 +253,10 @@ func openFlags(flags int) uint32 {
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	v, h, err := n.a.v.Create(ctx, n.v, name, int(flags), os.FileMode(mode&0o7777))
+	v, h, err := n.a.v.Create(rq, n.v, name, int(flags), os.FileMode(mode&0o7777))
 	if err != nil {
 		return nil, nil, 0, n.a.done("create", start, err)
 	}
@@ -255,8 +265,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	v, err := n.a.v.Mkdir(ctx, n.v, name)
+	v, err := n.a.v.Mkdir(rq, n.v, name)
 	if err != nil {
 		return nil, n.a.done("mkdir", start, err)
 	}
@@ -264,22 +276,28 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	return n.a.done("rmdir", start, n.a.v.Rmdir(ctx, n.v, name))
+	return n.a.done("rmdir", start, n.a.v.Rmdir(rq, n.v, name))
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	return n.a.done("unlink", start, n.a.v.Unlink(ctx, n.v, name))
+	return n.a.done("unlink", start, n.a.v.Unlink(rq, n.v, name))
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
 	np, ok := newParent.(*node)
 	if !ok {
 		return syscall.EXDEV
 	}
-	return n.a.done("rename", start, n.a.v.Rename(ctx, n.v, name, np.v, newName, flags))
+	return n.a.done("rename", start, n.a.v.Rename(rq, n.v, name, np.v, newName, flags))
 }
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
@@ -337,12 +355,14 @@ var (
 )
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	if bufs, release, ok := h.h.ReadSlices(ctx, dest, off); ok {
+	if bufs, release, ok := h.h.ReadSlices(rq, dest, off); ok {
 		h.a.done("read", start, nil)
 		return &sliceResult{bufs: bufs, release: release}, 0
 	}
-	n, err := h.h.Read(ctx, dest, off)
+	n, err := h.h.Read(rq, dest, off)
 	if err != nil {
 		return nil, h.a.done("read", start, err)
 	}
@@ -351,19 +371,25 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	n, err := h.h.Write(ctx, data, off)
+	n, err := h.h.Write(rq, data, off)
 	return uint32(n), h.a.done("write", start, err)
 }
 
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	return h.a.done("flush", start, h.h.Flush(ctx))
+	return h.a.done("flush", start, h.h.Flush(rq))
 }
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	return h.a.done("fsync", start, h.h.Fsync(ctx))
+	return h.a.done("fsync", start, h.h.Fsync(rq))
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
@@ -372,8 +398,10 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 }
 
 func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) syscall.Errno {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
-	return h.a.done("fallocate", start, h.h.Allocate(ctx, int64(off), int64(size), mode))
+	return h.a.done("fallocate", start, h.h.Allocate(rq, int64(off), int64(size), mode))
 }
 
 func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {

@@ -38,9 +38,11 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 }
 
 func (d *dirHandle) load(ctx context.Context) syscall.Errno {
+	rq := newRequest(ctx)
+	defer rq.end()
 	start := time.Now()
 	d.entries, d.idx = d.entries[:0], 0
-	err := d.n.a.v.ReadDir(ctx, d.n.v, func(e vfs.DirEntry) bool {
+	err := d.n.a.v.ReadDir(rq, d.n.v, func(e vfs.DirEntry) bool {
 		d.entries = append(d.entries, e)
 		return true
 	})
