@@ -110,7 +110,7 @@ type FS struct {
 	sp    *spool.Spool
 	ra    *readahead.Pool
 	sched *publish.Scheduler
-	pcfg  publish.Config
+	pub   *publish.Publisher
 	log   *slog.Logger
 	start time.Time
 
@@ -170,7 +170,7 @@ func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahe
 		inoOf:    map[string]uint64{},
 		nextIno:  RootIno,
 	}
-	fs.pcfg = publish.Config{PartSize: opt.WritePartSize}
+	fs.pub = publish.NewPublisher(st, opt.Express, sp, publish.Config{PartSize: opt.WritePartSize}, opt.Logger)
 	root := fs.newNode("", true)
 	root.state = stateInS3
 	// Before the mount serves anyone: a file created under the same name

@@ -2,12 +2,10 @@ package vfs
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/spool"
 )
@@ -137,7 +135,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	}
 	if srcExists {
 		// Copy what S3 has; local bytes past it move with the journal.
-		etag, err := fs.moveObject(ctx, f, oldKey, srcETag, srcSize, newKey)
+		etag, err := fs.pub.Move(ctx, f, oldKey, srcETag, srcSize, newKey)
 		if err != nil {
 			return err
 		}
@@ -175,7 +173,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		if old.Exists && old.Kind == spool.KindWhole {
 			// The old key holds an object this file was to overwrite
 			// (it was renamed over it): that object goes with the name.
-			if err := fs.deleteIfStill(ctx, oldKey, old.BaseETag); err != nil {
+			if err := fs.pub.DeleteIfStill(ctx, oldKey, old.BaseETag); err != nil {
 				fs.log.Warn("cannot delete the object a renamed file was to replace", "key", oldKey, "err", err)
 			}
 		}
@@ -221,66 +219,6 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	return nil
 }
 
-// deleteIfStill deletes key while its object is still at etag; gone or
-// someone else's object now is no error.
-func (fs *FS) deleteIfStill(ctx context.Context, key, etag string) error {
-	info, err := fs.st.Head(ctx, key)
-	switch {
-	case isNotFound(err):
-		return nil
-	case err != nil:
-		return err
-	case info.ETag != etag:
-		return nil
-	}
-	if err := fs.st.Delete(ctx, key); err != nil && !isNotFound(err) {
-		return err
-	}
-	return nil
-}
-
-// moveObject moves a published object to newKey for a rename and returns
-// its ETag there. A spooled file's journal says where it is going before
-// the copy starts (the copy carries a tag that names it), and remembers
-// the old key until it is deleted: a crash anywhere in between is finished
-// by recovery (finishRename), never republished under the old name nor
-// left under both.
-func (fs *FS) moveObject(ctx context.Context, f *spool.File, oldKey, etag string, size int64, newKey string) (string, error) {
-	tag := ""
-	if f != nil {
-		tag = fmt.Sprintf("%s:rename:%d", f.ID(), time.Now().UnixNano())
-		err := f.Update(func(j *spool.Journal) {
-			j.Key, j.RenamedFrom, j.RenamedFromETag, j.RenameTag = newKey, oldKey, etag, tag
-		})
-		if err != nil {
-			return "", err
-		}
-	}
-	info, err := fs.copyObject(ctx, oldKey, etag, size, newKey, tag)
-	if err != nil {
-		if f != nil {
-			_ = f.Update(func(j *spool.Journal) {
-				j.Key, j.RenamedFrom, j.RenamedFromETag, j.RenameTag = oldKey, "", "", ""
-			})
-		}
-		return "", err
-	}
-	if f != nil {
-		if err := f.Update(func(j *spool.Journal) { j.BaseETag, j.Exists = info.ETag, true }); err != nil {
-			return "", err
-		}
-	}
-	if fs.opt.Express == nil {
-		if err := fs.st.Delete(ctx, oldKey); err != nil && !isNotFound(err) {
-			return "", err
-		}
-	}
-	if f != nil {
-		_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag, j.RenameTag = "", "", "" })
-	}
-	return info.ETag, nil
-}
-
 // lockJobs takes the publication locks of a and b (b may be nil) in inode
 // order, so that two renames never deadlock.
 func lockJobs(a, b *Node) (unlock func()) {
@@ -294,20 +232,6 @@ func lockJobs(a, b *Node) (unlock func()) {
 	a.pubMu.Lock()
 	b.pubMu.Lock()
 	return func() { b.pubMu.Unlock(); a.pubMu.Unlock() }
-}
-
-// copyObject copies a whole object server side (RenameObject on directory
-// buckets, which also removes the old key).
-func (fs *FS) copyObject(ctx context.Context, oldKey, etag string, size int64, newKey, tag string) (s3store.ObjectInfo, error) {
-	switch {
-	case fs.opt.Express != nil:
-		if err := fs.opt.Express.Rename(ctx, oldKey, newKey); err != nil {
-			return s3store.ObjectInfo{}, err
-		}
-		return fs.st.Head(ctx, newKey)
-	default:
-		return publish.Copy(ctx, fs.st, oldKey, etag, size, newKey, tag)
-	}
 }
 
 // renameDir moves a directory: a local (mkdir'd, empty) one by name only; a

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/s3mount/s3mount/internal/publish"
 )
 
 // interval is the publication interval for a log of this size: copying a
@@ -79,7 +81,7 @@ func (fs *FS) scheduled(n *Node) {
 		n.mu.Lock()
 		log := n.logMode
 		n.mu.Unlock()
-		if log && !errors.Is(err, errGaveUp) {
+		if log && !errors.Is(err, publish.ErrGaveUp) {
 			fs.schedule(n, time.Now().Add(min(fs.opt.UploadInterval, 5*time.Second)))
 		}
 		return

@@ -2,8 +2,6 @@ package vfs
 
 import (
 	"context"
-	"strconv"
-	"time"
 
 	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -39,22 +37,12 @@ func (n *Node) streamAdvance(ctx context.Context, off int64, m int) {
 		return
 	}
 	ss.seqEnd += int64(m)
-	part := fs.pcfg.PartSize
+	part := fs.pub.Config().PartSize
 	if part < s3store.MinPartSize {
 		part = 8 << 20
 	}
 	if ss.s == nil && ss.seqEnd >= 2*part {
-		cfg := fs.pcfg
-		cfg.Tag = f.ID() + ":stream:" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		cfg.OnUpload = func(id string) { _ = f.Update(func(j *spool.Journal) { j.UploadID = id }) }
-		// The journal names the upload's tag before it exists: a crash
-		// right after CreateMultipartUpload leaves recovery a reason to
-		// look for the upload and abort it.
-		if err := f.Update(func(j *spool.Journal) { j.PendingTag = cfg.Tag }); err != nil {
-			ss.broken = true
-			return
-		}
-		st, err := publish.StartStream(ctx, fs.st, j.Key, cfg)
+		st, err := fs.pub.StartStream(ctx, f)
 		if err != nil {
 			fs.log.Warn("cannot start a streaming upload; the file is uploaded at close", "key", j.Key, "err", err)
 			ss.broken = true

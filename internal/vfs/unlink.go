@@ -76,7 +76,7 @@ func (fs *FS) finishUnlink(j spool.Journal) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := fs.deleteIfStill(ctx, j.Key, j.BaseETag); err != nil {
+	if err := fs.pub.DeleteIfStill(ctx, j.Key, j.BaseETag); err != nil {
 		fs.log.Warn("recovery: cannot finish deleting a file unlinked before the crash", "key", j.Key, "err", err)
 	}
 }

@@ -1,0 +1,502 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/spool"
+)
+
+// maxRebases bounds how often one publication re-reads the object after
+// another writer got in first, before it gives up until the next interval.
+const maxRebases = 10
+
+// ErrGaveUp: another writer changed an object this file does not only
+// append to; the publication is refused for good and its bytes stay in
+// the spool (the journal's Conflict says where).
+var ErrGaveUp = errors.New("publication refused: another writer changed the object; data kept in the spool")
+
+// Publisher makes S3 hold what a spool file holds: one Publish is one
+// publication of one file, with its conflict retries, rebases, lost-answer
+// checks and an interrupted rename finished first. It reads the spool file
+// and its journal itself; what the file system must do or know is asked
+// of a File. The caller keeps one publication of a file at a time.
+type Publisher struct {
+	st      s3store.Store
+	express s3store.Express // nil unless the bucket is an S3 Express directory bucket
+	sp      *spool.Spool
+	cfg     Config
+	log     *slog.Logger
+}
+
+// NewPublisher makes a publisher over st and sp.
+func NewPublisher(st s3store.Store, express s3store.Express, sp *spool.Spool, cfg Config, log *slog.Logger) *Publisher {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Publisher{st: st, express: express, sp: sp, cfg: cfg, log: log}
+}
+
+// Config is the publisher's strategy configuration.
+func (p *Publisher) Config() Config { return p.cfg }
+
+// File is the file system's side of one file's publication.
+type File interface {
+	// End chooses where this publication ends and journals it as
+	// Pending with a fresh PendingTag; -1: nothing to publish yet.
+	End(f *spool.File, final bool) (int64, error)
+	// HoldWriters holds the file's writers off until release is called
+	// (a whole file's bytes may not change under its upload; a rebase
+	// moves offsets).
+	HoldWriters() (release func())
+	// Stream hands over the streaming upload of [0, to), if it fits.
+	Stream(to int64) *Stream
+	// Wrote: S3 now holds size bytes at the last ETag, written by this
+	// host (every ETag given is one of its own).
+	Wrote(size int64, etags ...string)
+	// Published: a publication landed and the journal says so: S3 holds
+	// size bytes at the last ETag, written by this host.
+	Published(size int64, etags ...string)
+	// Rebased: another writer changed the object; it is now this.
+	Rebased(exists bool, size int64, etag string)
+}
+
+// Result is what one Publish did, for the counters.
+type Result struct {
+	Published          bool
+	Conflicts, Rebases int
+	Took               time.Duration
+}
+
+// Publish publishes f: everything if final, else (an open log) up to its
+// last whole line as File.End chooses.
+func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bool) (Result, error) {
+	var res Result
+	if p.sp.SyncPublish() {
+		_ = f.Sync()
+	}
+	start := time.Now()
+	var err error
+	for attempt := 0; ; attempt++ {
+		res.Published, err = p.once(ctx, f, t, final)
+		if !errors.Is(err, ErrConflict) {
+			break
+		}
+		res.Conflicts++
+		j := f.Journal()
+		if p.express != nil && j.Kind == spool.KindAppend {
+			// A lost Express append: S3 may have taken our bytes and
+			// refused the retry's offset. (Other buckets tell by the
+			// publication's tag: Settle.)
+			if aerr := p.AlreadyOurs(ctx, f, t); aerr == nil {
+				if jj := f.Journal(); jj.BaseSize != j.BaseSize || jj.BaseETag != j.BaseETag {
+					res.Conflicts--
+					continue
+				}
+			}
+		}
+		if j.Kind == spool.KindAppend && attempt >= maxRebases {
+			// Another writer keeps appending first: nothing is wrong with
+			// our bytes, try again at the next interval.
+			err = fmt.Errorf("%w (lost %d rebase races in a row)", err, attempt+1)
+			break
+		}
+		if j.Kind != spool.KindAppend {
+			// Not a pure append: never overwrite another writer's change.
+			msg := fmt.Sprintf("%v; the file's data is kept in %s", err, f.DataPath())
+			f.Update(func(j *spool.Journal) { j.Conflict = msg })
+			p.log.Error("publication refused: another writer changed the object", "key", j.Key, "spool_file", f.DataPath(), "errno", "EIO")
+			return res, fmt.Errorf("%w: %v", ErrGaveUp, err)
+		}
+		if rerr := p.rebase(ctx, f, t); rerr != nil {
+			err = rerr
+			break
+		}
+		res.Rebases++
+	}
+	if err != nil {
+		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
+		return res, err
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// once runs one strategy. Whole files hold the writers off (their bytes
+// may change under an upload); appends do not: writers only add bytes past
+// what is being published.
+func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool) (bool, error) {
+	j := f.Journal()
+	if j.Kind == spool.KindWhole {
+		defer t.HoldWriters()()
+	}
+	// A publication whose answer was lost (or cut by a crash) is settled
+	// first: it may be in S3 already.
+	if err := p.FinishRename(ctx, f, t); err != nil {
+		return false, err
+	}
+	settled, err := p.Settle(ctx, f, t, false)
+	if err != nil {
+		return false, err
+	}
+	to, err := t.End(f, final)
+	if err != nil || to < 0 {
+		return settled, err
+	}
+	j = f.Journal()
+	cfg := p.cfg
+	cfg.Tag = j.PendingTag
+	cfg.OnUpload = func(id string) { f.Update(func(jj *spool.Journal) { jj.UploadID = id }) }
+	base := Base{Exists: j.Exists, Size: j.BaseSize, ETag: j.BaseETag}
+	p.log.Debug("publishing", "key", j.Key, "kind", j.Kind, "exists", j.Exists, "base_size", j.BaseSize, "base_etag", j.BaseETag, "to", to, "spool_file", f.ID())
+	var nb Base
+	switch {
+	case j.Kind == spool.KindWhole:
+		if st := t.Stream(to); st != nil {
+			if err := f.Update(func(jj *spool.Journal) { jj.PendingTag = st.Tag() }); err != nil {
+				st.Abort()
+				return false, err
+			}
+			nb, err = st.Finish(ctx, f, to, base)
+		} else {
+			nb, err = Whole(ctx, p.st, j.Key, f, to, base, cfg)
+		}
+	case p.express != nil:
+		var parts int
+		nb, parts, err = ExpressAppend(ctx, p.st, p.express, j.Key, base, f, j.LocalStart, to, j.ExpressParts, cfg)
+		if err == nil {
+			f.Update(func(jj *spool.Journal) { jj.ExpressParts = parts })
+		}
+	default:
+		nb, err = Append(ctx, p.st, j.Key, base, f, j.LocalStart, to, cfg)
+	}
+	if err != nil {
+		p.log.Debug("publication failed", "key", j.Key, "spool_file", f.ID(), "err", err)
+		// The answer may be lost while S3 applied it: settle it now, or
+		// before the next attempt if S3 cannot be asked.
+		if did, serr := p.Settle(ctx, f, t, true); did && serr == nil {
+			return true, nil
+		}
+		// A CreateMultipartUpload whose answer was lost left an upload
+		// no journal names.
+		p.AbortUploads(f.Journal())
+		return false, err
+	}
+	p.log.Debug("published", "key", j.Key, "etag", nb.ETag, "size", nb.Size, "spool_file", f.ID())
+	return true, p.record(f, t, j, nb)
+}
+
+// record records that S3 holds [0, nb.Size) of the file (j is the journal
+// the publication started from).
+func (p *Publisher) record(f *spool.File, t File, j spool.Journal, nb Base) error {
+	pressure := p.sp.DiskFull() || !p.sp.Fits(1)
+	// Published [0, to): the file continues as an append of that base.
+	err := f.Update(func(jj *spool.Journal) {
+		jj.Kind = spool.KindAppend
+		jj.Exists, jj.BaseSize, jj.BaseETag = true, nb.Size, nb.ETag
+		jj.Pending, jj.PendingTag, jj.Conflict, jj.Dirty = 0, "", "", false
+	})
+	if err != nil {
+		return err
+	}
+	t.Published(nb.Size, j.BaseETag, nb.ETag)
+	// Bytes S3 now has and that will be composed server-side from now on
+	// need not stay on local disk.
+	if nb.Size >= s3store.MinPartSize || pressure {
+		jj := f.Journal()
+		if jj.LocalStart < nb.Size {
+			_ = f.Punch(jj.LocalStart, nb.Size-jj.LocalStart)
+		}
+	}
+	return nil
+}
+
+// rebase: another writer extended (or replaced) the object. Our unpublished
+// bytes move to after whatever S3 holds now, so both writers' lines
+// survive. Writers are held off while offsets move.
+func (p *Publisher) rebase(ctx context.Context, f *spool.File, t File) error {
+	j := f.Journal()
+	info, err := p.st.Head(ctx, j.Key)
+	exists := true
+	if errors.Is(err, s3store.ErrNotFound) {
+		exists, err = false, nil
+	}
+	if err != nil {
+		return err
+	}
+	defer t.HoldWriters()()
+	j = f.Journal()
+	remote := info.Size
+	if !exists {
+		remote = 0
+	}
+	if j.LocalStart < j.BaseSize && exists {
+		// Local copies of the old base are no longer the object's bytes.
+		if err := f.Punch(j.LocalStart, j.BaseSize-j.LocalStart); err != nil {
+			return err
+		}
+		j = f.Journal()
+	}
+	delta := remote - j.BaseSize
+	p.log.Info("object changed by another writer: appending after it", "key", j.Key, "remote_size", remote, "our_base", j.BaseSize)
+	err = f.Update(func(jj *spool.Journal) {
+		jj.Shift += delta
+		jj.LocalStart = remote
+		jj.Size += delta
+		jj.BaseSize = remote
+		jj.BaseETag = info.ETag
+		jj.Exists = exists
+		jj.Pending = 0
+	})
+	if err != nil {
+		return err
+	}
+	t.Rebased(exists, remote, info.ETag)
+	return nil
+}
+
+// Settle asks S3 whether the publication the journal has in flight (its
+// tag) is the object now. If so it is recorded as published; if not, it
+// never happened and the next publication starts anew. did: it was ours.
+// A HEAD that fails leaves it unsettled (err): publishing again without
+// knowing could put the same bytes in twice. unchanged: nothing was
+// written since the publication started; else a whole file is published
+// again over the settled object (its bytes may have changed since).
+func (p *Publisher) Settle(ctx context.Context, f *spool.File, t File, unchanged bool) (did bool, err error) {
+	j := f.Journal()
+	if p.express != nil && j.Kind == spool.KindAppend && j.Exists && j.BaseSize > 0 {
+		// Express appends keep the object's first tag: a lost append is
+		// told by its bytes (AlreadyOurs).
+		if j.Pending <= j.BaseSize {
+			return false, nil
+		}
+		if err := p.AlreadyOurs(ctx, f, t); err != nil {
+			return false, fmt.Errorf("cannot tell whether the last publication landed: %w", err)
+		}
+		return f.Journal().BaseSize != j.BaseSize, nil
+	}
+	if j.PendingTag == "" {
+		return false, nil
+	}
+	info, err := p.st.Head(ctx, j.Key)
+	switch {
+	case errors.Is(err, s3store.ErrNotFound):
+	case err != nil:
+		return false, fmt.Errorf("cannot tell whether the last publication landed: %w", err)
+	case info.Tag == j.PendingTag:
+		p.log.Info("a publication whose answer was lost is in S3", "key", j.Key, "size", info.Size)
+		nb := Base{Exists: true, Size: info.Size, ETag: info.ETag}
+		if j.Kind == spool.KindAppend || unchanged {
+			return true, p.record(f, t, j, nb)
+		}
+		err := f.Update(func(jj *spool.Journal) {
+			jj.Exists, jj.BaseSize, jj.BaseETag = true, nb.Size, nb.ETag
+			jj.Pending, jj.PendingTag = 0, ""
+		})
+		t.Wrote(nb.Size, j.BaseETag, nb.ETag)
+		return false, err
+	}
+	return false, f.Update(func(jj *spool.Journal) { jj.Pending, jj.PendingTag = 0, "" })
+}
+
+// AlreadyOurs (S3 Express only: appends keep the object's first tag, so
+// Settle cannot tell) handles a crash between S3 accepting a publication
+// and the journal recording it: if the object's bytes past our base are
+// our own pending bytes, they are published already and must not be
+// appended twice.
+func (p *Publisher) AlreadyOurs(ctx context.Context, f *spool.File, t File) error {
+	j := f.Journal()
+	if j.Pending <= j.BaseSize {
+		return nil // nothing was in flight
+	}
+	info, err := p.st.Head(ctx, j.Key)
+	if err != nil || info.ETag == j.BaseETag || info.Size <= j.BaseSize {
+		return err
+	}
+	m := min(info.Size-j.BaseSize, j.Size-j.BaseSize, j.Pending-j.BaseSize)
+	rc, err := p.st.Get(ctx, j.Key, j.BaseSize, m, info.ETag)
+	if err != nil {
+		return err
+	}
+	theirs, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return err
+	}
+	ours := make([]byte, m)
+	if _, err := f.ReadAt(ours, j.BaseSize); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if !bytes.Equal(theirs, ours) {
+		return nil // someone else's bytes: publish will rebase
+	}
+	p.log.Info("recovered spool file: S3 already has its first bytes", "key", j.Key, "bytes", m)
+	t.Wrote(info.Size, j.BaseETag, info.ETag) // extended by our bytes
+	return f.Update(func(jj *spool.Journal) {
+		jj.BaseSize += m
+		jj.BaseETag = info.ETag
+		jj.Exists = true
+		jj.Pending = 0
+		if info.Size > jj.BaseSize {
+			// More bytes after ours (another host): move the rest after them.
+			delta := info.Size - jj.BaseSize
+			jj.Shift += delta
+			jj.Size += delta
+			jj.BaseSize = info.Size
+			jj.LocalStart = info.Size
+		}
+	})
+}
+
+// AbortUploads aborts the multipart uploads a crash or a lost answer left
+// for a journal's key: the one it recorded, and any other of that key,
+// since a crash right after CreateMultipartUpload left no id in the
+// journal. (Another host's upload of the same key in flight fails and is
+// retried by that host.)
+func (p *Publisher) AbortUploads(j spool.Journal) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if j.UploadID != "" {
+		_ = p.st.AbortMultipart(ctx, j.Key, j.UploadID)
+	}
+	ups, err := p.st.ListMultipartUploads(ctx, j.Key)
+	if err != nil {
+		p.log.Warn("cannot list multipart uploads to abort", "key", j.Key, "err", err)
+		return
+	}
+	for _, u := range ups {
+		if u.Key == j.Key && u.UploadID != j.UploadID {
+			_ = p.st.AbortMultipart(ctx, u.Key, u.UploadID)
+		}
+	}
+}
+
+// FinishRename (run first by every publication) completes a rename a crash
+// interrupted (Move): the journal already names the new key; the copy may
+// or may not have landed there (its tag tells; on S3 Express the new key
+// exists once RenameObject ran), and the old key may still be there. The
+// old key is deleted only while it is still the object that was copied.
+func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) error {
+	j := f.Journal()
+	if j.RenamedFrom == "" {
+		return nil
+	}
+	warn := func(err error) error {
+		p.log.Warn("recovered spool file: cannot finish its rename yet", "key", j.Key, "old_key", j.RenamedFrom, "err", err)
+		return fmt.Errorf("finishing the rename from %s: %w", j.RenamedFrom, err)
+	}
+	info, err := p.st.Head(ctx, j.Key)
+	landed := err == nil && (p.express != nil || info.Tag == j.RenameTag)
+	if err != nil && !errors.Is(err, s3store.ErrNotFound) {
+		return warn(err)
+	}
+	if !landed {
+		info, err = p.copyObject(ctx, j.RenamedFrom, j.RenamedFromETag, j.BaseSize, j.Key, j.RenameTag)
+		if err != nil {
+			return warn(err)
+		}
+	}
+	if err := f.Update(func(jj *spool.Journal) { jj.BaseETag, jj.Exists = info.ETag, true }); err != nil {
+		return warn(err)
+	}
+	if p.express == nil {
+		if err := p.DeleteIfStill(ctx, j.RenamedFrom, j.RenamedFromETag); err != nil {
+			return warn(err)
+		}
+	}
+	t.Wrote(j.BaseSize, info.ETag)
+	return f.Update(func(jj *spool.Journal) { jj.RenamedFrom, jj.RenamedFromETag, jj.RenameTag = "", "", "" })
+}
+
+// Move moves a published object to newKey for a rename and returns its
+// ETag there. A spooled file's journal (f, if not nil) says where it is
+// going before the copy starts (the copy carries a tag that names it), and
+// remembers the old key until it is deleted: a crash anywhere in between
+// is finished by FinishRename, never republished under the old name nor
+// left under both.
+func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string, size int64, newKey string) (string, error) {
+	tag := ""
+	if f != nil {
+		tag = fmt.Sprintf("%s:rename:%d", f.ID(), time.Now().UnixNano())
+		err := f.Update(func(j *spool.Journal) {
+			j.Key, j.RenamedFrom, j.RenamedFromETag, j.RenameTag = newKey, oldKey, etag, tag
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	info, err := p.copyObject(ctx, oldKey, etag, size, newKey, tag)
+	if err != nil {
+		if f != nil {
+			_ = f.Update(func(j *spool.Journal) {
+				j.Key, j.RenamedFrom, j.RenamedFromETag, j.RenameTag = oldKey, "", "", ""
+			})
+		}
+		return "", err
+	}
+	if f != nil {
+		if err := f.Update(func(j *spool.Journal) { j.BaseETag, j.Exists = info.ETag, true }); err != nil {
+			return "", err
+		}
+	}
+	if p.express == nil {
+		if err := p.st.Delete(ctx, oldKey); err != nil && !errors.Is(err, s3store.ErrNotFound) {
+			return "", err
+		}
+	}
+	if f != nil {
+		_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag, j.RenameTag = "", "", "" })
+	}
+	return info.ETag, nil
+}
+
+// copyObject copies a whole object server side (RenameObject on directory
+// buckets, which also removes the old key).
+func (p *Publisher) copyObject(ctx context.Context, oldKey, etag string, size int64, newKey, tag string) (s3store.ObjectInfo, error) {
+	if p.express != nil {
+		if err := p.express.Rename(ctx, oldKey, newKey); err != nil {
+			return s3store.ObjectInfo{}, err
+		}
+		return p.st.Head(ctx, newKey)
+	}
+	return Copy(ctx, p.st, oldKey, etag, size, newKey, tag)
+}
+
+// DeleteIfStill deletes key while its object is still at etag; gone or
+// someone else's object now is no error.
+func (p *Publisher) DeleteIfStill(ctx context.Context, key, etag string) error {
+	info, err := p.st.Head(ctx, key)
+	switch {
+	case errors.Is(err, s3store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case info.ETag != etag:
+		return nil
+	}
+	if err := p.st.Delete(ctx, key); err != nil && !errors.Is(err, s3store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// StartStream starts the streaming upload of f, a whole file being
+// written sequentially. The journal names the upload's tag before it
+// exists: a crash right after CreateMultipartUpload leaves recovery a
+// reason to look for the upload and abort it.
+func (p *Publisher) StartStream(ctx context.Context, f *spool.File) (*Stream, error) {
+	cfg := p.cfg
+	cfg.Tag = f.ID() + ":stream:" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	cfg.OnUpload = func(id string) { _ = f.Update(func(j *spool.Journal) { j.UploadID = id }) }
+	if err := f.Update(func(j *spool.Journal) { j.PendingTag = cfg.Tag }); err != nil {
+		return nil, err
+	}
+	return StartStream(ctx, p.st, f.Journal().Key, cfg)
+}
