@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -397,5 +398,39 @@ func TestForeignSpoolRefused(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "spool directory") || !strings.Contains(string(out), b1) {
 		t.Fatalf("unclear message: %s", out)
+	}
+}
+
+// A file written whole whose close failed because S3 was down (close
+// says EIO: not in S3 yet) is published once S3 is back, with no further
+// action: its bytes are not left in the spool until the unmount.
+func TestFailedCloseIsRetried(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	p := testenv.NewProxy(t, srv.Endpoint)
+	// Two tries per request: close gives up quickly while S3 is down.
+	m := testenv.MountBinaryEnv(t, []string{"AWS_MAX_ATTEMPTS=2"}, p.URL, srv, b)
+	data := randBytes(7, 300<<10)
+	f, err := os.Create(filepath.Join(m.Dir, "whole.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	p.SetOutage(true)
+	if err := f.Close(); !errors.Is(err, syscall.EIO) {
+		p.SetOutage(false)
+		t.Fatalf("close with S3 down: %v, want EIO", err)
+	}
+	p.SetOutage(false)
+	if !waitUntil(2*time.Minute, func() bool {
+		return srv.Exists(t, b, "whole.bin") && sha(srv.Get(t, b, "whole.bin")) == sha(data)
+	}) {
+		t.Fatal("the file whose close failed was not published after S3 came back")
+	}
+	if got, err := os.ReadFile(filepath.Join(m.Dir, "whole.bin")); err != nil || sha(got) != sha(data) {
+		t.Fatalf("through the mount: %d bytes, %v", len(got), err)
 	}
 }

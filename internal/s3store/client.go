@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,7 +56,7 @@ func build(ctx context.Context, o Options) (*S3, aws.Config, error) {
 		return nil, aws.Config{}, errors.New("no bucket given")
 	}
 	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = defaultMaxAttempts
+		o.MaxAttempts = envMaxAttempts()
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = defaultMaxConns
@@ -217,3 +219,12 @@ func (s *S3) Stats() Stats { return s.stats.snapshot() }
 
 // Retries is the number of retried attempts over all operations.
 func (s *S3) Retries() int64 { return s.stats.retries.Load() }
+
+// envMaxAttempts is AWS_MAX_ATTEMPTS (as Mountpoint and the AWS CLI read
+// it), or the default when it is unset or not a positive number.
+func envMaxAttempts() int {
+	if v, err := strconv.Atoi(os.Getenv("AWS_MAX_ATTEMPTS")); err == nil && v > 0 {
+		return v
+	}
+	return defaultMaxAttempts
+}

@@ -31,6 +31,13 @@ type Mount struct {
 // mount shows in /proc/self/mountinfo; t.Cleanup unmounts it.
 func MountBinary(t testing.TB, endpoint string, srv *Server, bucket string, extra ...string) *Mount {
 	t.Helper()
+	return MountBinaryEnv(t, nil, endpoint, srv, bucket, extra...)
+}
+
+// MountBinaryEnv is MountBinary with env (KEY=value) added to the daemon's
+// environment.
+func MountBinaryEnv(t testing.TB, env []string, endpoint string, srv *Server, bucket string, extra ...string) *Mount {
+	t.Helper()
 	bin := Binary(t)
 	m := &Mount{Endpoint: endpoint, exited: make(chan struct{})}
 	var err error
@@ -60,7 +67,7 @@ func MountBinary(t testing.TB, endpoint string, srv *Server, bucket string, extr
 	args := append([]string{"-f", "--endpoint-url", endpoint, "--force-path-style", "--region", srv.Region}, extra...)
 	args = append(args, bucket, m.Dir)
 	m.Cmd = exec.Command(bin, args...)
-	m.Cmd.Env = append(os.Environ(), srv.Env()...)
+	m.Cmd.Env = append(append(os.Environ(), srv.Env()...), env...)
 	m.Cmd.Stdout, m.Cmd.Stderr = &m.out, &m.out
 	m.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := m.Cmd.Start(); err != nil {

@@ -42,7 +42,7 @@ func (n *Node) truncateLocal(ctx context.Context, size int64) error {
 	log := n.logMode
 	n.mu.Unlock()
 	if log {
-		n.fs.schedule(n, time.Now().Add(n.fs.opt.UploadInterval))
+		n.fs.schedule(n, time.Now().Add(n.fs.timing.Interval))
 	}
 	return nil
 }

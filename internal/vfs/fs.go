@@ -105,14 +105,15 @@ const RootIno = 1
 
 // FS is one mounted file system.
 type FS struct {
-	st    s3store.Store
-	opt   Options
-	sp    *spool.Spool
-	ra    *readahead.Pool
-	sched *publish.Scheduler
-	pub   *publish.Publisher
-	log   *slog.Logger
-	start time.Time
+	st     s3store.Store
+	opt    Options
+	sp     *spool.Spool
+	ra     *readahead.Pool
+	sched  *publish.Scheduler
+	pub    *publish.Publisher
+	timing publish.Timing
+	log    *slog.Logger
+	start  time.Time
 
 	pathMu [pathLockStripes]sync.Mutex // name locks (pathlock.go)
 
@@ -170,6 +171,7 @@ func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahe
 		inoOf:    map[string]uint64{},
 		nextIno:  RootIno,
 	}
+	fs.timing = publish.Timing{Interval: opt.UploadInterval, CloseDelay: opt.CloseDelay}
 	fs.pub = publish.NewPublisher(st, opt.Express, sp, publish.Config{PartSize: opt.WritePartSize}, opt.Logger)
 	root := fs.newNode("", true)
 	root.state = stateInS3
@@ -254,6 +256,10 @@ func Errno(err error) syscall.Errno {
 	}
 	var e syscall.Errno
 	switch {
+	case errors.Is(err, s3store.ErrUnreachable):
+		// Its cause may be an errno of the network (ECONNREFUSED), never
+		// one a file operation returns.
+		return syscall.EIO
 	case errors.As(err, &e):
 		return e
 	case errors.Is(err, readahead.ErrStale), errors.Is(err, s3store.ErrPrecondition):

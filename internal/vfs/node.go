@@ -51,10 +51,12 @@ type Node struct {
 	lastClose  time.Time
 	pubErr     error
 	lastPub    time.Time
-	stream     *streamState
-	drops      dropState
-	ownETags   ownETags // ETags our own publications produced (reads may follow them)
-	openLine   bool     // the last append did not end with a newline
+	// pubFailures counts failed publications in a row (retry backoff).
+	pubFailures int
+	stream      *streamState
+	drops       dropState
+	ownETags    ownETags // ETags our own publications produced (reads may follow them)
+	openLine    bool     // the last append did not end with a newline
 }
 
 // Ino is the inode number.

@@ -55,20 +55,32 @@ func (n *Node) publishLocked(ctx context.Context, final bool) error {
 			s.LastPublishDur = res.Took
 		}
 	})
-	n.setPubErr(err)
-	if errors.Is(err, publish.ErrGaveUp) {
+	failures := n.setPubErr(err)
+	switch {
+	case errors.Is(err, publish.ErrGaveUp):
 		return fmt.Errorf("%w: %v", err, ErrIO)
+	case err != nil:
+		// The bytes stay in the spool and are tried again, backing off,
+		// whoever asked for this publication (close, fsync, the
+		// schedule, recovery): never left for the unmount.
+		fs.schedule(n, time.Now().Add(fs.timing.RetryAfter(failures)))
 	}
 	return err
 }
 
-func (n *Node) setPubErr(err error) {
+// setPubErr records a publication's outcome and returns the failures in a
+// row.
+func (n *Node) setPubErr(err error) int {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	n.pubErr = err
-	if err == nil {
-		n.lastPub = time.Now()
+	if err != nil {
+		n.pubFailures++
+		return n.pubFailures
 	}
-	n.mu.Unlock()
+	n.pubFailures = 0
+	n.lastPub = time.Now()
+	return 0
 }
 
 // pubFile is a node as its publication sees it (publish.File).

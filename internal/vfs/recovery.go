@@ -83,8 +83,7 @@ func (fs *FS) adopt(f *spool.File) {
 		}
 		if err := n.publish(ctx, true); err != nil {
 			fs.log.Error("recovered spool file could not be published yet", "key", j.Key, "spool_file", f.DataPath(), "err", err)
-			fs.schedule(n, time.Now().Add(fs.opt.UploadInterval))
-			return
+			return // publishLocked scheduled the retry
 		}
 		n.mu.Lock()
 		idle := n.handles == 0

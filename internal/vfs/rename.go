@@ -213,7 +213,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		open := src.writers > 0
 		src.mu.Unlock()
 		if dirty && (log || !open) {
-			fs.schedule(src, time.Now().Add(fs.opt.CloseDelay))
+			fs.schedule(src, time.Now().Add(fs.timing.CloseDelay))
 		}
 	}
 	return nil

@@ -2,53 +2,30 @@ package vfs
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/s3mount/s3mount/internal/publish"
 )
 
-// interval is the publication interval for a log of this size: copying a
-// multi-GiB object on every interval would cost more than it is worth, so
-// past 1 GiB the interval grows with the object (1 GiB: 1x, 8 GiB: 8x).
-func (fs *FS) interval(size int64) time.Duration {
-	iv := fs.opt.UploadInterval
-	if f := size >> 30; f > 1 {
-		iv *= time.Duration(f)
-	}
-	return iv
-}
+// The publication schedule: publish.Timing decides when; this file tells
+// the scheduler about a node and runs what it fires.
 
 // schedule asks for a publication of n at t (or earlier if already asked).
 func (fs *FS) schedule(n *Node, t time.Time) {
 	fs.sched.At(n.ino, t, func() { fs.scheduled(n) })
 }
 
-// scheduleLog sets a log file's next publication: at most one per interval
-// while it has unpublished data (first unpublished write + interval), and
-// close-delay after the last close, postponed by every later close, so
-// that a loop of open-append-close costs one publication, not one per
-// iteration.
+// scheduleLog sets a log file's next publication (publish.Timing.LogDue).
 func (fs *FS) scheduleLog(n *Node) {
 	n.mu.Lock()
-	since, closed, lastClose := n.dirtySince, n.writers == 0, n.lastClose
-	size := n.sizeLocked()
+	s := publishLogState(n)
 	n.mu.Unlock()
-	if since.IsZero() {
-		since = time.Now()
-	}
-	at := since.Add(fs.interval(size))
-	if closed {
-		at = minTime(at, lastClose.Add(fs.opt.CloseDelay))
-	}
-	fs.sched.Reschedule(n.ino, at, func() { fs.scheduled(n) })
+	fs.sched.Reschedule(n.ino, fs.timing.LogDue(s, time.Now()), func() { fs.scheduled(n) })
 }
 
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
+// publishLogState is what a log's schedule depends on (n.mu held).
+func publishLogState(n *Node) (s publish.LogState) {
+	return publish.LogState{DirtySince: n.dirtySince, Size: n.sizeLocked(), Closed: n.writers == 0, LastClose: n.lastClose}
 }
 
 // kick asks for an immediate publication of every dirty file: the buffer
@@ -70,20 +47,15 @@ func (fs *FS) kick() {
 	}
 }
 
-// scheduled is a log file's publication from the scheduler.
+// scheduled is a publication the scheduler fired: a log's (up to its last
+// whole line while open), a full buffer's (an open file written whole is
+// published as far as it is, to free room), or a retry. A failed
+// publication was scheduled again by publishLocked.
 func (fs *FS) scheduled(n *Node) {
 	n.mu.Lock()
 	final := n.writers == 0
 	n.mu.Unlock()
-	ctx := context.Background()
-	if err := n.publish(ctx, final); err != nil {
-		// The data stays in the spool; try again after an interval.
-		n.mu.Lock()
-		log := n.logMode
-		n.mu.Unlock()
-		if log && !errors.Is(err, publish.ErrGaveUp) {
-			fs.schedule(n, time.Now().Add(min(fs.opt.UploadInterval, 5*time.Second)))
-		}
+	if err := n.publish(context.Background(), final); err != nil {
 		return
 	}
 	n.mu.Lock()
@@ -95,7 +67,7 @@ func (fs *FS) scheduled(n *Node) {
 	if dirty {
 		// Only whole lines were published; the rest waits for its newline
 		// or the last close.
-		fs.schedule(n, time.Now().Add(fs.opt.UploadInterval))
+		fs.schedule(n, time.Now().Add(fs.timing.Interval))
 	} else if idle {
 		n.dropClean()
 	}

@@ -1,0 +1,66 @@
+package publish
+
+import "time"
+
+// Timing is when files are published. Log files (written with O_APPEND)
+// are published at most once per Interval while they have unpublished
+// data (first unpublished write + interval), and CloseDelay after their
+// last close, postponed by every later close: a loop of open-append-close
+// costs one publication, not one per iteration. Other writers publish in
+// close and fsync and do not wait for a deadline. A full buffer or spool
+// disk publishes every dirty file at once.
+type Timing struct {
+	Interval   time.Duration // --upload-interval
+	CloseDelay time.Duration // --close-delay
+}
+
+// IntervalFor is the interval for a log of size bytes: copying a multi-GiB
+// object on every interval would cost more than it is worth, so past 1 GiB
+// the interval grows with the object (1 GiB: 1x, 8 GiB: 8x).
+func (t Timing) IntervalFor(size int64) time.Duration {
+	iv := t.Interval
+	if f := size >> 30; f > 1 {
+		iv *= time.Duration(f)
+	}
+	return iv
+}
+
+// LogState is what the schedule of a log file depends on.
+type LogState struct {
+	DirtySince time.Time // first unpublished write (zero: now)
+	Size       int64
+	Closed     bool // no writer has it open
+	LastClose  time.Time
+}
+
+// LogDue is when a log's next publication is due.
+func (t Timing) LogDue(s LogState, now time.Time) time.Time {
+	since := s.DirtySince
+	if since.IsZero() {
+		since = now
+	}
+	at := since.Add(t.IntervalFor(s.Size))
+	if s.Closed {
+		if c := s.LastClose.Add(t.CloseDelay); c.Before(at) {
+			at = c
+		}
+	}
+	return at
+}
+
+// maxRetryWait bounds the wait between failed attempts: S3 coming back
+// is noticed within it.
+const maxRetryWait = 5 * time.Second
+
+// RetryAfter is the wait before the next attempt after failures failed
+// attempts in a row: 500 ms doubling, up to min(Interval, 5 s), so that a
+// throttled or unreachable S3 is not hammered and a short outage costs
+// little delay.
+func (t Timing) RetryAfter(failures int) time.Duration {
+	limit := min(t.Interval, maxRetryWait)
+	d := 500 * time.Millisecond
+	for i := 1; i < failures && d < limit; i++ {
+		d *= 2
+	}
+	return max(min(d, limit), time.Millisecond)
+}

@@ -1,0 +1,43 @@
+package publish
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLogDue(t *testing.T) {
+	tm := Timing{Interval: 30 * time.Second, CloseDelay: time.Second}
+	now := time.Unix(1000, 0)
+	dirty := now.Add(-10 * time.Second)
+	cases := []struct {
+		name string
+		s    LogState
+		want time.Time
+	}{
+		{"open log: first unpublished write + interval", LogState{DirtySince: dirty, Size: 100}, dirty.Add(30 * time.Second)},
+		{"nothing unpublished yet: now + interval", LogState{Size: 100}, now.Add(30 * time.Second)},
+		{"closed: close delay after the last close", LogState{DirtySince: dirty, Closed: true, LastClose: now}, now.Add(time.Second)},
+		{"closed long ago: the interval comes first", LogState{DirtySince: dirty, Closed: true, LastClose: now.Add(time.Hour)}, dirty.Add(30 * time.Second)},
+		{"8 GiB log: 8 intervals", LogState{DirtySince: dirty, Size: 8 << 30}, dirty.Add(240 * time.Second)},
+		{"1 GiB log: one interval", LogState{DirtySince: dirty, Size: 1 << 30}, dirty.Add(30 * time.Second)},
+	}
+	for _, c := range cases {
+		if got := tm.LogDue(c.s, now); !got.Equal(c.want) {
+			t.Errorf("%s: due %v, want %v", c.name, got.Sub(now), c.want.Sub(now))
+		}
+	}
+}
+
+func TestRetryAfterBacksOff(t *testing.T) {
+	tm := Timing{Interval: 30 * time.Second}
+	want := []time.Duration{500 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	for failures, w := range want {
+		if got := tm.RetryAfter(failures); got != w {
+			t.Errorf("after %d failures: %v, want %v", failures, got, w)
+		}
+	}
+	short := Timing{Interval: 200 * time.Millisecond}
+	if got := short.RetryAfter(10); got != 200*time.Millisecond {
+		t.Errorf("a 200 ms interval retries after %v, want the interval", got)
+	}
+}
