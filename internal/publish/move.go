@@ -1,0 +1,122 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/spool"
+)
+
+// Renames: an object moved to its new key, crash-safe through the spool journal.
+
+// FinishRename (run first by every publication) completes a rename a crash
+// interrupted (Move): the journal already names the new key; the copy may
+// or may not have landed there (its tag tells; on S3 Express the new key
+// exists once RenameObject ran), and the old key may still be there. The
+// old key is deleted only while it is still the object that was copied.
+func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) error {
+	j := f.Journal()
+	if j.RenamedFrom == "" {
+		return nil
+	}
+	warn := func(err error) error {
+		p.log.Warn("recovered spool file: cannot finish its rename yet", "key", j.Key, "old_key", j.RenamedFrom, "err", err)
+		return fmt.Errorf("finishing the rename from %s: %w", j.RenamedFrom, err)
+	}
+	info, err := p.st.Head(ctx, j.Key)
+	landed := err == nil && (p.express != nil || info.Tag == j.RenameTag)
+	if err != nil && !errors.Is(err, s3store.ErrNotFound) {
+		return warn(err)
+	}
+	if !landed {
+		info, err = p.copyObject(ctx, j.RenamedFrom, j.RenamedFromETag, j.BaseSize, j.Key, j.RenameTag)
+		if err != nil {
+			return warn(err)
+		}
+	}
+	if err := f.Update(func(jj *spool.Journal) { jj.BaseETag, jj.Exists = info.ETag, true }); err != nil {
+		return warn(err)
+	}
+	if p.express == nil {
+		if err := p.DeleteIfStill(ctx, j.RenamedFrom, j.RenamedFromETag); err != nil {
+			return warn(err)
+		}
+	}
+	t.Wrote(j.BaseSize, info.ETag)
+	return f.Update(func(jj *spool.Journal) { jj.RenamedFrom, jj.RenamedFromETag, jj.RenameTag = "", "", "" })
+}
+
+// Move moves a published object to newKey for a rename and returns its
+// ETag there. A spooled file's journal (f, if not nil) says where it is
+// going before the copy starts (the copy carries a tag that names it), and
+// remembers the old key until it is deleted: a crash anywhere in between
+// is finished by FinishRename, never republished under the old name nor
+// left under both.
+func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string, size int64, newKey string) (string, error) {
+	tag := ""
+	if f != nil {
+		tag = fmt.Sprintf("%s:rename:%d", f.ID(), time.Now().UnixNano())
+		err := f.Update(func(j *spool.Journal) {
+			j.Key, j.RenamedFrom, j.RenamedFromETag, j.RenameTag = newKey, oldKey, etag, tag
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	info, err := p.copyObject(ctx, oldKey, etag, size, newKey, tag)
+	if err != nil {
+		if f != nil {
+			_ = f.Update(func(j *spool.Journal) {
+				j.Key, j.RenamedFrom, j.RenamedFromETag, j.RenameTag = oldKey, "", "", ""
+			})
+		}
+		return "", err
+	}
+	if f != nil {
+		if err := f.Update(func(j *spool.Journal) { j.BaseETag, j.Exists = info.ETag, true }); err != nil {
+			return "", err
+		}
+	}
+	if p.express == nil {
+		if err := p.st.Delete(ctx, oldKey); err != nil && !errors.Is(err, s3store.ErrNotFound) {
+			return "", err
+		}
+	}
+	if f != nil {
+		_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag, j.RenameTag = "", "", "" })
+	}
+	return info.ETag, nil
+}
+
+// copyObject copies a whole object server side (RenameObject on directory
+// buckets, which also removes the old key).
+func (p *Publisher) copyObject(ctx context.Context, oldKey, etag string, size int64, newKey, tag string) (s3store.ObjectInfo, error) {
+	if p.express != nil {
+		if err := p.express.Rename(ctx, oldKey, newKey); err != nil {
+			return s3store.ObjectInfo{}, err
+		}
+		return p.st.Head(ctx, newKey)
+	}
+	return Copy(ctx, p.st, oldKey, etag, size, newKey, tag)
+}
+
+// DeleteIfStill deletes key while its object is still at etag; gone or
+// someone else's object now is no error.
+func (p *Publisher) DeleteIfStill(ctx context.Context, key, etag string) error {
+	info, err := p.st.Head(ctx, key)
+	switch {
+	case errors.Is(err, s3store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case info.ETag != etag:
+		return nil
+	}
+	if err := p.st.Delete(ctx, key); err != nil && !errors.Is(err, s3store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
