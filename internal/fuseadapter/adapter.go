@@ -84,7 +84,22 @@ func Mount(dir string, v *vfs.FS, o Options) (*fuse.Server, error) {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
 	}
 	root := &node{a: a, v: v.Root()}
-	return fs.Mount(dir, root, opts)
+	var raw fuse.RawFileSystem = fs.NewNodeFS(root, opts)
+	if o.AllowRoot {
+		// The kernel's allow_other lets everyone in: turn away all but
+		// root and the mounting user here (access.go).
+		raw = newAllowRootFS(raw, uint32(os.Geteuid()), a.log)
+	}
+	// What fs.Mount does, with raw in between.
+	srv, err := fuse.NewServer(raw, dir, &opts.MountOptions)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }
 
 type adapter struct {
