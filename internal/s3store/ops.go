@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,7 +25,10 @@ func (s *S3) Head(ctx context.Context, key string) (ObjectInfo, error) {
 
 // List returns one page of ListObjectsV2.
 func (s *S3) List(ctx context.Context, prefix, delimiter, token string, max int32) (ListPage, error) {
-	in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix}
+	// encoding-type=url: a key with a character XML 1.0 cannot carry
+	// (a control character someone put there) would otherwise make the
+	// whole listing fail to parse.
+	in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix, EncodingType: types.EncodingTypeUrl}
 	if delimiter != "" {
 		in.Delimiter = &delimiter
 	}
@@ -38,13 +42,27 @@ func (s *S3) List(ctx context.Context, prefix, delimiter, token string, max int3
 	if err != nil {
 		return ListPage{}, wrapErr("ListObjectsV2", prefix, err)
 	}
+	// Decoded only when the server says it encoded: some servers ignore
+	// the request and send keys as they are.
+	decode := func(s *string) (string, error) { return aws.ToString(s), nil }
+	if out.EncodingType == types.EncodingTypeUrl {
+		decode = func(s *string) (string, error) { return url.QueryUnescape(aws.ToString(s)) }
+	}
 	p := ListPage{Objects: make([]ObjectInfo, 0, len(out.Contents))}
 	for _, o := range out.Contents {
-		p.Objects = append(p.Objects, ObjectInfo{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size),
+		key, err := decode(o.Key)
+		if err != nil {
+			return ListPage{}, fmt.Errorf("s3 ListObjectsV2 %q: the server sent a key it did not encode: %w", prefix, err)
+		}
+		p.Objects = append(p.Objects, ObjectInfo{Key: key, Size: aws.ToInt64(o.Size),
 			ETag: aws.ToString(o.ETag), LastModified: aws.ToTime(o.LastModified)})
 	}
 	for _, cp := range out.CommonPrefixes {
-		p.Prefixes = append(p.Prefixes, aws.ToString(cp.Prefix))
+		pre, err := decode(cp.Prefix)
+		if err != nil {
+			return ListPage{}, fmt.Errorf("s3 ListObjectsV2 %q: the server sent a prefix it did not encode: %w", prefix, err)
+		}
+		p.Prefixes = append(p.Prefixes, pre)
 	}
 	if aws.ToBool(out.IsTruncated) {
 		p.NextToken = aws.ToString(out.NextContinuationToken)

@@ -5,7 +5,11 @@
 // (lookup, listing, mkdir/rmdir), open (create, open, close, fsync), read,
 // write (the buffer policy, drops and markers), edit (truncate, whole-file
 // edits), rename, unlink, attr, stream (multipart while writing), schedule
-// (when a file is published) and publishing (how, with rebase and recovery).
+// (tells publish.Scheduler about a node; publish.Timing says when),
+// publishing (a node's side of a publication: its end, its writers, its
+// state after; publish.Publisher makes every S3 call of a publication,
+// rebase, lost-answer check and interrupted rename) and recovery
+// (adoption of spool files a crash left).
 //
 // # Lock table
 //

@@ -6,14 +6,46 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/s3mount/s3mount/internal/s3store"
 )
 
-// validName reports whether an S3 key component can be a file name.
+// validName reports whether an S3 key component can be a file name (and
+// a file name an S3 key component: keys are UTF-8).
 func validName(name string) bool {
-	return name != "" && name != "." && name != ".." && len(name) <= 255 && !strings.ContainsRune(name, 0)
+	return name != "" && name != "." && name != ".." && len(name) <= 255 && !strings.ContainsRune(name, 0) &&
+		utf8.ValidString(name)
+}
+
+// maxKeyLen is S3's limit on the length of a key, in bytes.
+const maxKeyLen = 1024
+
+// checkNewName refuses, when it is made, a name S3 could not store: a file
+// accepted under such a name could never be published. isDir: the name
+// is for a directory (its key ends in "/").
+func (fs *FS) checkNewName(dir *Node, name string, isDir bool) error {
+	if len(name) > 255 {
+		return ErrNameTooLong
+	}
+	if !validName(name) {
+		return syscall.EINVAL
+	}
+	return fs.checkKeyLen(join(dir.Path(), name), isDir)
+}
+
+// checkKeyLen: ENAMETOOLONG when path's key is longer than S3 takes.
+func (fs *FS) checkKeyLen(p string, isDir bool) error {
+	k := fs.key(p)
+	if isDir {
+		k = fs.dirKey(p)
+	}
+	if len(k) > maxKeyLen {
+		return ErrNameTooLong
+	}
+	return nil
 }
 
 func join(dir, name string) string {
@@ -37,10 +69,10 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	if len(name) > 255 {
 		return nil, ErrNameTooLong
 	}
-	if !validName(name) {
-		return nil, ErrNotFound
-	}
 	p := join(dir.Path(), name)
+	if !validName(name) || len(fs.key(p)) > maxKeyLen {
+		return nil, ErrNotFound // no such key can exist: S3 is not asked
+	}
 	now := time.Now()
 	fs.mu.Lock()
 	n := fs.byPath[p]
@@ -340,8 +372,8 @@ func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string) (*Node, error) 
 	if fs.opt.ReadOnly {
 		return nil, ErrReadOnly
 	}
-	if len(name) > 255 {
-		return nil, ErrNameTooLong
+	if err := fs.checkNewName(dir, name, true); err != nil {
+		return nil, err
 	}
 	if _, err := fs.Lookup(ctx, dir, name); err == nil {
 		return nil, ErrExists

@@ -41,11 +41,8 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 	if fs.opt.ReadOnly {
 		return nil, nil, ErrReadOnly
 	}
-	if len(name) > 255 {
-		return nil, nil, ErrNameTooLong
-	}
-	if !validName(name) {
-		return nil, nil, syscall.EINVAL
+	if err := fs.checkNewName(dir, name, false); err != nil {
+		return nil, nil, err
 	}
 	n, err := fs.Lookup(ctx, dir, name)
 	if err == nil {

@@ -27,11 +27,11 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	if flags&^RenameNoReplace != 0 {
 		return syscall.EINVAL
 	}
-	if len(nname) > 255 {
-		return ErrNameTooLong
-	}
 	src, err := fs.Lookup(ctx, odir, oname)
 	if err != nil {
+		return err
+	}
+	if err := fs.checkNewName(ndir, nname, src.dir); err != nil {
 		return err
 	}
 	dst, err := fs.Lookup(ctx, ndir, nname)
@@ -285,6 +285,13 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 		return ErrPerm
 	}
 	newPrefix := fs.dirKey(newPath)
+	for _, k := range keys {
+		// Checked before anything moves: a key too long half-way would
+		// leave the tree split between both names.
+		if len(newPrefix)+len(k.Key)-len(prefix) > maxKeyLen {
+			return ErrNameTooLong
+		}
+	}
 	for _, k := range keys {
 		if _, err := fs.st.Copy(ctx, k.Key, k.ETag, newPrefix+strings.TrimPrefix(k.Key, prefix), s3store.Cond{}); err != nil {
 			return err

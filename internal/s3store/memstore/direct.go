@@ -67,6 +67,7 @@ func (s *Store) AppendObject(key string, data []byte) string {
 func (s *Store) DeleteObject(key string) {
 	s.mu.Lock()
 	delete(s.objects, key)
+	s.sorted = nil
 	s.mu.Unlock()
 }
 

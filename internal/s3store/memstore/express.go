@@ -66,6 +66,7 @@ func (s *Store) Rename(ctx context.Context, src, dst string) error {
 		}
 		delete(s.objects, src)
 		s.objects[dst] = o
+		s.sorted = nil
 		return nil
 	})
 }

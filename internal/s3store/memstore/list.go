@@ -36,16 +36,25 @@ func (s *Store) List(ctx context.Context, prefix, delimiter, token string, max i
 
 // listPage returns the entries after `after`. Callers hold s.mu.
 func (s *Store) listPage(prefix, delimiter, after string, max int) s3store.ListPage {
-	keys := make([]string, 0, len(s.objects))
-	for k := range s.objects {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
+	if s.sorted == nil {
+		s.sorted = make([]string, 0, len(s.objects))
+		for k := range s.objects {
+			s.sorted = append(s.sorted, k)
 		}
+		sort.Strings(s.sorted)
 	}
-	sort.Strings(keys)
 	p := s3store.ListPage{Objects: []s3store.ObjectInfo{}}
 	last, n := "", 0
-	for _, k := range keys {
+	// Keys at or below after are skipped by the loop; start near it.
+	from := prefix
+	if after > from {
+		from = after
+	}
+	start := sort.SearchStrings(s.sorted, from)
+	for _, k := range s.sorted[start:] {
+		if !strings.HasPrefix(k, prefix) {
+			break
+		}
 		entry, isPrefix := k, false
 		if delimiter != "" {
 			if i := strings.Index(k[len(prefix):], delimiter); i >= 0 {

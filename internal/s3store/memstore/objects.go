@@ -181,6 +181,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.do(ctx, Call{Op: "DeleteObject", Key: key}, 0, func() error {
 		s.mu.Lock()
 		delete(s.objects, key)
+		s.sorted = nil
 		s.mu.Unlock()
 		return nil
 	})

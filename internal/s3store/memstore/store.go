@@ -23,6 +23,9 @@ type Store struct {
 
 	mu      sync.Mutex
 	objects map[string]*object
+	// sorted is the keys of objects in order, nil when a key came or
+	// went since (listings sort once, not once per page).
+	sorted []string
 	uploads map[string]*upload // by upload id
 	gen     int64              // write counter mixed into every ETag
 	nextID  int64
@@ -115,6 +118,9 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
 // put stores data as key's new version, tagged tag. Callers hold s.mu.
 func (s *Store) put(key string, data []byte, parts int, multipart bool, tag string) *object {
 	o := &object{data: data, etag: s.newETag(key, parts, multipart), modified: now(), parts: parts, tag: tag}
+	if _, ok := s.objects[key]; !ok {
+		s.sorted = nil
+	}
 	s.objects[key] = o
 	return o
 }
