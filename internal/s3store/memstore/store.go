@@ -25,7 +25,7 @@ type Store struct {
 	objects map[string]*object
 	// sorted is the keys of objects in order, nil when a key came or
 	// went since (listings sort once, not once per page).
-	sorted []string
+	sorted  []string
 	uploads map[string]*upload // by upload id
 	gen     int64              // write counter mixed into every ETag
 	nextID  int64
