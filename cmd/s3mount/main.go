@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
+
 	"github.com/s3mount/s3mount/internal/config"
 	"github.com/s3mount/s3mount/internal/daemon"
 	"github.com/s3mount/s3mount/internal/datacache"
@@ -150,15 +152,20 @@ func run(o *config.Options) error {
 	if o.LogMetrics {
 		go m.LogEvery(time.Minute, log)
 	}
-	server, err := fuseadapter.Mount(o.MountPoint, fs, fuseadapter.Options{
-		AllowOther: o.AllowOther, AllowRoot: o.AllowRoot, ReadOnly: o.ReadOnly,
-		EntryTTL: ttl(o.MetadataTTL), NegativeTTL: ttl(o.NegativeMetadataTTL),
-		FsName: "s3mount:" + o.Bucket, Debug: o.Debug && os.Getenv("S3MOUNT_FUSE_DEBUG") != "",
-		Logger: log, OnOp: m.FuseOp,
+	server, fusermountSaid, err := withFusermountStderr(func() (*fuse.Server, error) {
+		return fuseadapter.Mount(o.MountPoint, fs, fuseadapter.Options{
+			AllowOther: o.AllowOther, AllowRoot: o.AllowRoot, ReadOnly: o.ReadOnly,
+			EntryTTL: ttl(o.MetadataTTL), NegativeTTL: ttl(o.NegativeMetadataTTL),
+			FsName: "s3mount:" + o.Bucket, Debug: o.Debug && os.Getenv("S3MOUNT_FUSE_DEBUG") != "",
+			Logger: log, OnOp: m.FuseOp,
+		})
 	})
 	if err != nil {
 		fs.Shutdown(context.Background())
-		return fmt.Errorf("cannot mount at %s: %v", o.MountPoint, err)
+		return mountError(o.MountPoint, err, fusermountSaid)
+	}
+	if fusermountSaid != "" {
+		log.Warn("fusermount: " + fusermountSaid)
 	}
 	if err := readahead.RaiseKernelReadAhead(o.MountPoint, readahead.KernelReadAheadKB); err != nil {
 		log.Info("cannot raise the kernel read-ahead of the mount (needs root); sequential reads will be slower", "err", err)

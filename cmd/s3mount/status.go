@@ -1,11 +1,11 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,27 +27,22 @@ type statusReport struct {
 	Files     []vfs.FileStatus  `json:"files"`
 }
 
-// The socket lives in the spool directory (mode 0600: it shows key names);
-// a pointer file named after the mount point lets `status DIR` find it.
-func socketPointer(dir string) string {
-	h := sha256.Sum256([]byte(dir))
-	base := "/run/s3mount"
-	if os.Geteuid() != 0 {
-		base = filepath.Join(os.TempDir(), fmt.Sprintf("s3mount-%d", os.Geteuid()))
-	}
-	return filepath.Join(base, hex.EncodeToString(h[:8]))
-}
-
 type statusServer struct {
 	l       net.Listener
-	pointer string
+	pointer string // "" when none was written
 }
 
 func (s *statusServer) Close() {
 	s.l.Close()
-	os.Remove(s.pointer)
+	if s.pointer != "" {
+		removePointer(pointerDir(), s.pointer, os.Geteuid())
+	}
 }
 
+// serveStatus answers on a socket in the spool directory (mode 0600: it
+// shows key names) and writes the status pointer that lets `s3mount status
+// DIR` find it. A pointer that cannot be written safely does not stop the
+// mount: one log line says `s3mount status DIR` will not find it.
 func serveStatus(spoolDir string, fs *vfs.FS, o *config.Options) (*statusServer, error) {
 	sock := filepath.Join(spoolDir, "status.sock")
 	os.Remove(sock)
@@ -58,11 +53,12 @@ func serveStatus(spoolDir string, fs *vfs.FS, o *config.Options) (*statusServer,
 		return nil, fmt.Errorf("cannot create the status socket %s: %v", sock, err)
 	}
 	os.Chmod(sock, 0o600)
-	ptr := socketPointer(o.MountPoint)
-	os.MkdirAll(filepath.Dir(ptr), 0o700)
-	if err := os.WriteFile(ptr, []byte(sock), 0o600); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("cannot write %s: %v", ptr, err)
+	srv := &statusServer{l: l}
+	if err := writePointer(pointerDir(), pointerName(o.MountPoint), sock, os.Geteuid()); err != nil {
+		slog.Warn("`s3mount status` will not find this mount by its directory (the mount itself works)",
+			"err", err, "status_socket", sock)
+	} else {
+		srv.pointer = pointerName(o.MountPoint)
 	}
 	go func() {
 		for {
@@ -77,7 +73,7 @@ func serveStatus(spoolDir string, fs *vfs.FS, o *config.Options) (*statusServer,
 			c.Close()
 		}
 	}()
-	return &statusServer{l: l, pointer: ptr}, nil
+	return srv, nil
 }
 
 // runStatus is `s3mount status [--json] DIR`.
@@ -107,9 +103,13 @@ func runStatus(args []string) int {
 		fmt.Fprintf(os.Stderr, "s3mount: %s: %v\n", dir, err)
 		return 1
 	}
-	sock, err := os.ReadFile(socketPointer(abs))
-	if err != nil {
+	sock, err := readPointer(pointerDir(), pointerName(abs), os.Geteuid())
+	if errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(os.Stderr, "s3mount: no s3mount daemon is serving %s\n", abs)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "s3mount: cannot use the status pointer of %s: %v\n", abs, err)
 		return 1
 	}
 	c, err := net.DialTimeout("unix", string(sock), 5*time.Second)

@@ -35,16 +35,44 @@ func checkBucket(what, name string) error {
 	return nil
 }
 
+// MaxPrefixLen is S3's limit on a whole key; a longer prefix leaves no room
+// for a name.
+const MaxPrefixLen = 1024
+
 func checkPrefix(what, p string) error {
-	switch {
-	case p == "":
-		return nil
-	case strings.HasPrefix(p, "/"):
-		return fmt.Errorf("invalid value %q for %s: a prefix does not start with '/'; use %q", p, what, strings.TrimLeft(p, "/"))
-	case !strings.HasSuffix(p, "/"):
-		return fmt.Errorf("invalid value %q for %s: a prefix must end with '/' (as in Mountpoint); use %q", p, what, p+"/")
+	if why := prefixProblem(p); why != "" {
+		return fmt.Errorf("invalid value %q for %s: %s", p, what, why)
 	}
 	return nil
+}
+
+// prefixProblem says why p cannot be a prefix, or "". A prefix is a path
+// below the bucket: "." or ".." components, "//", a leading '/' or NUL would
+// make keys that are not the files the mount shows (or that other tools
+// resolve outside the prefix).
+func prefixProblem(p string) string {
+	switch {
+	case p == "":
+		return ""
+	case len(p) > MaxPrefixLen:
+		return fmt.Sprintf("a prefix is at most %d bytes (S3's key length limit); this one has %d", MaxPrefixLen, len(p))
+	case strings.IndexByte(p, 0) >= 0:
+		return "a prefix cannot contain a NUL byte"
+	case strings.HasPrefix(p, "/"):
+		return fmt.Sprintf("a prefix does not start with '/'; use %q", strings.TrimLeft(p, "/"))
+	}
+	for _, c := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
+		switch c {
+		case "":
+			return "a prefix cannot have an empty component (\"//\")"
+		case ".", "..":
+			return fmt.Sprintf("a prefix cannot have a %q component", c)
+		}
+	}
+	if !strings.HasSuffix(p, "/") {
+		return fmt.Sprintf("a prefix must end with '/' (as in Mountpoint); use %q", p+"/")
+	}
+	return ""
 }
 
 // splitBucketArg turns the first positional into bucket and prefix.
@@ -57,11 +85,14 @@ func splitBucketArg(arg string) (bucket, prefix string, uri bool, err error) {
 	if err := checkBucket("bucket name in S3 URI", bucket); err != nil {
 		return "", "", true, err
 	}
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		return "", "", true, fmt.Errorf("invalid S3 URI %q: the prefix must end with '/' (as in Mountpoint); use %q", arg, arg+"/")
-	}
 	if strings.HasPrefix(prefix, "/") {
 		return "", "", true, fmt.Errorf("invalid S3 URI %q: the prefix does not start with '/'", arg)
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") && prefixProblem(prefix+"/") == "" {
+		return "", "", true, fmt.Errorf("invalid S3 URI %q: the prefix must end with '/' (as in Mountpoint); use %q", arg, arg+"/")
+	}
+	if why := prefixProblem(prefix); why != "" {
+		return "", "", true, fmt.Errorf("invalid S3 URI %q: %s", arg, why)
 	}
 	return bucket, prefix, true, nil
 }
