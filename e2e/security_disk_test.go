@@ -51,7 +51,10 @@ func TestRecoverExportStaysInsideDir(t *testing.T) {
 		"sub/planted.txt",
 		"linked.txt",
 	}
-	keys := append([]string{"ok/kept.txt"}, hostile...)
+	// A legal key whose name would fake a line or drive the terminal: it
+	// is exported, and shown quoted.
+	const odd = "ok/new\nline\x1b[2J.txt"
+	keys := append([]string{"ok/kept.txt", odd}, hostile...)
 	for i, k := range keys {
 		id := "f" + string(rune('a'+i))
 		j, _ := json.Marshal(spool.Journal{Key: k, Kind: spool.KindWhole, Dirty: true, Size: 5, Mode: 0o644})
@@ -83,8 +86,14 @@ func TestRecoverExportStaysInsideDir(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(exp, "ok", "kept.txt")); err != nil || string(b) != "data\n" {
 		t.Errorf("the plain key was not exported: %q %v", b, err)
 	}
-	// Only the spool's own files and the one export exist as files.
-	want := map[string]bool{filepath.Join(exp, "ok", "kept.txt"): true, filepath.Join(spoolDir, "IDENTITY"): true}
+	if !strings.Contains(stdout.String(), "exported "+strconv.Quote(odd)+" -> ") {
+		t.Errorf("the odd key is not shown quoted:\n%s", stdout.String())
+	}
+	if out, err := exec.Command(testenv.Binary(t), "recover", spoolDir).Output(); err != nil || !strings.Contains(string(out), strconv.Quote(odd)) {
+		t.Errorf("recover's list does not show the odd key quoted (%v):\n%s", err, out)
+	}
+	// Only the spool's own files and the exports exist as files.
+	want := map[string]bool{filepath.Join(exp, "ok", "kept.txt"): true, filepath.Join(exp, odd): true, filepath.Join(spoolDir, "IDENTITY"): true}
 	for i := range keys {
 		id := "f" + string(rune('a'+i))
 		want[filepath.Join(spoolDir, id+".json")] = true
