@@ -1,13 +1,13 @@
 package spool
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Entry is one spooled file as `s3mount recover` shows it, read without
@@ -31,7 +31,7 @@ func (e Entry) Unpublished() int64 {
 
 // Identity returns the bucket/prefix that owns a spool directory.
 func Identity(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, identityFile))
+	b, err := readPrivate(filepath.Join(dir, identityFile), maxIdentitySize, checkPlain)
 	if err != nil {
 		return "", fmt.Errorf("%s is not an s3mount spool directory: %w", dir, err)
 	}
@@ -50,12 +50,17 @@ func Inspect(dir string) ([]Entry, error) {
 	}
 	var out []Entry
 	for _, jp := range names {
-		b, err := os.ReadFile(jp)
+		// Read as another user may: root exporting a user's spool must
+		// not be led through a symlink or hard link that user planted.
+		b, err := readPrivate(jp, maxJournalSize, checkPlain)
+		if isPlanted(err) {
+			return nil, fmt.Errorf("spool journal %s is damaged: %w", jp, err)
+		}
 		if err != nil {
 			return nil, err
 		}
-		var j Journal
-		if err := json.Unmarshal(b, &j); err != nil {
+		j, err := decodeJournal(b)
+		if err != nil {
 			return nil, fmt.Errorf("spool journal %s is damaged: %w", jp, err)
 		}
 		if j.Unlinked {
@@ -65,7 +70,7 @@ func Inspect(dir string) ([]Entry, error) {
 		e := Entry{ID: id, Journal: j, DataPath: filepath.Join(dir, id+".data")}
 		// As in recovery: the data file is the authority on what was
 		// written; the journal's size wins only when larger (ftruncate up).
-		if st, err := os.Stat(e.DataPath); err == nil {
+		if st, err := os.Lstat(e.DataPath); err == nil && st.Mode().IsRegular() {
 			e.Journal.Size = max(e.Journal.Size, st.Size()+j.Shift)
 		}
 		out = append(out, e)
@@ -77,11 +82,14 @@ func Inspect(dir string) ([]Entry, error) {
 // Export writes the bytes the spool holds for e ([LocalStart, Size) in the
 // file's offsets) to w, and returns the offset they start at.
 func (e Entry) Export(w io.Writer) (int64, error) {
-	f, err := os.Open(e.DataPath)
+	f, err := openPrivate(e.DataPath, os.O_RDONLY|syscall.O_NONBLOCK)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	if _, err := checkPlain(f); err != nil {
+		return 0, fmt.Errorf("spool data %s: %w", e.DataPath, err)
+	}
 	j := e.Journal
 	n := j.Size - j.LocalStart
 	if n <= 0 {

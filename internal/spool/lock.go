@@ -30,7 +30,14 @@ func (e *lockedError) Is(target error) bool { return target == ErrLocked }
 // message a second daemon shows.
 func lockDir(dir string) (*os.File, error) {
 	p := filepath.Join(dir, lockFile)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	// Never through a planted symlink or hard link: the pid is written
+	// over the file's start.
+	f, err := openPrivate(p, os.O_RDWR|os.O_CREATE)
+	if err == nil {
+		if _, err = checkPrivate(f); err != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the spool lock %s: %w", p, err)
 	}

@@ -16,7 +16,7 @@ import (
 func TestSecondOpenIsRefusedUntilClose(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := open(t, dir, Options{})
-	_, _, err := Open(dir, "bucket/prefix/", Options{})
+	_, _, err := Open(dir, testIdentity, Options{})
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: %v, want ErrLocked", err)
 	}
@@ -47,7 +47,7 @@ func TestLockGoesWithProcess(t *testing.T) {
 	if strings.TrimSpace(line) != "locked" {
 		t.Fatalf("lock holder said %q (%v)", line, err)
 	}
-	_, _, err = Open(dir, "bucket/prefix/", Options{})
+	_, _, err = Open(dir, testIdentity, Options{})
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d)", cmd.Process.Pid)) {
 		t.Fatalf("Open beside a live holder: %v, want ErrLocked naming pid %d", err, cmd.Process.Pid)
 	}

@@ -12,7 +12,7 @@ const lockHolderEnv = "S3MOUNT_SPOOL_LOCK_HOLDER"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(lockHolderEnv); dir != "" {
-		if _, _, err := Open(dir, "bucket/prefix/", Options{}); err != nil {
+		if _, _, err := Open(dir, testIdentity, Options{}); err != nil {
 			fmt.Println(err)
 			os.Exit(1)
 		}

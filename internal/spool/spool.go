@@ -13,12 +13,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,16 +60,22 @@ type Options struct {
 	Mode      Mode
 	Sync      SyncPolicy
 	SyncEvery time.Duration
-	Hook      Hook // told of each disk operation (tests: crash points)
+	Hook      Hook         // told of each disk operation (tests: crash points)
+	Logger    *slog.Logger // nil: slog.Default()
 }
 
 // identityFile records which bucket/prefix owns the directory.
 const identityFile = "IDENTITY"
 
+// maxIdentitySize: a bucket name, "/", a key prefix and a newline.
+const maxIdentitySize = 2 * maxKeyLen
+
 // Spool is one mount's staging directory.
 type Spool struct {
-	dir  string
-	opts Options
+	dir    string
+	opts   Options
+	log    *slog.Logger
+	prefix string // of every key the mount writes (from the identity)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -86,31 +91,44 @@ type Spool struct {
 	lastCreated int64       // the latest Journal.Created given out or recovered
 }
 
-// Open opens (creating if needed) the spool at dir for identity (for
-// example "bucket/prefix/"). It returns the files a previous run left behind,
-// for the caller to publish.
+// Open opens (creating if needed) the spool at dir for identity, the
+// bucket, "/" and the prefix ("bucket/prefix/"): a journal whose key is
+// not under that prefix is refused. It returns the files a previous run
+// left behind, for the caller to publish.
 func Open(dir, identity string, opts Options) (*Spool, []*File, error) {
 	if opts.MaxBuffer <= 0 {
 		opts.MaxBuffer = 1 << 30
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("cannot create spool directory %s: %w", dir, err)
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := makePrivateDir(dir, log); err != nil {
+		return nil, nil, err
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	idPath := filepath.Join(dir, identityFile)
-	if b, err := os.ReadFile(idPath); err == nil {
+	b, err := readPrivate(idPath, maxIdentitySize, checkPrivate)
+	switch {
+	case err == nil:
 		if got := strings.TrimSpace(string(b)); got != identity {
 			lock.Close()
 			return nil, nil, fmt.Errorf("%w: spool directory %s holds data of %q, not %q; use another --spool-dir or publish it with that mount first", ErrForeign, dir, got, identity)
 		}
-	} else if err := writeFileSync(idPath, []byte(identity+"\n")); err != nil {
+	case errors.Is(err, os.ErrNotExist):
+		if err := writeFileSync(idPath, []byte(identity+"\n")); err != nil {
+			lock.Close()
+			return nil, nil, fmt.Errorf("cannot write spool directory %s: %w", dir, err)
+		}
+	default:
 		lock.Close()
-		return nil, nil, fmt.Errorf("cannot write spool directory %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("cannot read the spool's identity %s: %w", idPath, err)
 	}
-	s := &Spool{dir: dir, opts: opts, files: map[string]*File{}, stop: make(chan struct{}), lock: lock}
+	_, prefix, _ := strings.Cut(identity, "/")
+	s := &Spool{dir: dir, opts: opts, log: log, prefix: prefix, files: map[string]*File{}, stop: make(chan struct{}), lock: lock}
 	s.makeReserve()
 	s.cond = sync.NewCond(&s.mu)
 	left, err := s.recover()
@@ -327,10 +345,19 @@ func (s *Spool) DiskFull() bool {
 
 // Create starts a new spool file for key with journal j.
 func (s *Spool) Create(j Journal) (*File, error) {
-	id := newID()
 	j.Created = s.nextCreated()
-	f := &File{sp: s, id: id, j: j}
-	data, err := os.OpenFile(f.dataPath(), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f := &File{sp: s, j: j}
+	var data *os.File
+	var err error
+	// Ids are random: a name that is taken was planted (or is a
+	// leftover): skip it, never write through it.
+	for range 3 {
+		f.id = newID()
+		data, err = openPrivate(f.dataPath(), os.O_RDWR|os.O_CREATE|os.O_EXCL)
+		if !errors.Is(err, os.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, s.diskErr(err)
 	}
@@ -342,7 +369,7 @@ func (s *Spool) Create(j Journal) (*File, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.files[id] = f
+	s.files[f.id] = f
 	s.mu.Unlock()
 	return f, nil
 }
@@ -363,94 +390,6 @@ func (s *Spool) diskErr(err error) error {
 	return err
 }
 
-// recover loads the files a previous run left.
-func (s *Spool) recover() ([]*File, error) {
-	s.dropTornWrites()
-	names, err := filepath.Glob(filepath.Join(s.dir, "*.json"))
-	if err != nil {
-		return nil, err
-	}
-	var out []*File
-	for _, jp := range names {
-		id := strings.TrimSuffix(filepath.Base(jp), ".json")
-		b, err := os.ReadFile(jp)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read spool journal %s: %w", jp, err)
-		}
-		var j Journal
-		if err := json.Unmarshal(b, &j); err != nil {
-			// Journals are fsynced before they are renamed into place,
-			// so this is damage, not a crash: stop, keep the data, and
-			// name the file.
-			bad := jp + ".corrupt"
-			os.Rename(jp, bad)
-			return nil, fmt.Errorf("spool journal %s is damaged (kept as %s): %w", jp, bad, err)
-		}
-		f := &File{sp: s, id: id, j: j}
-		s.lastCreated = max(s.lastCreated, j.Created)
-		if j.Unlinked {
-			// Gone by contract: never published. Its object may still be
-			// there if the crash came inside the unlink: Unlinked() hands
-			// the journal to the caller to finish that.
-			s.unlinked = append(s.unlinked, j)
-			os.Remove(f.dataPath())
-			os.Remove(jp)
-			continue
-		}
-		data, err := os.OpenFile(f.dataPath(), os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("cannot open spool data %s: %w", f.dataPath(), err)
-		}
-		f.data = data
-		st, err := data.Stat()
-		if err != nil {
-			return nil, err
-		}
-		// The data file's length is the authority on what was written:
-		// writes reach the data file before they are acknowledged.
-		if end := st.Size() + j.Shift; end > f.j.Size || f.j.Kind == KindAppend {
-			f.j.Size = end
-			if f.j.Size < f.j.LocalStart {
-				f.j.Size = f.j.LocalStart
-			}
-		}
-		f.accounted = f.dirtyBytes()
-		s.mu.Lock()
-		s.used += f.accounted
-		s.files[id] = f
-		s.mu.Unlock()
-		out = append(out, f)
-	}
-	// In creation order; journals from before Created by id (its time).
-	sort.Slice(out, func(a, b int) bool {
-		ja, jb := out[a].j.Created, out[b].j.Created
-		if ja != jb {
-			return ja < jb
-		}
-		return out[a].id < out[b].id
-	})
-	return out, nil
-}
-
-// dropTornWrites removes what a crash inside a write left: .tmp files
-// (the journal they were replacing is intact) and the data file of a
-// Create that never wrote its first journal (Create had not returned, so
-// none of its bytes were acknowledged). The data of a journal set aside as
-// damaged stays. Only safe under the directory's lock.
-func (s *Spool) dropTornWrites() {
-	tmps, _ := filepath.Glob(filepath.Join(s.dir, "*.tmp"))
-	for _, p := range tmps {
-		os.Remove(p)
-	}
-	datas, _ := filepath.Glob(filepath.Join(s.dir, "*.data"))
-	for _, dp := range datas {
-		jp := strings.TrimSuffix(dp, ".data") + ".json"
-		if !exists(jp) && !exists(jp+".corrupt") {
-			os.Remove(dp)
-		}
-	}
-}
-
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return !errors.Is(err, os.ErrNotExist)
@@ -466,9 +405,19 @@ const reserveSize = 256 << 10
 func (s *Spool) makeReserve() {
 	s.reserveGone.Store(true)
 	p := filepath.Join(s.dir, reserveFile)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
+	f, err := openPrivate(p, os.O_WRONLY|os.O_CREATE)
+	if err == nil {
+		if _, err = checkPrivate(f); err != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
-		return
+		// Not ours (a symlink, a hard link, a directory): take the name
+		// back rather than grow a file elsewhere.
+		os.Remove(p)
+		if f, err = openPrivate(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL); err != nil {
+			return
+		}
 	}
 	defer f.Close()
 	if err := syscall.Fallocate(int(f.Fd()), 0, 0, reserveSize); err != nil {
@@ -505,7 +454,10 @@ func (s *Spool) writeJournalFile(path string, b []byte) error {
 	return writeFileHooked(path, b, s.hook)
 }
 
-func newID() string {
+// newID names a new spool file; tests replace it to plant a name first.
+var newID = randomID
+
+func randomID() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
@@ -520,7 +472,13 @@ func writeFileHooked(path string, b []byte, hook func(op, path string)) error {
 		hook = func(string, string) {}
 	}
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A new file, never through whatever is at the name: a .tmp left by
+	// a failed rename is ours to drop, a planted symlink is not followed.
+	f, err := openPrivate(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if errors.Is(err, os.ErrExist) {
+		os.Remove(tmp)
+		f, err = openPrivate(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	}
 	if err != nil {
 		return err
 	}

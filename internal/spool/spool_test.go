@@ -5,15 +5,33 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
+// testIdentity: a bucket with no prefix, so that any file key is the
+// mount's (prefix_test.go tests a prefix).
+const testIdentity = "bucket/"
+
+// testLog sends the spool's log lines to the test's log.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
 func open(t *testing.T, dir string, o Options) (*Spool, []*File) {
 	t.Helper()
-	s, left, err := Open(dir, "bucket/prefix/", o)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(testLog{t}, nil))
+	}
+	s, left, err := Open(dir, testIdentity, o)
 	if err != nil {
 		t.Fatal(err)
 	}
