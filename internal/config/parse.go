@@ -2,7 +2,10 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Parse parses the command line (without the program name):
@@ -85,7 +88,7 @@ func (p *parser) long(a string, next func() (string, bool)) error {
 	name, val, hasVal := strings.Cut(a[2:], "=")
 	f := flagsByLong[name]
 	if f == nil {
-		return fmt.Errorf("unknown option --%s (see s3mount --help)", name)
+		return fmt.Errorf("unknown option --%s (see s3mount --help)", printable(name))
 	}
 	if f.value == "" {
 		if !hasVal {
@@ -113,7 +116,7 @@ func (p *parser) shorts(a string, next func() (string, bool)) error {
 		}
 		f := flagsByShort[c]
 		if c != 'o' && f == nil {
-			return fmt.Errorf("unknown option -%c (see s3mount --help)", c)
+			return fmt.Errorf("unknown option -%s (see s3mount --help)", printable(a[j:j+1]))
 		}
 		if c != 'o' && f.value == "" {
 			if err := p.apply(f, "true"); err != nil {
@@ -162,7 +165,7 @@ func (p *parser) fstab(list string) error {
 		case opt == "":
 			continue
 		case strings.HasPrefix(opt, "-"):
-			return fmt.Errorf("fstab option %q must not start with '-': write %s", opt, strings.TrimLeft(opt, "-"))
+			return fmt.Errorf("fstab option %q must not start with '-': write %s", opt, printable(strings.TrimLeft(opt, "-")))
 		case ignoredFstab[key] || strings.HasPrefix(key, "x-") || key == "comment":
 			continue
 		case opt == "ro":
@@ -212,7 +215,7 @@ func splitCommas(s string) ([]string, error) {
 			case ',', '\\', '"':
 				cur.WriteByte(s[i])
 			default:
-				return nil, fmt.Errorf("invalid -o list %q: only \\, \\\\ and \\\" are escapes (found \\%c)", s, s[i])
+				return nil, fmt.Errorf("invalid -o list %q: only \\, \\\\ and \\\" are escapes (found \\%s)", s, printable(s[i:i+1]))
 			}
 		case '"':
 			return nil, fmt.Errorf("invalid -o list %q: a double quote must be escaped as \\\"", s)
@@ -224,4 +227,20 @@ func splitCommas(s string) ([]string, error) {
 		}
 	}
 	return append(out, cur.String()), nil
+}
+
+// printable returns s as it is when it prints as itself on one line, else
+// quoted: an error naming what the user typed must stay one line (a
+// newline or an escape sequence in a value must not reach the terminal or
+// the log as such).
+func printable(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
