@@ -33,16 +33,12 @@ func main() {
 	args := os.Args[1:]
 	if len(args) > 0 {
 		switch args[0] {
-		case "demo":
-			os.Exit(runDemo(args[1:]))
 		case "status":
 			os.Exit(runStatus(args[1:]))
 		case "recover":
 			os.Exit(runRecover(args[1:]))
 		case watchCommand:
 			os.Exit(runWatch(args[1:]))
-		case gatewayCommand:
-			os.Exit(runGateway(args[1:]))
 		}
 	}
 	o, err := config.Parse(args)
