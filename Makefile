@@ -34,3 +34,16 @@ bench: build
 lint:
 	gofmt -l $$(git ls-files '*.go')
 	$(GO) vet ./...
+
+# Every fuzz target (func FuzzXxx in a committed _test.go) for FUZZTIME each.
+# Not part of `make test`, which runs their seed corpora (testdata/fuzz) as
+# ordinary tests. A failing input is written to the package's testdata/fuzz.
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz:
+	@set -e; for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "== ./$$(dirname $$f) $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$$(dirname $$f); \
+		done; \
+	done
