@@ -165,14 +165,15 @@ func fixedIDs(t *testing.T, ids ...string) {
 }
 
 // A symlink planted at a name the spool is about to use is never written
-// through: the data file's name is skipped, a journal's temporary file is
-// replaced.
+// through: the data file's name is skipped, a journal and its temporary
+// file are replaced.
 func TestPlantedSymlinkAtNewFileIsNotFollowed(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := open(t, dir, Options{})
 	checkData := plantLink(t, dir, "planted.data")
 	fixedIDs(t, "planted", "second")
 	checkTmp := plantLink(t, dir, "second.json.tmp")
+	checkJournal := plantLink(t, dir, "second.json")
 	f, err := s.Create(Journal{Key: "a", Kind: KindWhole, Dirty: true})
 	if err != nil {
 		t.Fatal(err)
@@ -186,6 +187,7 @@ func TestPlantedSymlinkAtNewFileIsNotFollowed(t *testing.T) {
 	}
 	checkData()
 	checkTmp()
+	checkJournal()
 	wantMode(t, f.journalPath(), 0o600)
 	wantMode(t, f.dataPath(), 0o600)
 }
