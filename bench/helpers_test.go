@@ -90,7 +90,7 @@ func randBuf(n int) []byte {
 func rawMultipartPut(ctx context.Context, st s3store.Store, key string, size int64, buf []byte, par int) (time.Duration, error) {
 	part := int64(len(buf))
 	t0 := time.Now()
-	id, err := st.CreateMultipart(ctx, key, "")
+	id, err := st.CreateMultipart(ctx, key, s3store.Cond{})
 	if err != nil {
 		return 0, err
 	}

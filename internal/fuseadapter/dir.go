@@ -91,9 +91,11 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 }
 
 // Lookup is called for the entry Readdirent produced last: its node comes
-// from the listing just made.
+// from the listing just made. A file whose attributes the listing cannot
+// tell (POSIX metadata) is looked up: the kernel would check permissions
+// against the defaults otherwise.
 func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if d.idx > 0 && d.idx <= len(d.entries) && d.entries[d.idx-1].Name == name {
+	if d.idx > 0 && d.idx <= len(d.entries) && d.entries[d.idx-1].Name == name && d.entries[d.idx-1].Node.AttrsKnown() {
 		return d.n.child(ctx, d.entries[d.idx-1].Node, out), 0
 	}
 	return d.n.Lookup(ctx, name, out)

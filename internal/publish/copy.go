@@ -8,18 +8,20 @@ import (
 
 // Copy copies the whole object src (pinned to etag, size bytes) to dst, for
 // a rename: one CopyObject up to 5 GiB, above that a multipart upload of
-// UploadPartCopy parts (aborted on failure). The copy carries tag, so that
-// recovery can tell whether a copy a crash interrupted landed.
-func Copy(ctx context.Context, st s3store.Store, src, etag string, size int64, dst, tag string) (s3store.ObjectInfo, error) {
+// UploadPartCopy parts (aborted on failure). The copy carries meta's tag,
+// so that recovery can tell whether a copy a crash interrupted landed, and
+// its attributes (replacing the source's metadata).
+func Copy(ctx context.Context, st s3store.Store, src, etag string, size int64, dst string, meta s3store.Cond) (s3store.ObjectInfo, error) {
+	meta = s3store.Cond{Tag: meta.Tag, Attrs: meta.Attrs}
 	if size <= s3store.MaxCopySize {
-		return st.Copy(ctx, src, etag, dst, s3store.Cond{Tag: tag})
+		return st.Copy(ctx, src, etag, dst, meta)
 	}
-	return copyParts(ctx, st, src, etag, size, dst, tag, 1<<30)
+	return copyParts(ctx, st, src, etag, size, dst, meta, 1<<30)
 }
 
 // copyParts is Copy by UploadPartCopy parts of chunk bytes.
-func copyParts(ctx context.Context, st s3store.Store, src, etag string, size int64, dst, tag string, chunk int64) (s3store.ObjectInfo, error) {
-	id, err := st.CreateMultipart(ctx, dst, tag)
+func copyParts(ctx context.Context, st s3store.Store, src, etag string, size int64, dst string, meta s3store.Cond, chunk int64) (s3store.ObjectInfo, error) {
+	id, err := st.CreateMultipart(ctx, dst, meta)
 	if err != nil {
 		return s3store.ObjectInfo{}, err
 	}

@@ -16,7 +16,7 @@ func TestCopyByParts(t *testing.T) {
 	mem := memstore.New("b")
 	data := bytes.Repeat([]byte("0123456789"), 1<<20+7) // 10 MiB + 70 bytes
 	etag := mem.PutObject("src", data)
-	info, err := copyParts(ctx, mem, "src", etag, int64(len(data)), "dst", "t1", s3store.MinPartSize)
+	info, err := copyParts(ctx, mem, "src", etag, int64(len(data)), "dst", s3store.Cond{Tag: "t1"}, s3store.MinPartSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestCopyByParts(t *testing.T) {
 		}
 		return memstore.Pass
 	})
-	if _, err := copyParts(ctx, mem, "src", etag, int64(len(data)), "dst2", "t2", s3store.MinPartSize); err == nil {
+	if _, err := copyParts(ctx, mem, "src", etag, int64(len(data)), "dst2", s3store.Cond{Tag: "t2"}, s3store.MinPartSize); err == nil {
 		t.Fatal("a failed part copy was not reported")
 	}
 	mem.SetHook(nil)

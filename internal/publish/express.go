@@ -26,7 +26,7 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 		return base, parts, nil
 	}
 	if needsCompaction(parts) {
-		nb, err := compact(ctx, st, key, base)
+		nb, err := compact(ctx, st, key, base, cfg.Attrs)
 		if err != nil {
 			return Base{}, parts, err
 		}
@@ -37,7 +37,7 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 	if errors.Is(err, s3store.ErrTooManyParts) {
 		// The object has more parts than counted (a new spool file of an
 		// existing object starts at 0; another host appends too).
-		nb, cerr := compact(ctx, st, key, base)
+		nb, cerr := compact(ctx, st, key, base, cfg.Attrs)
 		if cerr != nil {
 			return Base{}, parts, cerr
 		}
@@ -54,8 +54,8 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 // one part. It writes no tag (S3 drops the old one): the copy is not a
 // publication, and the append after it must not look applied when only the
 // copy was.
-func compact(ctx context.Context, st s3store.Store, key string, base Base) (Base, error) {
-	info, err := st.Copy(ctx, key, base.ETag, key, s3store.Cond{IfMatch: base.ETag})
+func compact(ctx context.Context, st s3store.Store, key string, base Base, attrs *s3store.Attrs) (Base, error) {
+	info, err := st.Copy(ctx, key, base.ETag, key, s3store.Cond{IfMatch: base.ETag, Attrs: attrs})
 	if err != nil {
 		return Base{}, conflict(key, err)
 	}

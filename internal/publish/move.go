@@ -32,7 +32,7 @@ func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) err
 		return warn(err)
 	}
 	if !landed {
-		info, err = p.copyObject(ctx, j.RenamedFrom, j.RenamedFromETag, j.BaseSize, j.Key, j.RenameTag)
+		info, err = p.copyObject(ctx, j.RenamedFrom, j.RenamedFromETag, j.BaseSize, j.Key, s3store.Cond{Tag: j.RenameTag, Attrs: t.Attrs()})
 		if err != nil {
 			return warn(err)
 		}
@@ -55,7 +55,7 @@ func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) err
 // remembers the old key until it is deleted: a crash anywhere in between
 // is finished by FinishRename, never republished under the old name nor
 // left under both.
-func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string, size int64, newKey string) (string, error) {
+func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string, size int64, newKey string, attrs *s3store.Attrs) (string, error) {
 	tag := ""
 	if f != nil {
 		tag = fmt.Sprintf("%s:rename:%d", f.ID(), time.Now().UnixNano())
@@ -66,7 +66,7 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 			return "", err
 		}
 	}
-	info, err := p.copyObject(ctx, oldKey, etag, size, newKey, tag)
+	info, err := p.copyObject(ctx, oldKey, etag, size, newKey, s3store.Cond{Tag: tag, Attrs: attrs})
 	if err != nil {
 		if f != nil {
 			_ = f.Update(func(j *spool.Journal) {
@@ -93,14 +93,14 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 
 // copyObject copies a whole object server side (RenameObject on directory
 // buckets, which also removes the old key).
-func (p *Publisher) copyObject(ctx context.Context, oldKey, etag string, size int64, newKey, tag string) (s3store.ObjectInfo, error) {
+func (p *Publisher) copyObject(ctx context.Context, oldKey, etag string, size int64, newKey string, meta s3store.Cond) (s3store.ObjectInfo, error) {
 	if p.express != nil {
 		if err := p.express.Rename(ctx, oldKey, newKey); err != nil {
 			return s3store.ObjectInfo{}, err
 		}
 		return p.st.Head(ctx, newKey)
 	}
-	return Copy(ctx, p.st, oldKey, etag, size, newKey, tag)
+	return Copy(ctx, p.st, oldKey, etag, size, newKey, meta)
 }
 
 // DeleteIfStill deletes key while its object is still at etag; gone or

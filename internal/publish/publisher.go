@@ -65,7 +65,9 @@ type File interface {
 	// size bytes at the last ETag, written by this host.
 	Published(size int64, etags ...string)
 	// Rebased: another writer changed the object; it is now this.
-	Rebased(exists bool, size int64, etag string)
+	Rebased(exists bool, size int64, etag string, attrs *s3store.Attrs)
+	// Attrs are the POSIX attributes the object is to carry (nil: none).
+	Attrs() *s3store.Attrs
 }
 
 // Result is what one Publish did, for the counters.
@@ -153,6 +155,7 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 	j = f.Journal()
 	cfg := p.cfg
 	cfg.Tag = j.PendingTag
+	cfg.Attrs = t.Attrs()
 	cfg.OnUpload = func(id string) { f.Update(func(jj *spool.Journal) { jj.UploadID = id }) }
 	base := Base{Exists: j.Exists, Size: j.BaseSize, ETag: j.BaseETag}
 	p.log.Debug("publishing", "key", j.Key, "kind", j.Kind, "exists", j.Exists, "base_size", j.BaseSize, "base_etag", j.BaseETag, "to", to, "spool_file", f.ID())
@@ -258,7 +261,7 @@ func (p *Publisher) rebase(ctx context.Context, f *spool.File, t File) error {
 	if err != nil {
 		return err
 	}
-	t.Rebased(exists, remote, info.ETag)
+	t.Rebased(exists, remote, info.ETag, info.Attrs)
 	return nil
 }
 
@@ -382,12 +385,49 @@ func (p *Publisher) AbortUploads(j spool.Journal) {
 // written sequentially. The journal names the upload's tag before it
 // exists: a crash right after CreateMultipartUpload leaves recovery a
 // reason to look for the upload and abort it.
-func (p *Publisher) StartStream(ctx context.Context, f *spool.File) (*Stream, error) {
+func (p *Publisher) StartStream(ctx context.Context, f *spool.File, attrs *s3store.Attrs) (*Stream, error) {
 	cfg := p.cfg
+	cfg.Attrs = attrs
 	cfg.Tag = f.ID() + ":stream:" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	cfg.OnUpload = func(id string) { _ = f.Update(func(j *spool.Journal) { j.UploadID = id }) }
 	if err := f.Update(func(j *spool.Journal) { j.PendingTag = cfg.Tag }); err != nil {
 		return nil, err
 	}
 	return StartStream(ctx, p.st, f.Journal().Key, cfg)
+}
+
+// SetAttrs stores new attributes (t.Attrs) with an object that has nothing
+// else to publish: a copy onto itself, pinned to etag, that replaces its
+// metadata. A copy whose answer was lost is told by its tag. If another
+// writer changed the object first, its version stands and the change is
+// dropped with a log line. f, when not nil, is the file's spool file,
+// whose base moves to the copy.
+func (p *Publisher) SetAttrs(ctx context.Context, f *spool.File, key, etag string, size int64, t File) (Result, error) {
+	start := time.Now()
+	tag := fmt.Sprintf("attrs:%s:%d", etag, start.UnixNano())
+	info, err := Copy(ctx, p.st, key, etag, size, key, s3store.Cond{Tag: tag, Attrs: t.Attrs()})
+	if err != nil {
+		h, herr := p.st.Head(ctx, key)
+		switch {
+		case herr == nil && h.Tag == tag:
+			info, err = h, nil // applied; the answer was lost
+		case errors.Is(err, s3store.ErrPrecondition) || errors.Is(err, s3store.ErrNotFound):
+			p.log.Warn("attributes not stored: another writer changed or removed the object first", "key", key, "err", err)
+			t.Published(size) // nothing of ours is left to store
+			return Result{}, nil
+		default:
+			return Result{}, fmt.Errorf("storing attributes of %s: %w", key, err)
+		}
+	}
+	if f != nil {
+		if err := f.Update(func(j *spool.Journal) {
+			if j.BaseETag == etag {
+				j.BaseETag = info.ETag
+			}
+		}); err != nil {
+			return Result{}, err
+		}
+	}
+	t.Published(size, etag, info.ETag)
+	return Result{Published: true, Took: time.Since(start)}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 	"github.com/s3mount/s3mount/internal/spool"
 )
@@ -19,6 +20,7 @@ type fakeFile struct {
 	published []int64
 	rebased   int
 	wrote     int
+	attrs     *s3store.Attrs
 }
 
 func (t *fakeFile) End(f *spool.File, final bool) (int64, error) {
@@ -56,7 +58,9 @@ func (t *fakeFile) Published(size int64, _ ...string) {
 	t.mu.Unlock()
 }
 
-func (t *fakeFile) Rebased(bool, int64, string) {
+func (t *fakeFile) Attrs() *s3store.Attrs { return t.attrs }
+
+func (t *fakeFile) Rebased(bool, int64, string, *s3store.Attrs) {
 	t.mu.Lock()
 	t.rebased++
 	t.mu.Unlock()

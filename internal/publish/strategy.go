@@ -34,6 +34,10 @@ type Config struct {
 	// this publication: Head's Tag equals it exactly when it is. Express
 	// appends cannot set it (see s3store.Express.AppendAt).
 	Tag string
+	// Attrs, when not nil, are the file's POSIX attributes, written with
+	// the object by every strategy (an Express append keeps the ones the
+	// object was created with).
+	Attrs *s3store.Attrs
 }
 
 func (c *Config) defaults() {
@@ -78,12 +82,13 @@ func conflict(key string, err error) error {
 	return err
 }
 
-// cond is the condition (and tag) of a write that replaces base.
-func cond(b Base, tag string) s3store.Cond {
+// cond is the condition (with cfg's tag and attributes) of a write that
+// replaces base.
+func cond(b Base, cfg Config) s3store.Cond {
 	if b.Exists {
-		return s3store.Cond{IfMatch: b.ETag, Tag: tag}
+		return s3store.Cond{IfMatch: b.ETag, Tag: cfg.Tag, Attrs: cfg.Attrs}
 	}
-	return s3store.Cond{IfNoneMatch: true, Tag: tag}
+	return s3store.Cond{IfNoneMatch: true, Tag: cfg.Tag, Attrs: cfg.Attrs}
 }
 
 // Whole publishes logical [0, size) of src as the entire object, on the
@@ -154,7 +159,7 @@ func compose(ctx context.Context, st s3store.Store, key string, base Base, newBy
 		num++
 	}
 	jobs = append(jobs, up.bodyJobs(ctx, []segment{{src: newBytes, size: n}}, num, partSizeFor(n, cfg.PartSize, s3store.MaxParts-int(num)+1))...)
-	return up.run(ctx, jobs, cond(base, cfg.Tag), base.Size+n)
+	return up.run(ctx, jobs, cond(base, cfg), base.Size+n)
 }
 
 // upload writes the concatenation of segs as the whole object: one PUT when
@@ -166,7 +171,7 @@ func upload(ctx context.Context, st s3store.Store, key string, segs []segment, b
 	}
 	if total <= cfg.PartSize {
 		body := newConcat(segs)
-		info, err := st.Put(ctx, key, body, total, cond(base, cfg.Tag))
+		info, err := st.Put(ctx, key, body, total, cond(base, cfg))
 		if err != nil {
 			return Base{}, conflict(key, err)
 		}
@@ -177,7 +182,7 @@ func upload(ctx context.Context, st s3store.Store, key string, segs []segment, b
 		return Base{}, err
 	}
 	jobs := up.bodyJobs(ctx, segs, 1, partSizeFor(total, cfg.PartSize, s3store.MaxParts))
-	return up.run(ctx, jobs, cond(base, cfg.Tag), total)
+	return up.run(ctx, jobs, cond(base, cfg), total)
 }
 
 // partSizeFor grows the part size so that n bytes fit in maxParts parts.
@@ -204,7 +209,7 @@ type partJob struct {
 }
 
 func startUpload(ctx context.Context, st s3store.Store, key string, cfg Config) (*multipart, error) {
-	id, err := st.CreateMultipart(ctx, key, cfg.Tag)
+	id, err := st.CreateMultipart(ctx, key, s3store.Cond{Tag: cfg.Tag, Attrs: cfg.Attrs})
 	if err != nil {
 		return nil, err
 	}

@@ -136,7 +136,7 @@ func (s *Stream) Finish(ctx context.Context, src Source, size int64, base Base) 
 		return Base{}, fmt.Errorf("publish %s: %w", s.m.key, errEnded)
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
-	info, err := s.m.st.CompleteMultipart(ctx, s.m.key, s.m.id, parts, cond(base, s.m.cfg.Tag))
+	info, err := s.m.st.CompleteMultipart(ctx, s.m.key, s.m.id, parts, cond(base, s.m.cfg))
 	s.cancel()
 	if err != nil {
 		s.m.abort()

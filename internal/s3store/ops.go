@@ -20,7 +20,7 @@ func (s *S3) Head(ctx context.Context, key string) (ObjectInfo, error) {
 		return ObjectInfo{}, wrapErr("HeadObject", key, err)
 	}
 	return ObjectInfo{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
-		LastModified: aws.ToTime(out.LastModified), Tag: tagOf(out.Metadata)}, nil
+		LastModified: aws.ToTime(out.LastModified), Tag: tagOf(out.Metadata), Attrs: AttrsOf(out.Metadata)}, nil
 }
 
 // List returns one page of ListObjectsV2.
@@ -97,7 +97,7 @@ func (s *S3) Get(ctx context.Context, key string, off, n int64, ifMatch string) 
 // sign and to retry.
 func (s *S3) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, c Cond) (ObjectInfo, error) {
 	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: body, ContentLength: &size,
-		Metadata: tagMetadata(c.Tag)}
+		Metadata: metadata(c)}
 	setCond(&in.IfMatch, &in.IfNoneMatch, c)
 	in.StorageClass = types.StorageClass(s.opts.StorageClass)
 	in.ServerSideEncryption = types.ServerSideEncryption(s.opts.SSE)
@@ -113,10 +113,10 @@ func (s *S3) Put(ctx context.Context, key string, body io.ReadSeeker, size int64
 }
 
 // CreateMultipart starts an upload; the object it completes into carries
-// tag. It sets no checksum algorithm: MinIO then refuses UploadPartCopy
-// into the upload.
-func (s *S3) CreateMultipart(ctx context.Context, key, tag string) (string, error) {
-	in := &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key, Metadata: tagMetadata(tag)}
+// meta's tag and attributes. It sets no checksum algorithm: MinIO then
+// refuses UploadPartCopy into the upload.
+func (s *S3) CreateMultipart(ctx context.Context, key string, meta Cond) (string, error) {
+	in := &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key, Metadata: metadata(meta)}
 	in.StorageClass = types.StorageClass(s.opts.StorageClass)
 	in.ServerSideEncryption = types.ServerSideEncryption(s.opts.SSE)
 	in.SSEKMSKeyId = s.kmsKey()
@@ -219,11 +219,11 @@ func (s *S3) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c Cond) (
 	if srcETag != "" {
 		in.CopySourceIfMatch = &srcETag
 	}
-	if c.Tag != "" || srcKey == dstKey {
+	if c.Tag != "" || c.Attrs != nil || srcKey == dstKey {
 		// A copy onto itself (Express compaction) must change something:
 		// without a tag its metadata is replaced by none.
 		in.MetadataDirective = types.MetadataDirectiveReplace
-		in.Metadata = tagMetadata(c.Tag)
+		in.Metadata = metadata(c)
 	}
 	setCond(&in.IfMatch, &in.IfNoneMatch, c)
 	in.StorageClass = types.StorageClass(s.opts.StorageClass)
@@ -254,12 +254,22 @@ func (s *S3) kmsKey() *string {
 	return &s.opts.SSEKMSKeyID
 }
 
-// tagMetadata is the user metadata of a write tagged tag (nil for none).
-func tagMetadata(tag string) map[string]string {
-	if tag == "" {
+// metadata is the user metadata of a write: c's tag and attributes (nil
+// for none).
+func metadata(c Cond) map[string]string {
+	if c.Tag == "" && c.Attrs == nil {
 		return nil
 	}
-	return map[string]string{TagMetadataKey: tag}
+	md := map[string]string{}
+	if c.Tag != "" {
+		md[TagMetadataKey] = c.Tag
+	}
+	if c.Attrs != nil {
+		for k, v := range c.Attrs.Metadata() {
+			md[k] = v
+		}
+	}
+	return md
 }
 
 // tagOf reads the tag from response metadata; servers differ in the case

@@ -199,7 +199,7 @@ func TestMultipartCompose(t *testing.T) {
 	}
 	tail := []byte("appended line\n")
 
-	id, err := st.CreateMultipart(bg, "log", "")
+	id, err := st.CreateMultipart(bg, "log", s3store.Cond{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestMultipartCompose(t *testing.T) {
 	// A refused completion may or may not keep the upload (servers differ):
 	// start again if it is gone.
 	if _, err := st.UploadPart(bg, "log", id, 2, bytes.NewReader(tail), int64(len(tail))); errors.Is(err, s3store.ErrNoSuchUpload) {
-		id, _ = st.CreateMultipart(bg, "log", "")
+		id, _ = st.CreateMultipart(bg, "log", s3store.Cond{})
 		p1, _ = st.UploadPartCopy(bg, "log", id, 1, "log", old.ETag, 0, int64(len(base)))
 		p2, _ = st.UploadPart(bg, "log", id, 2, bytes.NewReader(tail), int64(len(tail)))
 		parts = []s3store.Part{p1, p2}
@@ -249,7 +249,7 @@ func TestMultipartCompose(t *testing.T) {
 
 func TestMultipartNewKeyAndAbort(t *testing.T) {
 	srv, b, st := setup(t)
-	id, err := st.CreateMultipart(bg, "new", "")
+	id, err := st.CreateMultipart(bg, "new", s3store.Cond{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestMultipartNewKeyAndAbort(t *testing.T) {
 		t.Fatalf("size %d", len(got))
 	}
 
-	id, err = st.CreateMultipart(bg, "aborted", "")
+	id, err = st.CreateMultipart(bg, "aborted", s3store.Cond{})
 	if err != nil {
 		t.Fatal(err)
 	}

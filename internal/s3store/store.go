@@ -39,6 +39,19 @@ type ObjectInfo struct {
 	// write that made this version: only Head reports it ("" from List,
 	// and for an object no s3mount write tagged).
 	Tag string
+	// Attrs are the POSIX attributes the object carries (Head only; nil
+	// when it carries none).
+	Attrs *Attrs
+}
+
+// Attrs are a file's POSIX attributes, stored as s3fs stores them in user
+// metadata (x-amz-meta-mode, -uid, -gid, -mtime, decimal), so a bucket
+// written by either mount shows the same modes and owners in the other.
+type Attrs struct {
+	Mode  uint32 // st_mode: file type bits and permission bits
+	UID   uint32
+	GID   uint32
+	Mtime time.Time
 }
 
 // TagMetadataKey is the user-metadata key (header x-amz-meta-s3mount-pub)
@@ -65,6 +78,9 @@ type Cond struct {
 	// "" writes none. CompleteMultipart ignores it: a multipart upload's
 	// metadata is fixed by CreateMultipart.
 	Tag string
+	// Attrs, when not nil, are written with the object (Put, Copy,
+	// CreateMultipart); CompleteMultipart ignores them too.
+	Attrs *Attrs
 }
 
 // Part is one completed part of a multipart upload.
@@ -95,9 +111,10 @@ type Store interface {
 	Get(ctx context.Context, key string, off, n int64, ifMatch string) (io.ReadCloser, error)
 	// Put uploads body (size bytes) as the whole object, tagged c.Tag.
 	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, c Cond) (ObjectInfo, error)
-	// CreateMultipart starts an upload whose object, once completed, is
-	// tagged tag ("" for none).
-	CreateMultipart(ctx context.Context, key, tag string) (uploadID string, err error)
+	// CreateMultipart starts an upload whose object, once completed,
+	// carries meta's Tag and Attrs (its conditions are CompleteMultipart's
+	// to check, not this call's).
+	CreateMultipart(ctx context.Context, key string, meta Cond) (uploadID string, err error)
 	UploadPart(ctx context.Context, key, uploadID string, num int32, body io.ReadSeeker, size int64) (Part, error)
 	// UploadPartCopy copies bytes [off, off+n) of srcKey, pinned to srcETag.
 	UploadPartCopy(ctx context.Context, key, uploadID string, num int32, srcKey, srcETag string, off, n int64) (Part, error)
@@ -105,9 +122,10 @@ type Store interface {
 	AbortMultipart(ctx context.Context, key, uploadID string) error
 	ListMultipartUploads(ctx context.Context, prefix string) ([]Upload, error)
 	// Copy is a server-side CopyObject of a whole object (≤ 5 GiB), pinned
-	// to srcETag. The copy is tagged c.Tag when it is not ""; else it keeps
-	// the source's tag, except a copy onto itself, which drops it (S3 only
-	// copies an object onto itself when its metadata is replaced).
+	// to srcETag. When c.Tag or c.Attrs is set the copy's metadata is
+	// replaced by them (what is not set is dropped); else it keeps the
+	// source's, except a copy onto itself, which drops it (S3 only copies
+	// an object onto itself when its metadata is replaced).
 	Copy(ctx context.Context, srcKey, srcETag, dstKey string, c Cond) (ObjectInfo, error)
 	Delete(ctx context.Context, key string) error
 	// Stats returns the per-operation request and byte counters so far.

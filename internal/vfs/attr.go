@@ -3,7 +3,10 @@ package vfs
 import (
 	"context"
 	"os"
+	"syscall"
 	"time"
+
+	"github.com/s3mount/s3mount/internal/s3store"
 )
 
 // Attr is what stat shows.
@@ -40,7 +43,7 @@ func (n *Node) attrLocked() Attr {
 		a.Mode = o.FileMode
 		a.Size = n.sizeLocked()
 	}
-	if n.mode != 0 {
+	if n.modeSet {
 		a.Mode = a.Mode&os.ModeType | n.mode.Perm()
 	}
 	if n.uid != nil {
@@ -60,8 +63,11 @@ func (n *Node) attrLocked() Attr {
 	return a
 }
 
-// SetAttr is chmod/chown/utimes/truncate. Attributes live for the mount's
-// life (S3 objects carry no POSIX attributes).
+// SetAttr is chmod/chown/utimes/truncate. With Options.PosixMetadata the
+// mode, owner and mtime of a file are stored with its object (a
+// publication carries them; an object with nothing else to publish is
+// copied onto itself with the new metadata, coalesced by the close delay);
+// otherwise they live for the mount's life.
 type SetAttr struct {
 	Size         *int64
 	Mode         *os.FileMode
@@ -83,14 +89,24 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 		}
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	stored := fs.opt.PosixMetadata && !n.dir && (a.Mode != nil || a.UID != nil || a.GID != nil || a.Mtime != nil)
+	if stored {
+		n.attrDirty = true
+		n.attrGen++
+	}
+	defer func() {
+		n.mu.Unlock()
+		if stored {
+			fs.schedule(n, time.Now().Add(fs.timing.CloseDelay))
+		}
+	}()
 	if a.Mode != nil || a.UID != nil || a.GID != nil || a.Atime != nil || a.Mtime != nil {
 		// Attributes live only here: the node must outlive the kernel's
 		// forgetting it, or stat would lose them (rsync -a, logrotate).
 		n.attrSet = true
 	}
 	if a.Mode != nil {
-		n.mode = a.Mode.Perm()
+		n.mode, n.modeSet = a.Mode.Perm(), true
 	}
 	if a.UID != nil {
 		u := *a.UID
@@ -107,4 +123,47 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 		n.localMtime = *a.Mtime
 	}
 	return nil
+}
+
+// s3AttrsLocked are the attributes a write of the object carries (nil
+// without Options.PosixMetadata). n.mu held.
+func (n *Node) s3AttrsLocked() *s3store.Attrs {
+	if !n.fs.opt.PosixMetadata {
+		return nil
+	}
+	a := n.attrLocked()
+	mode := uint32(a.Mode.Perm()) | syscall.S_IFREG
+	if n.dir {
+		mode = uint32(a.Mode.Perm()) | syscall.S_IFDIR
+	}
+	return &s3store.Attrs{Mode: mode, UID: a.UID, GID: a.GID, Mtime: a.Mtime}
+}
+
+// applyAttrsLocked takes the attributes a HEAD reported (nil: the object
+// has none, the mount's defaults apply), unless a change made here is not
+// in S3 yet. n.mu held.
+func (n *Node) applyAttrsLocked(a *s3store.Attrs) {
+	n.metaKnown = true
+	if !n.fs.opt.PosixMetadata || n.attrDirty {
+		return
+	}
+	n.modeSet, n.mode, n.uid, n.gid = false, 0, nil, nil
+	if a == nil {
+		return
+	}
+	n.mode, n.modeSet = os.FileMode(a.Mode).Perm(), true
+	u, g := a.UID, a.GID
+	n.uid, n.gid = &u, &g
+	if !a.Mtime.IsZero() {
+		n.mtime = a.Mtime
+		n.localMtime = time.Time{}
+	}
+}
+
+// AttrsKnown reports whether stat can be answered without asking S3: a
+// node made from a listing does not know its object's attributes.
+func (n *Node) AttrsKnown() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !n.fs.opt.PosixMetadata || n.dir || n.metaKnown || n.hasLocalState()
 }

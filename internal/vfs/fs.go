@@ -74,6 +74,9 @@ type Options struct {
 	MaxEditSize    int64
 	DropMarker     bool
 	Publishers     int // concurrent scheduled publications
+	// PosixMetadata stores files' mode, owner and mtime with their
+	// objects (s3fs's user metadata) and reads them back from HEAD.
+	PosixMetadata bool
 	// Express is set for S3 Express One Zone directory buckets: appends
 	// use write offsets and renames RenameObject.
 	Express s3store.Express

@@ -171,8 +171,8 @@ func (f *fence) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	return info, err
 }
 
-func (f *fence) CreateMultipart(ctx context.Context, key, tag string) (id string, err error) {
-	err = f.call("CreateMultipartUpload", key, func() error { id, err = f.mem.CreateMultipart(ctx, key, tag); return err })
+func (f *fence) CreateMultipart(ctx context.Context, key string, meta s3store.Cond) (id string, err error) {
+	err = f.call("CreateMultipartUpload", key, func() error { id, err = f.mem.CreateMultipart(ctx, key, meta); return err })
 	return id, err
 }
 

@@ -80,7 +80,8 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	fs.mu.Unlock()
 	if n != nil {
 		n.mu.Lock()
-		fresh := n.hasLocalState() || (n.state == stateInS3 && now.Before(n.checked.Add(fs.opt.MetadataTTL)))
+		fresh := n.hasLocalState() || (n.state == stateInS3 && now.Before(n.checked.Add(fs.opt.MetadataTTL)) &&
+			(n.dir || n.metaKnown || !fs.opt.PosixMetadata))
 		n.mu.Unlock()
 		if fresh {
 			return n, nil
@@ -96,9 +97,9 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	var found *Node
 	switch {
 	case isDir:
-		found = fs.cacheEntry(p, true, s3store.ObjectInfo{}, now)
+		found = fs.cacheEntry(p, true, s3store.ObjectInfo{}, now, false)
 	case isFile:
-		found = fs.cacheEntry(p, false, info, now)
+		found = fs.cacheEntry(p, false, info, now, true)
 	}
 	if found != nil {
 		return found, nil
@@ -165,20 +166,31 @@ func (fs *FS) markGoneLocked(p string, now time.Time) {
 // time given, unless this host changed the object since: an answer to a
 // question asked before our own publication landed is out of date, and
 // taking it would make the next conditional write conflict with ourselves.
-func (n *Node) setRemoteLocked(info s3store.ObjectInfo, asked time.Time) {
+// headed: info comes from a HEAD and carries the object's attributes (a
+// listing's does not).
+func (n *Node) setRemoteLocked(info s3store.ObjectInfo, asked time.Time, headed bool) {
 	if asked.Before(n.changedAt) || n.state == stateUnlinked {
 		return
 	}
 	now := asked
-	if n.file == nil && n.etag != "" && n.etag != info.ETag {
+	sameVersion := n.etag == info.ETag
+	if n.file == nil && n.etag != "" && !sameVersion {
 		// Changed elsewhere: our earlier ETags no longer describe it.
 		n.ownETags.reset()
 	}
 	n.state = stateInS3
 	n.size = info.Size
 	n.etag = info.ETag
-	n.mtime = info.LastModified
 	n.checked = now
+	switch {
+	case headed:
+		n.mtime = info.LastModified
+		n.applyAttrsLocked(info.Attrs)
+	case !sameVersion || !n.metaKnown:
+		// A listing of another version: its attributes are not known.
+		n.mtime = info.LastModified
+		n.metaKnown = false
+	}
 }
 
 // probe asks S3 whether p is a file, a directory, or both.
@@ -267,7 +279,7 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 			if seen[name] {
 				continue
 			}
-			n := fs.cacheEntry(join(dp, name), true, s3store.ObjectInfo{}, now)
+			n := fs.cacheEntry(join(dp, name), true, s3store.ObjectInfo{}, now, false)
 			if n == nil {
 				continue
 			}
@@ -285,7 +297,7 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 			if dirs[name] || seen[name] {
 				continue // a directory shadows a file of the same name
 			}
-			n := fs.cacheEntry(join(dp, name), false, o, now)
+			n := fs.cacheEntry(join(dp, name), false, o, now, false)
 			if n == nil {
 				continue
 			}
@@ -333,7 +345,7 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 
 // cacheEntry records a listed entry so that the lookups that follow a
 // listing (ls -l, readdirplus) do not ask S3 again.
-func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.Time) *Node {
+func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.Time, headed bool) *Node {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n := fs.byPath[p]
@@ -360,7 +372,7 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 			n.checked = now
 		}
 	} else if n.file == nil {
-		n.setRemoteLocked(info, now)
+		n.setRemoteLocked(info, now, headed)
 	}
 	n.mu.Unlock()
 	return n

@@ -34,12 +34,22 @@ type Node struct {
 	// out of date and are not taken.
 	changedAt time.Time
 
-	// Attribute overrides (chmod/chown/utimes), kept for the mount's life.
-	mode       os.FileMode
+	// POSIX attributes: from the object's metadata (Options.PosixMetadata)
+	// or set here (create, chmod/chown/utimes); unset ones show the mount's
+	// defaults.
+	mode       os.FileMode // permission bits, when modeSet
+	modeSet    bool
 	uid, gid   *uint32
 	atime      time.Time
 	localMtime time.Time
 	attrSet    bool // chmod/chown/utimes happened: keep the node until unlink
+	// attrDirty: attributes changed here that S3 does not have yet;
+	// attrGen counts the changes and attrPubGen is the one the running
+	// publication carries. metaKnown: a HEAD told the object's attributes
+	// (a listing cannot).
+	attrDirty           bool
+	attrGen, attrPubGen int
+	metaKnown           bool
 
 	// Write state.
 	file       *spool.File // non-nil while the file has local bytes

@@ -83,9 +83,8 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 	n.mu.Lock()
 	n.file = f
 	n.mtime = time.Now()
-	if mode != 0 {
-		n.mode = mode.Perm()
-	}
+	n.mode, n.modeSet = mode.Perm(), true
+	n.metaKnown = true
 	n.mu.Unlock()
 	fs.mu.Unlock()
 	h := n.newHandle(flags)
@@ -193,7 +192,7 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 // that a new open sees the current object.
 func (fs *FS) refresh(ctx context.Context, n *Node) error {
 	n.mu.Lock()
-	skip := n.file != nil || n.state != stateInS3 || time.Since(n.checked) < fs.opt.MetadataTTL
+	skip := n.file != nil || n.state != stateInS3 || (time.Since(n.checked) < fs.opt.MetadataTTL && (n.metaKnown || !fs.opt.PosixMetadata))
 	p := n.path
 	n.mu.Unlock()
 	if skip {
@@ -209,7 +208,7 @@ func (fs *FS) refresh(ctx context.Context, n *Node) error {
 	}
 	n.mu.Lock()
 	if n.file == nil {
-		n.setRemoteLocked(info, asked)
+		n.setRemoteLocked(info, asked, true)
 	}
 	n.mu.Unlock()
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s3mount/s3mount/internal/publish"
+	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/spool"
 )
 
@@ -39,11 +40,22 @@ func (n *Node) publishLocked(ctx context.Context, final bool) error {
 	f := n.file
 	unlinked := n.state == stateUnlinked
 	dirty := n.dirtyLocked()
+	attrsOnly := !dirty && !unlinked && n.attrDirty && n.state == stateInS3
+	key, etag, size := fs.key(n.path), n.etag, n.sizeLocked()
 	n.mu.Unlock()
-	if f == nil || unlinked || !dirty {
+	var res publish.Result
+	var err error
+	switch {
+	case attrsOnly:
+		if f != nil {
+			etag = f.Journal().BaseETag
+		}
+		res, err = fs.pub.SetAttrs(ctx, f, key, etag, size, pubFile{n})
+	case f == nil || unlinked || !dirty:
 		return nil
+	default:
+		res, err = fs.pub.Publish(ctx, f, pubFile{n}, final)
 	}
-	res, err := fs.pub.Publish(ctx, f, pubFile{n}, final)
 	fs.count(func(s *Stats) {
 		s.Conflicts += int64(res.Conflicts)
 		s.Rebases += int64(res.Rebases)
@@ -95,6 +107,13 @@ func (p pubFile) HoldWriters() func() {
 
 func (p pubFile) Stream(to int64) *publish.Stream { return p.n.takeStream(to) }
 
+func (p pubFile) Attrs() *s3store.Attrs {
+	p.n.mu.Lock()
+	defer p.n.mu.Unlock()
+	p.n.attrPubGen = p.n.attrGen
+	return p.n.s3AttrsLocked()
+}
+
 func (p pubFile) Wrote(size int64, etags ...string) {
 	p.n.mu.Lock()
 	p.n.wroteLocked(size, etags...)
@@ -105,6 +124,10 @@ func (p pubFile) Published(size int64, etags ...string) {
 	n := p.n
 	n.mu.Lock()
 	n.wroteLocked(size, etags...)
+	if n.attrGen == n.attrPubGen {
+		n.attrDirty = false // S3 has the attributes this publication carried
+	}
+	n.metaKnown = true
 	if !n.dirtyLocked() {
 		n.dirtySince = time.Time{}
 	} else {
@@ -114,9 +137,12 @@ func (p pubFile) Published(size int64, etags ...string) {
 	n.fs.markParentsPublished(n.Path())
 }
 
-func (p pubFile) Rebased(exists bool, size int64, etag string) {
+func (p pubFile) Rebased(exists bool, size int64, etag string, attrs *s3store.Attrs) {
 	n := p.n
 	n.mu.Lock()
+	if exists {
+		n.applyAttrsLocked(attrs)
+	}
 	n.state = stateNew
 	if exists {
 		n.state = stateInS3

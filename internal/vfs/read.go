@@ -159,7 +159,7 @@ func (h *Handle) freshStale(ctx context.Context) bool {
 	n.mu.Lock()
 	changed := n.file == nil && info.ETag != n.etag && !asked.Before(n.changedAt)
 	if changed {
-		n.setRemoteLocked(info, asked)
+		n.setRemoteLocked(info, asked, true)
 	}
 	n.mu.Unlock()
 	if changed {

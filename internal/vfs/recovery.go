@@ -76,6 +76,15 @@ func (fs *FS) adopt(f *spool.File) {
 	n.mu.Unlock()
 	go func() {
 		ctx := context.Background()
+		if fs.opt.PosixMetadata && j.Exists {
+			// The object's attributes, or the publication would replace
+			// them with the mount's defaults.
+			if info, err := fs.st.Head(ctx, j.Key); err == nil {
+				n.mu.Lock()
+				n.applyAttrsLocked(info.Attrs)
+				n.mu.Unlock()
+			}
+		}
 		if fs.opt.Express != nil && j.Kind == spool.KindAppend && j.Exists {
 			if err := fs.pub.AlreadyOurs(ctx, f, pubFile{n}); err != nil {
 				fs.log.Warn("recovered spool file: cannot check the object", "key", j.Key, "err", err)

@@ -135,7 +135,10 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	}
 	if srcExists {
 		// Copy what S3 has; local bytes past it move with the journal.
-		etag, err := fs.pub.Move(ctx, f, oldKey, srcETag, srcSize, newKey)
+		src.mu.Lock()
+		attrs := src.s3AttrsLocked()
+		src.mu.Unlock()
+		etag, err := fs.pub.Move(ctx, f, oldKey, srcETag, srcSize, newKey, attrs)
 		if err != nil {
 			return err
 		}

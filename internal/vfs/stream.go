@@ -42,7 +42,10 @@ func (n *Node) streamAdvance(ctx context.Context, off int64, m int) {
 		part = 8 << 20
 	}
 	if ss.s == nil && ss.seqEnd >= 2*part {
-		st, err := fs.pub.StartStream(ctx, f)
+		n.mu.Lock()
+		attrs := n.s3AttrsLocked()
+		n.mu.Unlock()
+		st, err := fs.pub.StartStream(ctx, f, attrs)
 		if err != nil {
 			fs.log.Warn("cannot start a streaming upload; the file is uploaded at close", "key", j.Key, "err", err)
 			ss.broken = true

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store"
 )
@@ -37,6 +38,7 @@ func checkSemantics(t *testing.T, st s3store.Store, q quirks) {
 		{"CopyDelete", contractCopyDelete},
 		{"List", contractList},
 		{"Tags", contractTags},
+		{"Attrs", contractAttrs},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, st, q) })
 	}
@@ -163,7 +165,7 @@ func contractMultipart(t *testing.T, st s3store.Store, q quirks) {
 	base := mustPut(t, st, "mp/base", bytes.Repeat([]byte("b"), s3store.MinPartSize))
 
 	// Two small parts: the first is under MinPartSize.
-	id, err := st.CreateMultipart(bg, "mp/small", "")
+	id, err := st.CreateMultipart(bg, "mp/small", s3store.Cond{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +192,7 @@ func contractMultipart(t *testing.T, st s3store.Store, q quirks) {
 	}
 
 	// Copy of a pinned source, plus a tail.
-	id, err = st.CreateMultipart(bg, "mp/out", "")
+	id, err = st.CreateMultipart(bg, "mp/out", s3store.Cond{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +227,7 @@ func contractMultipart(t *testing.T, st s3store.Store, q quirks) {
 	}
 
 	// Completion under If-None-Match onto an existing key.
-	id, err = st.CreateMultipart(bg, "mp/out", "")
+	id, err = st.CreateMultipart(bg, "mp/out", s3store.Cond{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +238,7 @@ func contractMultipart(t *testing.T, st s3store.Store, q quirks) {
 	if _, err := st.CompleteMultipart(bg, "mp/out", id, []s3store.Part{p}, s3store.Cond{IfNoneMatch: true}); !s3store.IsConflict(err) {
 		t.Errorf("Complete with If-None-Match onto an existing key: %v", err)
 	}
-	id2, err := st.CreateMultipart(bg, "mp/new", "")
+	id2, err := st.CreateMultipart(bg, "mp/new", s3store.Cond{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +387,7 @@ func contractTags(t *testing.T, st s3store.Store, q quirks) {
 		t.Errorf("an untagged Put kept the old version's tag %q", h.Tag)
 	}
 
-	id, err := st.CreateMultipart(bg, "tg/mp", "spool-2:7")
+	id, err := st.CreateMultipart(bg, "tg/mp", s3store.Cond{Tag: "spool-2:7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,4 +438,55 @@ func contractTags(t *testing.T, st s3store.Store, q quirks) {
 			t.Errorf("List reported tag %q for %s: List does not return metadata", o.Tag, o.Key)
 		}
 	}
+}
+
+// POSIX attributes travel as user metadata: Put, a multipart upload and a
+// copy that replaces metadata carry them, Head reports them, a plain copy
+// keeps them and a copy onto itself can change them.
+func contractAttrs(t *testing.T, st s3store.Store, q quirks) {
+	a := &s3store.Attrs{Mode: 0o100640, UID: 33, GID: 4, Mtime: time.Unix(1700000000, 500000000)}
+	head := func(key string) *s3store.Attrs {
+		t.Helper()
+		h, err := st.Head(bg, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Attrs
+	}
+	same := func(what string, got, want *s3store.Attrs) {
+		t.Helper()
+		if (got == nil) != (want == nil) || got != nil && (got.Mode != want.Mode || got.UID != want.UID || got.GID != want.GID || !got.Mtime.Equal(want.Mtime)) {
+			t.Fatalf("%s: attrs %+v, want %+v", what, got, want)
+		}
+	}
+	if _, err := putBytes(st, "at/put", []byte("x"), s3store.Cond{Attrs: a, Tag: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	same("Put", head("at/put"), a)
+	mustPut(t, st, "at/plain", []byte("x"))
+	same("Put without attrs", head("at/plain"), nil)
+
+	id, err := st.CreateMultipart(bg, "at/mp", s3store.Cond{Attrs: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.UploadPart(bg, "at/mp", id, 1, bytes.NewReader([]byte("part")), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CompleteMultipart(bg, "at/mp", id, []s3store.Part{p}, s3store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	same("multipart", head("at/mp"), a)
+
+	src, _ := st.Head(bg, "at/put")
+	if _, err := st.Copy(bg, "at/put", src.ETag, "at/copy", s3store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	same("copy keeping metadata", head("at/copy"), a)
+	b := &s3store.Attrs{Mode: 0o100600, UID: 1000, GID: 1000, Mtime: time.Unix(1800000000, 0)}
+	if _, err := st.Copy(bg, "at/put", src.ETag, "at/put", s3store.Cond{Attrs: b}); err != nil {
+		t.Fatal(err)
+	}
+	same("copy onto itself with new attrs", head("at/put"), b)
 }

@@ -42,7 +42,7 @@ func (s *Store) PutObject(key string, data []byte) string {
 func (s *Store) PutTagged(key string, data []byte, tag string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.put(key, append([]byte{}, data...), 1, false, tag).etag
+	return s.put(key, append([]byte{}, data...), 1, false, s3store.Cond{Tag: tag}).etag
 }
 
 // AppendObject appends data to key (creating it when absent) and returns
@@ -54,13 +54,13 @@ func (s *Store) AppendObject(key string, data []byte) string {
 	defer s.mu.Unlock()
 	o := s.objects[key]
 	if o == nil {
-		return s.put(key, append([]byte{}, data...), 1, false, "").etag
+		return s.put(key, append([]byte{}, data...), 1, false, s3store.Cond{}).etag
 	}
-	tag := ""
+	var meta s3store.Cond
 	if s.express {
-		tag = o.tag
+		meta = s3store.Cond{Tag: o.tag, Attrs: o.attrs}
 	}
-	return s.put(key, concat(o.data, data), o.parts+1, false, tag).etag
+	return s.put(key, concat(o.data, data), o.parts+1, false, meta).etag
 }
 
 // DeleteObject removes key, if present.

@@ -87,7 +87,7 @@ func TestAppendAtTenThousandParts(t *testing.T) {
 func TestPartsCount(t *testing.T) {
 	st := memstore.NewExpress("b--x-s3")
 	big := bytes.Repeat([]byte("x"), s3store.MinPartSize)
-	id, _ := st.CreateMultipart(bg, "k", "")
+	id, _ := st.CreateMultipart(bg, "k", s3store.Cond{})
 	p1, err1 := st.UploadPart(bg, "k", id, 1, bytes.NewReader(big), int64(len(big)))
 	p2, err2 := st.UploadPart(bg, "k", id, 2, bytes.NewReader([]byte("x")), 1)
 	if err1 != nil || err2 != nil {

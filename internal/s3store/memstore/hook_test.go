@@ -42,7 +42,7 @@ func TestFailDoesNothing(t *testing.T) {
 	checkInjected(t, "Copy", err)
 	checkInjected(t, "Delete", st.Delete(bg, "k"))
 	checkInjected(t, "Rename", st.Rename(bg, "k", "moved"))
-	_, err = st.CreateMultipart(bg, "k", "")
+	_, err = st.CreateMultipart(bg, "k", s3store.Cond{})
 	checkInjected(t, "CreateMultipart", err)
 	_, err = st.Head(bg, "k")
 	checkInjected(t, "Head", err)
@@ -84,7 +84,7 @@ func TestLoseAnswerApplies(t *testing.T) {
 	}
 
 	st.SetHook(func(memstore.Call) memstore.Fault { return memstore.LoseAnswer })
-	_, err = st.CreateMultipart(bg, "mp", "")
+	_, err = st.CreateMultipart(bg, "mp", s3store.Cond{})
 	checkInjected(t, "CreateMultipart", err)
 	if ups := st.Uploads(); len(ups) != 1 || ups[0].Key != "mp" {
 		t.Fatalf("a lost CreateMultipart left no upload: %+v", ups)
@@ -101,7 +101,7 @@ func TestLoseAnswerApplies(t *testing.T) {
 
 func TestLostCompleteMultipart(t *testing.T) {
 	st := memstore.New("b")
-	id, _ := st.CreateMultipart(bg, "k", "")
+	id, _ := st.CreateMultipart(bg, "k", s3store.Cond{})
 	p, _ := st.UploadPart(bg, "k", id, 1, bytes.NewReader([]byte("all")), 3)
 	st.SetHook(failAt(st.Calls()+1, memstore.LoseAnswer))
 	_, err := st.CompleteMultipart(bg, "k", id, []s3store.Part{p}, s3store.Cond{IfNoneMatch: true})
@@ -160,7 +160,7 @@ func TestSeqCountsEveryCall(t *testing.T) {
 	getBytes(st, "a", 0, 0, "") // no request: not a call
 	getBytes(st, "a", 0, -1, "")
 	st.Head(bg, "missing")
-	id, _ := st.CreateMultipart(bg, "m", "")
+	id, _ := st.CreateMultipart(bg, "m", s3store.Cond{})
 	p, _ := st.UploadPart(bg, "m", id, 1, bytes.NewReader([]byte("z")), 1)
 	st.UploadPartCopy(bg, "m", id, 2, "a", "", 0, 1)
 	st.CompleteMultipart(bg, "m", id, []s3store.Part{p}, s3store.Cond{})

@@ -123,7 +123,7 @@ func TestErrorsReadLikeTheRealStore(t *testing.T) {
 func TestCompleteMultipartChecks(t *testing.T) {
 	st := memstore.New("b")
 	big := bytes.Repeat([]byte("x"), s3store.MinPartSize)
-	id, _ := st.CreateMultipart(bg, "k", "")
+	id, _ := st.CreateMultipart(bg, "k", s3store.Cond{})
 	p1, _ := st.UploadPart(bg, "k", id, 1, bytes.NewReader(big), int64(len(big)))
 	p2, _ := st.UploadPart(bg, "k", id, 2, bytes.NewReader([]byte("y")), 1)
 	p3, _ := st.UploadPart(bg, "k", id, 3, bytes.NewReader([]byte("z")), 1)
@@ -169,7 +169,7 @@ func TestCompleteMultipartChecks(t *testing.T) {
 	if _, err := st.UploadPart(bg, "other", id, 1, bytes.NewReader([]byte("x")), 1); !errors.Is(err, s3store.ErrNoSuchUpload) {
 		t.Errorf("UploadPart with another key's upload id: %v", err)
 	}
-	id2, _ := st.CreateMultipart(bg, "k", "")
+	id2, _ := st.CreateMultipart(bg, "k", s3store.Cond{})
 	if id2 == id {
 		t.Fatal("upload id reused")
 	}
@@ -184,7 +184,7 @@ func TestUploadPartCopyPinsTheSource(t *testing.T) {
 	st := memstore.New("b")
 	big := bytes.Repeat([]byte("a"), s3store.MinPartSize)
 	old := st.PutObject("src", big)
-	id, _ := st.CreateMultipart(bg, "dst", "")
+	id, _ := st.CreateMultipart(bg, "dst", s3store.Cond{})
 	p1, err := st.UploadPartCopy(bg, "dst", id, 1, "src", old, 0, int64(len(big)))
 	if err != nil {
 		t.Fatal(err)

@@ -12,14 +12,14 @@ import (
 )
 
 // CreateMultipart implements s3store.Store.
-func (s *Store) CreateMultipart(ctx context.Context, key, tag string) (string, error) {
+func (s *Store) CreateMultipart(ctx context.Context, key string, meta s3store.Cond) (string, error) {
 	var id string
 	err := s.do(ctx, Call{Op: "CreateMultipartUpload", Key: key}, 0, func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.nextID++
 		id = fmt.Sprintf("memstore-upload-%d", s.nextID)
-		s.uploads[id] = &upload{key: key, id: id, initiated: now(), tag: tag, parts: map[int32]part{}}
+		s.uploads[id] = &upload{key: key, id: id, initiated: now(), meta: meta, parts: map[int32]part{}}
 		return nil
 	})
 	return id, err
@@ -146,7 +146,7 @@ func (s *Store) CompleteMultipart(ctx context.Context, key, uploadID string, par
 		for _, p := range parts {
 			data = append(data, u.parts[p.Number].data...)
 		}
-		o := s.put(key, data, len(parts), true, u.tag)
+		o := s.put(key, data, len(parts), true, u.meta)
 		delete(s.uploads, uploadID)
 		info = s3store.ObjectInfo{Key: key, Size: -1, ETag: o.etag}
 		return nil

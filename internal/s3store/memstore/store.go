@@ -45,13 +45,14 @@ type object struct {
 	modified time.Time
 	parts    int    // parts the object is made of (Express's 10,000 limit)
 	tag      string // publication tag (s3store.TagMetadataKey), "" for none
+	attrs    *s3store.Attrs
 }
 
 type upload struct {
 	key       string
 	id        string
 	initiated time.Time
-	tag       string // the completed object's tag
+	meta      s3store.Cond // the completed object's tag and attributes
 	parts     map[int32]part
 }
 
@@ -115,9 +116,14 @@ func (s *Store) newETag(key string, parts int, multipart bool) string {
 // now is an object's LastModified: whole seconds, as HTTP dates carry it.
 func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
 
-// put stores data as key's new version, tagged tag. Callers hold s.mu.
-func (s *Store) put(key string, data []byte, parts int, multipart bool, tag string) *object {
-	o := &object{data: data, etag: s.newETag(key, parts, multipart), modified: now(), parts: parts, tag: tag}
+// put stores data as key's new version with meta's tag and attributes.
+// Callers hold s.mu.
+func (s *Store) put(key string, data []byte, parts int, multipart bool, meta s3store.Cond) *object {
+	o := &object{data: data, etag: s.newETag(key, parts, multipart), modified: now(), parts: parts, tag: meta.Tag}
+	if meta.Attrs != nil {
+		a := *meta.Attrs
+		o.attrs = &a
+	}
 	if _, ok := s.objects[key]; !ok {
 		s.sorted = nil
 	}
@@ -130,4 +136,13 @@ func (s *Store) put(key string, data []byte, parts int, multipart bool, tag stri
 func concat(a, b []byte) []byte {
 	out := make([]byte, 0, len(a)+len(b))
 	return append(append(out, a...), b...)
+}
+
+// attrsCopy is a copy of o's attributes for a caller (nil for none).
+func (o *object) attrsCopy() *s3store.Attrs {
+	if o.attrs == nil {
+		return nil
+	}
+	a := *o.attrs
+	return &a
 }

@@ -71,7 +71,7 @@ func TestTagMultipartLostAnswer(t *testing.T) {
 	st := memstore.New("b")
 	st.PutTagged("k", []byte("old"), "before")
 	_, etag, _ := st.Object("k")
-	id, err := st.CreateMultipart(bg, "k", "after")
+	id, err := st.CreateMultipart(bg, "k", s3store.Cond{Tag: "after"})
 	if err != nil {
 		t.Fatal(err)
 	}
