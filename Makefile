@@ -6,14 +6,23 @@ TESTFLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: build demo test test-versitygw test-minio minio bench compare lint
 
+# s3mount --version: the tag (v1.2.3 -> 1.2.3) or 0.1.0-dev, the commit (-dirty: uncommitted
+# changes) and the build date (SOURCE_DATE_EPOCH when set, for reproducible builds).
+# Override any of them: make build VERSION=1.0.0
+VERSION := $(or $(VERSION),$(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//'),0.1.0-dev)
+COMMIT  := $(or $(COMMIT),$(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD -- || c=$$c-dirty; echo $$c; }),unknown)
+DATE    := $(or $(DATE),$(shell date -u $${SOURCE_DATE_EPOCH:+-d @$$SOURCE_DATE_EPOCH} +%Y-%m-%dT%H:%M:%SZ))
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+BINDIR  ?= bin
+
 build:
-	$(GO) build -o bin/s3mount ./cmd/s3mount
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BINDIR)/s3mount ./cmd/s3mount
 
 # Quick start: an embedded S3 server, a bucket with sample objects, mounted at ./s3mount-demo.
 # The server is in its own command (bin/s3mount-demo) so that s3mount links no S3 server.
 demo: build
-	$(GO) build -o bin/s3mount-demo ./cmd/s3mount-demo
-	./bin/s3mount-demo s3mount-demo
+	$(GO) build -o $(BINDIR)/s3mount-demo ./cmd/s3mount-demo
+	$(BINDIR)/s3mount-demo s3mount-demo
 
 # The test command (README): the whole suite against versitygw, then against MinIO.
 test: test-versitygw test-minio

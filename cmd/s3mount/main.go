@@ -26,9 +26,6 @@ import (
 	"github.com/s3mount/s3mount/internal/vfs"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
-
 func main() {
 	args := os.Args[1:]
 	if len(args) > 0 {
@@ -51,7 +48,7 @@ func main() {
 		return
 	}
 	if o.Version {
-		fmt.Println("s3mount", version)
+		fmt.Print(versionText())
 		return
 	}
 	if err := o.CheckMountPoint(); err != nil {
