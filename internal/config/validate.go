@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -20,8 +21,14 @@ func checkBucket(what, name string) error {
 		return nil
 	}
 	if i := strings.IndexByte(name, '/'); i >= 0 {
-		return fmt.Errorf("invalid %s %q: a bucket name has no '/'; to mount a prefix use s3://%s/ or --prefix %s/",
-			what, name, strings.TrimSuffix(name, "/"), strings.Trim(name[i:], "/"))
+		// The hint only when it is one a user could type as shown: a plain
+		// bucket name and a non-empty prefix of printable characters.
+		bucket, prefix := name[:i], strings.Trim(name[i:], "/")
+		if checkBucket(what, bucket) == nil && prefix != "" && strconv.Quote(prefix) == `"`+prefix+`"` {
+			return fmt.Errorf("invalid %s %q: a bucket name has no '/'; to mount a prefix use s3://%s/ or --prefix %s/",
+				what, name, strings.TrimSuffix(name, "/"), prefix)
+		}
+		return fmt.Errorf("invalid %s %q: a bucket name has no '/'", what, name)
 	}
 	ok := len(name) >= 3 && len(name) <= 63
 	for i := 0; ok && i < len(name); i++ {
