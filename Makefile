@@ -24,6 +24,11 @@ demo: build
 	$(GO) build -o $(BINDIR)/s3mount-demo ./cmd/s3mount-demo
 	$(BINDIR)/s3mount-demo s3mount-demo
 
+# s3mount(8) from the --help source (internal/config); a test fails when packaging/s3mount.8 is stale.
+.PHONY: man
+man:
+	$(GO) run ./internal/config/manpage > packaging/s3mount.8
+
 # The test command (README): the whole suite against versitygw, then against MinIO.
 test: test-versitygw test-minio
 

@@ -52,21 +52,26 @@ func Usage() string {
 				continue
 			}
 			b.WriteString(flagLine(f) + "\n")
-			help := f.help
-			if f.def != "" {
-				help += " [default: " + f.def + "]"
-			}
-			if len(f.aliases) > 0 {
-				help += " (also --" + strings.Join(f.aliases, ", --") + ")"
-			}
-			if f.notYet != "" {
-				help += " [accepted; not yet implemented]"
-			}
-			b.WriteString(wrap(help, 10, 100))
+			b.WriteString(wrap(flagHelp(f), 10, 100))
 		}
 	}
 	b.WriteString(usageTail)
 	return b.String()
+}
+
+// flagHelp is an option's text in --help and in the man page.
+func flagHelp(f *flagDef) string {
+	help := f.help
+	if f.def != "" {
+		help += " [default: " + f.def + "]"
+	}
+	if len(f.aliases) > 0 {
+		help += " (also --" + strings.Join(f.aliases, ", --") + ")"
+	}
+	if f.notYet != "" {
+		help += " [accepted; not yet implemented]"
+	}
+	return help
 }
 
 func flagLine(f *flagDef) string {
