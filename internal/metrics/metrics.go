@@ -1,7 +1,8 @@
 // Package metrics exposes a mount's counters: Prometheus on --metrics-addr
 // and a one-line summary every minute with --log-metrics. It reads the
 // counters the other packages keep (s3store.Stats, vfs.Stats, read-ahead
-// memory); only FUSE operation latencies are recorded here.
+// memory); only FUSE operation latencies and the publication lag (lag.go)
+// are derived here. packaging/grafana/s3mount.json charts them.
 package metrics
 
 import (
@@ -29,6 +30,7 @@ type M struct {
 
 	fuseOps    *prometheus.HistogramVec
 	fuseErrors *prometheus.CounterVec
+	lag        lagTracker
 }
 
 // New registers the mount's metric families.
@@ -108,10 +110,11 @@ var (
 	descDropB    = prometheus.NewDesc("s3mount_dropped_bytes_total", "Bytes dropped by non-blocking mode while the buffer was full.", nil, nil)
 	descDropW    = prometheus.NewDesc("s3mount_dropped_writes_total", "Writes dropped by non-blocking mode while the buffer was full.", nil, nil)
 	descRA       = prometheus.NewDesc("s3mount_readahead_memory_bytes", "Memory held by read-ahead buffers.", nil, nil)
+	descLag      = prometheus.NewDesc("s3mount_publication_lag_seconds", "Age of the oldest unpublished write (0: everything published), as seen by scrapes: to within one scrape interval.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReq, descReqErr, descBytesIn, descBytesOut, descPubs, descPubErr, descConfl, descPubLat, descSpool, descFiles, descDropB, descDropW, descRA} {
+	for _, d := range []*prometheus.Desc{descReq, descReqErr, descBytesIn, descBytesOut, descPubs, descPubErr, descConfl, descPubLat, descSpool, descFiles, descDropB, descDropW, descRA, descLag} {
 		ch <- d
 	}
 }
@@ -133,4 +136,5 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropB, prometheus.CounterValue, float64(s.DroppedBytes))
 	ch <- prometheus.MustNewConstMetric(descDropW, prometheus.CounterValue, float64(s.DroppedWrites))
 	ch <- prometheus.MustNewConstMetric(descRA, prometheus.GaugeValue, float64(c.m.pool.MemoryInUse()))
+	ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, c.m.lag.observe(time.Now(), c.m.fs.Files()).Seconds())
 }
