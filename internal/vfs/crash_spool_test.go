@@ -64,6 +64,14 @@ func spoolCrashScenarios() []crashScenario {
 		return []op{s.put("f", false), s.open(0, "f", os.O_RDWR), s.inside(0, 20)},
 			[]op{s.op(op{Kind: opTruncate, Slot: 0, Frac: 16, Len: 40}), s.bytes(0, 30), s.close(0)}
 	})
+	// ftruncate(0) of a file whose published 5 MiB were punched out of
+	// the data file (copytruncate of a big log): a crash between making
+	// the journal whole and cutting the data once published the punched
+	// zeros over the object.
+	add("ftruncate to 0 of a punched 5 MiB file", func(s *scenario) ([]op, []op) {
+		return []op{s.put("f", true), s.open(0, "f", os.O_RDWR), s.open(1, "f", os.O_RDWR), s.inside(0, 20), s.close(0)},
+			[]op{s.op(op{Kind: opTruncate, Slot: 1}), s.bytes(1, 10), s.close(1)}
+	})
 	add("rename of a dirty log", func(s *scenario) ([]op, []op) {
 		return []op{s.open(0, "a", wrAppend), s.lines(0, 2), s.tick(), s.lines(0, 2)},
 			[]op{s.rename("a", "b"), s.tick(), s.close(0), s.tick()}

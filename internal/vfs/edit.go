@@ -19,10 +19,8 @@ func (n *Node) truncateLocal(ctx context.Context, size int64) error {
 	if size == 0 {
 		// ftruncate(0) (logrotate copytruncate) keeps no old byte: no need
 		// to fetch the published part, however large the log is.
-		if err := f.Update(func(j *spool.Journal) {
-			j.Kind, j.Dirty, j.LocalStart, j.Shift = spool.KindWhole, true, 0, 0
-		}); err != nil {
-			return n.fs.spoolErr(err, n.Path())
+		if err := n.fs.emptied(n, f); err != nil {
+			return err
 		}
 	} else if err := n.makeWhole(ctx); err != nil {
 		return err
@@ -117,6 +115,32 @@ func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 	if err := nf.Update(func(jj *spool.Journal) { jj.Size, jj.Unlinked, jj.Exists = j.Size, false, j.Exists }); err != nil {
 		nf.Remove()
 		return err
+	}
+	n.mu.Lock()
+	n.file = nf
+	n.mu.Unlock()
+	return f.Remove()
+}
+
+// emptied replaces f by a new, empty spool file of the same key
+// (ftruncate to 0). Rewriting f's journal as an empty whole file and then
+// cutting its data is two steps: a crash between them left a journal
+// calling the punched (zeroed) published bytes local, and recovery
+// published the zeros. The new file is born unlinked and comes alive, as
+// the newer of the two, in one journal write; the old one is removed
+// after. A crash anywhere leaves f as it was or the empty file (n.wmu
+// held).
+func (fs *FS) emptied(n *Node, f *spool.File) error {
+	j := f.Journal()
+	nf, err := fs.newSpoolFile(spool.Journal{Key: j.Key, Kind: spool.KindWhole, Dirty: true,
+		BaseSize: j.BaseSize, BaseETag: j.BaseETag, Mode: j.Mode, ExpressParts: j.ExpressParts, PubSeq: j.PubSeq,
+		RenamedFrom: j.RenamedFrom, RenamedFromETag: j.RenamedFromETag, RenameTag: j.RenameTag, Unlinked: true})
+	if err != nil {
+		return fs.spoolErr(err, n.Path())
+	}
+	if err := nf.Update(func(jj *spool.Journal) { jj.Unlinked, jj.Exists = false, j.Exists }); err != nil {
+		nf.Remove()
+		return fs.spoolErr(err, n.Path())
 	}
 	n.mu.Lock()
 	n.file = nf
