@@ -101,6 +101,7 @@ type Options struct {
 	IncrementalUpload bool // accepted for compatibility; appends are always allowed
 	AllowOther        bool
 	AllowRoot         bool
+	NoPosixMetadata   bool // chmod/chown/utimes not stored in S3
 	AutoUnmount       bool
 	UID               uint32 // default: current uid
 	GID               uint32 // default: current gid
