@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// CreateBucket creates o.Bucket (used by `s3mount demo`; a mount never
+// CreateBucket creates o.Bucket (used by `s3mount-demo`; a mount never
 // creates buckets). An existing bucket owned by the caller is fine.
 func CreateBucket(ctx context.Context, o Options) error {
 	s, _, err := build(ctx, o)
