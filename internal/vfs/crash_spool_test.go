@@ -225,9 +225,19 @@ func runSpoolCrashPoint(t *testing.T, sc crashScenario, k int64) (f *failure, ki
 	if !fc.Dead() {
 		return nil, ""
 	}
-	if p := killedAt.Load(); p != nil {
-		killed = *p
+	// The goroutine that hit the crash point takes the snapshot after it
+	// marks the instance dead; a background one that could not get the
+	// gate may still be copying: the next instance must not start on a
+	// half-made copy (it once found a journal gone from under it).
+	deadline := time.Now().Add(modelStepTimeout)
+	for killedAt.Load() == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
+	p := killedAt.Load()
+	if p == nil {
+		return fail("harness", "the spool snapshot of the kill did not finish within %v", modelStepTimeout), ""
+	}
+	killed = *p
 	// The calls in flight at the kill end before the next instance starts.
 	fc.mu.Lock()
 	for fc.inflight > 0 {

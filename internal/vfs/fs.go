@@ -143,6 +143,11 @@ type FS struct {
 
 	stats Stats
 
+	// adopting counts the publications of recovered spool files still
+	// running: Shutdown waits for them, or one would remove its spool
+	// file after the unmount, under the next mount of the same spool.
+	adopting sync.WaitGroup
+
 	warnMu   sync.Mutex
 	lastWarn map[string]time.Time
 }
@@ -328,6 +333,7 @@ func (fs *FS) count(fn func(s *Stats)) {
 // Files that cannot be published stay in the spool for the next mount.
 func (fs *FS) Shutdown(ctx context.Context) error {
 	fs.sched.Stop()
+	fs.adopting.Wait()
 	fs.mu.Lock()
 	fs.closed = true
 	var dirty []*Node

@@ -74,7 +74,9 @@ func (fs *FS) adopt(f *spool.File) {
 	n.size, n.etag = j.BaseSize, j.BaseETag
 	n.dirtySince = time.Now()
 	n.mu.Unlock()
+	fs.adopting.Add(1)
 	go func() {
+		defer fs.adopting.Done()
 		ctx := context.Background()
 		if fs.opt.PosixMetadata && j.Exists {
 			// The object's attributes, or the publication would replace
