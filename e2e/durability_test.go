@@ -340,7 +340,23 @@ func TestSpoolDiskFull(t *testing.T) {
 					}
 				}
 			}()
-			time.Sleep(5 * time.Second)
+			// S3 stays down until the disk is full (the daemon says so); in
+			// non-blocking mode also until every line was written, so that
+			// 8 MiB met a 3 MiB disk whatever the machine's speed.
+			if !waitUntil(3*time.Minute, func() bool { return strings.Contains(m.Stderr(), "spool disk is full") }) {
+				p.SetOutage(false)
+				t.Fatal("the spool disk never filled with S3 down")
+			}
+			if mode == "non-blocking" {
+				done := make(chan struct{})
+				go func() { wg.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(3 * time.Minute):
+					p.SetOutage(false)
+					t.Fatal("non-blocking writes waited on a full spool disk")
+				}
+			}
 			p.SetOutage(false)
 			wg.Wait()
 			if !okAll {
