@@ -127,7 +127,7 @@ func run(o *config.Options) error {
 		MetadataTTL: ttl(o.MetadataTTL), NegativeTTL: ttl(o.NegativeMetadataTTL),
 		UploadInterval: o.UploadInterval, CloseDelay: o.CloseDelay,
 		WritePartSize: o.WritePartSize, MaxEditSize: o.MaxEditSize, DropMarker: o.DropMarker,
-		Logger: log, Express: express(o, st), PosixMetadata: !o.NoPosixMetadata,
+		Logger: log, Express: express(o, st), PosixMetadata: !o.NoPosixMetadata, OtherUsers: o.AllowOther,
 	})
 	m := metrics.New(st, fs, pool)
 	if o.MetricsAddr != "" {

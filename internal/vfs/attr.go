@@ -80,6 +80,9 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 	if fs.opt.ReadOnly && a.Size != nil {
 		return ErrReadOnly
 	}
+	if err := fs.learnAttrs(ctx, n); err != nil {
+		return err
+	}
 	if a.Size != nil && !n.dir {
 		if err := fs.truncate(ctx, n, *a.Size); err != nil {
 			return err
@@ -165,5 +168,5 @@ func (n *Node) applyAttrsLocked(a *s3store.Attrs) {
 func (n *Node) AttrsKnown() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return !n.fs.opt.PosixMetadata || n.dir || n.metaKnown || n.hasLocalState()
+	return !n.fs.needMeta() || n.dir || n.metaKnown || n.hasLocalState()
 }

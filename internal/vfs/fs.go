@@ -77,6 +77,13 @@ type Options struct {
 	// PosixMetadata stores files' mode, owner and mtime with their
 	// objects (s3fs's user metadata) and reads them back from HEAD.
 	PosixMetadata bool
+	// OtherUsers (--allow-other): the kernel checks other users'
+	// permissions against what stat shows, so a file's attributes must be
+	// known (a HEAD) before the kernel is told any: a listing cannot tell
+	// them. Without it only the mounting user (and root) gets in and a
+	// listed file shows the defaults until it is looked up, saving a HEAD
+	// per listed file.
+	OtherUsers bool
 	// Express is set for S3 Express One Zone directory buckets: appends
 	// use write offsets and renames RenameObject.
 	Express s3store.Express
@@ -260,6 +267,10 @@ var (
 	ErrNoSpace     = syscall.ENOSPC
 	ErrInterrupted = syscall.EINTR
 )
+
+// needMeta: a file's attributes must come from a HEAD before the kernel
+// is told any (see Options.OtherUsers).
+func (fs *FS) needMeta() bool { return fs.opt.PosixMetadata && fs.opt.OtherUsers }
 
 // Errno maps an error from this package onto an errno.
 func Errno(err error) syscall.Errno {

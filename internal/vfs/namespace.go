@@ -81,7 +81,7 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	if n != nil {
 		n.mu.Lock()
 		fresh := n.hasLocalState() || (n.state == stateInS3 && now.Before(n.checked.Add(fs.opt.MetadataTTL)) &&
-			(n.dir || n.metaKnown || !fs.opt.PosixMetadata))
+			(n.dir || n.metaKnown || !fs.needMeta()))
 		n.mu.Unlock()
 		if fresh {
 			return n, nil

@@ -124,6 +124,9 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 	if fs.opt.ReadOnly {
 		return nil, ErrReadOnly
 	}
+	if err := fs.learnAttrs(ctx, n); err != nil {
+		return nil, err
+	}
 	if flags&os.O_TRUNC != 0 {
 		// Truncating bytes a publication is reading: it ends first.
 		n.pubMu.Lock()
@@ -188,11 +191,38 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 	return h, nil
 }
 
+// learnAttrs asks S3 for the attributes of an object about to be written,
+// renamed or changed through a node made from a listing: what is written
+// then carries the object's own attributes, not the mount's defaults.
+func (fs *FS) learnAttrs(ctx context.Context, n *Node) error {
+	n.mu.Lock()
+	need := fs.opt.PosixMetadata && !n.dir && !n.metaKnown && n.state == stateInS3 && n.file == nil && !n.attrDirty
+	p := n.path
+	n.mu.Unlock()
+	if !need {
+		return nil
+	}
+	asked := time.Now()
+	info, err := fs.st.Head(ctx, fs.key(p))
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	if n.file == nil {
+		n.setRemoteLocked(info, asked, true)
+	}
+	n.mu.Unlock()
+	return nil
+}
+
 // refresh re-reads a published file's metadata when the cache is stale, so
 // that a new open sees the current object.
 func (fs *FS) refresh(ctx context.Context, n *Node) error {
 	n.mu.Lock()
-	skip := n.file != nil || n.state != stateInS3 || (time.Since(n.checked) < fs.opt.MetadataTTL && (n.metaKnown || !fs.opt.PosixMetadata))
+	skip := n.file != nil || n.state != stateInS3 || (time.Since(n.checked) < fs.opt.MetadataTTL && (n.metaKnown || !fs.needMeta()))
 	p := n.path
 	n.mu.Unlock()
 	if skip {

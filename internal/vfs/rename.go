@@ -34,6 +34,9 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	if err := fs.checkNewName(ndir, nname, src.dir); err != nil {
 		return err
 	}
+	if err := fs.learnAttrs(ctx, src); err != nil {
+		return err
+	}
 	dst, err := fs.Lookup(ctx, ndir, nname)
 	if err != nil && err != ErrNotFound {
 		return err
