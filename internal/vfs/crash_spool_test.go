@@ -244,34 +244,7 @@ func runSpoolCrashPoint(t *testing.T, sc crashScenario, k int64) (f *failure, ki
 		fc.idle.Wait()
 	}
 	fc.mu.Unlock()
-	if c.snapErr != nil {
-		return fail("harness", "%v", c.snapErr), killed
-	}
-	for _, slot := range r.m.slots() {
-		r.dropHandle(slot)
-	}
-	if err := c.start(dst); err != nil {
-		return fail("recovery", "remount: %v", err), killed
-	}
-	if err := c.settle(modelStepTimeout / 2); err != nil {
-		return fail("recovery", "%v", err), killed
-	}
-	ctx, cancel := r.ctx()
-	defer cancel()
-	if err := c.fs.Shutdown(ctx); err != nil {
-		return fail("unmount", "shutdown after recovery: %v", err), killed
-	}
-	c.fence.kill(0, "")
-	if interrupted != nil {
-		if f := r.resolve(*interrupted); f != nil {
-			return f, killed
-		}
-		r.resolveSpoolStep(before)
-	}
-	if f := r.checkExact("after the crash, a remount and an unmount,"); f != nil {
-		return f, killed
-	}
-	return r.finishAgain(), killed
+	return r.recoverAndCheck(dst, interrupted, func() { r.resolveSpoolStep(before) }), killed
 }
 
 // mfileState is a file of the model before a write or truncate.

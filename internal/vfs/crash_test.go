@@ -240,8 +240,17 @@ func runCrashPoint(t *testing.T, sc crashScenario, k int64, after bool) (f *fail
 	fc.mu.Lock()
 	killed = fc.killedOp
 	fc.mu.Unlock()
+	return r.recoverAndCheck(dst, interrupted, nil), killed
+}
+
+// recoverAndCheck starts the next instance on dst, the killed one's spool
+// copy: it recovers and unmounts; the step the kill interrupted is
+// resolved as S3 shows it ended (then afterResolve, if set), S3 must hold
+// exactly the model, and once more after another mount of that spool.
+func (r *runner) recoverAndCheck(dst string, interrupted *op, afterResolve func()) *failure {
+	c := r.c
 	if c.snapErr != nil {
-		return fail("harness", "%v", c.snapErr), killed
+		return fail("harness", "%v", c.snapErr)
 	}
 	// The dead instance's handles are gone; what it published, and the
 	// spool as it was, are what the next mount finds.
@@ -249,27 +258,30 @@ func runCrashPoint(t *testing.T, sc crashScenario, k int64, after bool) (f *fail
 		r.dropHandle(slot)
 	}
 	if err := c.start(dst); err != nil {
-		return fail("recovery", "remount: %v", err), killed
+		return fail("recovery", "remount: %v", err)
 	}
 	if err := c.settle(modelStepTimeout / 2); err != nil {
-		return fail("recovery", "%v", err), killed
+		return fail("recovery", "%v", err)
 	}
 	ctx, cancel := r.ctx()
 	defer cancel()
 	if err := c.fs.Shutdown(ctx); err != nil {
-		return fail("unmount", "shutdown after recovery: %v", err), killed
+		return fail("unmount", "shutdown after recovery: %v", err)
 	}
 	c.fence.kill(0, "")
 	if interrupted != nil {
 		if f := r.resolve(*interrupted); f != nil {
-			return f, killed
+			return f
+		}
+		if afterResolve != nil {
+			afterResolve()
 		}
 	}
 	if f := r.checkExact("after the crash, a remount and an unmount,"); f != nil {
-		return f, killed
+		return f
 	}
 	// Once more: a remount of that spool changes nothing.
-	return r.finishAgain(), killed
+	return r.finishAgain()
 }
 
 // resolve applies an operation the crash interrupted as S3 shows it ended:
