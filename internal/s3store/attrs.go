@@ -39,12 +39,8 @@ func (a Attrs) Metadata() map[string]string {
 // left at zero, never guessed.
 func AttrsOf(md map[string]string) *Attrs {
 	get := func(key string) (string, bool) {
-		for k, v := range md {
-			if strings.EqualFold(k, key) {
-				return strings.TrimSpace(v), true
-			}
-		}
-		return "", false
+		v, ok := metaValue(md, key)
+		return strings.TrimSpace(v), ok
 	}
 	mode, ok := get(ModeMetadataKey)
 	if !ok {

@@ -272,15 +272,21 @@ func metadata(c Cond) map[string]string {
 	return md
 }
 
-// tagOf reads the tag from response metadata; servers differ in the case
-// of the keys they return.
+// tagOf reads the tag from response metadata.
 func tagOf(md map[string]string) string {
+	v, _ := metaValue(md, TagMetadataKey)
+	return v
+}
+
+// metaValue is key's value in response metadata; servers differ in the
+// case of the keys they return.
+func metaValue(md map[string]string, key string) (string, bool) {
 	for k, v := range md {
-		if strings.EqualFold(k, TagMetadataKey) {
-			return v
+		if strings.EqualFold(k, key) {
+			return v, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 func setCond(ifMatch, ifNoneMatch **string, c Cond) {
