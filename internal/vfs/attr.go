@@ -168,5 +168,11 @@ func (n *Node) applyAttrsLocked(a *s3store.Attrs) {
 func (n *Node) AttrsKnown() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return !n.fs.needMeta() || n.dir || n.metaKnown || n.hasLocalState()
+	return n.metaKnownLocked() || n.hasLocalState()
+}
+
+// metaKnownLocked: the node's attributes may be shown without a HEAD
+// (see Options.OtherUsers). n.mu held.
+func (n *Node) metaKnownLocked() bool {
+	return n.dir || n.metaKnown || !n.fs.needMeta()
 }

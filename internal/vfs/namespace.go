@@ -80,8 +80,7 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	fs.mu.Unlock()
 	if n != nil {
 		n.mu.Lock()
-		fresh := n.hasLocalState() || (n.state == stateInS3 && now.Before(n.checked.Add(fs.opt.MetadataTTL)) &&
-			(n.dir || n.metaKnown || !fs.needMeta()))
+		fresh := n.hasLocalState() || (n.state == stateInS3 && now.Before(n.checked.Add(fs.opt.MetadataTTL)) && n.metaKnownLocked())
 		n.mu.Unlock()
 		if fresh {
 			return n, nil

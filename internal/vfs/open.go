@@ -222,7 +222,7 @@ func (fs *FS) learnAttrs(ctx context.Context, n *Node) error {
 // that a new open sees the current object.
 func (fs *FS) refresh(ctx context.Context, n *Node) error {
 	n.mu.Lock()
-	skip := n.file != nil || n.state != stateInS3 || (time.Since(n.checked) < fs.opt.MetadataTTL && (n.metaKnown || !fs.needMeta()))
+	skip := n.file != nil || n.state != stateInS3 || (time.Since(n.checked) < fs.opt.MetadataTTL && n.metaKnownLocked())
 	p := n.path
 	n.mu.Unlock()
 	if skip {
