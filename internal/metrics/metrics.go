@@ -63,6 +63,7 @@ func (m *M) Serve(addr string) (string, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	addPprof(mux, l)
 	go http.Serve(l, mux)
 	return l.Addr().String(), nil
 }

@@ -24,6 +24,7 @@ type Server struct {
 	SecretKey string
 	Region    string
 	Kind      string // "versitygw" | "minio"
+	Pid       int    // the server's process (benchmarks read its CPU time)
 
 	clientOnce sync.Once
 	client     *s3.Client
@@ -114,6 +115,7 @@ func (s *Server) start() error {
 		os.RemoveAll(dir)
 		return err
 	}
+	s.Pid = cmd.Process.Pid
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	stop := func() {

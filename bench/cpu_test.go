@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat CPU times (100 on every
+// Linux build that matters; sysconf is not reachable without cgo).
+const clockTicks = 100
+
+// procCPU is the user + system CPU time pid has used so far.
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	s, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces) start at state.
+	f := strings.Fields(string(s[strings.LastIndexByte(string(s), ')')+2:]))
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, s)
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// selfCPU is the user + system CPU time of this process (the raw client,
+// or the reader of the mount), children excluded.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuUse is the CPU each party spent during one measured step.
+type cpuUse struct{ self, daemon, server time.Duration }
+
+// measureCPU runs f and returns the CPU time this process, the daemon (pid
+// 0: none) and the S3 server spent meanwhile.
+func measureCPU(b *testing.B, daemon, server int, f func()) cpuUse {
+	b.Helper()
+	get := func(pid int) time.Duration {
+		if pid == 0 {
+			return 0
+		}
+		return procCPU(b, pid)
+	}
+	s0, d0, v0 := selfCPU(), get(daemon), get(server)
+	f()
+	return cpuUse{selfCPU() - s0, get(daemon) - d0, get(server) - v0}
+}
+
+// profileDaemon takes a CPU profile of the daemon (mounted with
+// S3MOUNT_PPROF=1 and --metrics-addr addr) while work runs again and again
+// for d, writes it to dir/name.pprof and prints its top entries by
+// cumulative time. bin is the daemon's binary (for symbols).
+func profileDaemon(b *testing.B, addr, bin, dir, name string, d time.Duration, work func()) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
+	defer cancel()
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	type result struct {
+		data []byte
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- result{nil, err}
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: %s", resp.Status, data)
+		}
+		got <- result{data, err}
+	}()
+	for {
+		work()
+		select {
+		case r := <-got:
+			if r.err != nil {
+				b.Fatalf("CPU profile: %v", r.err)
+			}
+			out := filepath.Join(dir, name+".pprof")
+			if err := os.WriteFile(out, r.data, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			top, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", bin, out).CombinedOutput()
+			if err != nil {
+				b.Fatalf("go tool pprof: %v\n%s", err, top)
+			}
+			fmt.Printf("\nCPU profile of the daemon (%s), top by cumulative time:\n%s", out, top)
+			return
+		default:
+		}
+	}
+}
