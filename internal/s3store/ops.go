@@ -20,7 +20,7 @@ func (s *S3) Head(ctx context.Context, key string) (ObjectInfo, error) {
 		return ObjectInfo{}, wrapErr("HeadObject", key, err)
 	}
 	return ObjectInfo{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
-		LastModified: aws.ToTime(out.LastModified), Tag: tagOf(out.Metadata), Attrs: AttrsOf(out.Metadata)}, nil
+		LastModified: aws.ToTime(out.LastModified), Tag: tagOf(out.Metadata), Attrs: AttrsOf(out.Metadata), Encoding: EncodingOf(out.Metadata)}, nil
 }
 
 // List returns one page of ListObjectsV2.
@@ -219,7 +219,7 @@ func (s *S3) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c Cond) (
 	if srcETag != "" {
 		in.CopySourceIfMatch = &srcETag
 	}
-	if c.Tag != "" || c.Attrs != nil || srcKey == dstKey {
+	if c.Tag != "" || c.Attrs != nil || c.Encoding != nil || srcKey == dstKey {
 		// A copy onto itself (Express compaction) must change something:
 		// without a tag its metadata is replaced by none.
 		in.MetadataDirective = types.MetadataDirectiveReplace
@@ -257,7 +257,7 @@ func (s *S3) kmsKey() *string {
 // metadata is the user metadata of a write: c's tag and attributes (nil
 // for none).
 func metadata(c Cond) map[string]string {
-	if c.Tag == "" && c.Attrs == nil {
+	if c.Tag == "" && c.Attrs == nil && c.Encoding == nil {
 		return nil
 	}
 	md := map[string]string{}
@@ -268,6 +268,9 @@ func metadata(c Cond) map[string]string {
 		for k, v := range c.Attrs.Metadata() {
 			md[k] = v
 		}
+	}
+	if c.Encoding != nil {
+		c.Encoding.metadata(md)
 	}
 	return md
 }

@@ -42,6 +42,8 @@ type ObjectInfo struct {
 	// Attrs are the POSIX attributes the object carries (Head only; nil
 	// when it carries none).
 	Attrs *Attrs
+	// Encoding marks an object s3mount wrote compressed (Head only).
+	Encoding *Encoding
 }
 
 // Attrs are a file's POSIX attributes, stored as s3fs stores them in user
@@ -81,6 +83,9 @@ type Cond struct {
 	// Attrs, when not nil, are written with the object (Put, Copy,
 	// CreateMultipart); CompleteMultipart ignores them too.
 	Attrs *Attrs
+	// Encoding, when not nil, marks the object compressed (written like
+	// Attrs).
+	Encoding *Encoding
 }
 
 // Part is one completed part of a multipart upload.

@@ -39,6 +39,7 @@ func checkSemantics(t *testing.T, st s3store.Store, q quirks) {
 		{"List", contractList},
 		{"Tags", contractTags},
 		{"Attrs", contractAttrs},
+		{"Encoding", contractEncoding},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, st, q) })
 	}

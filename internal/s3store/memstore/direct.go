@@ -58,7 +58,7 @@ func (s *Store) AppendObject(key string, data []byte) string {
 	}
 	var meta s3store.Cond
 	if s.express {
-		meta = s3store.Cond{Tag: o.tag, Attrs: o.attrs}
+		meta = s3store.Cond{Tag: o.tag, Attrs: o.attrs, Encoding: o.enc}
 	}
 	return s.put(key, concat(o.data, data), o.parts+1, false, meta).etag
 }

@@ -43,7 +43,7 @@ func (s *Store) AppendAt(ctx context.Context, key string, off int64, body io.Rea
 			return apiErr(op, key, "TooManyParts", 400, s3store.ErrTooManyParts,
 				"You have attempted to add more parts than the maximum of 10000 that are allowed for this object.")
 		}
-		n := s.put(key, concat(o.data, data), o.parts+1, false, s3store.Cond{Tag: o.tag, Attrs: o.attrs})
+		n := s.put(key, concat(o.data, data), o.parts+1, false, s3store.Cond{Tag: o.tag, Attrs: o.attrs, Encoding: o.enc})
 		info = s3store.ObjectInfo{Key: key, Size: off + size, ETag: n.etag}
 		return nil
 	})

@@ -28,7 +28,7 @@ func (s *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 }
 
 func (o *object) info(key string) s3store.ObjectInfo {
-	return s3store.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.modified, Tag: o.tag, Attrs: o.attrsCopy()}
+	return s3store.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.modified, Tag: o.tag, Attrs: o.attrsCopy(), Encoding: o.encCopy()}
 }
 
 // Get implements s3store.Store. A range starting at or past the end (and
@@ -102,7 +102,7 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		if err := s.checkCond("PutObject", key, key, c); err != nil {
 			return err
 		}
-		o := s.put(key, data, 1, false, s3store.Cond{Tag: c.Tag, Attrs: c.Attrs})
+		o := s.put(key, data, 1, false, s3store.Cond{Tag: c.Tag, Attrs: c.Attrs, Encoding: c.Encoding})
 		info = s3store.ObjectInfo{Key: key, Size: size, ETag: o.etag}
 		return nil
 	})
@@ -167,9 +167,9 @@ func (s *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 		}
 		// Metadata replaced when the copy sets any, else copied (a copy
 		// onto itself replaces it with none).
-		meta := s3store.Cond{Tag: c.Tag, Attrs: c.Attrs}
-		if c.Tag == "" && c.Attrs == nil && srcKey != dstKey {
-			meta = s3store.Cond{Tag: src.tag, Attrs: src.attrs}
+		meta := s3store.Cond{Tag: c.Tag, Attrs: c.Attrs, Encoding: c.Encoding}
+		if c.Tag == "" && c.Attrs == nil && c.Encoding == nil && srcKey != dstKey {
+			meta = s3store.Cond{Tag: src.tag, Attrs: src.attrs, Encoding: src.enc}
 		}
 		o := s.put(dstKey, src.data, 1, false, meta)
 		info = s3store.ObjectInfo{Key: dstKey, Size: -1, ETag: o.etag, LastModified: o.modified}

@@ -46,6 +46,7 @@ type object struct {
 	parts    int    // parts the object is made of (Express's 10,000 limit)
 	tag      string // publication tag (s3store.TagMetadataKey), "" for none
 	attrs    *s3store.Attrs
+	enc      *s3store.Encoding
 }
 
 type upload struct {
@@ -124,6 +125,10 @@ func (s *Store) put(key string, data []byte, parts int, multipart bool, meta s3s
 		a := *meta.Attrs
 		o.attrs = &a
 	}
+	if meta.Encoding != nil {
+		e := *meta.Encoding
+		o.enc = &e
+	}
 	if _, ok := s.objects[key]; !ok {
 		s.sorted = nil
 	}
@@ -145,4 +150,13 @@ func (o *object) attrsCopy() *s3store.Attrs {
 	}
 	a := *o.attrs
 	return &a
+}
+
+// encCopy is a copy of o's compression mark for a caller (nil for none).
+func (o *object) encCopy() *s3store.Encoding {
+	if o.enc == nil {
+		return nil
+	}
+	e := *o.enc
+	return &e
 }
