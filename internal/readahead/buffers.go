@@ -22,8 +22,8 @@ type buffers struct {
 	freeBytes int64
 	maxFree   int64
 	idle      time.Duration // freeIdle; shorter in tests
-	used      time.Time   // last get
-	timer     *time.Timer // drops the free buffers once idle; nil when none are kept
+	used      time.Time     // last get
+	timer     *time.Timer   // drops the free buffers once idle; nil when none are kept
 }
 
 func (b *buffers) init(maxFree int64, idle time.Duration) {
