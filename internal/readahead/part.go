@@ -22,7 +22,8 @@ type part struct {
 	fillMu sync.Mutex
 	filled int64         // bytes of buf written so far; they never change again
 	ended  bool          // the GET is over (err says how)
-	wake   chan struct{} // closed at the next progress; nil while nobody waits
+	wake   chan struct{} // closed once filled reaches want; nil while nobody waits
+	want   int64         // the least fill a waiter waits for
 
 	// Reader.mu
 	refs     int   // reads copying out of it
@@ -33,11 +34,14 @@ type part struct {
 
 func (pt *part) end() int64 { return pt.off + pt.n }
 
-// progress records that buf[:n] holds the object's bytes.
+// progress records that buf[:n] holds the object's bytes. It wakes the
+// waiters only once one of them has its bytes: a body arrives in socket
+// reads of a few KiB to a few hundred, and waking a reader at each one cost
+// a goroutine switch per read for nothing.
 func (pt *part) progress(n int64) {
 	pt.fillMu.Lock()
 	pt.filled = max(pt.filled, n)
-	if pt.wake != nil {
+	if pt.wake != nil && pt.filled >= pt.want {
 		close(pt.wake)
 		pt.wake = nil
 	}
@@ -74,7 +78,9 @@ func (pt *part) wait(ctx context.Context, upto int64) error {
 		}
 		if pt.wake == nil {
 			pt.wake = make(chan struct{})
+			pt.want = upto
 		}
+		pt.want = min(pt.want, upto)
 		ch := pt.wake
 		pt.fillMu.Unlock()
 		select {
