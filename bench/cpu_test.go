@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/s3mount/s3mount/internal/testenv"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat CPU times (100 on every
@@ -20,7 +22,7 @@ import (
 const clockTicks = 100
 
 // procCPU is the user + system CPU time pid has used so far.
-func procCPU(b *testing.B, pid int) time.Duration {
+func procCPU(b testing.TB, pid int) time.Duration {
 	b.Helper()
 	s, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -49,7 +51,7 @@ type cpuUse struct{ self, daemon, server time.Duration }
 
 // measureCPU runs f and returns the CPU time this process, the daemon (pid
 // 0: none) and the S3 server spent meanwhile.
-func measureCPU(b *testing.B, daemon, server int, f func()) cpuUse {
+func measureCPU(b testing.TB, daemon, server int, f func()) cpuUse {
 	b.Helper()
 	get := func(pid int) time.Duration {
 		if pid == 0 {
@@ -65,22 +67,37 @@ func measureCPU(b *testing.B, daemon, server int, f func()) cpuUse {
 // profileDaemon takes a CPU profile of the daemon (mounted with
 // S3MOUNT_PPROF=1 and --metrics-addr addr) while work runs again and again
 // for d, writes it to dir/name.pprof and prints its top entries by
-// cumulative time. bin is the daemon's binary (for symbols).
-func profileDaemon(b *testing.B, addr, bin, dir, name string, d time.Duration, work func()) {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
-	defer cancel()
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
-	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	type result struct {
-		data []byte
-		err  error
+// cumulative time.
+func profileDaemon(t testing.TB, addr, dir, name string, d time.Duration, work func()) {
+	t.Helper()
+	got := fetchProfile(addr, d)
+	for {
+		work()
+		select {
+		case r := <-got:
+			saveProfile(t, r, dir, name)
+			return
+		default:
+		}
 	}
-	got := make(chan result, 1)
+}
+
+type profile struct {
+	data []byte
+	err  error
+}
+
+// fetchProfile asks the daemon for a CPU profile of the next d.
+func fetchProfile(addr string, d time.Duration) <-chan profile {
+	got := make(chan profile, 1)
 	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
+		defer cancel()
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			got <- result{nil, err}
+			got <- profile{nil, err}
 			return
 		}
 		defer resp.Body.Close()
@@ -88,26 +105,25 @@ func profileDaemon(b *testing.B, addr, bin, dir, name string, d time.Duration, w
 		if err == nil && resp.StatusCode != http.StatusOK {
 			err = fmt.Errorf("%s: %s", resp.Status, data)
 		}
-		got <- result{data, err}
+		got <- profile{data, err}
 	}()
-	for {
-		work()
-		select {
-		case r := <-got:
-			if r.err != nil {
-				b.Fatalf("CPU profile: %v", r.err)
-			}
-			out := filepath.Join(dir, name+".pprof")
-			if err := os.WriteFile(out, r.data, 0o644); err != nil {
-				b.Fatal(err)
-			}
-			top, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", bin, out).CombinedOutput()
-			if err != nil {
-				b.Fatalf("go tool pprof: %v\n%s", err, top)
-			}
-			fmt.Printf("\nCPU profile of the daemon (%s), top by cumulative time:\n%s", out, top)
-			return
-		default:
-		}
+	return got
+}
+
+// saveProfile writes p to dir/name.pprof and prints its top entries by
+// cumulative time.
+func saveProfile(t testing.TB, p profile, dir, name string) {
+	t.Helper()
+	if p.err != nil {
+		t.Fatalf("CPU profile: %v", p.err)
 	}
+	out := filepath.Join(dir, name+".pprof")
+	if err := os.WriteFile(out, p.data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", testenv.Binary(t), out).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof: %v\n%s", err, top)
+	}
+	fmt.Printf("\nCPU profile of the daemon (%s), top by cumulative time:\n%s", out, top)
 }

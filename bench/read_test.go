@@ -168,7 +168,7 @@ func BenchmarkReadSideBySide(b *testing.B) {
 	printTable(rows, rss, srv.Kind)
 
 	if profDir != "" {
-		profileDaemon(b, maddr, testenv.Binary(b), profDir, "read", 10*time.Second, func() {
+		profileDaemon(b, maddr, profDir, "read", 10*time.Second, func() {
 			readFile(b, filepath.Join(m.Dir, "big"), bigSize)
 		})
 	}
@@ -236,7 +236,7 @@ func readFile(b *testing.B, p string, want int64) {
 }
 
 // peakRSS is the process's VmHWM in bytes.
-func peakRSS(b *testing.B, pid int) int64 {
+func peakRSS(b testing.TB, pid int) int64 {
 	s, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		b.Fatal(err)
