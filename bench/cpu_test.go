@@ -64,18 +64,40 @@ func measureCPU(b testing.TB, daemon, server int, f func()) cpuUse {
 	return cpuUse{selfCPU() - s0, get(daemon) - d0, get(server) - v0}
 }
 
-// profileDaemon takes a CPU profile of the daemon (mounted with
+// profileDaemon takes a CPU profile of the daemon pid (mounted with
 // S3MOUNT_PPROF=1 and --metrics-addr addr) while work runs again and again
 // for d, writes it to dir/name.pprof and prints its top entries by
-// cumulative time.
-func profileDaemon(t testing.TB, addr, dir, name string, d time.Duration, work func()) {
+// cumulative time. With S3MOUNT_BENCH_PERF=1 it also records the daemon
+// with perf (kernel included: most of a read's CPU is kernel copies) into
+// dir/name.perf and prints the top symbols.
+func profileDaemon(t testing.TB, pid int, addr, dir, name string, d time.Duration, work func()) {
 	t.Helper()
+	var perf *exec.Cmd
+	perfOut := filepath.Join(dir, name+".perf")
+	if os.Getenv("S3MOUNT_BENCH_PERF") == "1" {
+		perf = exec.Command("perf", "record", "-g", "-o", perfOut, "-p", strconv.Itoa(pid),
+			"--", "sleep", strconv.Itoa(int(d.Seconds())))
+		if err := perf.Start(); err != nil {
+			t.Fatalf("perf record: %v", err)
+		}
+	}
 	got := fetchProfile(addr, d)
 	for {
 		work()
 		select {
 		case r := <-got:
 			saveProfile(t, r, dir, name)
+			if perf != nil {
+				if err := perf.Wait(); err != nil {
+					t.Fatalf("perf record: %v", err)
+				}
+				top, err := exec.Command("perf", "report", "-i", perfOut, "--no-children",
+					"--sort", "symbol", "--stdio", "--percent-limit", "1", "-g", "none").CombinedOutput()
+				if err != nil {
+					t.Fatalf("perf report: %v\n%s", err, top)
+				}
+				fmt.Printf("\nperf profile of the daemon (%s), symbols over 1%%:\n%s", perfOut, top)
+			}
 			return
 		default:
 		}

@@ -168,7 +168,7 @@ func BenchmarkReadSideBySide(b *testing.B) {
 	printTable(rows, rss, srv.Kind)
 
 	if profDir != "" {
-		profileDaemon(b, maddr, profDir, "read", 10*time.Second, func() {
+		profileDaemon(b, pid, maddr, profDir, "read", 10*time.Second, func() {
 			readFile(b, filepath.Join(m.Dir, "big"), bigSize)
 		})
 	}
