@@ -82,6 +82,9 @@ func loadConfig(ctx context.Context, o Options) (aws.Config, error) {
 		tr.ResponseHeaderTimeout = 2 * time.Minute
 		tr.ReadBufferSize = 64 << 10
 		tr.WriteBufferSize = 64 << 10
+		// Objects are read as stored: no gzip negotiation, whose
+		// decompression would cost CPU per byte on the read path.
+		tr.DisableCompression = true
 	})
 	lo := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(hc),
