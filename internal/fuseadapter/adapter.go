@@ -143,6 +143,7 @@ var (
 	_ fs.NodeSymlinker   = (*node)(nil)
 	_ fs.NodeLinker      = (*node)(nil)
 	_ fs.NodeMknoder     = (*node)(nil)
+	_ fs.NodeReadlinker  = (*node)(nil)
 	_ fs.NodeOnForgetter = (*node)(nil)
 	_ fs.NodeGetxattrer  = (*node)(nil)
 	_ fs.NodeSetxattrer  = (*node)(nil)
@@ -151,11 +152,7 @@ var (
 
 func (n *node) child(ctx context.Context, v *vfs.Node, out *fuse.EntryOut) *fs.Inode {
 	fillAttr(v.Attr(), &out.Attr)
-	mode := uint32(syscall.S_IFREG)
-	if v.IsDir() {
-		mode = syscall.S_IFDIR
-	}
-	return n.NewInode(ctx, &node{a: n.a, v: v}, fs.StableAttr{Mode: mode, Ino: v.Ino()})
+	return n.NewInode(ctx, &node{a: n.a, v: v}, fs.StableAttr{Mode: v.Type(), Ino: v.Ino()})
 }
 
 func fillAttr(a vfs.Attr, out *fuse.Attr) {
@@ -165,13 +162,8 @@ func fillAttr(a vfs.Attr, out *fuse.Attr) {
 	out.Blksize = 4096
 	out.Nlink = a.Nlink
 	out.Owner = fuse.Owner{Uid: a.UID, Gid: a.GID}
-	mode := uint32(a.Mode.Perm())
-	if a.Mode.IsDir() {
-		mode |= syscall.S_IFDIR
-	} else {
-		mode |= syscall.S_IFREG
-	}
-	out.Mode = mode
+	out.Mode = vfs.StatMode(a.Mode)
+	out.Rdev = a.Rdev
 	out.SetTimes(&a.Atime, &a.Mtime, &a.Ctime)
 }
 
@@ -234,11 +226,7 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	start := time.Now()
 	var entries []fuse.DirEntry
 	err := n.a.v.ReadDir(rq, n.v, func(e vfs.DirEntry) bool {
-		mode := uint32(syscall.S_IFREG)
-		if e.Node.IsDir() {
-			mode = syscall.S_IFDIR
-		}
-		entries = append(entries, fuse.DirEntry{Name: e.Name, Mode: mode, Ino: e.Node.Ino()})
+		entries = append(entries, fuse.DirEntry{Name: e.Name, Mode: e.Node.DirentType(), Ino: e.Node.Ino()})
 		return true
 	})
 	if err != nil {
@@ -283,7 +271,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	rq := newRequest(ctx)
 	defer rq.end()
 	start := time.Now()
-	v, err := n.a.v.Mkdir(rq, n.v, name)
+	v, err := n.a.v.Mkdir(rq, n.v, name, os.FileMode(mode).Perm())
 	if err != nil {
 		return nil, n.a.done("mkdir", start, err)
 	}
@@ -323,11 +311,30 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return 0
 }
 
-// Objects cannot be symlinks, hard links or device nodes.
+// Symlinks and special files are objects in s3fs's form (vfs/symlink.go).
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	n.a.log.Warn("symlinks are not supported on s3mount", "name", name, "errno", "EPERM")
-	return nil, syscall.EPERM
+	rq := newRequest(ctx)
+	defer rq.end()
+	start := time.Now()
+	v, err := n.a.v.Symlink(rq, n.v, name, target)
+	if err != nil {
+		return nil, n.a.done("symlink", start, err)
+	}
+	return n.child(ctx, v, out), n.a.done("symlink", start, nil)
 }
+
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	rq := newRequest(ctx)
+	defer rq.end()
+	start := time.Now()
+	t, err := n.a.v.Readlink(rq, n.v)
+	if err != nil {
+		return nil, n.a.done("readlink", start, err)
+	}
+	return []byte(t), n.a.done("readlink", start, nil)
+}
+
+// Objects cannot be hard links.
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	n.a.log.Warn("hard links are not supported on s3mount", "name", name, "errno", "EPERM")
@@ -335,8 +342,14 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	n.a.log.Warn("device nodes and fifos are not supported on s3mount", "name", name, "errno", "EPERM")
-	return nil, syscall.EPERM
+	rq := newRequest(ctx)
+	defer rq.end()
+	start := time.Now()
+	v, err := n.a.v.Mknod(rq, n.v, name, mode, dev)
+	if err != nil {
+		return nil, n.a.done("mknod", start, err)
+	}
+	return n.child(ctx, v, out), n.a.done("mknod", start, nil)
 }
 
 func (n *node) OnForget() { n.a.v.Forget(n.v) }

@@ -49,6 +49,7 @@ func (d *dirHandle) load(ctx context.Context) syscall.Errno {
 	if err != nil {
 		return d.n.a.done("readdir", start, err)
 	}
+	d.n.a.v.LearnTypes(rq, d.entries)
 	d.loaded = true
 	return d.n.a.done("readdir", start, nil)
 }
@@ -64,11 +65,7 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	}
 	e := d.entries[d.idx]
 	d.idx++
-	mode := uint32(syscall.S_IFREG)
-	if e.Node.IsDir() {
-		mode = syscall.S_IFDIR
-	}
-	return &fuse.DirEntry{Name: e.Name, Mode: mode, Ino: e.Node.Ino(), Off: uint64(d.idx)}, 0
+	return &fuse.DirEntry{Name: e.Name, Mode: e.Node.DirentType(), Ino: e.Node.Ino(), Off: uint64(d.idx)}, 0
 }
 
 // Seekdir to 0 (rewinddir) lists again; other offsets are positions in the

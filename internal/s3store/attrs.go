@@ -13,6 +13,7 @@ const (
 	UIDMetadataKey   = "uid"
 	GIDMetadataKey   = "gid"
 	MtimeMetadataKey = "mtime"
+	RdevMetadataKey  = "rdev" // device nodes only
 )
 
 // Metadata is a's user metadata: decimal values, mtime in seconds (with a
@@ -29,6 +30,9 @@ func (a Attrs) Metadata() map[string]string {
 			s += "." + strings.TrimRight(strconv.FormatInt(int64(ns)+1e9, 10)[1:], "0")
 		}
 		md[MtimeMetadataKey] = s
+	}
+	if a.Rdev != 0 {
+		md[RdevMetadataKey] = strconv.FormatUint(uint64(a.Rdev), 10)
 	}
 	return md
 }
@@ -63,6 +67,11 @@ func AttrsOf(md map[string]string) *Attrs {
 	}
 	if v, ok := get(MtimeMetadataKey); ok {
 		a.Mtime = parseSeconds(v)
+	}
+	if v, ok := get(RdevMetadataKey); ok {
+		if r, err := strconv.ParseUint(v, 10, 32); err == nil {
+			a.Rdev = uint32(r)
+		}
 	}
 	return a
 }

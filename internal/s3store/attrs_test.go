@@ -29,6 +29,14 @@ func TestAttrsMetadata(t *testing.T) {
 			t.Errorf("AttrsOf(%v) = %+v, want nil", md, got)
 		}
 	}
+	// A device node carries its number (s3fs's x-amz-meta-rdev).
+	dev := Attrs{Mode: 0o20660, Rdev: 0x0103}
+	if got := AttrsOf(dev.Metadata()); got == nil || got.Rdev != 0x0103 || got.Mode != 0o20660 {
+		t.Errorf("device node read back as %+v", got)
+	}
+	if _, ok := (Attrs{Mode: 0o100644}).Metadata()[RdevMetadataKey]; ok {
+		t.Error("a regular file carries rdev")
+	}
 	if got := AttrsOf(map[string]string{"mode": "33188", "uid": "x", "mtime": "1e9"}); got == nil || got.UID != 0 || !got.Mtime.IsZero() {
 		t.Errorf("bad uid and mtime read as %+v, want zero values", got)
 	}
@@ -43,7 +51,7 @@ func FuzzAttrsOf(f *testing.F) {
 			return
 		}
 		b := AttrsOf(a.Metadata())
-		if b == nil || b.Mode != a.Mode || b.UID != a.UID || b.GID != a.GID || !b.Mtime.Equal(a.Mtime) {
+		if b == nil || b.Mode != a.Mode || b.Rdev != a.Rdev || b.UID != a.UID || b.GID != a.GID || !b.Mtime.Equal(a.Mtime) {
 			t.Fatalf("round trip %+v -> %v -> %+v", a, a.Metadata(), b)
 		}
 	})

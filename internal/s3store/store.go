@@ -54,6 +54,7 @@ type Attrs struct {
 	UID   uint32
 	GID   uint32
 	Mtime time.Time
+	Rdev  uint32 // device number of a device node (x-amz-meta-rdev, s3fs's)
 }
 
 // TagMetadataKey is the user-metadata key (header x-amz-meta-s3mount-pub)

@@ -3,7 +3,6 @@ package vfs
 import (
 	"context"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -20,6 +19,7 @@ type Attr struct {
 	Mtime time.Time
 	Atime time.Time
 	Ctime time.Time
+	Rdev  uint32 // device nodes
 }
 
 // Attr returns the node's attributes.
@@ -42,6 +42,10 @@ func (n *Node) attrLocked() Attr {
 	} else {
 		a.Mode = o.FileMode
 		a.Size = n.sizeLocked()
+	}
+	if n.ftype != 0 {
+		a.Mode = fileModeType(n.ftype) | a.Mode.Perm()
+		a.Rdev = n.rdev
 	}
 	if n.modeSet {
 		a.Mode = a.Mode&os.ModeType | n.mode.Perm()
@@ -79,6 +83,9 @@ type SetAttr struct {
 func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error {
 	if fs.opt.ReadOnly && a.Size != nil {
 		return ErrReadOnly
+	}
+	if n.dir && fs.opt.PosixMetadata && (a.Mode != nil || a.UID != nil || a.GID != nil || a.Mtime != nil) {
+		return fs.setDirAttrs(ctx, n, a)
 	}
 	if err := fs.learnAttrs(ctx, n); err != nil {
 		return err
@@ -135,11 +142,7 @@ func (n *Node) s3AttrsLocked() *s3store.Attrs {
 		return nil
 	}
 	a := n.attrLocked()
-	mode := uint32(a.Mode.Perm()) | syscall.S_IFREG
-	if n.dir {
-		mode = uint32(a.Mode.Perm()) | syscall.S_IFDIR
-	}
-	return &s3store.Attrs{Mode: mode, UID: a.UID, GID: a.GID, Mtime: a.Mtime}
+	return &s3store.Attrs{Mode: StatMode(a.Mode), UID: a.UID, GID: a.GID, Mtime: a.Mtime, Rdev: a.Rdev}
 }
 
 // applyAttrsLocked takes the attributes a HEAD reported (nil: the object
@@ -147,7 +150,13 @@ func (n *Node) s3AttrsLocked() *s3store.Attrs {
 // in S3 yet. n.mu held.
 func (n *Node) applyAttrsLocked(a *s3store.Attrs) {
 	n.metaKnown = true
-	if !n.fs.opt.PosixMetadata || n.attrDirty {
+	if !n.fs.opt.PosixMetadata {
+		return
+	}
+	if !n.dir {
+		n.ftype, n.rdev = specialOf(a)
+	}
+	if n.attrDirty {
 		return
 	}
 	n.modeSet, n.mode, n.uid, n.gid = false, 0, nil, nil
@@ -172,7 +181,16 @@ func (n *Node) AttrsKnown() bool {
 }
 
 // metaKnownLocked: the node's attributes may be shown without a HEAD
-// (see Options.OtherUsers). n.mu held.
+// (see Options.OtherUsers). A listed object small enough to be a symlink
+// or special file (mayBeSpecialLocked), and a listed directory whose
+// marker may carry attributes, are not known: their type and modes come
+// from a HEAD. n.mu held.
 func (n *Node) metaKnownLocked() bool {
-	return n.dir || n.metaKnown || !n.fs.needMeta()
+	switch {
+	case !n.fs.opt.PosixMetadata || n.metaKnown || n.ino == RootIno:
+		return true
+	case n.dir:
+		return n.state == stateNew && !n.marker
+	}
+	return !n.fs.needMeta() && !n.mayBeSpecialLocked()
 }

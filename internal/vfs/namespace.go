@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"errors"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -89,7 +90,7 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 		return nil, ErrNotFound
 	}
 
-	info, isFile, isDir, err := fs.probe(ctx, p)
+	info, isFile, isDir, marker, err := fs.probe(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +98,16 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	switch {
 	case isDir:
 		found = fs.cacheEntry(p, true, s3store.ObjectInfo{}, now, false)
+		if found != nil && fs.opt.PosixMetadata {
+			if marker {
+				fs.learnDirAttrs(ctx, found) // its attributes
+			} else {
+				found.mu.Lock()
+				found.marker = false
+				found.applyAttrsLocked(nil)
+				found.mu.Unlock()
+			}
+		}
 	case isFile:
 		found = fs.cacheEntry(p, false, info, now, true)
 	}
@@ -192,8 +203,9 @@ func (n *Node) setRemoteLocked(info s3store.ObjectInfo, asked time.Time, headed 
 	}
 }
 
-// probe asks S3 whether p is a file, a directory, or both.
-func (fs *FS) probe(ctx context.Context, p string) (info s3store.ObjectInfo, isFile, isDir bool, err error) {
+// probe asks S3 whether p is a file, a directory, or both; marker: the
+// directory has a "dir/" marker object.
+func (fs *FS) probe(ctx context.Context, p string) (info s3store.ObjectInfo, isFile, isDir, marker bool, err error) {
 	type headRes struct {
 		info s3store.ObjectInfo
 		err  error
@@ -206,16 +218,17 @@ func (fs *FS) probe(ctx context.Context, p string) (info s3store.ObjectInfo, isF
 	page, lerr := fs.st.List(ctx, fs.dirKey(p), "", "", 1)
 	h := <-hc
 	if lerr != nil {
-		return info, false, false, lerr
+		return info, false, false, false, lerr
 	}
 	isDir = len(page.Objects) > 0 || len(page.Prefixes) > 0
+	marker = len(page.Objects) > 0 && page.Objects[0].Key == fs.dirKey(p)
 	if h.err == nil {
-		return h.info, true, isDir, nil
+		return h.info, true, isDir, marker, nil
 	}
 	if isDir || isNotFound(h.err) {
-		return info, false, isDir, nil
+		return info, false, isDir, marker, nil
 	}
-	return info, false, false, h.err
+	return info, false, false, false, h.err
 }
 
 func isNotFound(err error) bool {
@@ -377,9 +390,11 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 	return n
 }
 
-// Mkdir makes a local directory. Like Mountpoint's, it exists on this host
-// until a file is written inside it (S3 has no directories).
-func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string) (*Node, error) {
+// Mkdir makes a directory. With Options.PosixMetadata it is its "dir/"
+// marker object, carrying its mode (dirattrs.go); otherwise, like
+// Mountpoint's, it exists on this host until a file is written inside it
+// (S3 has no directories).
+func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string, mode os.FileMode) (*Node, error) {
 	if fs.opt.ReadOnly {
 		return nil, ErrReadOnly
 	}
@@ -391,9 +406,20 @@ func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string) (*Node, error) 
 	} else if err != ErrNotFound {
 		return nil, err
 	}
+	p := join(dir.Path(), name)
+	if fs.storesDirAttrs(p) {
+		unlock := fs.lockPaths(p)
+		defer unlock()
+		fs.mu.Lock()
+		taken := fs.byPath[p] != nil
+		fs.mu.Unlock()
+		if taken {
+			return nil, ErrExists
+		}
+		return fs.mkdirMarker(ctx, p, mode)
+	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	p := join(dir.Path(), name)
 	if fs.byPath[p] != nil {
 		return nil, ErrExists
 	}
@@ -425,12 +451,14 @@ func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) error {
 		return ErrNotEmpty
 	}
 	n.mu.Lock()
-	local := n.state == stateNew
+	local := n.state == stateNew && !n.marker
 	p := n.path
 	n.mu.Unlock()
 	if !local {
-		// Only a marker key can be left ("dir/" with nothing else).
-		if !fs.opt.AllowDelete {
+		// Only a marker key can be left ("dir/" with nothing else). With
+		// POSIX metadata mkdir makes markers, and one holds no file's
+		// bytes: rmdir deletes it without --allow-delete.
+		if !fs.opt.AllowDelete && !fs.opt.PosixMetadata {
 			return ErrPerm
 		}
 		if err := fs.st.Delete(ctx, fs.dirKey(p)); err != nil && !isNotFound(err) {

@@ -50,6 +50,15 @@ type Node struct {
 	attrDirty           bool
 	attrGen, attrPubGen int
 	metaKnown           bool
+	// Special files (symlink.go): ftype is the S_IFMT type of a symlink,
+	// FIFO, device node or socket (0 for a regular file or directory),
+	// rdev a device's number, target a symlink's target as read from the
+	// object of ETag targetETag. marker: S3 holds the directory's "dir/"
+	// marker object (dirattrs.go).
+	ftype              uint32
+	rdev               uint32
+	target, targetETag string
+	marker             bool
 
 	// Write state.
 	file       *spool.File // non-nil while the file has local bytes

@@ -102,6 +102,9 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 	if n.dir {
 		return nil, ErrIsDir
 	}
+	if n.isSpecial() {
+		return nil, syscall.ENXIO // never opened through S3 (symlink.go)
+	}
 	acc := flags & syscall.O_ACCMODE
 	write := acc == os.O_WRONLY || acc == os.O_RDWR
 	if !write {

@@ -287,7 +287,7 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 		}
 	}
 	fs.mu.Unlock()
-	if len(keys) > 0 && !fs.opt.AllowDelete {
+	if len(keys) > 0 && !fs.opt.AllowDelete && !(fs.opt.PosixMetadata && onlyMarkers(keys)) {
 		return ErrPerm
 	}
 	newPrefix := fs.dirKey(newPath)
@@ -333,4 +333,16 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 	fs.inoOf[newPath] = src.ino
 	delete(fs.negative, newPath)
 	return nil
+}
+
+// onlyMarkers: keys are empty "dir/" markers (a tree of empty directories,
+// which mkdir makes with POSIX metadata): moving them destroys no file's
+// bytes, so it needs no --allow-delete.
+func onlyMarkers(keys []s3store.ObjectInfo) bool {
+	for _, k := range keys {
+		if !strings.HasSuffix(k.Key, "/") || k.Size != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,132 @@
+package vfs
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/s3store"
+)
+
+// A directory's attributes (Options.PosixMetadata) live on its "dir/"
+// marker object, in the same metadata as a file's: mkdir makes the marker
+// with the directory's mode; chmod/chown/utimes of a directory store them
+// on it at once (creating it for an implicit directory, one that exists
+// only as the prefix of keys), since a directory has no publication to
+// carry them. A lookup or listing reads them back with a HEAD of the
+// marker; a directory without one shows the mount's defaults.
+
+// storesDirAttrs: p's directory attributes can be stored (the root of a
+// mount without --prefix has no marker key).
+func (fs *FS) storesDirAttrs(p string) bool {
+	return fs.opt.PosixMetadata && fs.dirKey(p) != ""
+}
+
+// mkdirMarker makes directory p in S3: its marker, created with
+// If-None-Match: * (EEXIST if another made it first).
+func (fs *FS) mkdirMarker(ctx context.Context, p string, mode os.FileMode) (*Node, error) {
+	now := time.Now()
+	attrs := &s3store.Attrs{Mode: syscall.S_IFDIR | uint32(mode.Perm()), UID: fs.opt.UID, GID: fs.opt.GID, Mtime: now}
+	_, err := fs.st.Put(ctx, fs.dirKey(p), bytes.NewReader(nil), 0, s3store.Cond{IfNoneMatch: true, Attrs: attrs})
+	if s3store.IsConflict(err) {
+		return nil, ErrExists
+	}
+	if err != nil {
+		return nil, err
+	}
+	fs.mu.Lock()
+	n := fs.newNodeLocked(p, true)
+	n.mu.Lock()
+	n.state, n.marker, n.metaKnown = stateInS3, true, true
+	n.mtime, n.checked, n.changedAt = now, now, now
+	n.mode, n.modeSet = mode.Perm(), true
+	n.mu.Unlock()
+	fs.mu.Unlock()
+	fs.markParentsPublished(p)
+	return n, nil
+}
+
+// setDirAttrs stores a directory's chmod/chown/utimes on its marker
+// (HEAD, then a conditional self-copy with the new metadata or a create),
+// then shows them.
+func (fs *FS) setDirAttrs(ctx context.Context, n *Node, a SetAttr) error {
+	n.mu.Lock()
+	cur := n.attrLocked()
+	p := n.path
+	n.mu.Unlock()
+	want := &s3store.Attrs{Mode: StatMode(cur.Mode), UID: cur.UID, GID: cur.GID, Mtime: cur.Mtime}
+	if a.Mode != nil {
+		want.Mode = syscall.S_IFDIR | uint32(a.Mode.Perm())
+	}
+	if a.UID != nil {
+		want.UID = *a.UID
+	}
+	if a.GID != nil {
+		want.GID = *a.GID
+	}
+	if a.Mtime != nil {
+		want.Mtime = *a.Mtime
+	}
+	if err := fs.putMarkerAttrs(ctx, fs.dirKey(p), want); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.mode, n.modeSet = os.FileMode(want.Mode).Perm(), true
+	u, g := want.UID, want.GID
+	n.uid, n.gid = &u, &g
+	n.localMtime = want.Mtime
+	if a.Atime != nil {
+		n.atime = *a.Atime
+	}
+	n.marker, n.metaKnown, n.attrSet = true, true, true
+	if n.state == stateNew {
+		n.state = stateInS3 // the marker makes it exist in S3
+	}
+	n.changedAt = time.Now()
+	return nil
+}
+
+// putMarkerAttrs writes attrs on the marker key: a copy onto itself pinned
+// to its ETag (its body, if any, is kept), or a create when there is none;
+// retried when another writer changed it in between.
+func (fs *FS) putMarkerAttrs(ctx context.Context, key string, attrs *s3store.Attrs) error {
+	var err error
+	for range 3 {
+		var info s3store.ObjectInfo
+		info, err = fs.st.Head(ctx, key)
+		switch {
+		case err == nil:
+			_, err = fs.st.Copy(ctx, key, info.ETag, key, s3store.Cond{Attrs: attrs})
+		case isNotFound(err):
+			_, err = fs.st.Put(ctx, key, bytes.NewReader(nil), 0, s3store.Cond{IfNoneMatch: true, Attrs: attrs})
+		}
+		if !s3store.IsConflict(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// learnDirAttrs reads a directory's attributes from its marker (one
+// HEAD); without a marker it shows the defaults.
+func (fs *FS) learnDirAttrs(ctx context.Context, n *Node) {
+	asked := time.Now()
+	info, err := fs.st.Head(ctx, fs.dirKey(n.Path()))
+	if err != nil && !isNotFound(err) {
+		return // unknown still: the next lookup asks again
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if asked.Before(n.changedAt) {
+		return
+	}
+	n.marker = err == nil
+	if err == nil {
+		n.applyAttrsLocked(info.Attrs)
+	} else {
+		n.applyAttrsLocked(nil)
+	}
+}
