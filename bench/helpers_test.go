@@ -212,8 +212,26 @@ func readAll(path string) (int64, time.Duration, error) {
 		return 0, 0, err
 	}
 	defer f.Close()
-	n, err := io.CopyBuffer(io.Discard, f, make([]byte, MiB))
+	n, err := readChunks(f, MiB)
 	return n, time.Since(t0), err
+}
+
+// readChunks reads f to the end with read(2)s of size bytes, as dd bs=size
+// does. (io.Copy to io.Discard would not: io.Discard's ReadFrom reads 8 KiB
+// at a time whatever buffer it is given.)
+func readChunks(f *os.File, size int) (int64, error) {
+	buf := make([]byte, size)
+	var n int64
+	for {
+		k, err := f.Read(buf)
+		n += int64(k)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // waitObjectSize polls the server directly (no proxy) until key has size

@@ -229,7 +229,7 @@ func readFile(b *testing.B, p string, want int64) {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	n, err := io.CopyBuffer(io.Discard, f, make([]byte, mib))
+	n, err := readChunks(f, mib)
 	if err != nil || n != want {
 		b.Fatalf("read %s: %d bytes, %v", p, n, err)
 	}
