@@ -128,6 +128,7 @@ func run(o *config.Options) error {
 		UploadInterval: o.UploadInterval, CloseDelay: o.CloseDelay,
 		WritePartSize: o.WritePartSize, MaxEditSize: o.MaxEditSize, DropMarker: o.DropMarker,
 		Logger: log, Express: express(o, st), PosixMetadata: !o.NoPosixMetadata, OtherUsers: o.AllowOther,
+		NoSymlinkProbe: o.NoSymlinkProbe,
 	})
 	m := metrics.New(st, fs, pool)
 	if o.MetricsAddr != "" {

@@ -162,6 +162,7 @@ var flagTable = []*flagDef{
 	boolFlag("incremental-upload", 0, grpMount, "Accepted for Mountpoint compatibility; appending to existing objects is always enabled in s3mount", func(o *Options) *bool { return &o.IncrementalUpload }),
 	boolFlag("auto-unmount", 0, grpMount, "Automatically unmount on exit", func(o *Options) *bool { return &o.AutoUnmount }),
 	boolFlag("no-posix-metadata", 0, grpMount, "Do not store files' mode, owner and mtime with their objects (user metadata x-amz-meta-mode/uid/gid/mtime, as s3fs does); chmod, chown and utimes then last for the mount's life", func(o *Options) *bool { return &o.NoPosixMetadata }),
+	boolFlag("no-symlink-probe", 0, grpMount, "Do not HEAD each listed object of at most 4 KiB to learn whether it is a symlink, FIFO or device node (a listing carries no metadata): a listing of many small objects then costs no request per object, and such objects show as regular files until looked up by name after --metadata-ttl", func(o *Options) *bool { return &o.NoSymlinkProbe }),
 	boolFlag("allow-root", 0, grpMount, "Allow root user to access file system", func(o *Options) *bool { return &o.AllowRoot }),
 	boolFlag("allow-other", 0, grpMount, "Allow other users, including root, to access file system", func(o *Options) *bool { return &o.AllowOther }),
 	{name: "uid", value: "UID", group: grpMount, help: "Owner UID", def: "current user's UID",

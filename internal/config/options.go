@@ -102,6 +102,7 @@ type Options struct {
 	AllowOther        bool
 	AllowRoot         bool
 	NoPosixMetadata   bool // chmod/chown/utimes not stored in S3
+	NoSymlinkProbe    bool // listings do not HEAD small objects for their type
 	AutoUnmount       bool
 	UID               uint32 // default: current uid
 	GID               uint32 // default: current gid

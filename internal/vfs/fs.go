@@ -84,6 +84,10 @@ type Options struct {
 	// listed file shows the defaults until it is looked up, saving a HEAD
 	// per listed file.
 	OtherUsers bool
+	// NoSymlinkProbe (--no-symlink-probe): a listed object small enough
+	// to be a symlink or special file is taken for a regular file instead
+	// of being HEADed (symlink.go).
+	NoSymlinkProbe bool
 	// Express is set for S3 Express One Zone directory buckets: appends
 	// use write offsets and renames RenameObject.
 	Express s3store.Express

@@ -32,7 +32,7 @@ const maxTarget = 4095
 // mayBeSpecialLocked: a listed object whose size alone does not prove it a
 // regular file (n.mu held).
 func (n *Node) mayBeSpecialLocked() bool {
-	return !n.dir && n.file == nil && n.state == stateInS3 && n.size <= maxTarget
+	return !n.fs.opt.NoSymlinkProbe && !n.dir && n.file == nil && n.state == stateInS3 && n.size <= maxTarget
 }
 
 // specialOf is the special type (and device number) attributes read from

@@ -297,3 +297,29 @@ func TestNoPosixMetadataSymlinks(t *testing.T) {
 		t.Errorf("keys: %v", keys)
 	}
 }
+
+// --no-symlink-probe: a listing HEADs no small object (they show as
+// regular files); a lookup by name still learns a link's type.
+func TestNoSymlinkProbe(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	mem.PutObject("small", []byte("x"))
+	mem.Put(ctx, "link", strings.NewReader("small"), 5, s3store.Cond{Attrs: &s3store.Attrs{Mode: syscall.S_IFLNK | 0o777}})
+	fs := posixFS(t, mem, Options{PosixMetadata: true, NoSymlinkProbe: true})
+	var entries []DirEntry
+	fs.ReadDir(ctx, fs.Root(), func(e DirEntry) bool { entries = append(entries, e); return true })
+	heads := requests(mem, "HeadObject")
+	fs.LearnTypes(ctx, entries)
+	if got := requests(mem, "HeadObject") - heads; got != 0 || len(entries) != 2 {
+		t.Fatalf("listing %d entries: %d HEADs, want 0", len(entries), got)
+	}
+	for _, e := range entries {
+		if e.Node.DirentType() != syscall.S_IFREG || !e.Node.AttrsKnown() {
+			t.Errorf("%s: type %o known %v, want a regular file", e.Name, e.Node.DirentType(), e.Node.AttrsKnown())
+		}
+	}
+	fs2 := posixFS(t, mem, Options{PosixMetadata: true, NoSymlinkProbe: true})
+	if n, err := fs2.Lookup(ctx, fs2.Root(), "link"); err != nil || n.Type() != syscall.S_IFLNK {
+		t.Errorf("lookup by name: %v, %v", n, err)
+	}
+}
