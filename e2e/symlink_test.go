@@ -224,9 +224,34 @@ func TestSymlinkOps(t *testing.T) {
 		t.Fatal("FIFO reader never finished")
 	}
 
+	// A device node: stored with its number, never opened (nodev).
+	if err := unix.Mknod(at("null"), unix.S_IFCHR|0o644, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(at("null"), &st); err != nil || st.Mode != unix.S_IFCHR|0o644 || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
+		t.Errorf("lstat of the device node: mode %o rdev %d:%d, %v", st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev), err)
+	}
+	_, err = unix.Open(at("null"), unix.O_RDONLY, 0)
+	check("open of a device node", err, syscall.EACCES)
+	// lchown and lutimes of a link are stored like a file's.
+	if err := os.Lchown(at("current.log"), 33, 4); err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Unix(1600000000, 0)
+	if err := unix.Lutimes(at("current.log"), []unix.Timeval{unix.NsecToTimeval(mt.UnixNano()), unix.NsecToTimeval(mt.UnixNano())}); err != nil {
+		t.Fatal(err)
+	}
+
 	m.Unmount(t)
+	if a := headAttrs(t, srv.Store(t, b), "current.log"); a == nil || a.Mode != syscall.S_IFLNK|0o777 || a.UID != 33 || a.GID != 4 || !a.Mtime.Equal(mt) {
+		t.Errorf("link's attributes after lchown and lutimes: %+v", a)
+	}
+	if a := headAttrs(t, srv.Store(t, b), "null"); a == nil || a.Mode != syscall.S_IFCHR|0o644 || a.Rdev != uint32(unix.Mkdev(1, 3)) {
+		t.Errorf("device node's object: %+v", a)
+	}
 	keys := srv.Keys(t, b, "")
-	if strings.Join(keys, " ") != "app-1.log app-2.log current.log fifo" {
+	if strings.Join(keys, " ") != "app-1.log app-2.log current.log fifo null" {
 		t.Fatalf("objects: %v", keys)
 	}
 	if got := string(srv.Get(t, b, "current.log")); got != "app-2.log" {
