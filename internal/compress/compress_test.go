@@ -131,8 +131,8 @@ func TestIndexNearest(t *testing.T) {
 	if b := x.Nearest("k", "e10", 450); b != (Boundary{}) {
 		t.Fatalf("unknown base kept boundaries: %v", b)
 	}
-	x.Move("k", "k2", "e10")
-	if b := x.Nearest("k2", "e10", 600); b != (Boundary{200, 500}) {
+	x.Move("k", "k2", "e10", "e11")
+	if b := x.Nearest("k2", "e11", 600); b != (Boundary{200, 500}) {
 		t.Fatalf("after move: %v", b)
 	}
 }

@@ -77,12 +77,12 @@ func (x *Index) Extend(key, oldETag, newETag string, bs ...Boundary) {
 	x.Add(key, newETag, bs...)
 }
 
-// Move follows a rename: the object's bytes (and ETag) are the same under
-// a new key.
-func (x *Index) Move(from, to, etag string) {
+// Move follows a rename: the bytes of (from, etag) are (to, newETag).
+func (x *Index) Move(from, to, etag, newETag string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if v := x.keys[from]; v != nil && v.etag == etag {
+		v.etag = newETag
 		x.keys[to] = v
 	}
 	delete(x.keys, from)

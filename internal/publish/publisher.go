@@ -161,6 +161,11 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 	p.log.Debug("publishing", "key", j.Key, "kind", j.Kind, "exists", j.Exists, "base_size", j.BaseSize, "base_etag", j.BaseETag, "to", to, "spool_file", f.ID())
 	var nb Base
 	switch {
+	case p.Compressed(j.Key):
+		if st := t.Stream(to); st != nil {
+			st.Abort()
+		}
+		nb, err = p.publishCompressed(ctx, f, j, to, base, cfg)
 	case j.Kind == spool.KindWhole:
 		if st := t.Stream(to); st != nil {
 			if err := f.Update(func(jj *spool.Journal) { jj.PendingTag = st.Tag() }); err != nil {
@@ -386,6 +391,9 @@ func (p *Publisher) AbortUploads(j spool.Journal) {
 // exists: a crash right after CreateMultipartUpload leaves recovery a
 // reason to look for the upload and abort it.
 func (p *Publisher) StartStream(ctx context.Context, f *spool.File, attrs *s3store.Attrs) (*Stream, error) {
+	if p.Compressed(f.Journal().Key) {
+		return nil, errNoStream
+	}
 	cfg := p.cfg
 	cfg.Attrs = attrs
 	cfg.Tag = f.ID() + ":stream:" + strconv.FormatInt(time.Now().UnixNano(), 36)

@@ -38,6 +38,8 @@ type Config struct {
 	// the object by every strategy (an Express append keeps the ones the
 	// object was created with).
 	Attrs *s3store.Attrs
+	// Encoding, when not nil, marks the object compressed (compress.go).
+	Encoding *s3store.Encoding
 }
 
 func (c *Config) defaults() {
@@ -86,9 +88,9 @@ func conflict(key string, err error) error {
 // replaces base.
 func cond(b Base, cfg Config) s3store.Cond {
 	if b.Exists {
-		return s3store.Cond{IfMatch: b.ETag, Tag: cfg.Tag, Attrs: cfg.Attrs}
+		return s3store.Cond{IfMatch: b.ETag, Tag: cfg.Tag, Attrs: cfg.Attrs, Encoding: cfg.Encoding}
 	}
-	return s3store.Cond{IfNoneMatch: true, Tag: cfg.Tag, Attrs: cfg.Attrs}
+	return s3store.Cond{IfNoneMatch: true, Tag: cfg.Tag, Attrs: cfg.Attrs, Encoding: cfg.Encoding}
 }
 
 // Whole publishes logical [0, size) of src as the entire object, on the
@@ -209,7 +211,7 @@ type partJob struct {
 }
 
 func startUpload(ctx context.Context, st s3store.Store, key string, cfg Config) (*multipart, error) {
-	id, err := st.CreateMultipart(ctx, key, s3store.Cond{Tag: cfg.Tag, Attrs: cfg.Attrs})
+	id, err := st.CreateMultipart(ctx, key, s3store.Cond{Tag: cfg.Tag, Attrs: cfg.Attrs, Encoding: cfg.Encoding})
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func (n *Node) streamAdvance(ctx context.Context, off int64, m int) {
 	if part < s3store.MinPartSize {
 		part = 8 << 20
 	}
-	if ss.s == nil && ss.seqEnd >= 2*part {
+	if ss.s == nil && ss.seqEnd >= 2*part && !fs.pub.Compressed(j.Key) {
 		n.mu.Lock()
 		attrs := n.s3AttrsLocked()
 		n.mu.Unlock()

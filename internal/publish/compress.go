@@ -1,0 +1,115 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/s3mount/s3mount/internal/compress"
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/spool"
+)
+
+// Compressing is the store view of compressed files (internal/zstore): a
+// file's key maps to its object's key, and the object's raw bytes are
+// written through Raw.
+type Compressing interface {
+	Compressed(key string) (object string, ok bool)
+	Raw() s3store.Store
+	Codec() compress.Codec
+	Index() *compress.Index
+	// Count adds to the bytes published before and after compression.
+	Count(raw, comp int64)
+}
+
+// errNoStream: a compressed file is not streamed while written (its bytes
+// are compressed at publication).
+var errNoStream = errors.New("publish: compressed files are uploaded at publication, not streamed")
+
+// Compressed reports whether key's file is published compressed.
+func (p *Publisher) Compressed(key string) bool {
+	z, ok := p.st.(Compressing)
+	if !ok {
+		return false
+	}
+	_, c := z.Compressed(key)
+	return c
+}
+
+// publishCompressed publishes logical [0, to) of a compressed file: its
+// object grows by members holding [base.Size, to) (compose or re-put, as
+// Append), or, for a file published whole, is replaced by members of all
+// of it. base is in uncompressed bytes; the mark on the object carries the
+// uncompressed size.
+func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spool.Journal, to int64, base Base, cfg Config) (Base, error) {
+	z := p.st.(Compressing)
+	obj, _ := z.Compressed(j.Key)
+	raw, codec := z.Raw(), z.Codec()
+	cfg.defaults()
+	cfg.Encoding = &s3store.Encoding{Name: string(codec), Size: to}
+	whole := j.Kind == spool.KindWhole || !base.Exists || base.Size == 0
+	from := base.Size
+	if whole {
+		from = 0
+	}
+	if !whole && j.LocalStart > from {
+		return Base{}, fmt.Errorf("publish %s: nothing local below %d", j.Key, j.LocalStart)
+	}
+	var members bytes.Buffer
+	bs, n, err := codec.Encode(&members, f, from, to-from)
+	if err != nil {
+		return Base{}, err
+	}
+	z.Count(to-from, n)
+	body := bytes.NewReader(members.Bytes())
+	if whole {
+		// The object's old bytes (if any) are not kept: condition on it.
+		cb := Base{Exists: base.Exists, ETag: base.ETag}
+		nb, err := upload(ctx, raw, obj, []segment{{src: body, size: n}}, cb, cfg)
+		if err != nil {
+			return Base{}, err
+		}
+		z.Index().Add(j.Key, nb.ETag, bs...)
+		return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
+	}
+	// Append: the object's compressed size is not in the journal; a HEAD
+	// tells it, and that it is still the version we extend.
+	h, err := raw.Head(ctx, obj)
+	if err != nil {
+		return Base{}, conflict(j.Key, err)
+	}
+	if h.ETag != base.ETag || h.Encoding == nil || h.Encoding.Size != base.Size {
+		return Base{}, fmt.Errorf("%w: %s: the object is no longer the one extended", ErrConflict, obj)
+	}
+	cb := Base{Exists: true, Size: h.Size, ETag: h.ETag}
+	var nb Base
+	if h.Size >= cfg.ComposeMin {
+		nb, err = compose(ctx, raw, obj, cb, body, n, cfg)
+	} else {
+		var rc io.ReadCloser
+		rc, err = raw.Get(ctx, obj, 0, h.Size, h.ETag)
+		if err != nil {
+			return Base{}, conflict(j.Key, err)
+		}
+		old, rerr := io.ReadAll(rc)
+		rc.Close()
+		if rerr != nil {
+			return Base{}, rerr
+		}
+		if int64(len(old)) != h.Size {
+			return Base{}, fmt.Errorf("%w: %s: read %d bytes of a %d byte object", ErrConflict, obj, len(old), h.Size)
+		}
+		nb, err = upload(ctx, raw, obj, []segment{{src: bytes.NewReader(old), size: h.Size}, {src: body, size: n}}, cb, cfg)
+	}
+	if err != nil {
+		return Base{}, err
+	}
+	for i := range bs {
+		bs[i].Comp += h.Size
+		bs[i].Raw += from
+	}
+	z.Index().Extend(j.Key, h.ETag, nb.ETag, bs...)
+	return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
+}

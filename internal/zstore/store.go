@@ -1,0 +1,296 @@
+// Package zstore is the mount's view of compressed log objects
+// (--compress): a Store that shows the object NAME.gz (or NAME.zst) that
+// s3mount wrote as the file NAME, with its uncompressed size and bytes.
+// The file system above it keeps working in file names and uncompressed
+// offsets; publication writes the compressed objects through Raw (see
+// internal/publish/compress.go). An object is taken for one of ours only
+// when it carries the mark (s3store.Encoding); any other NAME.gz is shown
+// as it is, under its own name.
+package zstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/s3mount/s3mount/internal/compress"
+	"github.com/s3mount/s3mount/internal/s3store"
+)
+
+// Store wraps a raw store. Keys it is asked about are the files' keys;
+// a compressed file's object is its key plus the codec's extension.
+type Store struct {
+	s3store.Store
+	codec compress.Codec
+	globs []string
+	idx   *compress.Index
+
+	mu sync.Mutex
+	// state: true, the key's file is (or is to be) stored compressed;
+	// false, it is a plain object. Absent: the glob decides.
+	state map[string]bool
+	// marks caches what a HEAD told of a listed object: its mark at an
+	// ETag (a listing carries no metadata).
+	marks map[string]mark
+
+	rawBytes, compBytes atomic.Int64
+}
+
+// Count adds to the bytes published before and after compression.
+func (z *Store) Count(raw, comp int64) {
+	z.rawBytes.Add(raw)
+	z.compBytes.Add(comp)
+}
+
+// CompressionStats: bytes published before and after compression.
+func (z *Store) CompressionStats() (raw, comp int64) {
+	return z.rawBytes.Load(), z.compBytes.Load()
+}
+
+type mark struct {
+	etag string
+	info s3store.ObjectInfo // the raw HEAD; Encoding nil: not ours
+}
+
+// New wraps raw: files whose base name matches one of globs (path.Match
+// patterns) are stored compressed with codec.
+func New(raw s3store.Store, codec compress.Codec, globs []string) *Store {
+	return &Store{Store: raw, codec: codec, globs: globs, idx: compress.NewIndex(),
+		state: map[string]bool{}, marks: map[string]mark{}}
+}
+
+// Raw is the store below the view.
+func (z *Store) Raw() s3store.Store { return z.Store }
+
+// Codec is the codec new objects are written with.
+func (z *Store) Codec() compress.Codec { return z.codec }
+
+// Index holds the member boundaries known per object version.
+func (z *Store) Index() *compress.Index { return z.idx }
+
+// Compressed reports whether key's file is stored compressed, and its
+// object's key.
+func (z *Store) Compressed(key string) (object string, ok bool) {
+	z.mu.Lock()
+	c, known := z.state[key]
+	z.mu.Unlock()
+	if !known {
+		c = z.matches(key)
+	}
+	if !c {
+		return key, false
+	}
+	return key + z.codec.Ext(), true
+}
+
+func (z *Store) matches(key string) bool {
+	base := path.Base(key)
+	for _, g := range z.globs {
+		if ok, _ := path.Match(g, base); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (z *Store) learn(key string, compressed bool) {
+	z.mu.Lock()
+	if len(z.state) > 1<<16 {
+		z.state = map[string]bool{}
+	}
+	z.state[key] = compressed
+	z.mu.Unlock()
+}
+
+// logical is what the file system is told of a compressed object.
+func logical(key string, raw s3store.ObjectInfo) s3store.ObjectInfo {
+	raw.Key = key
+	raw.Size = raw.Encoding.Size
+	return raw
+}
+
+// ours: a raw HEAD shows an object this codec's publications wrote.
+func (z *Store) ours(info s3store.ObjectInfo) bool {
+	return info.Encoding != nil && compress.Codec(info.Encoding.Name) == z.codec
+}
+
+// Head: a compressed file's object, else the plain one. A name that does
+// not match the globs is also looked for compressed (a rotated
+// access.log.1 whose object is access.log.1.gz), after the plain object.
+func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error) {
+	obj, comp := z.Compressed(key)
+	if comp {
+		info, err := z.Store.Head(ctx, obj)
+		if err == nil && z.ours(info) {
+			z.learn(key, true)
+			return logical(key, info), nil
+		}
+		if err != nil && !errors.Is(err, s3store.ErrNotFound) {
+			return info, err
+		}
+		pinfo, perr := z.Store.Head(ctx, key)
+		if perr == nil {
+			z.learn(key, false) // a plain object: it stays plain
+		}
+		return pinfo, perr
+	}
+	info, err := z.Store.Head(ctx, key)
+	if !errors.Is(err, s3store.ErrNotFound) || strings.HasSuffix(key, "/") {
+		return info, err
+	}
+	cinfo, cerr := z.Store.Head(ctx, key+z.codec.Ext())
+	if cerr == nil && z.ours(cinfo) {
+		z.learn(key, true)
+		return logical(key, cinfo), nil
+	}
+	return info, err
+}
+
+// List shows each marked NAME.gz as NAME with its uncompressed size. A
+// listing carries no metadata: each such object costs one HEAD, once per
+// ETag.
+func (z *Store) List(ctx context.Context, prefix, delimiter, token string, max int32) (s3store.ListPage, error) {
+	page, err := z.Store.List(ctx, prefix, delimiter, token, max)
+	if err != nil {
+		return page, err
+	}
+	ext := z.codec.Ext()
+	for i, o := range page.Objects {
+		if !strings.HasSuffix(o.Key, ext) || len(o.Key) == len(prefix)+len(ext) {
+			continue
+		}
+		info, err := z.markOf(ctx, o)
+		if err != nil {
+			return s3store.ListPage{}, err
+		}
+		if info.Encoding == nil || !z.ours(info) {
+			continue
+		}
+		key := strings.TrimSuffix(o.Key, ext)
+		z.learn(key, true)
+		page.Objects[i] = logical(key, info)
+	}
+	return page, nil
+}
+
+func (z *Store) markOf(ctx context.Context, o s3store.ObjectInfo) (s3store.ObjectInfo, error) {
+	z.mu.Lock()
+	m, ok := z.marks[o.Key]
+	z.mu.Unlock()
+	if ok && m.etag == o.ETag {
+		return m.info, nil
+	}
+	info, err := z.Store.Head(ctx, o.Key)
+	if errors.Is(err, s3store.ErrNotFound) {
+		return o, nil // gone since the listing: shown as listed
+	}
+	if err != nil {
+		return o, err
+	}
+	z.mu.Lock()
+	if len(z.marks) > 1<<16 {
+		z.marks = map[string]mark{}
+	}
+	z.marks[o.Key] = mark{etag: info.ETag, info: info}
+	z.mu.Unlock()
+	return info, nil
+}
+
+// errUncompressed: a write path sent uncompressed bytes to a compressed
+// file's object (a bug: publication compresses them, see publish).
+var errUncompressed = errors.New("zstore: uncompressed bytes for a compressed object")
+
+func (z *Store) refuse(key, op string) error {
+	return fmt.Errorf("%s %s: %w", op, key, errUncompressed)
+}
+
+// Put of a compressed file's key is refused: its bytes must be compressed
+// first (Raw).
+func (z *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, c s3store.Cond) (s3store.ObjectInfo, error) {
+	if _, comp := z.Compressed(key); comp {
+		return s3store.ObjectInfo{}, z.refuse(key, "PutObject")
+	}
+	return z.Store.Put(ctx, key, body, size, c)
+}
+
+func (z *Store) CreateMultipart(ctx context.Context, key string, meta s3store.Cond) (string, error) {
+	if _, comp := z.Compressed(key); comp {
+		return "", z.refuse(key, "CreateMultipartUpload")
+	}
+	return z.Store.CreateMultipart(ctx, key, meta)
+}
+
+func (z *Store) UploadPartCopy(ctx context.Context, key, uploadID string, num int32, srcKey, srcETag string, off, n int64) (s3store.Part, error) {
+	if _, comp := z.Compressed(srcKey); comp {
+		return s3store.Part{}, z.refuse(srcKey, "UploadPartCopy")
+	}
+	return z.Store.UploadPartCopy(ctx, key, uploadID, num, srcKey, srcETag, off, n)
+}
+
+// AbortMultipart and ListMultipartUploads follow a compressed file's key
+// to its object's (publication's uploads are the object's).
+func (z *Store) AbortMultipart(ctx context.Context, key, uploadID string) error {
+	obj, _ := z.Compressed(key)
+	return z.Store.AbortMultipart(ctx, obj, uploadID)
+}
+
+func (z *Store) ListMultipartUploads(ctx context.Context, prefix string) ([]s3store.Upload, error) {
+	obj, comp := z.Compressed(prefix)
+	ups, err := z.Store.ListMultipartUploads(ctx, obj)
+	if comp {
+		for i := range ups {
+			if ups[i].Key == obj {
+				ups[i].Key = prefix
+			}
+		}
+	}
+	return ups, err
+}
+
+// Delete removes a compressed file's object.
+func (z *Store) Delete(ctx context.Context, key string) error {
+	obj, _ := z.Compressed(key)
+	return z.Store.Delete(ctx, obj)
+}
+
+// Copy (a rename) moves a compressed file's object to the new name's
+// object, keeping its mark: access.log -> access.log.1 copies access.log.gz
+// to access.log.1.gz. A plain file stays plain under any name.
+func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3store.Cond) (s3store.ObjectInfo, error) {
+	obj, comp := z.Compressed(srcKey)
+	if !comp {
+		info, err := z.Store.Copy(ctx, srcKey, srcETag, dstKey, c)
+		if err == nil {
+			z.learn(dstKey, false)
+		}
+		return info, err
+	}
+	h, err := z.Store.Head(ctx, obj)
+	if err != nil {
+		return s3store.ObjectInfo{}, err
+	}
+	if srcETag != "" && h.ETag != srcETag {
+		return s3store.ObjectInfo{}, fmt.Errorf("CopyObject %s: %w", obj, s3store.ErrPrecondition)
+	}
+	if c.Encoding == nil {
+		c.Encoding = h.Encoding
+	}
+	if c.Tag == "" && c.Attrs == nil {
+		c.Attrs = h.Attrs // a copy that replaces the metadata keeps these
+		c.Tag = h.Tag
+	}
+	dst := dstKey + z.codec.Ext()
+	info, err := z.Store.Copy(ctx, obj, h.ETag, dst, c)
+	if err != nil {
+		return info, err
+	}
+	z.learn(dstKey, true)
+	z.idx.Move(srcKey, dstKey, h.ETag, info.ETag)
+	info.Key = dstKey
+	return info, nil
+}

@@ -1,0 +1,114 @@
+package zstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/s3mount/s3mount/internal/compress"
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/s3store/memstore"
+)
+
+var bg = context.Background()
+
+// putMarked stores s as one gzip member under obj, marked as ours.
+func putMarked(t *testing.T, st s3store.Store, obj, s string) {
+	t.Helper()
+	b := compress.Gzip.AppendMember(nil, []byte(s))
+	if _, err := st.Put(bg, obj, bytes.NewReader(b), int64(len(b)), s3store.Cond{Encoding: &s3store.Encoding{Name: "gzip", Size: int64(len(s))}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readAll(t *testing.T, z *Store, key string) string {
+	t.Helper()
+	rc, err := z.Get(bg, key, 0, -1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A marked NAME.gz is the file NAME (listed, HEADed, read uncompressed);
+// an unmarked one is shown as it is; a rotated name finds its object.
+func TestViewNamesAndSizes(t *testing.T) {
+	mem := memstore.New("b")
+	z := New(mem, compress.Gzip, []string{"*.log"})
+	putMarked(t, mem, "d/access.log.gz", "hello\n")
+	putMarked(t, mem, "d/access.log.1.gz", "older\n")
+	mem.PutObject("d/archive.log.2.gz", []byte("\x1f\x8bnot ours"))
+	mem.PutObject("d/plain.txt", []byte("p"))
+	page, err := z.List(bg, "d/", "/", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, o := range page.Objects {
+		got[o.Key] = o.Size
+	}
+	want := map[string]int64{"d/access.log": 6, "d/access.log.1": 6, "d/archive.log.2.gz": 10, "d/plain.txt": 1}
+	if len(got) != len(want) {
+		t.Fatalf("listing %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("listing %v, want %v", got, want)
+		}
+	}
+	// A fresh view (remount) finds the rotated name without a listing.
+	z2 := New(mem, compress.Gzip, []string{"*.log"})
+	for _, k := range []string{"d/access.log", "d/access.log.1"} {
+		h, err := z2.Head(bg, k)
+		if err != nil || h.Size != 6 || h.Key != k {
+			t.Fatalf("HEAD %s: %+v, %v", k, h, err)
+		}
+	}
+	if s := readAll(t, z2, "d/access.log.1"); s != "older\n" {
+		t.Fatalf("read %q", s)
+	}
+	if _, err := z2.Head(bg, "d/none.log"); !errors.Is(err, s3store.ErrNotFound) {
+		t.Fatalf("HEAD of a missing file: %v", err)
+	}
+	if _, err := z2.Put(bg, "d/new.log", bytes.NewReader([]byte("x")), 1, s3store.Cond{}); err == nil {
+		t.Fatal("an uncompressed Put of a compressed file's key was taken")
+	}
+}
+
+// Rename (logrotate create): access.log -> access.log.1 moves
+// access.log.gz -> access.log.1.gz with its mark; delete follows too.
+func TestViewRenameAndDelete(t *testing.T) {
+	mem := memstore.New("b")
+	z := New(mem, compress.Gzip, []string{"*.log"})
+	putMarked(t, mem, "access.log.gz", "line\n")
+	h, err := z.Head(bg, "access.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.Copy(bg, "access.log", h.ETag, "access.log.1", s3store.Cond{Tag: "rename"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Delete(bg, "access.log"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := mem.Object("access.log.gz"); ok {
+		t.Fatal("old object left")
+	}
+	n, err := mem.Head(bg, "access.log.1.gz")
+	if err != nil || n.Encoding == nil || n.Encoding.Size != 5 || n.Tag != "rename" {
+		t.Fatalf("moved object: %+v, %v", n, err)
+	}
+	if s := readAll(t, z, "access.log.1"); s != "line\n" {
+		t.Fatalf("read %q", s)
+	}
+	if _, err := z.Copy(bg, "access.log.1", "\"stale\"", "x.log", s3store.Cond{}); !s3store.IsConflict(err) {
+		t.Fatalf("copy pinned to an old ETag: %v", err)
+	}
+}
