@@ -15,6 +15,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/config"
 	"github.com/s3mount/s3mount/internal/daemon"
 	"github.com/s3mount/s3mount/internal/datacache"
@@ -24,6 +25,7 @@ import (
 	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/spool"
 	"github.com/s3mount/s3mount/internal/vfs"
+	"github.com/s3mount/s3mount/internal/zstore"
 )
 
 func main() {
@@ -114,14 +116,15 @@ func run(o *config.Options) error {
 		defer dc.Close()
 		cache = dc
 	}
-	pool := readahead.NewPool(st, readahead.PoolOptions{
+	view := mountView(st, o)
+	pool := readahead.NewPool(view, readahead.PoolOptions{
 		PartSize:          o.ReadPartSize,
 		MaxThreads:        o.MaxThreads,
 		MaxThroughputGbps: o.MaxThroughputGbps,
 		MemoryTarget:      readMemory(o.MemoryTarget),
 		Cache:             cache,
 	})
-	fs := vfs.New(st, sp, recovered, pool, vfs.Options{
+	fs := vfs.New(view, sp, recovered, pool, vfs.Options{
 		Prefix: o.Prefix, UID: o.UID, GID: o.GID, DirMode: o.DirMode, FileMode: o.FileMode,
 		ReadOnly: o.ReadOnly, AllowDelete: o.AllowDelete, AllowOverwrite: o.AllowOverwrite,
 		MetadataTTL: ttl(o.MetadataTTL), NegativeTTL: ttl(o.NegativeMetadataTTL),
@@ -204,6 +207,15 @@ func storeOptions(o *config.Options) s3store.Options {
 		StorageClass: o.StorageClass, SSE: o.SSE, SSEKMSKeyID: o.SSEKMSKeyID, UploadChecksums: o.UploadChecksums,
 		MaxConns: max(64, o.MaxThreads*2),
 	}
+}
+
+// mountView is the store the file system sees: with --compress, one that
+// shows each compressed log object NAME.gz / NAME.zst as the file NAME.
+func mountView(st *s3store.S3, o *config.Options) s3store.Store {
+	if o.Compress == "" {
+		return st
+	}
+	return zstore.New(st, compress.Codec(o.Compress), o.CompressGlobs)
 }
 
 // express: directory buckets (S3 Express One Zone) append with write

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -410,6 +411,30 @@ var flagTable = []*flagDef{
 			return
 		},
 		emit: func(o *Options) []string { return one(formatSize(o.MaxEditSize)) }},
+	{name: "compress", value: "CODEC", group: grpOurs,
+		help: "Store log files matching --compress-glob compressed: NAME as the object NAME.gz (gzip) or NAME.zst (zstd), one growing object that gains one gzip member / zstd frame per publication; the mount shows NAME uncompressed",
+		def:  "off",
+		set: func(o *Options, v string) (err error) {
+			o.Compress, err = parseChoice("compress", v, CompressGzip, CompressZstd)
+			return
+		},
+		emit: func(o *Options) []string {
+			if o.Compress == "" {
+				return nil
+			}
+			return one(o.Compress)
+		}},
+	{name: "compress-glob", value: "PATTERN", group: grpOurs,
+		help: "Which file names --compress applies to (a shell pattern matched against the base name; repeatable)",
+		def:  DefaultCompressGlob,
+		set: func(o *Options, v string) error {
+			if _, err := path.Match(v, ""); err != nil || v == "" {
+				return fmt.Errorf("invalid --compress-glob %q: not a shell pattern", printable(v))
+			}
+			o.CompressGlobs = append(o.CompressGlobs, v)
+			return nil
+		},
+		emit: func(o *Options) []string { return o.CompressGlobs }},
 }
 
 var (

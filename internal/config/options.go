@@ -27,6 +27,12 @@ const (
 	BufferNonBlocking = "non-blocking"
 )
 
+// Codecs of --compress.
+const (
+	CompressGzip = "gzip"
+	CompressZstd = "zstd"
+)
+
 // Spool sync policies (--spool-sync). SpoolSyncDefault ("") fsyncs spool
 // data at each publication and at application fsync.
 const (
@@ -58,6 +64,7 @@ const (
 	DefaultCloseDelay        = 1 * time.Second
 	DefaultMaxBufferSize     = 1 << 30
 	DefaultMaxEditSize       = 1 << 30
+	DefaultCompressGlob      = "*.log"
 	DefaultDirMode           = os.FileMode(0o755)
 	DefaultFileMode          = os.FileMode(0o644)
 	// CacheMetadataTTL is the metadata TTL when --cache is given without
@@ -137,13 +144,15 @@ type Options struct {
 	// s3mount log options.
 	UploadInterval time.Duration
 	CloseDelay     time.Duration
-	BufferMode     string // BufferBlocking or BufferNonBlocking
-	MaxBufferSize  int64  // bytes
-	SpoolDir       string // absolute
-	SpoolSync      string // SpoolSyncDefault, SpoolSyncAlways, SpoolSyncInterval, SpoolSyncNever
-	MetricsAddr    string // "" = no Prometheus endpoint
-	DropMarker     bool   // write a marker line where non-blocking mode dropped data
-	MaxEditSize    int64  // bytes
+	BufferMode     string   // BufferBlocking or BufferNonBlocking
+	MaxBufferSize  int64    // bytes
+	SpoolDir       string   // absolute
+	SpoolSync      string   // SpoolSyncDefault, SpoolSyncAlways, SpoolSyncInterval, SpoolSyncNever
+	MetricsAddr    string   // "" = no Prometheus endpoint
+	DropMarker     bool     // write a marker line where non-blocking mode dropped data
+	MaxEditSize    int64    // bytes
+	Compress       string   // "" (off), CompressGzip or CompressZstd
+	CompressGlobs  []string // base-name patterns of the files compressed
 
 	Help    bool
 	Version bool

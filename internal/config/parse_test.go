@@ -110,6 +110,13 @@ func TestEveryFlag(t *testing.T) {
 		{[]string{"--no-drop-marker"}, func(o *Options) bool { return !o.DropMarker }},
 		{[]string{"--max-edit-size", "2g"}, func(o *Options) bool { return o.MaxEditSize == 2<<30 }},
 		{[]string{"--max-edit-size", "0"}, func(o *Options) bool { return o.MaxEditSize == 0 }},
+		{[]string{"--compress", "gzip"}, func(o *Options) bool {
+			return o.Compress == CompressGzip && len(o.CompressGlobs) == 1 && o.CompressGlobs[0] == "*.log"
+		}},
+		{[]string{"--compress=zstd", "--compress-glob", "*.txt", "--compress-glob=access*"}, func(o *Options) bool {
+			return o.Compress == CompressZstd && len(o.CompressGlobs) == 2 && o.CompressGlobs[1] == "access*"
+		}},
+		{nil, func(o *Options) bool { return o.Compress == "" && o.CompressGlobs == nil }},
 	}
 	for _, c := range cases {
 		args := append([]string{"my-bucket", "/mnt/s3"}, c.args...)
@@ -285,6 +292,9 @@ func TestErrors(t *testing.T) {
 		{[]string{"b-1", "/m", "--cache-xz", "Bad"}, `invalid --cache-xz "Bad"`},
 		{[]string{"b-1", "/m", "--part-size", "16m", "--write-part-size", "16m"}, "--part-size cannot be used with --write-part-size"},
 		{[]string{"b-1", "/m", "--allow-other", "--allow-root"}, "--allow-other cannot be used with --allow-root"},
+		{[]string{"b-1", "/m", "--compress-glob", "*.log"}, "--compress-glob needs --compress"},
+		{[]string{"b-1", "/m", "--compress", "lz4"}, "invalid value \"lz4\" for --compress"},
+		{[]string{"b-1", "/m", "--compress", "gzip", "--compress-glob", "[x"}, "invalid --compress-glob"},
 		{[]string{"b-1", "/m", "--no-log", "--debug"}, "--no-log cannot be used with --debug"},
 		{[]string{"b-1", "/m", "--no-log", "-l", "/l"}, "--no-log cannot be used with --log-directory"},
 		{[]string{"b-1", "/m", "--no-log", "--log-metrics"}, "--no-log cannot be used with --log-metrics"},

@@ -160,6 +160,12 @@ func finish(o *Options, set map[string]bool, pos []string) error {
 	if o.WritePartSize < 5<<20 || o.WritePartSize > 5<<30 {
 		return fmt.Errorf("invalid write part size %s: S3 multipart parts must be between 5m and 5g", formatSize(o.WritePartSize))
 	}
+	if set["compress-glob"] && o.Compress == "" {
+		return fmt.Errorf("--compress-glob needs --compress gzip or --compress zstd")
+	}
+	if o.Compress != "" && len(o.CompressGlobs) == 0 {
+		o.CompressGlobs = []string{DefaultCompressGlob}
+	}
 	if set["max-cache-size"] && o.CacheDir == "" {
 		return fmt.Errorf("--max-cache-size needs --cache DIRECTORY")
 	}

@@ -1,0 +1,297 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/testenv"
+)
+
+// codecs are the --compress values with their object suffix and CLI.
+var codecs = []struct{ name, ext, tool string }{{"gzip", ".gz", "gzip"}, {"zstd", ".zst", "zstd"}}
+
+// unpack checks obj with the codec's own tool (gzip -t / zstd -t) and
+// returns its uncompressed bytes (gzip -dc / zstd -dc, what zcat does).
+func unpack(t *testing.T, tool string, obj []byte) ([]byte, error) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "obj")
+	if err := os.WriteFile(p, obj, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(tool, "-t", p).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%s -t: %v: %s", tool, err, out)
+	}
+	return exec.Command(tool, "-dc", p).Output()
+}
+
+// nginx under wrk writes its logs on a mount with --compress; logrotate
+// rotates by rename + create under load, then by copytruncate. While
+// nginx runs, every version of access.log's object seen passes gzip -t /
+// zstd -t; at the end every request nginx served has exactly one line
+// across the decompressed access.log* objects, no uncompressed access.log
+// object exists, and the mount showed each file's uncompressed bytes.
+func TestCompressNginxLogrotate(t *testing.T) {
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			srv, b := setup(t)
+			m := mount(t, srv, b, "--allow-delete", "--allow-overwrite", "--upload-interval", "1s", "--compress", c.name)
+			logs := filepath.Join(m.Dir, "logs")
+			if err := os.Mkdir(logs, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			ng := startNginx(t, logs)
+			state := t.TempDir()
+			files := logs + "/access.log " + logs + "/error.log"
+
+			// The checker: a valid stream after every publication.
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var checkErr error
+			versions := 0
+			st := srv.Store(t, b)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				last := ""
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+					info, err := st.Head(t.Context(), "logs/access.log"+c.ext)
+					if err != nil || info.ETag == last {
+						continue
+					}
+					rc, err := st.Get(t.Context(), "logs/access.log"+c.ext, 0, -1, info.ETag)
+					if err != nil {
+						continue // replaced since the HEAD
+					}
+					var obj bytes.Buffer
+					_, err = obj.ReadFrom(rc)
+					rc.Close()
+					if err != nil {
+						continue
+					}
+					last = info.ETag
+					versions++
+					if _, err := unpack(t, c.tool, obj.Bytes()); err != nil && checkErr == nil {
+						checkErr = fmt.Errorf("version %s of access.log%s: %v", info.ETag, c.ext, err)
+					}
+				}
+			}()
+
+			served := map[string]int{}
+			before := ng.stableServed(t)
+			phase := func(name string, d time.Duration, during func()) {
+				done := make(chan error, 1)
+				go func() { _, err := load(ng, name, d); done <- err }()
+				if during != nil {
+					time.Sleep(d / 2)
+					during()
+				}
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				now := ng.stableServed(t)
+				served[name] = now - before
+				before = now
+			}
+			phase("phase1", 4*time.Second, func() {
+				logrotate(t, state, fmt.Sprintf("%s {\n  create 0644 root root\n  rotate 5\n  missingok\n  nocompress\n  sharedscripts\n  postrotate\n    kill -USR1 $(cat %s)\n  endscript\n}\n", files, ng.pidFile))
+			})
+			phase("phase2", 3*time.Second, nil)
+			logrotate(t, state, files+" {\n  copytruncate\n  rotate 5\n  missingok\n  nocompress\n}\n")
+			phase("phase3", 3*time.Second, nil)
+
+			local := map[string][]byte{}
+			ents, _ := os.ReadDir(logs)
+			for _, e := range ents {
+				data, err := os.ReadFile(filepath.Join(logs, e.Name()))
+				if err != nil {
+					t.Fatalf("read %s through the mount: %v", e.Name(), err)
+				}
+				local[e.Name()] = data
+			}
+			ng.stop(t)
+			m.Unmount(t)
+			close(stop)
+			wg.Wait()
+			if checkErr != nil {
+				t.Fatal(checkErr)
+			}
+			if versions < 3 {
+				t.Fatalf("the checker saw %d versions of access.log%s", versions, c.ext)
+			}
+
+			keys := srv.Keys(t, b, "logs/")
+			sort.Strings(keys)
+			t.Logf("objects: %v; %d versions of access.log%s checked with %s -t", keys, versions, c.ext, c.tool)
+			for _, n := range []string{"access.log", "access.log.1", "access.log.2", "error.log", "error.log.1"} {
+				if !srv.Exists(t, b, "logs/"+n+c.ext) {
+					t.Fatalf("logs/%s%s is missing (objects: %v)", n, c.ext, keys)
+				}
+				if srv.Exists(t, b, "logs/"+n) {
+					t.Fatalf("an uncompressed logs/%s was written (objects: %v)", n, keys)
+				}
+			}
+			if len(local) != 6 {
+				t.Fatalf("the mount showed %d files, want 6 (access.log, .1, .2, error.log, .1, .2)", len(local))
+			}
+			seen := map[string]string{}
+			count := map[string]int{}
+			var raw, comp int
+			for _, k := range keys {
+				name := strings.TrimSuffix(strings.TrimPrefix(k, "logs/"), c.ext)
+				obj := srv.Get(t, b, k)
+				data, err := unpack(t, c.tool, obj)
+				if err != nil {
+					t.Fatalf("%s: %v", k, err)
+				}
+				raw, comp = raw+len(data), comp+len(obj)
+				// (nginx writes error.log lines as it quits, after the reads.)
+				if l, ok := local[name]; strings.HasPrefix(name, "access.log") && (!ok || !bytes.Equal(l, data)) {
+					t.Errorf("%s: the mount showed %d bytes as %s, the object holds %d uncompressed", k, len(l), name, len(data))
+				}
+				if !strings.HasPrefix(name, "access.log") {
+					continue
+				}
+				sc := bufio.NewScanner(bytes.NewReader(data))
+				for sc.Scan() {
+					mm := accessPath.FindStringSubmatch(sc.Text())
+					if mm == nil {
+						t.Fatalf("%s: not an access log line: %q", k, sc.Text())
+					}
+					id := mm[1] + "/" + mm[2]
+					if prev, dup := seen[id]; dup {
+						t.Fatalf("request %s logged twice (%s and %s)", id, prev, k)
+					}
+					seen[id] = k
+					count[mm[1]]++
+				}
+			}
+			for _, p := range []string{"phase1", "phase2", "phase3"} {
+				t.Logf("%s: nginx served %d, lines %d", p, served[p], count[p])
+				if count[p] != served[p] {
+					t.Errorf("%s: %d lines in S3 for %d requests served", p, count[p], served[p])
+				}
+			}
+			t.Logf("%d bytes of logs stored as %d (ratio %.1f)", raw, comp, float64(raw)/float64(max(comp, 1)))
+		})
+	}
+}
+
+// Two mounts (two spool directories, as two hosts) append to one
+// compressed key: the later publication rebases after the other's member;
+// every line of both is there once and the object is a valid stream.
+func TestCompressTwoMountsOneKey(t *testing.T) {
+	srv, b := setup(t)
+	m1 := mount(t, srv, b, "--upload-interval", "300ms", "--compress", "gzip")
+	m2 := mount(t, srv, b, "--upload-interval", "300ms", "--compress", "gzip")
+	var wg sync.WaitGroup
+	for i, m := range []*testenv.Mount{m1, m2} {
+		tag := []string{"A", "B"}[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := openAppender(t, filepath.Join(m.Dir, "shared.log"), tag)
+			defer a.f.Close()
+			for n := 1; n <= 400; n++ {
+				if !a.write(n) {
+					t.Errorf("%s: write %d failed", tag, n)
+					return
+				}
+				if n%50 == 0 {
+					time.Sleep(350 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	m1.Unmount(t)
+	m2.Unmount(t)
+	data, err := unpack(t, "gzip", srv.Get(t, b, "shared.log.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, _ := countLines(t, data)
+	for _, tag := range []string{"A", "B"} {
+		for n := 1; n <= 400; n++ {
+			if c := counts[lineOf(tag, n)]; c != 1 {
+				t.Fatalf("line %s-%d is in the object %d times", tag, n, c)
+			}
+		}
+	}
+	if len(counts) != 800 {
+		t.Fatalf("%d distinct lines, want 800", len(counts))
+	}
+}
+
+// SIGKILL of the daemon while a writer appends to a compressed log; a
+// remount with the same spool publishes the rest: every acknowledged line
+// is in the object once, the object is a valid stream, and the new mount
+// shows the file's uncompressed bytes at its uncompressed size.
+func TestCompressSigkillThenRemount(t *testing.T) {
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			srv, b := setup(t)
+			spoolDir := t.TempDir()
+			m := mount(t, srv, b, "--spool-dir", spoolDir, "--upload-interval", "300ms", "--compress", c.name)
+			a := openAppender(t, filepath.Join(m.Dir, "crash.log"), "K")
+			n := 0
+			for n < 3000 {
+				n++
+				if !a.write(n) {
+					t.Fatalf("write %d failed before the kill", n)
+				}
+				if n%500 == 0 {
+					time.Sleep(400 * time.Millisecond)
+				}
+			}
+			m.Kill(t)
+			for a.write(n + 1) {
+				n++
+			}
+			a.f.Close()
+			acked := int(a.acked.Load())
+			m2 := mount(t, srv, b, "--spool-dir", spoolDir, "--compress", c.name)
+			var shown []byte
+			if !waitUntil(30*time.Second, func() bool {
+				var err error
+				shown, err = os.ReadFile(filepath.Join(m2.Dir, "crash.log"))
+				return err == nil && bytes.Count(shown, []byte("\n")) >= acked
+			}) {
+				t.Fatalf("the remount shows %d lines of crash.log, %d were acknowledged", bytes.Count(shown, []byte("\n")), acked)
+			}
+			m2.Unmount(t)
+			data, err := unpack(t, c.tool, srv.Get(t, b, "crash.log"+c.ext))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(shown, data) {
+				t.Fatalf("the mount showed %d bytes, the object holds %d uncompressed", len(shown), len(data))
+			}
+			counts, _ := countLines(t, data)
+			for i := 1; i <= acked; i++ {
+				if c := counts[lineOf("K", i)]; c != 1 {
+					t.Fatalf("acknowledged line %d is in S3 %d times", i, c)
+				}
+			}
+			if len(counts) != acked {
+				t.Fatalf("S3 has %d distinct lines, %d were acknowledged", len(counts), acked)
+			}
+			if srv.Exists(t, b, "crash.log") {
+				t.Fatal("an uncompressed crash.log was written")
+			}
+		})
+	}
+}
