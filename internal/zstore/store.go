@@ -252,9 +252,24 @@ func (z *Store) ListMultipartUploads(ctx context.Context, prefix string) ([]s3st
 	return ups, err
 }
 
-// Delete removes a compressed file's object.
+// Delete removes a compressed file's object, only while it is one of
+// ours: NAME.gz may since be another file's own object (logrotate's
+// compress writes access.log.1.gz, then unlinks access.log.1).
 func (z *Store) Delete(ctx context.Context, key string) error {
-	obj, _ := z.Compressed(key)
+	obj, comp := z.Compressed(key)
+	if !comp {
+		return z.Store.Delete(ctx, obj)
+	}
+	h, err := z.Store.Head(ctx, obj)
+	if errors.Is(err, s3store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !z.ours(h) {
+		return nil
+	}
 	return z.Store.Delete(ctx, obj)
 }
 
@@ -264,11 +279,21 @@ func (z *Store) Delete(ctx context.Context, key string) error {
 func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3store.Cond) (s3store.ObjectInfo, error) {
 	obj, comp := z.Compressed(srcKey)
 	if !comp {
+		// A plain file stays plain under its new name; the compressed
+		// object of a file it replaces goes (a rename replaces its
+		// target).
+		dobj, dcomp := z.Compressed(dstKey)
 		info, err := z.Store.Copy(ctx, srcKey, srcETag, dstKey, c)
-		if err == nil {
-			z.learn(dstKey, false)
+		if err != nil {
+			return info, err
 		}
-		return info, err
+		z.learn(dstKey, false)
+		if dcomp {
+			if h, herr := z.Store.Head(ctx, dobj); herr == nil && z.ours(h) {
+				_ = z.Store.Delete(ctx, dobj)
+			}
+		}
+		return info, nil
 	}
 	h, err := z.Store.Head(ctx, obj)
 	if err != nil {
@@ -291,6 +316,14 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 	}
 	z.learn(dstKey, true)
 	z.idx.Move(srcKey, dstKey, h.ETag, info.ETag)
+	// The plain object of a file it replaced goes (else a remount would
+	// find it first under a name the globs do not match).
+	if srcKey == dstKey {
+		return info, nil
+	}
+	if perr := z.Store.Delete(ctx, dstKey); perr != nil && !errors.Is(perr, s3store.ErrNotFound) {
+		return info, perr
+	}
 	info.Key = dstKey
 	return info, nil
 }

@@ -112,3 +112,41 @@ func TestViewRenameAndDelete(t *testing.T) {
 		t.Fatalf("copy pinned to an old ETag: %v", err)
 	}
 }
+
+// A rename replaces its target whatever form each is stored in; an unlink
+// never deletes an object that is not one of ours (logrotate's compress
+// writes access.log.1.gz itself, then unlinks access.log.1).
+func TestViewReplacesAndDeletesOnlyOurs(t *testing.T) {
+	mem := memstore.New("b")
+	z := New(mem, compress.Gzip, []string{"*.log"})
+	putMarked(t, mem, "x.log.gz", "old\n")
+	mem.PutObject("tmp", []byte("new\n"))
+	h, _ := z.Head(bg, "tmp")
+	if _, err := z.Copy(bg, "tmp", h.ETag, "x.log", s3store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := mem.Object("x.log.gz"); ok {
+		t.Fatal("the replaced file's compressed object is left")
+	}
+	if s := readAll(t, New(mem, compress.Gzip, []string{"*.log"}), "x.log"); s != "new\n" {
+		t.Fatalf("after a remount x.log reads %q", s)
+	}
+	putMarked(t, mem, "y.log.gz", "ours\n")
+	mem.PutObject("plain.1", []byte("theirs\n"))
+	h, _ = z.Head(bg, "y.log")
+	if _, err := z.Copy(bg, "y.log", h.ETag, "plain.1", s3store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := mem.Object("plain.1"); ok {
+		t.Fatal("the replaced file's plain object is left")
+	}
+	// access.log.1 is compressed (learned); its object name now holds
+	// another file's own gzip.
+	mem.PutObject("plain.1.gz", []byte("\x1f\x8bits own"))
+	if err := z.Delete(bg, "plain.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := mem.Object("plain.1.gz"); !ok {
+		t.Fatal("unlink deleted an object that is not ours")
+	}
+}
