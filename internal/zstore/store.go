@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -80,7 +81,7 @@ func (z *Store) Compressed(key string) (object string, ok bool) {
 	c, known := z.state[key]
 	z.mu.Unlock()
 	if !known {
-		c = z.matches(key)
+		c = z.matches(key) && !strings.HasSuffix(key, "/") // directories' markers are not files
 	}
 	if !c {
 		return key, false
@@ -213,7 +214,10 @@ func (z *Store) refuse(key, op string) error {
 // first (Raw).
 func (z *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, c s3store.Cond) (s3store.ObjectInfo, error) {
 	if _, comp := z.Compressed(key); comp {
-		return s3store.ObjectInfo{}, z.refuse(key, "PutObject")
+		if !special(c.Attrs) {
+			return s3store.ObjectInfo{}, z.refuse(key, "PutObject")
+		}
+		z.learn(key, false) // a symlink, FIFO or device node stays plain
 	}
 	return z.Store.Put(ctx, key, body, size, c)
 }
@@ -326,4 +330,14 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 	}
 	info.Key = dstKey
 	return info, nil
+}
+
+// special: the attributes say the object is not a regular file (symlink,
+// FIFO, device node: s3fs's form, stored as it is).
+func special(a *s3store.Attrs) bool {
+	if a == nil {
+		return false
+	}
+	t := a.Mode & syscall.S_IFMT
+	return t != 0 && t != syscall.S_IFREG
 }

@@ -150,3 +150,23 @@ func TestViewReplacesAndDeletesOnlyOurs(t *testing.T) {
 		t.Fatal("unlink deleted an object that is not ours")
 	}
 }
+
+// A symlink (or FIFO) named like a log and a directory marker are stored
+// as they are.
+func TestViewSpecialFilesStayPlain(t *testing.T) {
+	mem := memstore.New("b")
+	z := New(mem, compress.Gzip, []string{"*.log"})
+	link := &s3store.Attrs{Mode: 0o120777}
+	if _, err := z.Put(bg, "cur.log", bytes.NewReader([]byte("a.log")), 5, s3store.Cond{Attrs: link}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.Put(bg, "d.log/", bytes.NewReader(nil), 0, s3store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := z.Head(bg, "cur.log"); err != nil || h.Size != 5 {
+		t.Fatalf("symlink: %+v, %v", h, err)
+	}
+	if s := readAll(t, z, "cur.log"); s != "a.log" {
+		t.Fatalf("symlink body %q", s)
+	}
+}
