@@ -3,7 +3,9 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -298,5 +300,108 @@ func TestCompressSigkillThenRemount(t *testing.T) {
 				t.Fatal("an uncompressed crash.log was written")
 			}
 		})
+	}
+}
+
+// A compressed log through the mount: status shows both sizes and the
+// metrics the bytes before and after compression; a fresh mount shows
+// the uncompressed size (one HEAD), reads at any offset, and an edit
+// (open without O_APPEND) publishes the whole file compressed. An object
+// ending in .gz without s3mount's mark is shown as it is.
+func TestCompressReadEditStatus(t *testing.T) {
+	srv, b := setup(t)
+	foreign := []byte("\x1f\x8b not written by s3mount")
+	srv.Put(t, b, "other.log.gz", foreign)
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	m := mount(t, srv, b, "--compress", "gzip", "--upload-interval", "1h", "--metrics-addr", addr)
+	f, err := os.OpenFile(filepath.Join(m.Dir, "app.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for chunk := 0; chunk < 5; chunk++ { // five publications: five members
+		for i := 0; i < 4000; i++ {
+			line := []byte(lineOf("Z", chunk*4000+i))
+			if _, err := f.Write(line); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, line...)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(testenv.Binary(t), "status", "--json", m.Dir).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Files []struct {
+			Key        string `json:"key"`
+			Size       int64  `json:"size"`
+			Object     string `json:"object"`
+			ObjectSize int64  `json:"object_size"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil || len(rep.Files) != 1 {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	fs := rep.Files[0]
+	obj := srv.Get(t, b, "app.log.gz")
+	if fs.Object != "app.log.gz" || fs.Size != int64(len(want)) || fs.ObjectSize != int64(len(obj)) {
+		t.Fatalf("status shows %+v; want app.log.gz, %d bytes stored as %d", fs, len(want), len(obj))
+	}
+	if human, err := exec.Command(testenv.Binary(t), "status", m.Dir).Output(); err != nil || !strings.Contains(string(human), fmt.Sprintf("%d in app.log.gz", len(obj))) || !strings.Contains(string(human), "compression gzip:") {
+		t.Fatalf("status: %v\n%s", err, human)
+	}
+	metrics := scrape(t, addr)
+	if in, outb := metrics["s3mount_compress_input_bytes_total"], metrics["s3mount_compress_output_bytes_total"]; in != float64(len(want)) || outb <= 0 || outb >= in {
+		t.Fatalf("compression metrics: %v bytes in, %v out; %d were published", in, outb, len(want))
+	}
+	f.Close()
+	m.Unmount(t)
+
+	m2 := mount(t, srv, b, "--compress", "gzip", "--allow-overwrite")
+	p := filepath.Join(m2.Dir, "app.log")
+	if st, err := os.Stat(p); err != nil || st.Size() != int64(len(want)) {
+		t.Fatalf("stat app.log on a fresh mount: %v, %v; want %d bytes", st, err, len(want))
+	}
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int{len(want) - 1000, 17, len(want) / 2, len(want) / 5 * 3, 0} {
+		buf := make([]byte, 1000)
+		n, err := r.ReadAt(buf, int64(off))
+		if n < len(buf) && !(err == io.EOF && off+n == len(want)) || !bytes.Equal(buf[:n], want[off:off+n]) {
+			t.Fatalf("pread at %d: %d bytes, %v", off, n, err)
+		}
+	}
+	r.Close()
+	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read app.log: %d bytes, %v; want %d", len(got), err, len(want))
+	}
+	if got, err := os.ReadFile(filepath.Join(m2.Dir, "other.log.gz")); err != nil || !bytes.Equal(got, foreign) {
+		t.Fatalf("an unmarked .gz object reads %q, %v; want it as it is", got, err)
+	}
+	// Edit in place: the file is brought into the spool and published whole.
+	e, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.WriteAt([]byte("EDITED"), 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copy(want[10:], "EDITED")
+	m2.Unmount(t)
+	data, err := unpack(t, "gzip", srv.Get(t, b, "app.log.gz"))
+	if err != nil || !bytes.Equal(data, want) {
+		t.Fatalf("after the edit the object holds %d bytes (%v), want %d with the edit", len(data), err, len(want))
+	}
+	if srv.Exists(t, b, "app.log") {
+		t.Fatal("an uncompressed app.log was written")
 	}
 }

@@ -133,7 +133,7 @@ func run(o *config.Options) error {
 		Logger: log, Express: express(o, st), PosixMetadata: !o.NoPosixMetadata, OtherUsers: o.AllowOther,
 		NoSymlinkProbe: o.NoSymlinkProbe,
 	})
-	m := metrics.New(st, fs, pool)
+	m := metrics.New(view, fs, pool)
 	if o.MetricsAddr != "" {
 		addr, err := m.Serve(o.MetricsAddr)
 		if err != nil {
@@ -141,7 +141,7 @@ func run(o *config.Options) error {
 		}
 		log.Info("serving Prometheus metrics", "addr", addr)
 	}
-	statusSrv, err := serveStatus(o.SpoolDir, fs, o)
+	statusSrv, err := serveStatus(o.SpoolDir, fs, o, compressedViewOf(view))
 	if err != nil {
 		return err
 	}
@@ -216,6 +216,15 @@ func mountView(st *s3store.S3, o *config.Options) s3store.Store {
 		return st
 	}
 	return zstore.New(st, compress.Codec(o.Compress), o.CompressGlobs)
+}
+
+// compressedViewOf is view's compression side for status (nil without
+// --compress).
+func compressedViewOf(view s3store.Store) compressedView {
+	if z, ok := view.(*zstore.Store); ok {
+		return z
+	}
+	return nil
 }
 
 // express: directory buckets (S3 Express One Zone) append with write

@@ -25,6 +25,38 @@ type statusReport struct {
 	Totals    vfs.StatsSnapshot `json:"totals"`
 	BufferMax int64             `json:"max_buffer_size"`
 	Files     []vfs.FileStatus  `json:"files"`
+	// Compression: bytes published before and after (--compress).
+	Compression *compressionStatus `json:"compression,omitempty"`
+}
+
+type compressionStatus struct {
+	Codec       string `json:"codec"`
+	RawBytes    int64  `json:"published_bytes"`
+	StoredBytes int64  `json:"stored_bytes"`
+}
+
+// compressedView is the --compress store view (internal/zstore).
+type compressedView interface {
+	ObjectOf(key string) (object string, size int64, ok bool)
+	CompressionStats() (raw, comp int64)
+}
+
+// report is the status answer; view, when not nil, adds the compressed
+// objects' names and sizes.
+func report(fs *vfs.FS, o *config.Options, spoolDir string, view compressedView) statusReport {
+	rep := statusReport{Bucket: o.Bucket, Prefix: o.Prefix, Mount: o.MountPoint, SpoolDir: spoolDir,
+		Totals: fs.Stats(), BufferMax: o.MaxBufferSize, Files: fs.Files()}
+	if view == nil {
+		return rep
+	}
+	raw, comp := view.CompressionStats()
+	rep.Compression = &compressionStatus{Codec: o.Compress, RawBytes: raw, StoredBytes: comp}
+	for i, f := range rep.Files {
+		if obj, n, ok := view.ObjectOf(f.Key); ok {
+			rep.Files[i].Object, rep.Files[i].ObjectSize = obj, n
+		}
+	}
+	return rep
 }
 
 type statusServer struct {
@@ -43,7 +75,7 @@ func (s *statusServer) Close() {
 // shows key names) and writes the status pointer that lets `s3mount status
 // DIR` find it. A pointer that cannot be written safely does not stop the
 // mount: one log line says `s3mount status DIR` will not find it.
-func serveStatus(spoolDir string, fs *vfs.FS, o *config.Options) (*statusServer, error) {
+func serveStatus(spoolDir string, fs *vfs.FS, o *config.Options, view compressedView) (*statusServer, error) {
 	sock := filepath.Join(spoolDir, "status.sock")
 	os.Remove(sock)
 	old := umask(0o177)
@@ -66,8 +98,7 @@ func serveStatus(spoolDir string, fs *vfs.FS, o *config.Options) (*statusServer,
 			if err != nil {
 				return
 			}
-			rep := statusReport{Bucket: o.Bucket, Prefix: o.Prefix, Mount: o.MountPoint, SpoolDir: spoolDir,
-				Totals: fs.Stats(), BufferMax: o.MaxBufferSize, Files: fs.Files()}
+			rep := report(fs, o, spoolDir, view)
 			c.SetDeadline(time.Now().Add(5 * time.Second))
 			json.NewEncoder(c).Encode(rep)
 			c.Close()
@@ -134,9 +165,13 @@ func runStatus(args []string) int {
 	}
 	t := rep.Totals
 	fmt.Printf("s3://%s/%s mounted at %s\nspool %s: %d unpublished bytes of %d in %d files\n", rep.Bucket, rep.Prefix, rep.Mount, rep.SpoolDir, t.SpoolUsed, rep.BufferMax, t.SpoolFiles)
-	fmt.Printf("publications %d, errors %d, conflicts %d, rebases %d, dropped %d bytes in %d writes\n\n", t.Publications, t.PublishErrors, t.Conflicts, t.Rebases, t.DroppedBytes, t.DroppedWrites)
+	fmt.Printf("publications %d, errors %d, conflicts %d, rebases %d, dropped %d bytes in %d writes\n", t.Publications, t.PublishErrors, t.Conflicts, t.Rebases, t.DroppedBytes, t.DroppedWrites)
+	if c := rep.Compression; c != nil {
+		fmt.Printf("compression %s: %d bytes published, stored as %d\n", c.Codec, c.RawBytes, c.StoredBytes)
+	}
+	fmt.Println()
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KEY\tOPEN\tSIZE\tUNPUBLISHED\tLAST PUBLICATION\tDROPPED\tERROR")
+	fmt.Fprintln(w, "KEY\tOPEN\tSIZE\tSTORED\tUNPUBLISHED\tLAST PUBLICATION\tDROPPED\tERROR")
 	for _, f := range rep.Files {
 		last := "-"
 		if !f.LastPublished.IsZero() {
@@ -146,8 +181,20 @@ func runStatus(args []string) int {
 		if f.Conflict != "" {
 			e = f.Conflict
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\t%d\t%s\n", f.Key, f.Open, f.Size, f.Unpublished, last, f.DroppedBytes, e)
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\n", f.Key, f.Open, f.Size, stored(f), f.Unpublished, last, f.DroppedBytes, e)
 	}
 	w.Flush()
 	return 0
+}
+
+// stored is a file's STORED column: its compressed object's size and name
+// ("-" for a file stored as it is, "?" while not known).
+func stored(f vfs.FileStatus) string {
+	switch {
+	case f.Object == "":
+		return "-"
+	case f.ObjectSize < 0:
+		return "? in " + f.Object
+	}
+	return fmt.Sprintf("%d in %s", f.ObjectSize, f.Object)
 }

@@ -115,7 +115,7 @@ var (
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReq, descReqErr, descBytesIn, descBytesOut, descPubs, descPubErr, descConfl, descPubLat, descSpool, descFiles, descDropB, descDropW, descRA, descLag} {
+	for _, d := range []*prometheus.Desc{descReq, descReqErr, descBytesIn, descBytesOut, descPubs, descPubErr, descConfl, descPubLat, descSpool, descFiles, descDropB, descDropW, descRA, descLag, descZIn, descZOut} {
 		ch <- d
 	}
 }
@@ -138,4 +138,5 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropW, prometheus.CounterValue, float64(s.DroppedWrites))
 	ch <- prometheus.MustNewConstMetric(descRA, prometheus.GaugeValue, float64(c.m.pool.MemoryInUse()))
 	ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, c.m.lag.observe(time.Now(), c.m.fs.Files()).Seconds())
+	c.collectCompression(ch)
 }

@@ -20,8 +20,9 @@ type Compressing interface {
 	Raw() s3store.Store
 	Codec() compress.Codec
 	Index() *compress.Index
-	// Count adds to the bytes published before and after compression.
-	Count(raw, comp int64)
+	// Published records a publication of key: raw bytes compressed to
+	// comp, its object now objectSize bytes (status, metrics).
+	Published(key string, raw, comp, objectSize int64)
 }
 
 // errNoStream: a compressed file is not streamed while written (its bytes
@@ -62,7 +63,6 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 	if err != nil {
 		return Base{}, err
 	}
-	z.Count(to-from, n)
 	body := bytes.NewReader(members.Bytes())
 	if whole {
 		// The object's old bytes (if any) are not kept: condition on it.
@@ -72,6 +72,7 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 			return Base{}, err
 		}
 		z.Index().Add(j.Key, nb.ETag, bs...)
+		z.Published(j.Key, to-from, n, nb.Size)
 		return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
 	}
 	// Append: the object's compressed size is not in the journal; a HEAD
@@ -111,5 +112,6 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 		bs[i].Raw += from
 	}
 	z.Index().Extend(j.Key, h.ETag, nb.ETag, bs...)
+	z.Published(j.Key, to-from, n, nb.Size)
 	return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
 }

@@ -20,6 +20,10 @@ type FileStatus struct {
 	DroppedBytes  int64     `json:"dropped_bytes,omitempty"`
 	DroppedWrites int64     `json:"dropped_writes,omitempty"`
 	SpoolFile     string    `json:"spool_file,omitempty"`
+	// Object and ObjectSize: a compressed file's object and its size
+	// (-1: not known yet); filled by the daemon with --compress.
+	Object     string `json:"object,omitempty"`
+	ObjectSize int64  `json:"object_size,omitempty"`
 }
 
 // Files lists the files with local state (open, dirty, or kept after a

@@ -39,13 +39,43 @@ type Store struct {
 	// ETag (a listing carries no metadata).
 	marks map[string]mark
 
+	// sizes: the last known size of each compressed file's object, for
+	// status.
+	sizes map[string]int64
+
 	rawBytes, compBytes atomic.Int64
 }
 
-// Count adds to the bytes published before and after compression.
-func (z *Store) Count(raw, comp int64) {
+// Published records a publication of key: raw bytes compressed to comp,
+// its object now objectSize bytes.
+func (z *Store) Published(key string, raw, comp, objectSize int64) {
 	z.rawBytes.Add(raw)
 	z.compBytes.Add(comp)
+	z.sized(key, objectSize)
+}
+
+func (z *Store) sized(key string, n int64) {
+	z.mu.Lock()
+	if len(z.sizes) > 1<<16 {
+		z.sizes = map[string]int64{}
+	}
+	z.sizes[key] = n
+	z.mu.Unlock()
+}
+
+// ObjectOf is a compressed file's object key and its last known size
+// (-1: not known yet); ok false for a file stored plain.
+func (z *Store) ObjectOf(key string) (object string, size int64, ok bool) {
+	object, ok = z.Compressed(key)
+	if !ok {
+		return key, 0, false
+	}
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if n, known := z.sizes[key]; known {
+		return object, n, true
+	}
+	return object, -1, true
 }
 
 // CompressionStats: bytes published before and after compression.
@@ -62,7 +92,7 @@ type mark struct {
 // patterns) are stored compressed with codec.
 func New(raw s3store.Store, codec compress.Codec, globs []string) *Store {
 	return &Store{Store: raw, codec: codec, globs: globs, idx: compress.NewIndex(),
-		state: map[string]bool{}, marks: map[string]mark{}}
+		state: map[string]bool{}, marks: map[string]mark{}, sizes: map[string]int64{}}
 }
 
 // Raw is the store below the view.
@@ -109,7 +139,8 @@ func (z *Store) learn(key string, compressed bool) {
 }
 
 // logical is what the file system is told of a compressed object.
-func logical(key string, raw s3store.ObjectInfo) s3store.ObjectInfo {
+func (z *Store) logical(key string, raw s3store.ObjectInfo) s3store.ObjectInfo {
+	z.sized(key, raw.Size)
 	raw.Key = key
 	raw.Size = raw.Encoding.Size
 	return raw
@@ -129,7 +160,7 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 		info, err := z.Store.Head(ctx, obj)
 		if err == nil && z.ours(info) {
 			z.learn(key, true)
-			return logical(key, info), nil
+			return z.logical(key, info), nil
 		}
 		if err != nil && !errors.Is(err, s3store.ErrNotFound) {
 			return info, err
@@ -147,7 +178,7 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 	cinfo, cerr := z.Store.Head(ctx, key+z.codec.Ext())
 	if cerr == nil && z.ours(cinfo) {
 		z.learn(key, true)
-		return logical(key, cinfo), nil
+		return z.logical(key, cinfo), nil
 	}
 	return info, err
 }
@@ -174,7 +205,7 @@ func (z *Store) List(ctx context.Context, prefix, delimiter, token string, max i
 		}
 		key := strings.TrimSuffix(o.Key, ext)
 		z.learn(key, true)
-		page.Objects[i] = logical(key, info)
+		page.Objects[i] = z.logical(key, info)
 	}
 	return page, nil
 }
