@@ -22,7 +22,9 @@ type Compressing interface {
 	Index() *compress.Index
 	// Published records a publication of key: raw bytes compressed to
 	// comp, its object now objectSize bytes (status, metrics).
-	Published(key string, raw, comp, objectSize int64)
+	Published(key, etag string, raw, comp, objectSize int64)
+	// ObjectSize is the size of key's object at etag, if known.
+	ObjectSize(key, etag string) (int64, bool)
 }
 
 // errNoStream: a compressed file is not streamed while written (its bytes
@@ -72,25 +74,32 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 			return Base{}, err
 		}
 		z.Index().Add(j.Key, nb.ETag, bs...)
-		z.Published(j.Key, to-from, n, nb.Size)
+		z.Published(j.Key, nb.ETag, to-from, n, nb.Size)
 		return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
 	}
-	// Append: the object's compressed size is not in the journal; a HEAD
-	// tells it, and that it is still the version we extend.
-	h, err := raw.Head(ctx, obj)
-	if err != nil {
-		return Base{}, conflict(j.Key, err)
+	// Append: the object's compressed size is not in the journal. The
+	// view knows it when this mount wrote or read that version; else a
+	// HEAD tells it, and that it is still the version we extend. (The
+	// writes below are conditional on the ETag either way.)
+	cb := Base{Exists: true, ETag: base.ETag}
+	if n, ok := z.ObjectSize(j.Key, base.ETag); ok {
+		cb.Size = n
+	} else {
+		h, err := raw.Head(ctx, obj)
+		if err != nil {
+			return Base{}, conflict(j.Key, err)
+		}
+		if h.ETag != base.ETag || h.Encoding == nil || h.Encoding.Size != base.Size {
+			return Base{}, fmt.Errorf("%w: %s: the object is no longer the one extended", ErrConflict, obj)
+		}
+		cb.Size = h.Size
 	}
-	if h.ETag != base.ETag || h.Encoding == nil || h.Encoding.Size != base.Size {
-		return Base{}, fmt.Errorf("%w: %s: the object is no longer the one extended", ErrConflict, obj)
-	}
-	cb := Base{Exists: true, Size: h.Size, ETag: h.ETag}
 	var nb Base
-	if h.Size >= cfg.ComposeMin {
+	if cb.Size >= cfg.ComposeMin {
 		nb, err = compose(ctx, raw, obj, cb, body, n, cfg)
 	} else {
 		var rc io.ReadCloser
-		rc, err = raw.Get(ctx, obj, 0, h.Size, h.ETag)
+		rc, err = raw.Get(ctx, obj, 0, cb.Size, cb.ETag)
 		if err != nil {
 			return Base{}, conflict(j.Key, err)
 		}
@@ -99,19 +108,19 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 		if rerr != nil {
 			return Base{}, rerr
 		}
-		if int64(len(old)) != h.Size {
-			return Base{}, fmt.Errorf("%w: %s: read %d bytes of a %d byte object", ErrConflict, obj, len(old), h.Size)
+		if int64(len(old)) != cb.Size {
+			return Base{}, fmt.Errorf("%w: %s: read %d bytes of a %d byte object", ErrConflict, obj, len(old), cb.Size)
 		}
-		nb, err = upload(ctx, raw, obj, []segment{{src: bytes.NewReader(old), size: h.Size}, {src: body, size: n}}, cb, cfg)
+		nb, err = upload(ctx, raw, obj, []segment{{src: bytes.NewReader(old), size: cb.Size}, {src: body, size: n}}, cb, cfg)
 	}
 	if err != nil {
 		return Base{}, err
 	}
 	for i := range bs {
-		bs[i].Comp += h.Size
+		bs[i].Comp += cb.Size
 		bs[i].Raw += from
 	}
-	z.Index().Extend(j.Key, h.ETag, nb.ETag, bs...)
-	z.Published(j.Key, to-from, n, nb.Size)
+	z.Index().Extend(j.Key, cb.ETag, nb.ETag, bs...)
+	z.Published(j.Key, nb.ETag, to-from, n, nb.Size)
 	return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
 }

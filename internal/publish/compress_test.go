@@ -54,7 +54,11 @@ func TestCompressedLogGrowsByMembers(t *testing.T) {
 	big := make([]byte, 6<<20) // incompressible: the object passes 5 MiB, so later appends compose
 	rand.New(rand.NewSource(1)).Read(big)
 	for i, s := range []string{"one\n", "two\n", string(big) + "\n", "four\n", "five\n"} {
+		heads := mem.Stats()["HeadObject"].Requests
 		appendAndPublish(t, p, f, s)
+		if n := mem.Stats()["HeadObject"].Requests - heads; n != 0 {
+			t.Fatalf("publication %d sent %d HEADs: the mount knows its own object's size", i, n)
+		}
 		want.WriteString(s)
 		obj, _, ok := mem.Object("app.log.gz")
 		if !ok {

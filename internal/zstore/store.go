@@ -39,28 +39,41 @@ type Store struct {
 	// ETag (a listing carries no metadata).
 	marks map[string]mark
 
-	// sizes: the last known size of each compressed file's object, for
-	// status.
-	sizes map[string]int64
+	// sizes: the last known size of each compressed file's object and
+	// the ETag it had then (status; publication skips a HEAD with it).
+	sizes map[string]sized
 
 	rawBytes, compBytes atomic.Int64
 }
 
-// Published records a publication of key: raw bytes compressed to comp,
-// its object now objectSize bytes.
-func (z *Store) Published(key string, raw, comp, objectSize int64) {
-	z.rawBytes.Add(raw)
-	z.compBytes.Add(comp)
-	z.sized(key, objectSize)
+type sized struct {
+	etag string
+	size int64
 }
 
-func (z *Store) sized(key string, n int64) {
+// Published records a publication of key: raw bytes compressed to comp,
+// its object now objectSize bytes at etag.
+func (z *Store) Published(key, etag string, raw, comp, objectSize int64) {
+	z.rawBytes.Add(raw)
+	z.compBytes.Add(comp)
+	z.sized(key, etag, objectSize)
+}
+
+func (z *Store) sized(key, etag string, n int64) {
 	z.mu.Lock()
 	if len(z.sizes) > 1<<16 {
-		z.sizes = map[string]int64{}
+		z.sizes = map[string]sized{}
 	}
-	z.sizes[key] = n
+	z.sizes[key] = sized{etag, n}
 	z.mu.Unlock()
+}
+
+// ObjectSize is the size of key's object at etag, if this view knows it.
+func (z *Store) ObjectSize(key, etag string) (int64, bool) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	s, ok := z.sizes[key]
+	return s.size, ok && s.etag == etag
 }
 
 // ObjectOf is a compressed file's object key and its last known size
@@ -72,8 +85,8 @@ func (z *Store) ObjectOf(key string) (object string, size int64, ok bool) {
 	}
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if n, known := z.sizes[key]; known {
-		return object, n, true
+	if s, known := z.sizes[key]; known {
+		return object, s.size, true
 	}
 	return object, -1, true
 }
@@ -92,7 +105,7 @@ type mark struct {
 // patterns) are stored compressed with codec.
 func New(raw s3store.Store, codec compress.Codec, globs []string) *Store {
 	return &Store{Store: raw, codec: codec, globs: globs, idx: compress.NewIndex(),
-		state: map[string]bool{}, marks: map[string]mark{}, sizes: map[string]int64{}}
+		state: map[string]bool{}, marks: map[string]mark{}, sizes: map[string]sized{}}
 }
 
 // Raw is the store below the view.
@@ -140,7 +153,7 @@ func (z *Store) learn(key string, compressed bool) {
 
 // logical is what the file system is told of a compressed object.
 func (z *Store) logical(key string, raw s3store.ObjectInfo) s3store.ObjectInfo {
-	z.sized(key, raw.Size)
+	z.sized(key, raw.ETag, raw.Size)
 	raw.Key = key
 	raw.Size = raw.Encoding.Size
 	return raw
@@ -351,6 +364,7 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 	}
 	z.learn(dstKey, true)
 	z.idx.Move(srcKey, dstKey, h.ETag, info.ETag)
+	z.sized(dstKey, info.ETag, h.Size)
 	// The plain object of a file it replaced goes (else a remount would
 	// find it first under a name the globs do not match).
 	if srcKey == dstKey {
