@@ -107,7 +107,7 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 	defer func() {
 		n.mu.Unlock()
 		if stored {
-			fs.schedule(n, time.Now().Add(fs.timing.CloseDelay))
+			n.job.After(fs.timing.CloseDelay)
 		}
 	}()
 	if a.Mode != nil || a.UID != nil || a.GID != nil || a.Atime != nil || a.Mtime != nil {

@@ -40,7 +40,7 @@ func (n *Node) truncateLocal(ctx context.Context, size int64) error {
 	log := n.logMode
 	n.mu.Unlock()
 	if log {
-		n.fs.schedule(n, time.Now().Add(n.fs.timing.Interval))
+		n.job.After(n.fs.timing.Interval)
 	}
 	return nil
 }
@@ -151,8 +151,7 @@ func (fs *FS) emptied(n *Node, f *spool.File) error {
 func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
 	// An append publication in flight rewrites the journal when it ends and
 	// does not hold wmu: let it finish first (copytruncate of a busy log).
-	n.pubMu.Lock()
-	unlockPub := sync.OnceFunc(n.pubMu.Unlock)
+	unlockPub := sync.OnceFunc(n.job.Hold())
 	defer unlockPub()
 	if err := n.settle(ctx); err != nil {
 		return err

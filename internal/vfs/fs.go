@@ -4,11 +4,11 @@
 // it; nothing here imports the FUSE library. Files by concern: namespace
 // (lookup, listing, mkdir/rmdir), open (create, open, close, fsync), read,
 // write (the buffer policy, drops and markers), edit (truncate, whole-file
-// edits), rename, unlink, attr, stream (multipart while writing), schedule
-// (tells publish.Scheduler about a node; publish.Timing says when),
-// publishing (a node's side of a publication: its end, its writers, its
-// state after; publish.Publisher makes every S3 call of a publication,
-// rebase, lost-answer check and interrupted rename) and recovery
+// edits), rename, unlink, attr, stream (multipart while writing),
+// publishing (a node's side of its publication job: what it needs, its
+// end, its writers, its state after; publish.Job owns the job — one at a
+// time, when, retries — and publish.Publisher makes every S3 call of a
+// publication, rebase, lost-answer check and interrupted rename) and recovery
 // (adoption of spool files a crash left).
 //
 // # Lock table
@@ -18,8 +18,8 @@
 //	lock              guards                                  may be held across
 //	FS.pathMu         namespace changes of one name (create,  S3 requests of a rename
 //	                  rename, unlink); striped, pathlock.go   or unlink
-//	Node.pubMu        one publication / rename / unlink /     S3 requests: it is the
-//	                  truncate of the file at a time          file's job token
+//	Node.job's token  one publication / rename / unlink /     S3 requests: it is the
+//	(publish.Job)     truncate of the file at a time          file's job token
 //	Node.wmu          the spool file's bytes and journal      S3 requests of a whole-file
 //	                  offsets against other writers;          publication, rebase, copy-in
 //	                  n.file replacement (relocate)           (close is atomic); never a
@@ -127,7 +127,7 @@ type FS struct {
 	opt    Options
 	sp     *spool.Spool
 	ra     *readahead.Pool
-	sched  *publish.Scheduler
+	queue  *publish.Queue // publication jobs: when, retries, one at a time per file
 	pub    *publish.Publisher
 	timing publish.Timing
 	log    *slog.Logger
@@ -186,7 +186,6 @@ func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahe
 	opt.defaults()
 	fs := &FS{
 		st: st, opt: opt, sp: sp, ra: ra, log: opt.Logger, start: time.Now(),
-		sched:    publish.NewScheduler(opt.Publishers),
 		nodes:    map[uint64]*Node{},
 		byPath:   map[string]*Node{},
 		negative: map[string]time.Time{},
@@ -196,6 +195,7 @@ func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahe
 	}
 	fs.timing = publish.Timing{Interval: opt.UploadInterval, CloseDelay: opt.CloseDelay}
 	fs.pub = publish.NewPublisher(st, opt.Express, sp, publish.Config{PartSize: opt.WritePartSize}, opt.Logger)
+	fs.queue = publish.NewQueue(fs.pub, fs.timing, opt.Publishers, fs.countPublication)
 	root := fs.newNode("", true)
 	root.state = stateInS3
 	// Before the mount serves anyone: a file created under the same name
@@ -237,6 +237,7 @@ func (fs *FS) newNodeLocked(p string, dir bool) *Node {
 		fs.inoOf[p] = ino
 	}
 	n := &Node{fs: fs, ino: ino, path: p, dir: dir}
+	n.job = fs.queue.NewJob(ino, pubFile{n})
 	fs.nodes[n.ino] = n
 	fs.byPath[p] = n
 	delete(fs.negative, p)
@@ -347,7 +348,7 @@ func (fs *FS) count(fn func(s *Stats)) {
 // Shutdown publishes every unpublished byte, then stops background work.
 // Files that cannot be published stay in the spool for the next mount.
 func (fs *FS) Shutdown(ctx context.Context) error {
-	fs.sched.Stop()
+	fs.queue.Stop()
 	fs.adopting.Wait()
 	fs.mu.Lock()
 	fs.closed = true

@@ -301,7 +301,7 @@ func newCore(mem *memstore.Store, opt coreOptions) (*core, error) {
 // killed instance left may still be failing their store calls).
 func (c *core) cleanup() {
 	c.fence.kill(0, "")
-	c.fs.sched.Stop()
+	c.fs.queue.Stop()
 	os.RemoveAll(c.root)
 }
 
@@ -350,7 +350,7 @@ func (c *core) kill() string {
 // freeze lets the dead instance's publications in flight end (their store
 // calls fail now) so that it writes its spool no more; its timers are off.
 func (c *core) freeze() {
-	c.fs.sched.Stop()
+	c.fs.queue.Stop()
 }
 
 // snapshot copies the running instance's spool dir to dst. Data files are
@@ -431,15 +431,15 @@ func (c *core) settle(d time.Duration) error {
 		}
 		c.fs.mu.Unlock()
 		for _, n := range nodes {
-			if !n.pubMu.TryLock() {
+			if n.job.Busy() {
 				busy = n.Path() + " (publishing)"
 				break
 			}
+			pubErr, _ := n.job.Outcome()
 			n.mu.Lock()
-			pending := n.file != nil && n.dirtyLocked() && n.pubErr == nil && n.handles == 0
+			pending := n.file != nil && n.dirtyLocked() && pubErr == nil && n.handles == 0
 			n.mu.Unlock()
-			n.pubMu.Unlock()
-			if _, scheduled := c.fs.sched.Pending(n.ino); pending && !scheduled {
+			if pending && !n.job.Waiting() {
 				busy = n.Path()
 				break
 			}
@@ -462,9 +462,10 @@ func (c *core) nodeState(p string) string {
 	if n == nil {
 		return "no node"
 	}
+	pubErr, _ := n.job.Outcome()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	s := fmt.Sprintf("state=%v size=%d handles=%d writers=%d pubErr=%v", n.state, n.size, n.handles, n.writers, n.pubErr)
+	s := fmt.Sprintf("state=%v size=%d handles=%d writers=%d pubErr=%v", n.state, n.size, n.handles, n.writers, pubErr)
 	if n.file != nil {
 		s += fmt.Sprintf(" journal=%+v", n.file.Journal())
 	}
@@ -483,10 +484,7 @@ func (c *core) tick() {
 	fs.mu.Unlock()
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ino < nodes[j].ino })
 	for _, n := range nodes {
-		if _, ok := fs.sched.Pending(n.ino); ok {
-			fs.sched.Cancel(n.ino)
-			fs.scheduled(n)
-		}
+		n.job.RunWaiting()
 	}
 }
 

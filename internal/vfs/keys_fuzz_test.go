@@ -19,7 +19,7 @@ func listingFS(t *testing.T, sp *spool.Spool, prefix string, keys []string) *FS 
 		mem.PutObject(k, nil)
 	}
 	fs := New(mem, sp, nil, nil, Options{Prefix: prefix, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	t.Cleanup(fs.sched.Stop)
+	t.Cleanup(fs.queue.Stop)
 	return fs
 }
 

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/spool"
 )
 
@@ -14,8 +15,8 @@ type Node struct {
 	fs  *FS
 	ino uint64
 
-	pubMu sync.Mutex // one publication of this file at a time
-	wmu   sync.Mutex // serializes writers (appends stay whole and ordered)
+	job *publish.Job // its token: one publication / rename / unlink / truncate at a time
+	wmu sync.Mutex   // serializes writers (appends stay whole and ordered)
 	// pendMu orders a publication's choice of its end (journal Pending)
 	// with a non-blocking drop cutting a half-accepted line off the spool
 	// file: a line is never cut under a publication that took it.
@@ -68,14 +69,10 @@ type Node struct {
 	logMode    bool        // written through O_APPEND: log semantics
 	dirtySince time.Time   // first unpublished write (interval deadline)
 	lastClose  time.Time
-	pubErr     error
-	lastPub    time.Time
-	// pubFailures counts failed publications in a row (retry backoff).
-	pubFailures int
-	stream      *streamState
-	drops       dropState
-	ownETags    ownETags // ETags our own publications produced (reads may follow them)
-	openLine    bool     // the last append did not end with a newline
+	stream     *streamState
+	drops      dropState
+	ownETags   ownETags // ETags our own publications produced (reads may follow them)
+	openLine   bool     // the last append did not end with a newline
 }
 
 // Ino is the inode number.
@@ -86,7 +83,7 @@ func (n *Node) IsDir() bool { return n.dir }
 
 // nodeState is where a node's name stands with S3: one value, not a set of
 // booleans. Whether it has local bytes is n.file; whether a publication
-// runs is n.pubMu; a refused publication is the journal's Conflict.
+// runs is n.job's token; a refused publication is the journal's Conflict.
 type nodeState uint8
 
 const (

@@ -132,8 +132,7 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 	}
 	if flags&os.O_TRUNC != 0 {
 		// Truncating bytes a publication is reading: it ends first.
-		n.pubMu.Lock()
-		defer n.pubMu.Unlock()
+		defer n.job.Hold()()
 		if err := n.settle(ctx); err != nil {
 			return nil, err
 		}
@@ -409,7 +408,6 @@ func (h *Handle) Fsync(ctx context.Context) error {
 // Release is the last close of the handle.
 func (h *Handle) Release() {
 	n := h.node
-	fs := n.fs
 	h.mu.Lock()
 	if h.reader != nil {
 		h.reader.Close()
@@ -437,7 +435,7 @@ func (h *Handle) Release() {
 	n.mu.Unlock()
 	switch {
 	case lastWriter && dirty && log:
-		fs.scheduleLog(n)
+		n.job.Closed()
 	case idle && !dirty:
 		n.dropClean()
 	}
@@ -456,8 +454,7 @@ func (n *Node) dirtyLocked() bool {
 
 // dropClean lets go of the spool file of a published, unused file.
 func (n *Node) dropClean() {
-	n.pubMu.Lock()
-	defer n.pubMu.Unlock()
+	defer n.job.Hold()()
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
 	n.mu.Lock()

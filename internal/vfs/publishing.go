@@ -13,49 +13,20 @@ import (
 	"github.com/s3mount/s3mount/internal/spool"
 )
 
-// publish makes S3 hold the file's local bytes. final publishes everything;
-// otherwise (a scheduled publication of an open log) it stops at the last
-// newline so readers elsewhere never see half a line.
+// publish makes S3 hold the file's local bytes (its job: one at a time,
+// retried with backoff when it fails). final publishes everything;
+// otherwise (an open log) it stops at the last newline so readers
+// elsewhere never see half a line.
 func (n *Node) publish(ctx context.Context, final bool) error {
-	// An interrupted close or fsync must not abandon a publication S3 may
-	// already have applied: the journal would miss it and the next write
-	// conflict with ourselves.
-	ctx = context.WithoutCancel(ctx)
-	n.pubMu.Lock()
-	defer n.pubMu.Unlock()
-	unmarked := final && n.markGapAtEnd()
-	err := n.publishLocked(ctx, final)
-	if err == nil && unmarked && !n.markGapAtEnd() {
-		// The drop marker needed the room this publication freed.
-		err = n.publishLocked(ctx, final)
+	err := n.job.Publish(ctx, final)
+	if errors.Is(err, publish.ErrGaveUp) {
+		return fmt.Errorf("%w: %v", err, ErrIO)
 	}
 	return err
 }
 
-// publishLocked is publish with n.pubMu held: the publisher does the work,
-// the node keeps its outcome for close, fsync and status.
-func (n *Node) publishLocked(ctx context.Context, final bool) error {
-	fs := n.fs
-	n.mu.Lock()
-	f := n.file
-	unlinked := n.state == stateUnlinked
-	dirty := n.dirtyLocked()
-	attrsOnly := !dirty && !unlinked && n.attrDirty && n.state == stateInS3
-	key, etag, size := fs.key(n.path), n.etag, n.sizeLocked()
-	n.mu.Unlock()
-	var res publish.Result
-	var err error
-	switch {
-	case attrsOnly:
-		if f != nil {
-			etag = f.Journal().BaseETag
-		}
-		res, err = fs.pub.SetAttrs(ctx, f, key, etag, size, pubFile{n})
-	case f == nil || unlinked || !dirty:
-		return nil
-	default:
-		res, err = fs.pub.Publish(ctx, f, pubFile{n}, final)
-	}
+// countPublication adds a publication's result to the mount's statistics.
+func (fs *FS) countPublication(res publish.Result, err error) {
 	fs.count(func(s *Stats) {
 		s.Conflicts += int64(res.Conflicts)
 		s.Rebases += int64(res.Rebases)
@@ -67,36 +38,41 @@ func (n *Node) publishLocked(ctx context.Context, final bool) error {
 			s.LastPublishDur = res.Took
 		}
 	})
-	failures := n.setPubErr(err)
-	switch {
-	case errors.Is(err, publish.ErrGaveUp):
-		return fmt.Errorf("%w: %v", err, ErrIO)
-	case err != nil:
-		// The bytes stay in the spool and are tried again, backing off,
-		// whoever asked for this publication (close, fsync, the
-		// schedule, recovery): never left for the unmount.
-		fs.schedule(n, time.Now().Add(fs.timing.RetryAfter(failures)))
-	}
-	return err
 }
 
-// setPubErr records a publication's outcome and returns the failures in a
-// row.
-func (n *Node) setPubErr(err error) int {
+// pubFile is a node as its publication job sees it (publish.Subject).
+type pubFile struct{ n *Node }
+
+func (p pubFile) Next() publish.Work {
+	n := p.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.pubErr = err
-	if err != nil {
-		n.pubFailures++
-		return n.pubFailures
+	f := n.file
+	unlinked := n.state == stateUnlinked
+	dirty := n.dirtyLocked()
+	w := publish.Work{
+		Spool:    f,
+		Writers:  n.writers > 0,
+		Unmarked: n.drops.writes > 0 && f != nil && !unlinked,
+		Idle:     n.handles == 0,
+		Log:      publish.LogState{DirtySince: n.dirtySince, Size: n.sizeLocked(), Closed: n.writers == 0, LastClose: n.lastClose},
 	}
-	n.pubFailures = 0
-	n.lastPub = time.Now()
-	return 0
+	switch {
+	case dirty:
+		w.Need = publish.NeedData
+	case !unlinked && n.attrDirty && n.state == stateInS3:
+		w.Need = publish.NeedAttrs
+		w.Key, w.ETag, w.Size = n.fs.key(n.path), n.etag, n.sizeLocked()
+		if f != nil {
+			w.ETag = f.Journal().BaseETag
+		}
+	}
+	return w
 }
 
-// pubFile is a node as its publication sees it (publish.File).
-type pubFile struct{ n *Node }
+func (p pubFile) MarkGap() bool { return p.n.markGapAtEnd() }
+
+func (p pubFile) Clean() { p.n.dropClean() }
 
 func (p pubFile) End(f *spool.File, final bool) (int64, error) { return p.n.takeEnd(f, final) }
 

@@ -40,11 +40,11 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 		// S3 may have the new object before the publication in flight
 		// records its ETag: let it finish.
 		// If its answer was lost, ask S3 whether it landed.
-		h.node.pubMu.Lock()
+		release := h.node.job.Hold()
 		if f := h.node.spoolFile(); f != nil {
 			_, _ = h.node.settlePending(ctx, f, false)
 		}
-		h.node.pubMu.Unlock()
+		release()
 		h.node.mu.Lock()
 		// moved: our publication changed the object; local: an unlink or
 		// a rename over the file copied its bytes into the spool.

@@ -8,14 +8,14 @@ import (
 )
 
 // settlePending settles the publication the journal has in flight
-// (publish.Publisher.Settle) with n.pubMu held.
+// (publish.Publisher.Settle) with the job's token held.
 func (n *Node) settlePending(ctx context.Context, f *spool.File, unchanged bool) (bool, error) {
 	return n.fs.pub.Settle(ctx, f, pubFile{n}, unchanged)
 }
 
 // settle settles a publication whose answer was lost before the journal's
 // kind or base changes (truncate, edit, unlink, rename), so that what S3
-// took is known first (n.pubMu held).
+// took is known first (the job's token held).
 func (n *Node) settle(ctx context.Context) error {
 	f := n.spoolFile()
 	if f == nil {
@@ -94,7 +94,7 @@ func (fs *FS) adopt(f *spool.File) {
 		}
 		if err := n.publish(ctx, true); err != nil {
 			fs.log.Error("recovered spool file could not be published yet", "key", j.Key, "spool_file", f.DataPath(), "err", err)
-			return // publishLocked scheduled the retry
+			return // its job scheduled the retry
 		}
 		n.mu.Lock()
 		idle := n.handles == 0

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/spool"
 )
@@ -219,25 +220,20 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		open := src.writers > 0
 		src.mu.Unlock()
 		if dirty && (log || !open) {
-			fs.schedule(src, time.Now().Add(fs.timing.CloseDelay))
+			src.job.After(fs.timing.CloseDelay)
 		}
 	}
 	return nil
 }
 
-// lockJobs takes the publication locks of a and b (b may be nil) in inode
-// order, so that two renames never deadlock.
+// lockJobs takes the job tokens of a and b (b may be nil) in inode order,
+// so that two renames never deadlock.
 func lockJobs(a, b *Node) (unlock func()) {
-	if b == nil || b == a {
-		a.pubMu.Lock()
-		return a.pubMu.Unlock
+	var bj *publish.Job
+	if b != nil {
+		bj = b.job
 	}
-	if b.ino < a.ino {
-		a, b = b, a
-	}
-	a.pubMu.Lock()
-	b.pubMu.Lock()
-	return func() { b.pubMu.Unlock(); a.pubMu.Unlock() }
+	return publish.HoldBoth(a.job, bj)
 }
 
 // renameDir moves a directory: a local (mkdir'd, empty) one by name only; a

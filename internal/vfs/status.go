@@ -42,10 +42,12 @@ func (fs *FS) Files() []FileStatus {
 			n.mu.Unlock()
 			continue
 		}
-		s := FileStatus{Key: fs.key(n.path), State: n.state.String(), Open: n.handles, Size: n.sizeLocked(), LastPublished: n.lastPub,
+		s := FileStatus{Key: fs.key(n.path), State: n.state.String(), Open: n.handles, Size: n.sizeLocked(),
 			DroppedBytes: n.drops.bytes, DroppedWrites: n.drops.writes}
-		if n.pubErr != nil {
-			s.LastError = n.pubErr.Error()
+		pubErr, lastPub := n.job.Outcome()
+		s.LastPublished = lastPub
+		if pubErr != nil {
+			s.LastError = pubErr.Error()
 		}
 		if f := n.file; f != nil {
 			j := f.Journal()

@@ -29,8 +29,7 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
 	if cur != n {
 		return ErrNotFound // renamed or unlinked meanwhile
 	}
-	n.pubMu.Lock()
-	defer n.pubMu.Unlock()
+	defer n.job.Hold()()
 	// Writers and opens wait until the name is gone: an open that came in
 	// between the copy for open handles and the delete would read nothing.
 	n.wmu.Lock()
@@ -128,7 +127,7 @@ func (n *Node) keepReadableLocked(ctx context.Context) {
 // detachLocked takes n off its name: it is unlinked or replaced (n.wmu
 // held, so that an open or write in progress keeps the file it holds).
 func (fs *FS) detachLocked(n *Node) {
-	fs.sched.Cancel(n.ino)
+	n.job.Cancel()
 	n.abortStream()
 	fs.mu.Lock()
 	fs.dropLocked(n)

@@ -49,10 +49,9 @@ const (
 
 // editWhole turns an appended file into a whole edit before a write below
 // its published base. A publication in flight reads the journal it
-// started with: it ends first (n.pubMu), then writers are held off.
+// started with: it ends first (the job's token), then writers are held off.
 func (n *Node) editWhole(ctx context.Context) error {
-	n.pubMu.Lock()
-	defer n.pubMu.Unlock()
+	defer n.job.Hold()()
 	if err := n.settle(ctx); err != nil {
 		return err
 	}
@@ -165,7 +164,7 @@ func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64) (m int, 
 	log := n.logMode
 	n.mu.Unlock()
 	if log && !unlinked && first {
-		fs.scheduleLog(n)
+		n.job.Wrote()
 	}
 	if !h.append && !unlinked {
 		n.streamAdvance(ctx, off, m)

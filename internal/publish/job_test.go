@@ -1,0 +1,198 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/s3store/memstore"
+	"github.com/s3mount/s3mount/internal/spool"
+)
+
+// fakeSubject is a file as its job sees it: one spool file, dirty until a
+// publication took all of it; drops unmarked until MarkGap finds room.
+type fakeSubject struct {
+	fakeFile
+	f *spool.File
+
+	mu       sync.Mutex
+	gapRoom  []bool // MarkGap's answers in turn (true: room for the marker)
+	unmarked bool
+	writers  bool
+	cleaned  int
+	inEnd    atomic.Int32
+	overlap  atomic.Bool
+}
+
+func (s *fakeSubject) End(f *spool.File, final bool) (int64, error) {
+	if s.inEnd.Add(1) > 1 {
+		s.overlap.Store(true)
+	}
+	defer s.inEnd.Add(-1)
+	time.Sleep(time.Millisecond) // widen the window two publications would overlap in
+	if !final {
+		// An open log: whole lines only.
+		j := f.Journal()
+		b := make([]byte, j.Size)
+		if _, err := f.ReadAt(b, 0); err != nil {
+			return -1, err
+		}
+		to := int64(bytes.LastIndexByte(b, '\n') + 1)
+		if to <= j.BaseSize {
+			return -1, nil
+		}
+		return to, f.Update(func(jj *spool.Journal) {
+			jj.Pending = to
+			jj.PubSeq++
+			jj.PendingTag = f.ID() + ":" + string(rune('0'+jj.PubSeq))
+		})
+	}
+	return s.fakeFile.End(f, final)
+}
+
+func (s *fakeSubject) Next() Work {
+	j := s.f.Journal()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := Work{Spool: s.f, Writers: s.writers, Unmarked: s.unmarked, Idle: !s.writers}
+	if j.Kind == spool.KindWhole && j.Dirty || j.Kind == spool.KindAppend && j.Size > j.BaseSize {
+		w.Need = NeedData
+	}
+	return w
+}
+
+func (s *fakeSubject) MarkGap() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unmarked && len(s.gapRoom) > 0 {
+		room := s.gapRoom[0]
+		s.gapRoom = s.gapRoom[1:]
+		if room {
+			s.unmarked = false
+		}
+	}
+	return s.unmarked
+}
+
+func (s *fakeSubject) Clean() {
+	s.mu.Lock()
+	s.cleaned++
+	s.mu.Unlock()
+}
+
+func newJob(t *testing.T, mem *memstore.Store, data string) (*Job, *fakeSubject) {
+	t.Helper()
+	sp, f := newSpoolFile(t, spool.Journal{Key: "app.log", Kind: spool.KindAppend, Size: 0}, data)
+	q := NewQueue(NewPublisher(mem, nil, sp, Config{PartSize: 5 << 20}, nil), Timing{Interval: time.Hour, CloseDelay: time.Hour}, 2, nil)
+	t.Cleanup(q.Stop)
+	s := &fakeSubject{f: f}
+	return q.NewJob(1, s), s
+}
+
+// waitFor polls cond for up to a minute (a loaded machine is slow; the
+// retry itself is due within a second).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s after a minute", what)
+		}
+	}
+}
+
+// A failed publication is retried in the background with no one asking
+// again: its outcome shows the error until the retry lands.
+func TestJobRetriesAFailedPublication(t *testing.T) {
+	mem := memstore.New("b")
+	var failed atomic.Bool
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		if c.Op == "PutObject" && failed.CompareAndSwap(false, true) {
+			return memstore.Fail
+		}
+		return memstore.Pass
+	})
+	j, _ := newJob(t, mem, "a1\n")
+	if err := j.Publish(context.Background(), true); err == nil {
+		t.Fatal("a publication whose PutObject failed succeeded")
+	}
+	if err, _ := j.Outcome(); err == nil {
+		t.Fatal("the outcome does not show the failure")
+	}
+	if !j.Waiting() {
+		t.Fatal("no retry scheduled after a failed publication")
+	}
+	waitFor(t, "the retry to publish", func() bool {
+		data, _, ok := mem.Object("app.log")
+		return ok && string(data) == "a1\n"
+	})
+	waitFor(t, "the outcome to clear", func() bool { err, last := j.Outcome(); return err == nil && !last.IsZero() })
+}
+
+// A final publication marks the gap left by dropped writes; when the
+// marker had no room it is written once the publication freed some, and
+// published in a second publication of the same call.
+func TestJobMarksTheGapOnceRoomIsFreed(t *testing.T) {
+	mem := memstore.New("b")
+	j, s := newJob(t, mem, "a1\n")
+	s.unmarked = true
+	s.gapRoom = []bool{false, true}
+	if err := j.Publish(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if s.unmarked || len(s.gapRoom) != 0 {
+		t.Fatalf("the gap is still unmarked after a final publication (answers left %v)", s.gapRoom)
+	}
+}
+
+// Concurrent publications of one file (close, fsync, the schedule) run
+// one at a time.
+func TestJobPublishesOneAtATime(t *testing.T) {
+	mem := memstore.New("b")
+	j, s := newJob(t, mem, "a1\n")
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.f.Update(func(jj *spool.Journal) {}); err != nil {
+				t.Error(err)
+			}
+			if err := j.Publish(context.Background(), true); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if s.overlap.Load() {
+		t.Fatal("two publications of one file ran at once")
+	}
+}
+
+// A scheduled publication of an open log that left bytes (no newline yet)
+// schedules the next one; once the writer closed, the final publication
+// takes the rest and a published file nobody has open is let go.
+func TestJobFollowsAPartialPublication(t *testing.T) {
+	mem := memstore.New("b")
+	j, s := newJob(t, mem, "a1\nhal")
+	s.writers = true
+	j.fire()
+	if data, _, _ := mem.Object("app.log"); string(data) != "a1\n" {
+		t.Fatalf("an open log's publication put %q, want its whole lines", data)
+	}
+	if !j.Waiting() {
+		t.Fatal("bytes left after a scheduled publication, and nothing scheduled")
+	}
+	s.mu.Lock()
+	s.writers = false
+	s.mu.Unlock()
+	j.fire()
+	if data, _, _ := mem.Object("app.log"); string(data) != "a1\nhal" {
+		t.Fatalf("the final publication put %q", data)
+	}
+	if s.cleaned != 1 {
+		t.Fatalf("a published idle file was let go %d times, want 1", s.cleaned)
+	}
+}
