@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -50,7 +51,8 @@ func (p *Publisher) Config() Config { return p.cfg }
 // File is the file system's side of one file's publication.
 type File interface {
 	// End chooses where this publication ends and journals it as
-	// Pending with a fresh PendingTag; -1: nothing to publish yet.
+	// Pending with a fresh PendingTag and PendingSince (now); -1: nothing
+	// to publish yet.
 	End(f *spool.File, final bool) (int64, error)
 	// HoldWriters holds the file's writers off until release is called
 	// (a whole file's bytes may not change under its upload; a rebase
@@ -159,6 +161,7 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 	cfg.OnUpload = func(id string) { f.Update(func(jj *spool.Journal) { jj.UploadID = id }) }
 	base := Base{Exists: j.Exists, Size: j.BaseSize, ETag: j.BaseETag}
 	p.log.Debug("publishing", "key", j.Key, "kind", j.Kind, "exists", j.Exists, "base_size", j.BaseSize, "base_etag", j.BaseETag, "to", to, "spool_file", f.ID())
+	watch, began := &createWatch{Store: p.st}, time.Now()
 	var nb Base
 	switch {
 	case p.Compressed(j.Key):
@@ -174,16 +177,16 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 			}
 			nb, err = st.Finish(ctx, f, to, base)
 		} else {
-			nb, err = Whole(ctx, p.st, j.Key, f, to, base, cfg)
+			nb, err = Whole(ctx, watch, j.Key, f, to, base, cfg)
 		}
 	case p.express != nil:
 		var parts int
-		nb, parts, err = ExpressAppend(ctx, p.st, p.express, j.Key, base, f, j.LocalStart, to, j.ExpressParts, cfg)
+		nb, parts, err = ExpressAppend(ctx, watch, p.express, j.Key, base, f, j.LocalStart, to, j.ExpressParts, cfg)
 		if err == nil {
 			f.Update(func(jj *spool.Journal) { jj.ExpressParts = parts })
 		}
 	default:
-		nb, err = Append(ctx, p.st, j.Key, base, f, j.LocalStart, to, cfg)
+		nb, err = Append(ctx, watch, j.Key, base, f, j.LocalStart, to, cfg)
 	}
 	if err != nil {
 		p.log.Debug("publication failed", "key", j.Key, "spool_file", f.ID(), "err", err)
@@ -192,9 +195,10 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 		if did, serr := p.Settle(ctx, f, t, true); did && serr == nil {
 			return true, nil
 		}
-		// A CreateMultipartUpload whose answer was lost left an upload
-		// no journal names.
-		p.AbortUploads(f.Journal())
+		// The journal's upload (a failed abort) and, if a
+		// CreateMultipartUpload failed, the upload its lost answer may
+		// have left, which no journal names.
+		p.AbortUploads(f.Journal(), watch.lostSince(began))
 		return false, err
 	}
 	p.log.Debug("published", "key", j.Key, "etag", nb.ETag, "size", nb.Size, "spool_file", f.ID())
@@ -306,12 +310,12 @@ func (p *Publisher) Settle(ctx context.Context, f *spool.File, t File, unchanged
 		}
 		err := f.Update(func(jj *spool.Journal) {
 			jj.Exists, jj.BaseSize, jj.BaseETag = true, nb.Size, nb.ETag
-			jj.Pending, jj.PendingTag = 0, ""
+			jj.Pending, jj.PendingTag, jj.PendingSince = 0, "", 0
 		})
 		t.Wrote(nb.Size, j.BaseETag, nb.ETag)
 		return false, err
 	}
-	return false, f.Update(func(jj *spool.Journal) { jj.Pending, jj.PendingTag = 0, "" })
+	return false, f.Update(func(jj *spool.Journal) { jj.Pending, jj.PendingTag, jj.PendingSince = 0, "", 0 })
 }
 
 // AlreadyOurs (S3 Express only: appends keep the object's first tag, so
@@ -363,27 +367,77 @@ func (p *Publisher) AlreadyOurs(ctx context.Context, f *spool.File, t File) erro
 	})
 }
 
-// AbortUploads aborts the multipart uploads a crash or a lost answer left
-// for a journal's key: the one it recorded, and any other of that key,
-// since a crash right after CreateMultipartUpload left no id in the
-// journal. (Another host's upload of the same key in flight fails and is
-// retried by that host.)
-func (p *Publisher) AbortUploads(j spool.Journal) {
+// AbortUploads aborts the multipart uploads a crash or a lost answer left:
+// the journal's own (an abort that failed), and, when lostSince is set (a
+// CreateMultipartUpload sent after it may have been applied with its
+// answer lost, or a crash cut the publication that began then), the
+// uploads of the key initiated while that publication could have created
+// one. Another host's uploads of
+// the same key, started at other times, are left alone: S3 cannot tell
+// whose an upload is, and aborting another host's in-flight upload makes
+// its publication fail. A lost upload holds no parts (parts are sent only
+// once its id is journaled), so one left behind costs no storage; a bucket
+// lifecycle rule (AbortIncompleteMultipartUpload) removes it.
+func (p *Publisher) AbortUploads(j spool.Journal, lostSince time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if j.UploadID != "" {
 		_ = p.st.AbortMultipart(ctx, j.Key, j.UploadID)
 	}
+	if lostSince.IsZero() {
+		return
+	}
+	from, to := uploadWindow(lostSince, time.Now())
 	ups, err := p.st.ListMultipartUploads(ctx, j.Key)
 	if err != nil {
 		p.log.Warn("cannot list multipart uploads to abort", "key", j.Key, "err", err)
 		return
 	}
 	for _, u := range ups {
-		if u.Key == j.Key && u.UploadID != j.UploadID {
+		if u.Key == j.Key && u.UploadID != j.UploadID && !u.Initiated.Before(from) && !u.Initiated.After(to) {
 			_ = p.st.AbortMultipart(ctx, u.Key, u.UploadID)
 		}
 	}
+}
+
+// S3's clock (an upload's Initiated) may differ from ours by this much.
+const clockSkew = time.Minute
+
+// createWithin bounds how long after a publication began its
+// CreateMultipartUpload is sent (settling, the SDK's retries).
+const createWithin = 5 * time.Minute
+
+// uploadWindow is when, by S3's clock, a publication that began at start
+// may have initiated an upload, now being no later.
+func uploadWindow(start, now time.Time) (from, to time.Time) {
+	end := start.Add(createWithin)
+	if now.Before(end) {
+		end = now
+	}
+	return start.Add(-clockSkew), end.Add(clockSkew)
+}
+
+// createWatch is a Store that remembers whether a CreateMultipartUpload
+// failed: S3 may have made the upload and the answer with its id been lost.
+type createWatch struct {
+	s3store.Store
+	failed atomic.Bool
+}
+
+// lostSince is began if a CreateMultipartUpload failed, else zero.
+func (w *createWatch) lostSince(began time.Time) time.Time {
+	if w.failed.Load() {
+		return began
+	}
+	return time.Time{}
+}
+
+func (w *createWatch) CreateMultipart(ctx context.Context, key string, c s3store.Cond) (string, error) {
+	id, err := w.Store.CreateMultipart(ctx, key, c)
+	if err != nil {
+		w.failed.Store(true)
+	}
+	return id, err
 }
 
 // StartStream starts the streaming upload of f, a whole file being
@@ -398,10 +452,15 @@ func (p *Publisher) StartStream(ctx context.Context, f *spool.File, attrs *s3sto
 	cfg.Attrs = attrs
 	cfg.Tag = f.ID() + ":stream:" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	cfg.OnUpload = func(id string) { _ = f.Update(func(j *spool.Journal) { j.UploadID = id }) }
-	if err := f.Update(func(j *spool.Journal) { j.PendingTag = cfg.Tag }); err != nil {
+	if err := f.Update(func(j *spool.Journal) { j.PendingTag, j.PendingSince = cfg.Tag, time.Now().UnixNano() }); err != nil {
 		return nil, err
 	}
-	return StartStream(ctx, p.st, f.Journal().Key, cfg)
+	st, began := &createWatch{Store: p.st}, time.Now()
+	s, err := StartStream(ctx, st, f.Journal().Key, cfg)
+	if err != nil {
+		p.AbortUploads(f.Journal(), st.lostSince(began))
+	}
+	return s, err
 }
 
 // SetAttrs stores new attributes (t.Attrs) with an object that has nothing

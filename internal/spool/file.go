@@ -56,6 +56,11 @@ type Journal struct {
 	// publication. PubSeq numbers the publications of this file.
 	PendingTag string `json:"pending_tag,omitempty"`
 	PubSeq     int64  `json:"pub_seq,omitempty"`
+	// PendingSince is when the publication named by PendingTag began
+	// (unix nanoseconds): a multipart upload it created but whose id
+	// was lost was initiated close to it, and only such uploads of the
+	// key are aborted after a crash (another host's are left alone).
+	PendingSince int64 `json:"pending_since,omitempty"`
 	// RenamedFrom is the old key of a rename that copied the object to Key
 	// but may not have deleted the old one yet (its ETag: RenamedFromETag);
 	// recovery finishes the rename.

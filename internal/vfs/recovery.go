@@ -55,7 +55,12 @@ func (fs *FS) adopt(f *spool.File) {
 	j := f.Journal()
 	p := j.Key[len(fs.opt.Prefix):]
 	if j.UploadID != "" || j.PendingTag != "" {
-		fs.pub.AbortUploads(j)
+		// The crash may have cut a CreateMultipartUpload's answer.
+		var since time.Time
+		if j.PendingTag != "" && j.PendingSince != 0 {
+			since = time.Unix(0, j.PendingSince)
+		}
+		fs.pub.AbortUploads(j, since)
 		f.Update(func(jj *spool.Journal) { jj.UploadID = "" })
 	}
 	fs.mu.Lock()
@@ -81,7 +86,13 @@ func (fs *FS) adopt(f *spool.File) {
 		if fs.opt.PosixMetadata && j.Exists {
 			// The object's attributes, or the publication would replace
 			// them with the mount's defaults.
-			if info, err := fs.st.Head(ctx, j.Key); err == nil {
+			info, err := fs.st.Head(ctx, j.Key)
+			if isNotFound(err) && j.RenamedFrom != "" {
+				// A rename's copy has not landed: it carries the old
+				// object's attributes.
+				info, err = fs.st.Head(ctx, j.RenamedFrom)
+			}
+			if err == nil {
 				n.mu.Lock()
 				n.applyAttrsLocked(info.Attrs)
 				n.mu.Unlock()
