@@ -49,6 +49,9 @@ func spoolCrashScenarios() []crashScenario {
 		return []op{s.put("log", true), s.open(0, "log", wrAppend), s.lines(0, 3), s.half(0)},
 			[]op{s.tick()}
 	})
+	add("rename of an idle published file", func(s *scenario) ([]op, []op) {
+		return []op{s.put("a", false)}, []op{s.rename("a", "b")}
+	})
 	add("whole file written and closed", func(s *scenario) ([]op, []op) {
 		return []op{s.open(0, "f", wrCreate), s.bytes(0, 300)},
 			[]op{s.inside(0, 50), s.bytes(0, 100), s.close(0)}

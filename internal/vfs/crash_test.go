@@ -124,6 +124,11 @@ func crashScenarios() []crashScenario {
 		return []op{s.open(0, "a", wrCreate), s.bytes(0, 200)},
 			[]op{s.rename("a", "b"), s.close(0)}
 	})
+	renameIdle := func(s *scenario) ([]op, []op) {
+		return []op{s.put("a", false)}, []op{s.rename("a", "b")}
+	}
+	add("rename of an idle published file", all, renameIdle)
+	add("rename of an idle published file (express)", express, renameIdle)
 	add("unlink of an open file", all, func(s *scenario) ([]op, []op) {
 		return []op{s.open(0, "a", wrCreate), s.bytes(0, 200), s.close(0), s.open(1, "a", os.O_RDONLY),
 				s.open(2, "z", wrAppend), s.lines(2, 2)},

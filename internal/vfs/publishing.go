@@ -58,7 +58,8 @@ func (p pubFile) Next() publish.Work {
 		Log:      publish.LogState{DirtySince: n.dirtySince, Size: n.sizeLocked(), Closed: n.writers == 0, LastClose: n.lastClose},
 	}
 	switch {
-	case dirty:
+	case dirty, f != nil && !unlinked && f.Journal().RenamedFrom != "":
+		// A rename a crash cut is finished by the publication.
 		w.Need = publish.NeedData
 	case !unlinked && n.attrDirty && n.state == stateInS3:
 		w.Need = publish.NeedAttrs
@@ -163,6 +164,7 @@ func (n *Node) takeEnd(f *spool.File, final bool) (int64, error) {
 		jj.Pending = to
 		jj.PubSeq++
 		jj.PendingTag = fmt.Sprintf("%s:%d", f.ID(), jj.PubSeq)
+		jj.PendingSince = time.Now().UnixNano()
 	}); err != nil {
 		return -1, err
 	}

@@ -142,7 +142,17 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		src.mu.Lock()
 		attrs := src.s3AttrsLocked()
 		src.mu.Unlock()
-		etag, err := fs.pub.Move(ctx, f, oldKey, srcETag, srcSize, newKey, attrs)
+		rec := f
+		if rec == nil {
+			var err error
+			if rec, err = fs.moveRecord(oldKey, srcETag, srcSize); err != nil {
+				return err
+			}
+		}
+		etag, err := fs.pub.Move(ctx, rec, oldKey, srcETag, srcSize, newKey, attrs)
+		if rec != f {
+			rec.Remove()
+		}
 		if err != nil {
 			return err
 		}
@@ -226,6 +236,19 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	return nil
 }
 
+// moveRecord journals the move of an object that has no spool file, so
+// that a crash between the copy to the new key and the delete of the old
+// one is finished by recovery (publish.Publisher.FinishRename) instead of
+// leaving the file under both names: a spool file with no local bytes
+// (an append with nothing to add) whose journal Move fills in.
+func (fs *FS) moveRecord(key, etag string, size int64) (*spool.File, error) {
+	f, err := fs.newSpoolFile(spool.Journal{Key: key, Kind: spool.KindAppend, Exists: true, BaseSize: size, BaseETag: etag, Shift: size, LocalStart: size, Size: size})
+	if err != nil {
+		return nil, fs.spoolErr(err, strings.TrimPrefix(key, fs.opt.Prefix))
+	}
+	return f, nil
+}
+
 // lockJobs takes the job tokens of a and b (b may be nil) in inode order,
 // so that two renames never deadlock.
 func lockJobs(a, b *Node) (unlock func()) {
@@ -294,16 +317,53 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 			return ErrNameTooLong
 		}
 	}
-	for _, k := range keys {
-		if _, err := fs.st.Copy(ctx, k.Key, k.ETag, newPrefix+strings.TrimPrefix(k.Key, prefix), s3store.Cond{}); err != nil {
-			return err
+	// Every key's move is journaled before the first copy: a crash
+	// anywhere is finished by the next mount (the whole tree ends under
+	// the new name), never left under both.
+	recs := make([]*spool.File, 0, len(keys))
+	removeRecs := func() {
+		for _, r := range recs {
+			r.Remove()
 		}
 	}
 	for _, k := range keys {
+		newKey := newPrefix + strings.TrimPrefix(k.Key, prefix)
+		rec, err := fs.newSpoolFile(spool.Journal{Key: newKey, Kind: spool.KindAppend, Exists: true,
+			BaseSize: k.Size, BaseETag: k.ETag, Shift: k.Size, LocalStart: k.Size, Size: k.Size,
+			RenamedFrom: k.Key, RenamedFromETag: k.ETag})
+		if err != nil {
+			removeRecs()
+			return fs.spoolErr(err, oldPath)
+		}
+		recs = append(recs, rec)
+	}
+	copied := map[string]string{}
+	for _, k := range keys {
+		newKey := newPrefix + strings.TrimPrefix(k.Key, prefix)
+		info, err := fs.st.Copy(ctx, k.Key, k.ETag, newKey, s3store.Cond{})
+		if err != nil {
+			// Undo: the tree stays under its old name.
+			for key, etag := range copied {
+				if derr := fs.pub.DeleteIfStill(context.WithoutCancel(ctx), key, etag); derr != nil {
+					fs.log.Warn("rename of a directory failed; cannot remove a copy it made", "key", key, "err", derr)
+				}
+			}
+			removeRecs()
+			return err
+		}
+		copied[newKey] = info.ETag
+	}
+	for i, k := range keys {
 		if err := fs.st.Delete(ctx, k.Key); err != nil && !isNotFound(err) {
+			// The copies stand; the next mount deletes the old keys
+			// left (their records stay).
+			for _, r := range recs[:i] {
+				r.Remove()
+			}
 			return err
 		}
 	}
+	removeRecs()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if dst != nil {
