@@ -46,7 +46,13 @@ type Journal struct {
 	// recovery after a crash can tell whether S3 already has those bytes.
 	Pending  int64  `json:"pending,omitempty"`
 	UploadID string `json:"upload_id,omitempty"` // multipart upload to abort after a crash
-	Mode     uint32 `json:"mode,omitempty"`
+	// Mode (st_mode with its type bits; 0: not set), UID and GID are
+	// attributes set here that S3 may not have yet (create's mode, chmod,
+	// chown): a crash before the publication that carries them must not
+	// publish the file with the mount's defaults.
+	Mode     uint32  `json:"mode,omitempty"`
+	UID      *uint32 `json:"uid,omitempty"`
+	GID      *uint32 `json:"gid,omitempty"`
 	// ExpressParts counts the parts of an S3 Express object (each append
 	// adds one) so that it is compacted before 10,000.
 	ExpressParts int `json:"express_parts,omitempty"`

@@ -3,9 +3,11 @@ package vfs
 import (
 	"context"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/spool"
 )
 
 // Attr is what stat shows.
@@ -105,8 +107,14 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 		n.attrGen++
 	}
 	defer func() {
+		f := n.file
+		mode, uid, gid := n.unpublishedAttrsLocked()
 		n.mu.Unlock()
 		if stored {
+			if f != nil {
+				// Journaled: a crash before the publication keeps them.
+				_ = f.Update(func(j *spool.Journal) { j.Mode, j.UID, j.GID = mode, uid, gid })
+			}
 			n.job.After(fs.timing.CloseDelay)
 		}
 	}()
@@ -193,4 +201,38 @@ func (n *Node) metaKnownLocked() bool {
 		return n.state == stateNew && !n.marker
 	}
 	return !n.fs.needMeta() && !n.mayBeSpecialLocked()
+}
+
+// unpublishedAttrsLocked are the attributes set here that S3 does not
+// have yet, as a journal keeps them (spool.Journal.Mode, UID, GID); zero
+// when there are none. n.mu held.
+func (n *Node) unpublishedAttrsLocked() (mode uint32, uid, gid *uint32) {
+	if !n.fs.opt.PosixMetadata || !n.attrDirty && n.state != stateNew {
+		return 0, nil, nil
+	}
+	if n.modeSet {
+		mode = uint32(n.mode.Perm()) | syscall.S_IFREG
+	}
+	return mode, n.uid, n.gid
+}
+
+// journaledAttrsLocked takes the attributes a recovered journal kept:
+// they are newer than the object's and still to be published. n.mu held.
+func (n *Node) journaledAttrsLocked(j spool.Journal) {
+	if !n.fs.opt.PosixMetadata || j.Mode == 0 && j.UID == nil && j.GID == nil {
+		return
+	}
+	if j.Mode != 0 {
+		n.mode, n.modeSet = os.FileMode(j.Mode).Perm(), true
+	}
+	if j.UID != nil {
+		u := *j.UID
+		n.uid = &u
+	}
+	if j.GID != nil {
+		g := *j.GID
+		n.gid = &g
+	}
+	n.attrSet, n.attrDirty = true, true
+	n.attrGen++
 }

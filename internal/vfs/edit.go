@@ -133,7 +133,7 @@ func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 func (fs *FS) emptied(n *Node, f *spool.File) error {
 	j := f.Journal()
 	nf, err := fs.newSpoolFile(spool.Journal{Key: j.Key, Kind: spool.KindWhole, Dirty: true,
-		BaseSize: j.BaseSize, BaseETag: j.BaseETag, Mode: j.Mode, ExpressParts: j.ExpressParts, PubSeq: j.PubSeq,
+		BaseSize: j.BaseSize, BaseETag: j.BaseETag, Mode: j.Mode, UID: j.UID, GID: j.GID, ExpressParts: j.ExpressParts, PubSeq: j.PubSeq,
 		RenamedFrom: j.RenamedFrom, RenamedFromETag: j.RenamedFromETag, RenameTag: j.RenameTag, Unlinked: true})
 	if err != nil {
 		return fs.spoolErr(err, n.Path())

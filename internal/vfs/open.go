@@ -74,7 +74,7 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 		h, err := fs.Open(ctx, old, flags&^os.O_TRUNC)
 		return old, h, err
 	}
-	f, err := fs.newSpoolFile(spool.Journal{Key: fs.key(p), Kind: kind, Dirty: kind == spool.KindWhole})
+	f, err := fs.newSpoolFile(spool.Journal{Key: fs.key(p), Kind: kind, Dirty: kind == spool.KindWhole, Mode: uint32(mode.Perm()) | syscall.S_IFREG})
 	if err != nil {
 		return nil, nil, fs.spoolErr(err, p)
 	}
@@ -257,6 +257,9 @@ func (fs *FS) newSpoolFile(j spool.Journal) (*spool.File, error) {
 }
 
 func (fs *FS) attachFile(n *Node, j spool.Journal) error {
+	n.mu.Lock()
+	j.Mode, j.UID, j.GID = n.unpublishedAttrsLocked()
+	n.mu.Unlock()
 	f, err := fs.newSpoolFile(j)
 	if err != nil {
 		return fs.spoolErr(err, n.Path())

@@ -98,6 +98,9 @@ func (fs *FS) adopt(f *spool.File) {
 				n.mu.Unlock()
 			}
 		}
+		n.mu.Lock()
+		n.journaledAttrsLocked(j)
+		n.mu.Unlock()
 		if fs.opt.Express != nil && j.Kind == spool.KindAppend && j.Exists {
 			if err := fs.pub.AlreadyOurs(ctx, f, pubFile{n}); err != nil {
 				fs.log.Warn("recovered spool file: cannot check the object", "key", j.Key, "err", err)
