@@ -38,8 +38,9 @@
 //	Stats.mu, FS.warnMu                                       leaves
 //
 // Nothing waits for buffer space while holding a Node lock: Write drops
-// n.wmu first (FS.waitRoom). publish.Scheduler's and publish.Stream's locks
-// are their own leaves: callbacks run without them.
+// n.wmu first (FS.waitRoom). publish.Scheduler's, publish.Job's outcome
+// (Job.mu) and publish.Stream's locks are their own leaves: callbacks run
+// without them.
 package vfs
 
 import (
