@@ -194,7 +194,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		a.Size = &s
 	}
 	if m, ok := in.GetMode(); ok {
-		mode := os.FileMode(m & 0o7777)
+		mode := vfs.ModeFromStat(m)
 		a.Mode = &mode
 	}
 	if u, ok := in.GetUID(); ok {
@@ -259,7 +259,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	rq := newRequest(ctx)
 	defer rq.end()
 	start := time.Now()
-	v, h, err := n.a.v.Create(rq, n.v, name, int(flags), os.FileMode(mode&0o7777))
+	v, h, err := n.a.v.Create(rq, n.v, name, int(flags), vfs.ModeFromStat(mode))
 	if err != nil {
 		return nil, nil, 0, n.a.done("create", start, err)
 	}
@@ -271,7 +271,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	rq := newRequest(ctx)
 	defer rq.end()
 	start := time.Now()
-	v, err := n.a.v.Mkdir(rq, n.v, name, os.FileMode(mode).Perm())
+	v, err := n.a.v.Mkdir(rq, n.v, name, vfs.ModeFromStat(mode))
 	if err != nil {
 		return nil, n.a.done("mkdir", start, err)
 	}

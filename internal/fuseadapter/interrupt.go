@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/s3mount/s3mount/internal/vfs"
 )
 
 // request is the context the core works under for one FUSE request. The
@@ -42,6 +43,7 @@ func newRequest(ctx context.Context) *request {
 	r := &request{Context: ctx}
 	if c, ok := fuse.FromContext(ctx); ok {
 		r.pid = c.Pid
+		r.Context = vfs.WithCaller(ctx, c.Uid, c.Gid)
 	}
 	return r
 }

@@ -50,9 +50,9 @@ type Journal struct {
 	// attributes set here that S3 may not have yet (create's mode, chmod,
 	// chown): a crash before the publication that carries them must not
 	// publish the file with the mount's defaults.
-	Mode     uint32  `json:"mode,omitempty"`
-	UID      *uint32 `json:"uid,omitempty"`
-	GID      *uint32 `json:"gid,omitempty"`
+	Mode uint32  `json:"mode,omitempty"`
+	UID  *uint32 `json:"uid,omitempty"`
+	GID  *uint32 `json:"gid,omitempty"`
 	// ExpressParts counts the parts of an S3 Express object (each append
 	// adds one) so that it is compacted before 10,000.
 	ExpressParts int `json:"express_parts,omitempty"`

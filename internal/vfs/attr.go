@@ -46,11 +46,11 @@ func (n *Node) attrLocked() Attr {
 		a.Size = n.sizeLocked()
 	}
 	if n.ftype != 0 {
-		a.Mode = fileModeType(n.ftype) | a.Mode.Perm()
+		a.Mode = fileModeType(n.ftype) | permOf(a.Mode)
 		a.Rdev = n.rdev
 	}
 	if n.modeSet {
-		a.Mode = a.Mode&os.ModeType | n.mode.Perm()
+		a.Mode = a.Mode&os.ModeType | permOf(n.mode)
 	}
 	if n.uid != nil {
 		a.UID = *n.uid
@@ -66,7 +66,29 @@ func (n *Node) attrLocked() Attr {
 		a.Atime = n.atime
 	}
 	a.Ctime = a.Mtime
+	if n.ctime.After(a.Ctime) {
+		a.Ctime = n.ctime
+	}
 	return a
+}
+
+// touchDirs: an entry was made, removed or renamed in dirs (or, for a
+// file, it was renamed): their ctime moves, and a directory's mtime, as
+// on Linux. Kept for the mount's life; a directory's stored mtime changes
+// only by utimes.
+func (fs *FS) touchDirs(err *error, nodes ...*Node) {
+	if *err != nil {
+		return
+	}
+	now := time.Now()
+	for _, n := range nodes {
+		n.mu.Lock()
+		if n.dir {
+			n.localMtime = now
+		}
+		n.ctime = now
+		n.mu.Unlock()
+	}
 }
 
 // SetAttr is chmod/chown/utimes/truncate. With Options.PosixMetadata the
@@ -86,9 +108,11 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 	if fs.opt.ReadOnly && a.Size != nil {
 		return ErrReadOnly
 	}
-	if n.dir && fs.opt.PosixMetadata && (a.Mode != nil || a.UID != nil || a.GID != nil || a.Mtime != nil) {
+	if n.dir && fs.storesDirAttrs(n.Path()) && (a.Mode != nil || a.UID != nil || a.GID != nil || a.Mtime != nil) {
 		return fs.setDirAttrs(ctx, n, a)
 	}
+	// The mount's root (no marker key without --prefix) keeps its
+	// attributes for the mount's life, as without --posix-metadata.
 	if err := fs.learnAttrs(ctx, n); err != nil {
 		return err
 	}
@@ -124,7 +148,7 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 		n.attrSet = true
 	}
 	if a.Mode != nil {
-		n.mode, n.modeSet = a.Mode.Perm(), true
+		n.mode, n.modeSet = permOf(*a.Mode), true
 	}
 	if a.UID != nil {
 		u := *a.UID
@@ -139,7 +163,10 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 	}
 	if a.Mtime != nil {
 		n.localMtime = *a.Mtime
+	} else if a.Size != nil && !n.dir {
+		n.localMtime = time.Now() // truncate(2) stamps it even when the size stays
 	}
+	n.ctime = time.Now() // every change of attributes
 	return nil
 }
 
@@ -171,7 +198,7 @@ func (n *Node) applyAttrsLocked(a *s3store.Attrs) {
 	if a == nil {
 		return
 	}
-	n.mode, n.modeSet = os.FileMode(a.Mode).Perm(), true
+	n.mode, n.modeSet = ModeFromStat(a.Mode), true
 	u, g := a.UID, a.GID
 	n.uid, n.gid = &u, &g
 	if !a.Mtime.IsZero() {
@@ -211,7 +238,7 @@ func (n *Node) unpublishedAttrsLocked() (mode uint32, uid, gid *uint32) {
 		return 0, nil, nil
 	}
 	if n.modeSet {
-		mode = uint32(n.mode.Perm()) | syscall.S_IFREG
+		mode = statPerm(n.mode) | syscall.S_IFREG
 	}
 	return mode, n.uid, n.gid
 }
@@ -223,7 +250,7 @@ func (n *Node) journaledAttrsLocked(j spool.Journal) {
 		return
 	}
 	if j.Mode != 0 {
-		n.mode, n.modeSet = os.FileMode(j.Mode).Perm(), true
+		n.mode, n.modeSet = ModeFromStat(j.Mode), true
 	}
 	if j.UID != nil {
 		u := *j.UID

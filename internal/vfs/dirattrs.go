@@ -26,9 +26,11 @@ func (fs *FS) storesDirAttrs(p string) bool {
 
 // mkdirMarker makes directory p in S3: its marker, created with
 // If-None-Match: * (EEXIST if another made it first).
-func (fs *FS) mkdirMarker(ctx context.Context, p string, mode os.FileMode) (*Node, error) {
+// uid and gid: its owner (nil: the mount's --uid, --gid).
+func (fs *FS) mkdirMarker(ctx context.Context, p string, mode os.FileMode, uid, gid *uint32) (*Node, error) {
 	now := time.Now()
-	attrs := &s3store.Attrs{Mode: syscall.S_IFDIR | uint32(mode.Perm()), UID: fs.opt.UID, GID: fs.opt.GID, Mtime: now}
+	u, g := fs.ownerOr(uid, gid)
+	attrs := &s3store.Attrs{Mode: syscall.S_IFDIR | statPerm(mode), UID: u, GID: g, Mtime: now}
 	_, err := fs.st.Put(ctx, fs.dirKey(p), bytes.NewReader(nil), 0, s3store.Cond{IfNoneMatch: true, Attrs: attrs})
 	if s3store.IsConflict(err) {
 		return nil, ErrExists
@@ -41,7 +43,8 @@ func (fs *FS) mkdirMarker(ctx context.Context, p string, mode os.FileMode) (*Nod
 	n.mu.Lock()
 	n.state, n.marker, n.metaKnown = stateInS3, true, true
 	n.mtime, n.checked, n.changedAt = now, now, now
-	n.mode, n.modeSet = mode.Perm(), true
+	n.mode, n.modeSet = permOf(mode), true
+	n.uid, n.gid = uid, gid
 	n.mu.Unlock()
 	fs.mu.Unlock()
 	fs.markParentsPublished(p)
@@ -58,7 +61,7 @@ func (fs *FS) setDirAttrs(ctx context.Context, n *Node, a SetAttr) error {
 	n.mu.Unlock()
 	want := &s3store.Attrs{Mode: StatMode(cur.Mode), UID: cur.UID, GID: cur.GID, Mtime: cur.Mtime}
 	if a.Mode != nil {
-		want.Mode = syscall.S_IFDIR | uint32(a.Mode.Perm())
+		want.Mode = syscall.S_IFDIR | statPerm(*a.Mode)
 	}
 	if a.UID != nil {
 		want.UID = *a.UID
@@ -74,7 +77,7 @@ func (fs *FS) setDirAttrs(ctx context.Context, n *Node, a SetAttr) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.mode, n.modeSet = os.FileMode(want.Mode).Perm(), true
+	n.mode, n.modeSet = ModeFromStat(want.Mode), true
 	u, g := want.UID, want.GID
 	n.uid, n.gid = &u, &g
 	n.localMtime = want.Mtime

@@ -394,7 +394,8 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 // marker object, carrying its mode (dirattrs.go); otherwise, like
 // Mountpoint's, it exists on this host until a file is written inside it
 // (S3 has no directories).
-func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string, mode os.FileMode) (*Node, error) {
+func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string, mode os.FileMode) (_ *Node, err error) {
+	defer fs.touchDirs(&err, dir)
 	if fs.opt.ReadOnly {
 		return nil, ErrReadOnly
 	}
@@ -407,6 +408,9 @@ func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string, mode os.FileMod
 		return nil, err
 	}
 	p := join(dir.Path(), name)
+	if _, ok := setgidGroup(dir); ok {
+		mode |= os.ModeSetgid // inherited, as Linux does
+	}
 	if fs.storesDirAttrs(p) {
 		unlock := fs.lockPaths(p)
 		defer unlock()
@@ -416,8 +420,10 @@ func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string, mode os.FileMod
 		if taken {
 			return nil, ErrExists
 		}
-		return fs.mkdirMarker(ctx, p, mode)
+		uid, gid := fs.ownerFor(ctx, dir)
+		return fs.mkdirMarker(ctx, p, mode, uid, gid)
 	}
+	uid, gid := fs.ownerFor(ctx, dir)
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.byPath[p] != nil {
@@ -426,12 +432,15 @@ func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string, mode os.FileMod
 	n := fs.newNodeLocked(p, true)
 	n.state = stateNew // a local directory until a file is published in it
 	n.mtime = time.Now()
+	n.mode, n.modeSet = permOf(mode), true
+	n.uid, n.gid = uid, gid
 	return n, nil
 }
 
 // Rmdir removes an empty directory: ENOTEMPTY if S3 or this host has names
 // under it. A "dir/" marker key is deleted (needs --allow-delete).
-func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) error {
+func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) (err error) {
+	defer fs.touchDirs(&err, dir)
 	if fs.opt.ReadOnly {
 		return ErrReadOnly
 	}

@@ -43,7 +43,8 @@ type Node struct {
 	uid, gid   *uint32
 	atime      time.Time
 	localMtime time.Time
-	attrSet    bool // chmod/chown/utimes happened: keep the node until unlink
+	ctime      time.Time // last change of attributes here (stat shows the later of it and mtime)
+	attrSet    bool      // chmod/chown/utimes happened: keep the node until unlink
 	// attrDirty: attributes changed here that S3 does not have yet;
 	// attrGen counts the changes and attrPubGen is the one the running
 	// publication carries. metaKnown: a HEAD told the object's attributes

@@ -37,7 +37,8 @@ func (h *Handle) Node() *Node { return h.node }
 
 // Create makes and opens a new file. With O_EXCL an existing name is
 // EEXIST; otherwise an existing file is opened as Open would.
-func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mode os.FileMode) (*Node, *Handle, error) {
+func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mode os.FileMode) (_ *Node, _ *Handle, err error) {
+	defer fs.touchDirs(&err, dir)
 	if fs.opt.ReadOnly {
 		return nil, nil, ErrReadOnly
 	}
@@ -74,7 +75,8 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 		h, err := fs.Open(ctx, old, flags&^os.O_TRUNC)
 		return old, h, err
 	}
-	f, err := fs.newSpoolFile(spool.Journal{Key: fs.key(p), Kind: kind, Dirty: kind == spool.KindWhole, Mode: uint32(mode.Perm()) | syscall.S_IFREG})
+	uid, gid := fs.ownerFor(ctx, dir)
+	f, err := fs.newSpoolFile(spool.Journal{Key: fs.key(p), Kind: kind, Dirty: kind == spool.KindWhole, Mode: statPerm(mode) | syscall.S_IFREG, UID: uid, GID: gid})
 	if err != nil {
 		return nil, nil, fs.spoolErr(err, p)
 	}
@@ -83,7 +85,8 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 	n.mu.Lock()
 	n.file = f
 	n.mtime = time.Now()
-	n.mode, n.modeSet = mode.Perm(), true
+	n.mode, n.modeSet = permOf(mode), true
+	n.uid, n.gid = uid, gid
 	n.metaKnown = true
 	n.mu.Unlock()
 	fs.mu.Unlock()

@@ -21,7 +21,8 @@ const maxDirRenameKeys = 100
 // Rename moves a file: server-side CopyObject + DeleteObject (needs
 // --allow-delete, since the old key is deleted). Open handles and
 // unpublished bytes follow the file to its new name.
-func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, nname string, flags uint32) error {
+func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, nname string, flags uint32) (err error) {
+	defer fs.touchDirs(&err, odir, ndir)
 	if fs.opt.ReadOnly {
 		return ErrReadOnly
 	}
@@ -32,6 +33,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	if err != nil {
 		return err
 	}
+	defer fs.touchDirs(&err, src) // a rename changes the file's ctime
 	if err := fs.checkNewName(ndir, nname, src.dir); err != nil {
 		return err
 	}

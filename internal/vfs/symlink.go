@@ -71,7 +71,7 @@ func fileModeType(ftype uint32) os.FileMode {
 
 // StatMode is st_mode (S_IFMT type and permission bits) of m.
 func StatMode(m os.FileMode) uint32 {
-	perm := uint32(m.Perm())
+	perm := statPerm(m)
 	switch {
 	case m&os.ModeDir != 0:
 		return perm | syscall.S_IFDIR
@@ -157,7 +157,7 @@ func (fs *FS) Mknod(ctx context.Context, dir *Node, name string, mode, rdev uint
 	}
 	switch mode & syscall.S_IFMT {
 	case 0, syscall.S_IFREG:
-		n, h, err := fs.Create(ctx, dir, name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, os.FileMode(mode).Perm())
+		n, h, err := fs.Create(ctx, dir, name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, ModeFromStat(mode))
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +179,8 @@ func (fs *FS) Mknod(ctx context.Context, dir *Node, name string, mode, rdev uint
 
 // makeSpecial publishes a symlink or special file at once: a conditional
 // create, whose answer, if lost, is told by its tag.
-func (fs *FS) makeSpecial(ctx context.Context, dir *Node, name string, mode, rdev uint32, target string) (*Node, error) {
+func (fs *FS) makeSpecial(ctx context.Context, dir *Node, name string, mode, rdev uint32, target string) (_ *Node, err error) {
+	defer fs.touchDirs(&err, dir)
 	if err := fs.checkNewName(dir, name, false); err != nil {
 		return nil, err
 	}
@@ -199,7 +200,9 @@ func (fs *FS) makeSpecial(ctx context.Context, dir *Node, name string, mode, rde
 	}
 	now := time.Now()
 	key, tag := fs.key(p), newSpecialTag()
-	attrs := &s3store.Attrs{Mode: mode, UID: fs.opt.UID, GID: fs.opt.GID, Mtime: now, Rdev: rdev}
+	uid, gid := fs.ownerFor(ctx, dir)
+	u, g := fs.ownerOr(uid, gid)
+	attrs := &s3store.Attrs{Mode: mode, UID: u, GID: g, Mtime: now, Rdev: rdev}
 	info, err := fs.st.Put(ctx, key, strings.NewReader(target), int64(len(target)),
 		s3store.Cond{IfNoneMatch: true, Tag: tag, Attrs: attrs})
 	if s3store.IsConflict(err) {
@@ -217,7 +220,8 @@ func (fs *FS) makeSpecial(ctx context.Context, dir *Node, name string, mode, rde
 	n := fs.newNodeLocked(p, false)
 	n.mu.Lock()
 	n.ftype, n.rdev = mode&syscall.S_IFMT, rdev
-	n.mode, n.modeSet = os.FileMode(mode).Perm(), true
+	n.mode, n.modeSet = ModeFromStat(mode), true
+	n.uid, n.gid = uid, gid
 	n.mtime, n.metaKnown = now, true
 	n.wroteLocked(int64(len(target)), info.ETag)
 	if target != "" {

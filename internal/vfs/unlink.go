@@ -10,7 +10,8 @@ import (
 // Unlink removes a file. A file S3 has needs --allow-delete; a file only
 // this host has (never published) can always go. Open handles keep
 // working; nothing is published for the file afterwards.
-func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) error {
+func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
+	defer fs.touchDirs(&err, dir)
 	if fs.opt.ReadOnly {
 		return ErrReadOnly
 	}
