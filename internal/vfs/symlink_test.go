@@ -260,6 +260,11 @@ func TestDirAttrs(t *testing.T) {
 			t.Errorf("implicit after remount: uid %d mtime %v", a.UID, a.Mtime)
 		}
 	}
+	// The root of a mount without --prefix has no marker key: its chmod
+	// lasts for the mount's life.
+	if err := fs2.Setattr(ctx, fs2.Root(), nil, SetAttr{Mode: &mode}); err != nil || fs2.Root().Attr().Mode != os.ModeDir|0o711 {
+		t.Errorf("chmod of the root: %v, mode %v", err, fs2.Root().Attr().Mode)
+	}
 	// Without --allow-delete: the marker of an empty directory holds no
 	// file's bytes.
 	if err := fs2.Rmdir(ctx, fs2.Root(), "made"); err != nil {
