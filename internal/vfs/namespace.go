@@ -460,7 +460,10 @@ func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) (err error) {
 		return ErrNotEmpty
 	}
 	n.mu.Lock()
-	local := n.state == stateNew && !n.marker
+	// With POSIX metadata a directory this host thinks local may still
+	// have a marker it did not learn of: deleting a missing key is
+	// harmless, leaving a marker would bring the directory back.
+	local := n.state == stateNew && !fs.opt.PosixMetadata
 	p := n.path
 	n.mu.Unlock()
 	if !local {
