@@ -25,15 +25,21 @@ func (fs *FS) storesDirAttrs(p string) bool {
 }
 
 // mkdirMarker makes directory p in S3: its marker, created with
-// If-None-Match: * (EEXIST if another made it first).
+// If-None-Match: * (EEXIST if another made it first; a lost answer is
+// told by the tag, as for a symlink).
 // uid and gid: its owner (nil: the mount's --uid, --gid).
 func (fs *FS) mkdirMarker(ctx context.Context, p string, mode os.FileMode, uid, gid *uint32) (*Node, error) {
 	now := time.Now()
 	u, g := fs.ownerOr(uid, gid)
+	key, tag := fs.dirKey(p), newCreateTag()
 	attrs := &s3store.Attrs{Mode: syscall.S_IFDIR | statPerm(mode), UID: u, GID: g, Mtime: now}
-	_, err := fs.st.Put(ctx, fs.dirKey(p), bytes.NewReader(nil), 0, s3store.Cond{IfNoneMatch: true, Attrs: attrs})
-	if s3store.IsConflict(err) {
-		return nil, ErrExists
+	_, err := fs.st.Put(ctx, key, bytes.NewReader(nil), 0, s3store.Cond{IfNoneMatch: true, Tag: tag, Attrs: attrs})
+	if err != nil {
+		if h, herr := fs.st.Head(ctx, key); herr == nil && h.Tag == tag {
+			err = nil
+		} else if s3store.IsConflict(err) {
+			return nil, ErrExists
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -199,19 +199,20 @@ func (fs *FS) makeSpecial(ctx context.Context, dir *Node, name string, mode, rde
 		return nil, ErrExists // created here meanwhile
 	}
 	now := time.Now()
-	key, tag := fs.key(p), newSpecialTag()
+	key, tag := fs.key(p), newCreateTag()
 	uid, gid := fs.ownerFor(ctx, dir)
 	u, g := fs.ownerOr(uid, gid)
 	attrs := &s3store.Attrs{Mode: mode, UID: u, GID: g, Mtime: now, Rdev: rdev}
 	info, err := fs.st.Put(ctx, key, strings.NewReader(target), int64(len(target)),
 		s3store.Cond{IfNoneMatch: true, Tag: tag, Attrs: attrs})
-	if s3store.IsConflict(err) {
-		// Our own create whose first answer was lost, or another's.
-		h, herr := fs.st.Head(ctx, key)
-		if herr != nil || h.Tag != tag {
+	if err != nil {
+		// An answer lost in transit, or a retry refused because the
+		// first attempt had landed: the tag tells whether S3 holds ours.
+		if h, herr := fs.st.Head(ctx, key); herr == nil && h.Tag == tag {
+			info, err = h, nil
+		} else if s3store.IsConflict(err) {
 			return nil, ErrExists
 		}
-		info, err = h, nil
 	}
 	if err != nil {
 		return nil, err
@@ -273,9 +274,10 @@ func (fs *FS) Readlink(ctx context.Context, n *Node) (string, error) {
 	return t, nil
 }
 
-// newSpecialTag is a publication tag for one create (see
+// newCreateTag is the tag of one create of a symlink, special file or
+// directory marker, which tells a lost answer (see
 // s3store.TagMetadataKey).
-func newSpecialTag() string {
+func newCreateTag() string {
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(errors.Join(errors.New("crypto/rand"), err))

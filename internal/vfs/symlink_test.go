@@ -76,6 +76,15 @@ func TestSymlinkObjects(t *testing.T) {
 			t.Errorf("readlink of a link made here asked S3")
 		}
 	}
+	// A create whose answer is lost is told by its tag: done, not failed.
+	loseOnce(mem, "PutObject")
+	if _, err := fs.Symlink(ctx, root, "lost", "target"); err != nil {
+		t.Errorf("symlink whose answer was lost: %v", err)
+	}
+	mem.SetHook(nil)
+	if err := fs.Unlink(ctx, root, "lost"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := fs.Symlink(ctx, root, "rel", "other"); !errors.Is(err, ErrExists) {
 		t.Errorf("symlink over an existing name: %v, want EEXIST", err)
 	}
@@ -226,6 +235,14 @@ func TestDirAttrs(t *testing.T) {
 	}
 	if h := headOf(t, mem, "made/"); h.Attrs == nil || h.Attrs.Mode != syscall.S_IFDIR|0o700 {
 		t.Fatalf("mkdir's marker: %+v", h.Attrs)
+	}
+	loseOnce(mem, "PutObject") // told by its tag: done, not failed
+	if _, err := fs.Mkdir(ctx, root, "lost", 0o755); err != nil {
+		t.Errorf("mkdir whose answer was lost: %v", err)
+	}
+	mem.SetHook(nil)
+	if err := fs.Rmdir(ctx, root, "lost"); err != nil {
+		t.Fatal(err)
 	}
 	imp, err := fs.Lookup(ctx, root, "implicit")
 	if err != nil {
