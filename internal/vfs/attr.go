@@ -109,7 +109,9 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 		return ErrReadOnly
 	}
 	if n.dir && fs.storesDirAttrs(n.Path()) && (a.Mode != nil || a.UID != nil || a.GID != nil || a.Mtime != nil) {
-		return fs.setDirAttrs(ctx, n, a)
+		if err := fs.setDirAttrs(ctx, n, a); !fs.markerRefused(err, n.Path()) {
+			return err
+		}
 	}
 	// The mount's root (no marker key without --prefix) keeps its
 	// attributes for the mount's life, as without --posix-metadata.

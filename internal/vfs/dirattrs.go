@@ -3,6 +3,8 @@ package vfs
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net/http"
 	"os"
 	"syscall"
 	"time"
@@ -55,6 +57,20 @@ func (fs *FS) mkdirMarker(ctx context.Context, p string, mode os.FileMode, uid, 
 	fs.mu.Unlock()
 	fs.markParentsPublished(p)
 	return n, nil
+}
+
+// markerRefused: err is the server refusing p's marker key as a name
+// (MinIO stores "dir/" as a file name 9 bytes longer, so a component over
+// 246 bytes cannot have a marker there). The directory then lives as
+// without POSIX metadata: local until a file is written in it, its
+// attributes for the mount's life.
+func (fs *FS) markerRefused(err error, p string) bool {
+	var se *s3store.Error
+	if !errors.As(err, &se) || se.Status != http.StatusBadRequest || se.Sentinel != nil {
+		return false
+	}
+	fs.log.Warn("the server refuses this directory's marker key: its attributes last for the mount's life", "key", fs.dirKey(p), "err", err)
+	return true
 }
 
 // setDirAttrs stores a directory's chmod/chown/utimes on its marker

@@ -421,7 +421,10 @@ func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string, mode os.FileMod
 			return nil, ErrExists
 		}
 		uid, gid := fs.ownerFor(ctx, dir)
-		return fs.mkdirMarker(ctx, p, mode, uid, gid)
+		n, err := fs.mkdirMarker(ctx, p, mode, uid, gid)
+		if !fs.markerRefused(err, p) {
+			return n, err
+		}
 	}
 	uid, gid := fs.ownerFor(ctx, dir)
 	fs.mu.Lock()

@@ -18,7 +18,7 @@ import (
 )
 
 // posixFS is a mount of mem with options o (a new one is a remount).
-func posixFS(t *testing.T, mem *memstore.Store, o Options) *FS {
+func posixFS(t *testing.T, mem s3store.Store, o Options) *FS {
 	t.Helper()
 	sp, recovered, err := spool.Open(t.TempDir(), "posix/", spool.Options{})
 	if err != nil {
@@ -343,5 +343,38 @@ func TestNoSymlinkProbe(t *testing.T) {
 	fs2 := posixFS(t, mem, Options{PosixMetadata: true, NoSymlinkProbe: true})
 	if n, err := fs2.Lookup(ctx, fs2.Root(), "link"); err != nil || n.Type() != syscall.S_IFLNK {
 		t.Errorf("lookup by name: %v, %v", n, err)
+	}
+}
+
+// refuseMarkers is a store whose server refuses "dir/" keys as names (as
+// MinIO does for a component over 246 bytes).
+type refuseMarkers struct{ *memstore.Store }
+
+func (r refuseMarkers) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, c s3store.Cond) (s3store.ObjectInfo, error) {
+	if strings.HasSuffix(key, "/") {
+		return s3store.ObjectInfo{}, &s3store.Error{Op: "PutObject", Key: key, Code: "XMinioInvalidObjectName", Status: 400, Err: errors.New("refused")}
+	}
+	return r.Store.Put(ctx, key, body, size, c)
+}
+
+// A directory whose marker the server refuses is made as without POSIX
+// metadata: mkdir and chmod succeed, their mode lasts for the mount's life.
+func TestMarkerRefused(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	fs := posixFS(t, refuseMarkers{mem}, Options{PosixMetadata: true})
+	d, err := fs.Mkdir(ctx, fs.Root(), "d", 0o700)
+	if err != nil {
+		t.Fatalf("mkdir: %v", err)
+	}
+	mode := os.FileMode(0o750)
+	if err := fs.Setattr(ctx, d, nil, SetAttr{Mode: &mode}); err != nil {
+		t.Fatalf("chmod: %v", err)
+	}
+	if a := d.Attr(); a.Mode != os.ModeDir|0o750 {
+		t.Errorf("mode %v", a.Mode)
+	}
+	if keys := mem.Keys(); len(keys) != 0 {
+		t.Errorf("keys: %v", keys)
 	}
 }
