@@ -151,6 +151,7 @@ var (
 )
 
 func (n *node) child(ctx context.Context, v *vfs.Node, out *fuse.EntryOut) *fs.Inode {
+	v = n.a.v.Received(v)
 	fillAttr(v.Attr(), &out.Attr)
 	return n.NewInode(ctx, &node{a: n.a, v: v}, fs.StableAttr{Mode: v.Type(), Ino: v.Ino()})
 }
@@ -225,10 +226,13 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	defer rq.end()
 	start := time.Now()
 	var entries []fuse.DirEntry
+	var listed []vfs.DirEntry
 	err := n.a.v.ReadDir(rq, n.v, func(e vfs.DirEntry) bool {
 		entries = append(entries, fuse.DirEntry{Name: e.Name, Mode: e.Node.DirentType(), Ino: e.Node.Ino()})
+		listed = append(listed, e)
 		return true
 	})
+	n.a.v.Unreceived(listed) // a plain READDIR hands the kernel names, not nodes
 	if err != nil {
 		return nil, n.a.done("readdir", start, err)
 	}

@@ -41,6 +41,7 @@ func (d *dirHandle) load(ctx context.Context) syscall.Errno {
 	rq := newRequest(ctx)
 	defer rq.end()
 	start := time.Now()
+	d.n.a.v.Unreceived(d.entries) // the previous listing's
 	d.entries, d.idx = d.entries[:0], 0
 	err := d.n.a.v.ReadDir(rq, d.n.v, func(e vfs.DirEntry) bool {
 		d.entries = append(d.entries, e)
@@ -98,4 +99,7 @@ func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	return d.n.Lookup(ctx, name, out)
 }
 
-func (d *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {}
+// Releasedir lets go of the listed nodes the kernel was never handed.
+func (d *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
+	d.n.a.v.Unreceived(d.entries)
+}

@@ -249,6 +249,10 @@ func (fs *FS) Forget(n *Node) {
 	defer fs.mu.Unlock()
 	n.mu.Lock()
 	local := n.hasLocalState() || (n.attrSet && fs.byPath[n.path] == n)
+	if !local && n.ino != RootIno {
+		// A listing made before may still hand it (Received).
+		n.received, n.pruned = false, true
+	}
 	n.mu.Unlock()
 	if local || n.ino == RootIno {
 		return

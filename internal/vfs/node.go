@@ -44,7 +44,10 @@ type Node struct {
 	atime      time.Time
 	localMtime time.Time
 	ctime      time.Time // last change of attributes here (stat shows the later of it and mtime)
-	attrSet    bool      // chmod/chown/utimes happened: keep the node until unlink
+	// received: the kernel was handed the node (it forgets it with
+	// Forget); pruned: let go unreceived after a listing (received.go).
+	received, pruned bool
+	attrSet          bool // chmod/chown/utimes happened: keep the node until unlink
 	// attrDirty: attributes changed here that S3 does not have yet;
 	// attrGen counts the changes and attrPubGen is the one the running
 	// publication carries. metaKnown: a HEAD told the object's attributes
