@@ -2,9 +2,12 @@
 // names <-> keys, directories, the open/handle policy, attributes, and the
 // write path (spool -> publish). internal/fuseadapter maps FUSE requests onto
 // it; nothing here imports the FUSE library. Files by concern: namespace
-// (lookup, listing, mkdir/rmdir), open (create, open, close, fsync), read,
-// write (the buffer policy, drops and markers), edit (truncate, whole-file
-// edits), rename, unlink, attr, stream (multipart while writing),
+// (lookup, listing, mkdir/rmdir), received (nodes the kernel never got),
+// listtypes (what a listing cannot tell), open (create, open, close,
+// fsync), read, write (the buffer policy, drops and markers), edit
+// (truncate, whole-file edits), rename, unlink, attr, dirattrs, modebits
+// (setuid/setgid/sticky, new entries' owners), symlink (links and special
+// files), stream (multipart while writing),
 // publishing (a node's side of its publication job: what it needs, its
 // end, its writers, its state after; publish.Job owns the job — one at a
 // time, when, retries — and publish.Publisher makes every S3 call of a
