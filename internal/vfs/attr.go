@@ -193,6 +193,11 @@ func (n *Node) applyAttrsLocked(a *s3store.Attrs) {
 	if !n.dir {
 		n.ftype, n.rdev = specialOf(a)
 	}
+	if a != nil && !a.Mtime.IsZero() {
+		// The object's own mtime, not its LastModified, even while a
+		// change made here waits (a utimes made here is localMtime).
+		n.mtime = a.Mtime
+	}
 	if n.attrDirty {
 		return
 	}
