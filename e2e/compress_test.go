@@ -405,3 +405,62 @@ func TestCompressReadEditStatus(t *testing.T) {
 		t.Fatal("an uncompressed app.log was written")
 	}
 }
+
+// Non-blocking mode with S3 down: the lines that do not fit are dropped
+// whole and the marker line lands inside the compressed stream where they
+// are missing; the object stays a valid stream.
+func TestCompressNonBlockingMarker(t *testing.T) {
+	srv, b := setup(t)
+	m, p := mountVia(t, srv, b, "--upload-interval", "1s", "--buffer-mode", "non-blocking", "--max-buffer-size", "1m", "--compress", "gzip")
+	a := openAppender(t, filepath.Join(m.Dir, "drops.log"), "N")
+	for i := 1; i <= 200; i++ {
+		a.write(i)
+	}
+	p.SetOutage(true)
+	total := 4<<20/len(lineOf("N", 100000)) + 200
+	for i := 201; i <= total; i++ {
+		if !a.write(i) {
+			t.Fatalf("write %d failed in non-blocking mode", i)
+		}
+	}
+	p.SetOutage(false)
+	st := srv.Store(t, b)
+	if !waitUntil(2*time.Minute, func() bool {
+		h, err := st.Head(t.Context(), "drops.log.gz")
+		return err == nil && h.Encoding != nil && h.Encoding.Size >= 900<<10
+	}) {
+		t.Fatal("the buffer did not drain after S3 came back")
+	}
+	time.Sleep(500 * time.Millisecond)
+	a.write(total + 1)
+	a.f.Close()
+	m.Unmount(t)
+	data, err := unpack(t, "gzip", srv.Get(t, b, "drops.log.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, markers := countLines(t, data)
+	if len(markers) != 1 {
+		t.Fatalf("want one marker line, got %q", markers)
+	}
+	mm := markerRE.FindStringSubmatch(markers[0])
+	if mm == nil {
+		t.Fatalf("marker line %q is malformed", markers[0])
+	}
+	missing := 0
+	for i := 1; i <= total+1; i++ {
+		switch counts[lineOf("N", i)] {
+		case 0:
+			missing += len(lineOf("N", i))
+		case 1:
+		default:
+			t.Fatalf("line %d is in S3 twice", i)
+		}
+	}
+	if fmt.Sprint(missing) != mm[1] || missing == 0 {
+		t.Fatalf("%d bytes missing, the marker says %s", missing, mm[1])
+	}
+	if counts[lineOf("N", total+1)] != 1 {
+		t.Fatal("the line written after S3 came back is missing")
+	}
+}
