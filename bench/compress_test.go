@@ -94,7 +94,7 @@ func BenchmarkCompress(b *testing.B) {
 	srv := testenv.StartServer(b)
 	const writeSize = 32 * MiB
 	mount := &table{title: fmt.Sprintf("%d MiB appended through the mount in 4 KiB writes over ~5 s, --upload-interval 1s", writeSize/MiB),
-		header: []string{"--compress", "write p50", "write p99", "S3 requests", "daemon CPU ms / MiB", "stored", "ratio"}}
+		header: []string{"--compress", "write p50", "write p99", "S3 requests", "daemon CPU ms / MiB", "stored", "ratio", "read back (fresh mount)"}}
 	for _, c := range []struct{ flag, key string }{{"", "app.log"}, {"gzip", "app.log.gz"}, {"zstd", "app.log.zst"}} {
 		bucket := srv.NewBucket(b)
 		args := []string{"--upload-interval", "1s"}
@@ -125,6 +125,13 @@ func BenchmarkCompress(b *testing.B) {
 		cpu, reqs := procCPU(b, pid)-cpu0, p.Requests()-req0
 		f.Close()
 		m.Unmount(b)
+		// Read back sequentially on a fresh mount (no member index yet).
+		m2 := testenv.MountBinary(b, srv.Endpoint, srv, bucket, args...)
+		n, rd, err := readAll(filepath.Join(m2.Dir, "app.log"))
+		m2.Unmount(b)
+		if err != nil || n != writeSize {
+			b.Fatalf("read back: %d bytes, %v", n, err)
+		}
 		obj, err := getObject(srv, bucket, c.key)
 		if err != nil {
 			b.Fatal(err)
@@ -147,7 +154,8 @@ func BenchmarkCompress(b *testing.B) {
 		}
 		mount.add(name, dur(percentile(lat, 50)), dur(percentile(lat, 99)), fmt.Sprint(reqs),
 			fmt.Sprintf("%.1f", float64(cpu.Milliseconds())/float64(writeSize/MiB)),
-			fmt.Sprintf("%.1f MiB", float64(len(obj))/MiB), fmt.Sprintf("%.1f", float64(writeSize)/float64(len(obj))))
+			fmt.Sprintf("%.1f MiB", float64(len(obj))/MiB), fmt.Sprintf("%.1f", float64(writeSize)/float64(len(obj))),
+			fmt.Sprintf("%.0f MiB/s", mibps(n, rd)))
 	}
 	mount.note("write() never compresses (publication does): its latency should not depend on --compress; the machine is shared, compare runs side by side")
 	mount.print()

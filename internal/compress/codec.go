@@ -69,7 +69,7 @@ func zstdEncoder() *zstd.Encoder {
 
 func zstdDecoder() *zstd.Decoder {
 	zDecOnce.Do(func() {
-		zDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+		zDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
 	})
 	return zDec
 }

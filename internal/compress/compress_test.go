@@ -164,3 +164,24 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// Member hands out whole members with their boundaries.
+func TestMembers(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for _, c := range []Codec{Gzip, Zstd} {
+		chunks := [][]byte{logLines(rng, 500), {}, logLines(rng, 7000)}
+		obj, bs := publish(t, c, chunks)
+		r := NewReader(c, bytes.NewReader(obj), Boundary{})
+		var buf []byte
+		for i, want := range chunks {
+			at, b, err := r.Member(buf)
+			if err != nil || at != bs[i] || !bytes.Equal(b, want) {
+				t.Fatalf("%s member %d: at %v (want %v), %d bytes (want %d), %v", c, i, at, bs[i], len(b), len(want), err)
+			}
+			buf = b
+		}
+		if _, _, err := r.Member(buf); err != io.EOF {
+			t.Fatalf("%s: after the last member: %v", c, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package compress
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -75,6 +76,43 @@ func (z *Reader) Read(p []byte) (int, error) {
 		}
 	}
 	return 0, z.err
+}
+
+// Member decompresses the next whole member and returns where it starts
+// and its bytes (appended to buf[:0]); io.EOF at the clean end of the
+// stream. It is not to be mixed with Read in the middle of a member.
+func (z *Reader) Member(buf []byte) (Boundary, []byte, error) {
+	at := Boundary{Comp: z.start.Comp + z.read, Raw: z.start.Raw + z.raw}
+	if z.err != nil {
+		return at, nil, z.err
+	}
+	if z.cur != nil {
+		return at, nil, errors.New("compress: Member in the middle of a member")
+	}
+	if err := z.nextMember(); err != nil {
+		z.err = err
+		return at, nil, err
+	}
+	var err error
+	if sr, ok := z.cur.(*sliceReader); ok {
+		buf = append(buf[:0], sr.b...)
+	} else {
+		w := bytes.NewBuffer(buf[:0])
+		_, err = w.ReadFrom(z.cur)
+		buf = w.Bytes()
+		z.read = z.consumed()
+	}
+	z.cur = nil
+	z.raw += int64(len(buf))
+	if err != nil {
+		z.err = fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return at, nil, z.err
+	}
+	if _, perr := z.br.Peek(1); perr == nil && z.OnBoundary != nil {
+		// Where the next member is, known now.
+		z.OnBoundary(Boundary{Comp: z.start.Comp + z.read, Raw: z.start.Raw + z.raw})
+	}
+	return at, buf, nil
 }
 
 // consumed is how many compressed bytes the reader took from its source.

@@ -30,6 +30,9 @@ type Store struct {
 	codec compress.Codec
 	globs []string
 	idx   *compress.Index
+	// members: recently decompressed members; streams: the shared
+	// decompression of each object version being read (get.go).
+	members *memberCache
 
 	mu sync.Mutex
 	// state: true, the key's file is (or is to be) stored compressed;
@@ -37,7 +40,8 @@ type Store struct {
 	state map[string]bool
 	// marks caches what a HEAD told of a listed object: its mark at an
 	// ETag (a listing carries no metadata).
-	marks map[string]mark
+	marks   map[string]mark
+	streams map[streamKey]*stream
 
 	// sizes: the last known size of each compressed file's object and
 	// the ETag it had then (status; publication skips a HEAD with it).
@@ -104,8 +108,8 @@ type mark struct {
 // New wraps raw: files whose base name matches one of globs (path.Match
 // patterns) are stored compressed with codec.
 func New(raw s3store.Store, codec compress.Codec, globs []string) *Store {
-	return &Store{Store: raw, codec: codec, globs: globs, idx: compress.NewIndex(),
-		state: map[string]bool{}, marks: map[string]mark{}, sizes: map[string]sized{}}
+	return &Store{Store: raw, codec: codec, globs: globs, idx: compress.NewIndex(), members: newMemberCache(membersCacheSize),
+		state: map[string]bool{}, marks: map[string]mark{}, streams: map[streamKey]*stream{}, sizes: map[string]sized{}}
 }
 
 // Raw is the store below the view.

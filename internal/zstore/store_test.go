@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -168,5 +169,57 @@ func TestViewSpecialFilesStayPlain(t *testing.T) {
 	}
 	if s := readAll(t, z, "cur.log"); s != "a.log" {
 		t.Fatalf("symlink body %q", s)
+	}
+}
+
+// A sequential reader's small consecutive reads are served from members
+// already decompressed: a few GETs in all, not one decompression from the
+// start per read; reads at any offset return the bytes.
+func TestViewReadsMembers(t *testing.T) {
+	mem := memstore.New("b")
+	z := New(mem, compress.Gzip, []string{"*.log"})
+	var want []byte
+	var obj bytes.Buffer
+	for i := 0; i < 6; i++ { // six publications of 300 KB
+		chunk := bytes.Repeat([]byte(fmt.Sprintf("line %d of publication %d\n", i*7, i)), 12000)
+		want = append(want, chunk...)
+		obj.Write(compress.Gzip.AppendMember(nil, chunk))
+	}
+	if _, err := mem.Put(bg, "big.log.gz", bytes.NewReader(obj.Bytes()), int64(obj.Len()), s3store.Cond{Encoding: &s3store.Encoding{Name: "gzip", Size: int64(len(want))}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := z.Head(bg, "big.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gets := mem.Stats()["GetObject"].Requests
+	for off := int64(0); off < int64(len(want)); off += 128 << 10 {
+		rc, err := z.Get(bg, "big.log", off, 128<<10, h.ETag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want[off:min(off+128<<10, int64(len(want)))]) {
+			t.Fatalf("read at %d: %d bytes, %v", off, len(got), err)
+		}
+	}
+	if n := mem.Stats()["GetObject"].Requests - gets; n > 7 {
+		t.Fatalf("%d GETs for a sequential read of six members", n)
+	}
+	for _, off := range []int64{int64(len(want)) - 5, 1, int64(len(want)) / 3} {
+		z2 := New(mem, compress.Gzip, []string{"*.log"}) // nothing known yet
+		rc, err := z2.Get(bg, "big.log", off, 5, h.ETag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, want[off:off+5]) {
+			t.Fatalf("fresh read at %d: %q", off, got)
+		}
+	}
+	if _, err := z.Get(bg, "big.log", 0, 5, `"other"`); !s3store.IsConflict(err) && !errors.Is(err, s3store.ErrPrecondition) {
+		t.Fatalf("a read pinned to another version: %v", err)
 	}
 }
