@@ -152,14 +152,7 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 	if a.Mode != nil {
 		n.mode, n.modeSet = permOf(*a.Mode), true
 	}
-	if a.UID != nil {
-		u := *a.UID
-		n.uid = &u
-	}
-	if a.GID != nil {
-		g := *a.GID
-		n.gid = &g
-	}
+	n.setOwnerLocked(a.UID, a.GID)
 	if a.Atime != nil {
 		n.atime = *a.Atime
 	}
@@ -259,14 +252,20 @@ func (n *Node) journaledAttrsLocked(j spool.Journal) {
 	if j.Mode != 0 {
 		n.mode, n.modeSet = ModeFromStat(j.Mode), true
 	}
-	if j.UID != nil {
-		u := *j.UID
-		n.uid = &u
-	}
-	if j.GID != nil {
-		g := *j.GID
-		n.gid = &g
-	}
+	n.setOwnerLocked(j.UID, j.GID)
 	n.attrSet, n.attrDirty = true, true
 	n.attrGen++
+}
+
+// setOwnerLocked sets the owner and group that are given (copies: the
+// caller's values may change). n.mu held.
+func (n *Node) setOwnerLocked(uid, gid *uint32) {
+	if uid != nil {
+		u := *uid
+		n.uid = &u
+	}
+	if gid != nil {
+		g := *gid
+		n.gid = &g
+	}
 }

@@ -2,34 +2,17 @@ package vfs
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/s3mount/s3mount/internal/readahead"
-	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
-	"github.com/s3mount/s3mount/internal/spool"
 )
 
 // spoolPosixFS is lostFS with POSIX metadata stored with the objects.
 func spoolPosixFS(t *testing.T, mem *memstore.Store, dir string) *FS {
-	t.Helper()
-	sp, recovered, err := spool.Open(dir, "posix/", spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := readahead.NewPool(mem, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
-	fs := New(mem, sp, recovered, pool, Options{
-		AllowDelete: true, AllowOverwrite: true, UploadInterval: time.Hour, CloseDelay: time.Hour, PosixMetadata: true,
-		WritePartSize: s3store.MinPartSize, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	t.Cleanup(func() { fs.Shutdown(context.Background()) })
-	return fs
+	return memFS(t, mem, dir, Options{AllowDelete: true, AllowOverwrite: true, PosixMetadata: true})
 }
 
 // A file created 0640 and chowned (logrotate's create 0640 www-data adm)

@@ -18,16 +18,25 @@ import (
 // lostFS is a file system over mem whose publications are driven by the
 // test (intervals of an hour), with every option that allows edits.
 func lostFS(t *testing.T, mem *memstore.Store, dir string) *FS {
+	return memFS(t, mem, dir, Options{AllowDelete: true, AllowOverwrite: true})
+}
+
+// memFS is a file system over mem with the spool in dir (the same dir is
+// a remount after a crash) and options o, its publications driven by the
+// test (intervals of an hour).
+func memFS(t *testing.T, mem s3store.Store, dir string, o Options) *FS {
 	t.Helper()
-	sp, recovered, err := spool.Open(dir, "lost/", spool.Options{})
+	sp, recovered, err := spool.Open(dir, "test/", spool.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := readahead.NewPool(mem, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
-	fs := New(mem, sp, recovered, pool, Options{
-		AllowDelete: true, AllowOverwrite: true, UploadInterval: time.Hour, CloseDelay: time.Hour,
-		WritePartSize: s3store.MinPartSize, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	o.UploadInterval, o.CloseDelay = time.Hour, time.Hour
+	if o.WritePartSize == 0 {
+		o.WritePartSize = s3store.MinPartSize
+	}
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	fs := New(mem, sp, recovered, pool, o)
 	t.Cleanup(func() { fs.Shutdown(context.Background()) })
 	return fs
 }

@@ -4,32 +4,21 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/s3mount/s3mount/internal/readahead"
 	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
-	"github.com/s3mount/s3mount/internal/spool"
 )
 
 // posixFS is a mount of mem with options o (a new one is a remount).
 func posixFS(t *testing.T, mem s3store.Store, o Options) *FS {
 	t.Helper()
-	sp, recovered, err := spool.Open(t.TempDir(), "posix/", spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := readahead.NewPool(mem, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
-	o.MetadataTTL, o.UploadInterval, o.CloseDelay = time.Minute, time.Hour, time.Hour
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	fs := New(mem, sp, recovered, pool, o)
-	t.Cleanup(func() { fs.Shutdown(context.Background()) })
-	return fs
+	o.MetadataTTL = time.Minute
+	return memFS(t, mem, t.TempDir(), o)
 }
 
 func headOf(t *testing.T, mem *memstore.Store, key string) s3store.ObjectInfo {
