@@ -2,7 +2,7 @@
 GO      ?= go
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 GOBIN   := $(shell $(GO) env GOPATH)/bin
-TESTFLAGS ?= -race -count=1 -timeout 20m
+TESTFLAGS ?= -race -count=1 -timeout 30m
 
 .PHONY: build demo test test-versitygw test-minio minio bench compare lint
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,7 @@ type Proxy struct {
 	slowDown atomic.Int64
 	resets   atomic.Int64
 	requests atomic.Int64
+	reads    atomic.Int64 // GETs of an object's bytes (not listings)
 
 	mu     sync.Mutex
 	ln     net.Listener // nil while down
@@ -75,6 +77,9 @@ func (p *Proxy) track(c net.Conn, s http.ConnState) {
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	n := p.requests.Add(1)
+	if isObjectGet(r) {
+		p.reads.Add(1)
+	}
 	if d := time.Duration(p.latency.Load()); d > 0 {
 		select {
 		case <-time.After(d):
@@ -131,6 +136,24 @@ func (p *Proxy) SetResets(everyNth int) { p.resets.Store(int64(everyNth)) }
 
 // Requests is the number of requests the proxy has seen.
 func (p *Proxy) Requests() int64 { return p.requests.Load() }
+
+// ObjectReads is the number of GETs of an object's bytes it has passed
+// (listings and other bucket GETs not counted).
+func (p *Proxy) ObjectReads() int64 { return p.reads.Load() }
+
+// isObjectGet: a GET of /bucket/key (mounts under test use path-style
+// addressing) that is not a listing, an upload listing or another
+// sub-resource.
+func isObjectGet(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	q := r.URL.Query()
+	if q.Has("list-type") || q.Has("uploads") || q.Has("uploadId") || q.Has("location") || q.Has("versioning") {
+		return false
+	}
+	return strings.Contains(strings.Trim(r.URL.Path, "/"), "/")
+}
 
 // SetOutage(true) stops listening (new connections are refused) and resets
 // every open connection; SetOutage(false) listens again on the same port.
