@@ -293,6 +293,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"b-1", "/m", "--part-size", "16m", "--write-part-size", "16m"}, "--part-size cannot be used with --write-part-size"},
 		{[]string{"b-1", "/m", "--allow-other", "--allow-root"}, "--allow-other cannot be used with --allow-root"},
 		{[]string{"b-1", "/m", "--compress-glob", "*.log"}, "--compress-glob needs --compress"},
+		{[]string{"b--use1-az4--x-s3", "/m", "--compress", "gzip"}, "--compress is not supported on directory buckets"},
 		{[]string{"b-1", "/m", "--compress", "lz4"}, "invalid value \"lz4\" for --compress"},
 		{[]string{"b-1", "/m", "--compress", "gzip", "--compress-glob", "[x"}, "invalid --compress-glob"},
 		{[]string{"b-1", "/m", "--no-log", "--debug"}, "--no-log cannot be used with --debug"},
