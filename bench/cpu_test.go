@@ -149,3 +149,27 @@ func saveProfile(t testing.TB, p profile, dir, name string) {
 	}
 	fmt.Printf("\nCPU profile of the daemon (%s), top by cumulative time:\n%s", out, top)
 }
+
+// saveHeap writes the daemon's heap profile (live objects at the last GC)
+// to dir/name.pprof and prints its top entries by bytes in use.
+func saveHeap(t testing.TB, addr, dir, name string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, name+".pprof")
+	if err := os.WriteFile(out, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", testenv.Binary(t), out).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof: %v\n%s", err, top)
+	}
+	fmt.Printf("\nHeap of the daemon (%s), top by bytes in use:\n%s", out, top)
+}

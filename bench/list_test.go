@@ -25,7 +25,14 @@ func BenchmarkListing(b *testing.B) {
 	bucket := srv.NewBucket(b)
 	st := srv.Store(b, bucket)
 	testenv.PutMany(b, st, n, 32, func(i int) string { return fmt.Sprintf("list/f%06d", i) }, func(int) []byte { return []byte("x") })
-	m := testenv.MountBinary(b, srv.Endpoint, srv, bucket)
+	// S3MOUNT_BENCH_PPROF=DIR: the daemon's heap right after the ls.
+	profDir := os.Getenv("S3MOUNT_BENCH_PPROF")
+	var env []string
+	if profDir != "" {
+		env = append(env, "S3MOUNT_PPROF=1")
+	}
+	maddr := freeAddr()
+	m := testenv.MountBinaryEnv(b, env, srv.Endpoint, srv, bucket, "--metrics-addr", maddr)
 	pid := m.Cmd.Process.Pid
 	b.ResetTimer()
 
@@ -62,6 +69,9 @@ func BenchmarkListing(b *testing.B) {
 		lsCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	})
 	rss := peakRSS(b, pid)
+	if profDir != "" {
+		saveHeap(b, maddr, profDir, "list-heap")
+	}
 	if lines := strings.Count(string(out), "\n") - 1; lines != n { // and the "total" line
 		b.Fatalf("ls -l listed %d entries, want %d", lines, n)
 	}
