@@ -56,6 +56,12 @@ func BenchmarkReadSideBySide(b *testing.B) {
 	maddr := freeAddr()
 	m := testenv.MountBinaryEnv(b, env, srv.Endpoint, srv, bucket, "--metrics-addr", maddr)
 	pid := m.Cmd.Process.Pid
+	// S3MOUNT_BENCH_BASELINE_BINARY=PATH: another build (say, main before a
+	// change) mounted beside, read in the same rounds.
+	var base *testenv.Mount
+	if bin := os.Getenv("S3MOUNT_BENCH_BASELINE_BINARY"); bin != "" {
+		base = testenv.MountBinaryAt(b, bin, nil, srv.Endpoint, srv, bucket)
+	}
 	b.ResetTimer()
 
 	var rows []row
@@ -70,8 +76,8 @@ func BenchmarkReadSideBySide(b *testing.B) {
 	// Sequential: raw 16 x 8 MiB ranged GETs in parallel vs a 1 MiB read
 	// loop through the mount, alternating; CPU summed over the rounds.
 	const readRounds = 3
-	var rawSeq, mntSeq time.Duration
-	var rawCPU, mntCPU cpuUse
+	var rawSeq, mntSeq, baseSeq time.Duration
+	var rawCPU, mntCPU, baseCPU cpuUse
 	for round := 0; round < readRounds; round++ {
 		var d time.Duration
 		c := measureCPU(b, pid, srv.Pid, func() {
@@ -92,6 +98,15 @@ func BenchmarkReadSideBySide(b *testing.B) {
 		if mntSeq == 0 || d < mntSeq {
 			mntSeq = d
 		}
+		if base != nil {
+			c = measureCPU(b, base.Cmd.Process.Pid, srv.Pid, func() {
+				d = timeIt(func() { readFile(b, filepath.Join(base.Dir, "big"), bigSize) })
+			})
+			baseCPU = baseCPU.plus(c)
+			if baseSeq == 0 || d < baseSeq {
+				baseSeq = d
+			}
+		}
 	}
 	rss := peakRSS(b, pid)
 	add("sequential 1 GiB read", "MiB/s", mibps(bigSize, mntSeq), mibps(bigSize, rawSeq), true)
@@ -99,6 +114,12 @@ func BenchmarkReadSideBySide(b *testing.B) {
 	add("CPU per GiB: s3mount vs client", "s", perGiB(mntCPU.daemon), perGiB(rawCPU.self), false)
 	add("CPU per GiB: server", "s", perGiB(mntCPU.server), perGiB(rawCPU.server), false)
 	add("CPU per GiB: reader (dd)", "s", perGiB(mntCPU.self), 0, false)
+	if base != nil {
+		add("baseline: sequential", "MiB/s", mibps(bigSize, baseSeq), mibps(bigSize, rawSeq), true)
+		add("baseline: CPU/GiB vs client", "s", perGiB(baseCPU.daemon), perGiB(rawCPU.self), false)
+		add("baseline: CPU/GiB reader", "s", perGiB(baseCPU.self), 0, false)
+		add("baseline peak RSS", "MiB", float64(peakRSS(b, base.Cmd.Process.Pid))/mib, 0, false)
+	}
 
 	// First byte: a GET's first body byte vs open + first read of a new file.
 	var rawFirst, mntFirst []time.Duration

@@ -38,7 +38,13 @@ func MountBinary(t testing.TB, endpoint string, srv *Server, bucket string, extr
 // environment.
 func MountBinaryEnv(t testing.TB, env []string, endpoint string, srv *Server, bucket string, extra ...string) *Mount {
 	t.Helper()
-	bin := Binary(t)
+	return MountBinaryAt(t, Binary(t), env, endpoint, srv, bucket, extra...)
+}
+
+// MountBinaryAt is MountBinaryEnv with the s3mount binary at bin (a
+// benchmark compares two builds side by side).
+func MountBinaryAt(t testing.TB, bin string, env []string, endpoint string, srv *Server, bucket string, extra ...string) *Mount {
+	t.Helper()
 	m := &Mount{Endpoint: endpoint, exited: make(chan struct{})}
 	var err error
 	if m.Dir, err = os.MkdirTemp("", "s3mount-mnt-"); err != nil {
