@@ -51,7 +51,10 @@ func BenchmarkListing(b *testing.B) {
 		rss         int64
 		cpu, rawCPU cpuUse
 		lsCPU       time.Duration
+		baseMnt     time.Duration // S3MOUNT_BENCH_BASELINE_BINARY's ls -l
+		baseRSS     int64
 	}
+	baseBin := os.Getenv("S3MOUNT_BENCH_BASELINE_BINARY")
 	var rounds []round
 	for i := 0; i < listRounds; i++ {
 		var r round
@@ -73,38 +76,48 @@ func BenchmarkListing(b *testing.B) {
 				}
 			})
 		})
-		maddr := freeAddr()
-		m := testenv.MountBinaryEnv(b, env, srv.Endpoint, srv, bucket, "--metrics-addr", maddr)
-		pid := m.Cmd.Process.Pid
-		// VmHWM from here on: the mount's peak while listing, not at startup.
-		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0); err != nil {
-			b.Fatalf("reset the daemon's VmHWM: %v", err)
-		}
-		var out []byte
-		r.cpu = measureCPU(b, pid, srv.Pid, func() {
-			cmd := exec.Command("ls", "-l", m.Dir+"/list")
-			r.mnt = timeIt(func() {
-				var err error
-				if out, err = cmd.Output(); err != nil {
-					b.Fatalf("ls -l: %v", err)
-				}
+		lsOn := func(bin string, heap bool) (mnt, lsCPU time.Duration, rss int64, cpu cpuUse) {
+			maddr := freeAddr()
+			m := testenv.MountBinaryAt(b, bin, env, srv.Endpoint, srv, bucket, "--metrics-addr", maddr)
+			pid := m.Cmd.Process.Pid
+			// VmHWM from here on: the mount's peak while listing, not at startup.
+			if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0); err != nil {
+				b.Fatalf("reset the daemon's VmHWM: %v", err)
+			}
+			var out []byte
+			cpu = measureCPU(b, pid, srv.Pid, func() {
+				cmd := exec.Command("ls", "-l", m.Dir+"/list")
+				mnt = timeIt(func() {
+					var err error
+					if out, err = cmd.Output(); err != nil {
+						b.Fatalf("ls -l: %v", err)
+					}
+				})
+				lsCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 			})
-			r.lsCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-		})
-		r.rss = peakRSS(b, pid)
-		if lines := strings.Count(string(out), "\n") - 1; lines != n { // and the "total" line
-			b.Fatalf("ls -l listed %d entries, want %d", lines, n)
+			rss = peakRSS(b, pid)
+			if lines := strings.Count(string(out), "\n") - 1; lines != n { // and the "total" line
+				b.Fatalf("ls -l listed %d entries, want %d", lines, n)
+			}
+			if heap {
+				saveHeap(b, maddr, profDir, "list-heap")
+			}
+			m.Unmount(b)
+			return
 		}
-		if profDir != "" && i == listRounds-1 {
-			saveHeap(b, maddr, profDir, "list-heap")
+		r.mnt, r.lsCPU, r.rss, r.cpu = lsOn(testenv.Binary(b), profDir != "" && i == listRounds-1)
+		if baseBin != "" {
+			r.baseMnt, _, r.baseRSS, _ = lsOn(baseBin, false)
 		}
-		m.Unmount(b)
 		rounds = append(rounds, r)
 	}
 	b.StopTimer()
 	t := &table{
 		title:  fmt.Sprintf("Listing %d objects of %d bytes in one directory (server: %s, a fresh mount per round)", n, listObjectSize, srv.Kind),
 		header: []string{"round", "ls -l", "raw paging", "ratio (target <= 1.2x)", "daemon peak RSS (target <= 128 MiB)", "CPU: daemon / server / ls", "CPU raw: client / server"},
+	}
+	if baseBin != "" {
+		t.header = append(t.header, "baseline binary: ls -l, ratio, peak RSS")
 	}
 	best := 0.0
 	var worstRSS int64
@@ -118,6 +131,10 @@ func BenchmarkListing(b *testing.B) {
 			fmt.Sprintf("%.1f MiB %s", float64(r.rss)/MiB, verdict(r.rss <= 128*MiB)),
 			fmt.Sprintf("%.2f / %.2f / %.2f s", r.cpu.daemon.Seconds(), r.cpu.server.Seconds(), r.lsCPU.Seconds()),
 			fmt.Sprintf("%.2f / %.2f s", r.rawCPU.self.Seconds(), r.rawCPU.server.Seconds()))
+		if baseBin != "" {
+			row := &t.rows[len(t.rows)-1]
+			*row = append(*row, fmt.Sprintf("%s, %.2fx, %.1f MiB", dur(r.baseMnt), r.baseMnt.Seconds()/r.raw.Seconds(), float64(r.baseRSS)/MiB))
+		}
 	}
 	t.print()
 	b.ReportMetric(best, "best-ls/raw")
