@@ -117,7 +117,10 @@ type Pool struct {
 	threads  *prioSem
 	throttle *tokenBucket // nil: unlimited
 
-	bufs buffers
+	freeMu    sync.Mutex
+	free      map[int][][]byte // by capacity
+	freeBytes int64
+	maxFree   int64
 }
 
 // NewPool returns a Pool reading through store.
@@ -127,9 +130,12 @@ func NewPool(store s3store.Store, o PoolOptions) *Pool {
 		store:   store,
 		o:       o,
 		threads: newPrioSem(o.MaxThreads),
+		free:    map[int][][]byte{},
 		holders: map[*Reader]struct{}{},
+		// A few parts of free buffers are enough for steady streaming;
+		// more would only sit in RSS.
+		maxFree: min(4*o.PartSize, o.MemoryTarget/4),
 	}
-	p.bufs.init(o.MaxWindow+o.PartSize, freeIdle)
 	if o.MaxThroughputGbps > 0 {
 		p.throttle = newTokenBucket(o.MaxThroughputGbps*1e9/8, o.PartSize)
 	}
@@ -203,4 +209,43 @@ func (p *Pool) reclaim(r *Reader) bool {
 func (p *Pool) share() int64 {
 	n := max(p.active.Load(), 1)
 	return max(p.o.MemoryTarget/n, p.o.FirstRequest)
+}
+
+// bufClass rounds n up to a buffer size class: powers of two from 64 KiB,
+// and PartSize itself, so freed buffers fit later requests.
+func (p *Pool) bufClass(n int64) int {
+	if n >= p.o.PartSize/2 {
+		return int(max(n, p.o.PartSize))
+	}
+	c := int64(minBufClass)
+	for c < n {
+		c <<= 1
+	}
+	return int(c)
+}
+
+// getBuf returns a buffer of length n from the free list or a new one.
+func (p *Pool) getBuf(n int64) []byte {
+	c := p.bufClass(n)
+	p.freeMu.Lock()
+	if l := p.free[c]; len(l) > 0 {
+		b := l[len(l)-1]
+		p.free[c] = l[:len(l)-1]
+		p.freeBytes -= int64(c)
+		p.freeMu.Unlock()
+		return b[:n]
+	}
+	p.freeMu.Unlock()
+	return make([]byte, n, c)
+}
+
+func (p *Pool) putBuf(b []byte) {
+	c := cap(b)
+	p.freeMu.Lock()
+	defer p.freeMu.Unlock()
+	if p.freeBytes+int64(c) > p.maxFree {
+		return // let the GC have it
+	}
+	p.free[c] = append(p.free[c], b[:0])
+	p.freeBytes += int64(c)
 }
