@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/s3mount/s3mount/internal/readahead"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
@@ -27,7 +29,7 @@ func dirOver(t *testing.T, n int) (*dirHandle, *memstore.Store) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	v := vfs.New(mem, sp, nil, readahead.NewPool(mem, readahead.PoolOptions{}), vfs.Options{Logger: log})
+	v := vfs.New(mem, sp, nil, readahead.NewPool(mem, readahead.PoolOptions{}), vfs.Options{Logger: log, MetadataTTL: time.Hour})
 	t.Cleanup(func() { v.Shutdown(context.Background()) })
 	dir, err := v.Lookup(context.Background(), v.Root(), "d")
 	if err != nil {
@@ -115,5 +117,40 @@ func TestDirStreamFailureIsNotTheEnd(t *testing.T) {
 	}
 	if names, errno := readNames(d, n+1); errno != 0 || len(names) != n {
 		t.Fatalf("after rewind: %d entries, errno %v; want %d", len(names), errno, n)
+	}
+}
+
+// Nodes a listing made that the kernel was never handed are let go at
+// releasedir.
+func TestDirStreamReleaseLetsGoOfUnreceived(t *testing.T) {
+	const n = 3 * listBatch
+	d, mem := dirOver(t, n)
+	if names, errno := readNames(d, 5); errno != 0 || len(names) != 5 {
+		t.Fatalf("read %d entries, errno %v", len(names), errno)
+	}
+	taken := append([]vfs.DirEntry(nil), d.entries...)
+	d.Releasedir(context.Background(), 0)
+	v := d.n.a.v
+	for _, e := range taken {
+		if v.Node(e.Node.Ino()) == e.Node {
+			t.Fatalf("%s: listed, never handed to the kernel, still kept after releasedir", e.Name)
+		}
+	}
+	// The batches still in the pipe (or not yet listed) were never taken
+	// either: a lookup of one of their names asks S3 again, where a node
+	// kept from the listing would have answered (metadata TTL).
+	name := fmt.Sprintf("f%05d", listBatch+1)
+	var heads atomic.Int64
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		if c.Op == "HeadObject" && c.Key == "d/"+name {
+			heads.Add(1)
+		}
+		return memstore.Pass
+	})
+	if _, err := v.Lookup(context.Background(), d.n.v, name); err != nil {
+		t.Fatal(err)
+	}
+	if heads.Load() == 0 {
+		t.Errorf("%s: the lookup was answered by a node of the released listing", name)
 	}
 }
