@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -60,12 +61,16 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 	if !whole && j.LocalStart > from {
 		return Base{}, fmt.Errorf("publish %s: nothing local below %d", j.Key, j.LocalStart)
 	}
-	var members bytes.Buffer
-	bs, n, err := codec.Encode(&members, f, from, to-from)
+	out, release, err := p.membersBuffer(to - from)
 	if err != nil {
 		return Base{}, err
 	}
-	body := bytes.NewReader(members.Bytes())
+	defer release()
+	bs, n, err := codec.Encode(out, f, from, to-from)
+	if err != nil {
+		return Base{}, err
+	}
+	body := out.section(n)
 	if whole {
 		// The object's old bytes (if any) are not kept: condition on it.
 		cb := Base{Exists: base.Exists, ETag: base.ETag}
@@ -123,4 +128,43 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 	z.Index().Extend(j.Key, cb.ETag, nb.ETag, bs...)
 	z.Published(j.Key, nb.ETag, to-from, n, nb.Size)
 	return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
+}
+
+// spillAbove: publications of more uncompressed bytes than this (a
+// backlog after an outage, a large edited file) are compressed into an
+// unlinked file in the spool directory, not into memory.
+var spillAbove int64 = 64 << 20
+
+// members holds a publication's compressed members until they are sent.
+type members struct {
+	buf  bytes.Buffer
+	file *os.File
+}
+
+func (m *members) Write(p []byte) (int, error) {
+	if m.file != nil {
+		return m.file.Write(p)
+	}
+	return m.buf.Write(p)
+}
+
+// section is the n bytes written, to upload (seekable, ReaderAt).
+func (m *members) section(n int64) *io.SectionReader {
+	if m.file != nil {
+		return io.NewSectionReader(m.file, 0, n)
+	}
+	return io.NewSectionReader(bytes.NewReader(m.buf.Bytes()), 0, n)
+}
+
+// membersBuffer is where raw bytes' members are put.
+func (p *Publisher) membersBuffer(raw int64) (*members, func(), error) {
+	if raw <= spillAbove {
+		return &members{}, func() {}, nil
+	}
+	f, err := os.CreateTemp(p.sp.Dir(), "compressing-*.tmp")
+	if err != nil {
+		return nil, nil, fmt.Errorf("compressing a publication: %w", err)
+	}
+	os.Remove(f.Name()) // nothing is left behind by a crash
+	return &members{file: f}, func() { f.Close() }, nil
 }

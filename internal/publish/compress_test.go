@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"math/rand"
+	"path/filepath"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -165,5 +166,27 @@ func TestCompressedLostAnswerAndWhole(t *testing.T) {
 	h, _ := mem.Head(context.Background(), "x.log.zst")
 	if h.Encoding == nil || h.Encoding.Size != 6 {
 		t.Fatalf("mark %+v", h.Encoding)
+	}
+}
+
+// A large publication is compressed into an unlinked file in the spool
+// directory (not memory): the object is the same, nothing is left behind.
+func TestCompressedLargePublicationSpills(t *testing.T) {
+	defer func(v int64) { spillAbove = v }(spillAbove)
+	spillAbove = 1 << 10
+	mem := memstore.New("b")
+	z := zstore.New(mem, compress.Gzip, []string{"*.log"})
+	sp, f := newSpoolFile(t, spool.Journal{Key: "big.log", Kind: spool.KindAppend}, "")
+	p := NewPublisher(z, nil, sp, Config{PartSize: 5 << 20}, nil)
+	want := bytes.Repeat([]byte("a line of a large backlog\n"), 2000)
+	appendAndPublish(t, p, f, string(want[:30000]))
+	appendAndPublish(t, p, f, string(want[30000:]))
+	obj, _, _ := mem.Object("big.log.gz")
+	if got := gunzip(t, obj); got != string(want) {
+		t.Fatalf("object holds %d bytes, want %d", len(got), len(want))
+	}
+	left, _ := filepath.Glob(filepath.Join(sp.Dir(), "compressing-*"))
+	if len(left) != 0 {
+		t.Fatalf("left in the spool: %v", left)
 	}
 }
