@@ -3,6 +3,7 @@ package fuseadapter
 import (
 	"context"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -13,15 +14,12 @@ import (
 // dirHandle is one opendir. It lists once and answers READDIRPLUS lookups
 // from that listing, as Mountpoint does: without it go-fuse calls Lookup for
 // every entry, and entries older than the metadata TTL (most of a large
-// directory) would each cost a HEAD and a LIST. The listing streams
-// (dirstream.go): entries reach the kernel while later pages are fetched.
+// directory) would each cost a HEAD and a LIST.
 type dirHandle struct {
 	n       *node
-	entries []vfs.DirEntry // listed so far
+	entries []vfs.DirEntry
 	idx     int
-	list    *listing      // nil before the first READDIR and after a rewind
-	ended   bool          // list has delivered everything
-	failed  syscall.Errno // how the listing ended, when it failed: every READDIR past its entries gets it until a rewind
+	loaded  bool
 }
 
 var (
@@ -39,59 +37,32 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	return &dirHandle{n: n}, 0, 0
 }
 
-// begin starts a fresh listing.
-func (d *dirHandle) begin() {
-	d.end()
-	d.entries, d.idx, d.ended, d.failed = d.entries[:0], 0, false, 0
-	d.list = startListing(d.n.a.v, d.n.v)
-}
-
-// end stops the listing in progress, if any, and lets go of the listed
-// nodes the kernel was never handed: the entries taken so far and the
-// batches still on their way.
-func (d *dirHandle) end() {
-	v := d.n.a.v
-	if d.list != nil {
-		d.list.stop()
-		for batch := range d.list.more {
-			v.Unreceived(batch)
-		}
-		d.list = nil
+func (d *dirHandle) load(ctx context.Context) syscall.Errno {
+	rq := newRequest(ctx)
+	defer rq.end()
+	start := time.Now()
+	d.n.a.v.Unreceived(d.entries) // the previous listing's
+	d.entries, d.idx = d.entries[:0], 0
+	err := d.n.a.v.ReadDir(rq, d.n.v, func(e vfs.DirEntry) bool {
+		d.entries = append(d.entries, e)
+		return true
+	})
+	if err != nil {
+		return d.n.a.done("readdir", start, err)
 	}
-	v.Unreceived(d.entries)
-}
-
-// fill waits until the entry at d.idx is listed or the listing ended;
-// it reports whether there is one.
-func (d *dirHandle) fill(ctx context.Context, idx int) (bool, syscall.Errno) {
-	if d.list == nil {
-		d.begin()
-	}
-	for idx >= len(d.entries) && !d.ended {
-		rq := newRequest(ctx)
-		batch, ok, err := d.list.next(rq)
-		rq.end()
-		if err != nil {
-			return false, vfs.Errno(err)
-		}
-		if !ok {
-			d.ended = true
-			d.failed = d.n.a.done("readdir", d.list.start, d.list.err)
-			break
-		}
-		d.entries = append(d.entries, batch...)
-	}
-	if idx < len(d.entries) {
-		return true, 0
-	}
-	// Never a short listing that looks complete, nor one started over
-	// under the kernel's offsets.
-	return false, d.failed
+	d.n.a.v.LearnTypes(rq, d.entries)
+	d.loaded = true
+	return d.n.a.done("readdir", start, nil)
 }
 
 func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	if ok, e := d.fill(ctx, d.idx); !ok {
-		return nil, e
+	if !d.loaded {
+		if e := d.load(ctx); e != 0 {
+			return nil, e
+		}
+	}
+	if d.idx >= len(d.entries) {
+		return nil, 0
 	}
 	e := d.entries[d.idx]
 	d.idx++
@@ -102,12 +73,13 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 // current listing.
 func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	if off == 0 {
-		d.end()
-		d.idx = 0
+		d.loaded, d.idx = false, 0
 		return 0
 	}
-	if _, e := d.fill(ctx, int(off)-1); e != 0 {
-		return e
+	if !d.loaded {
+		if e := d.load(ctx); e != 0 {
+			return e
+		}
 	}
 	if off > uint64(len(d.entries)) {
 		return syscall.EINVAL
@@ -127,6 +99,7 @@ func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	return d.n.Lookup(ctx, name, out)
 }
 
-// Releasedir stops the listing and lets go of the listed nodes the kernel
-// was never handed.
-func (d *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) { d.end() }
+// Releasedir lets go of the listed nodes the kernel was never handed.
+func (d *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
+	d.n.a.v.Unreceived(d.entries)
+}
