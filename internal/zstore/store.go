@@ -209,23 +209,45 @@ func (z *Store) List(ctx context.Context, prefix, delimiter, token string, max i
 		return page, err
 	}
 	ext := z.codec.Ext()
+	var todo []int
 	for i, o := range page.Objects {
-		if !strings.HasSuffix(o.Key, ext) || len(o.Key) == len(prefix)+len(ext) {
-			continue
+		if strings.HasSuffix(o.Key, ext) && len(o.Key) > len(prefix)+len(ext) {
+			todo = append(todo, i)
 		}
-		info, err := z.markOf(ctx, o)
-		if err != nil {
-			return s3store.ListPage{}, err
+	}
+	// The marks are asked for in parallel (a directory of rotated logs
+	// has many).
+	infos := make([]s3store.ObjectInfo, len(todo))
+	errs := make([]error, len(todo))
+	sem := make(chan struct{}, listHeads)
+	var wg sync.WaitGroup
+	for j, i := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			infos[j], errs[j] = z.markOf(ctx, page.Objects[i])
+		}()
+	}
+	wg.Wait()
+	for j, i := range todo {
+		if errs[j] != nil {
+			return s3store.ListPage{}, errs[j]
 		}
+		info := infos[j]
 		if info.Encoding == nil || !z.ours(info) {
 			continue
 		}
-		key := strings.TrimSuffix(o.Key, ext)
+		key := strings.TrimSuffix(page.Objects[i].Key, ext)
 		z.learn(key, true)
 		page.Objects[i] = z.logical(key, info)
 	}
 	return page, nil
 }
+
+// listHeads: HEADs at once for the marks of one listing page.
+const listHeads = 16
 
 func (z *Store) markOf(ctx context.Context, o s3store.ObjectInfo) (s3store.ObjectInfo, error) {
 	z.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/s3mount/s3mount/internal/compress"
@@ -221,5 +222,36 @@ func TestViewReadsMembers(t *testing.T) {
 	}
 	if _, err := z.Get(bg, "big.log", 0, 5, `"other"`); !s3store.IsConflict(err) && !errors.Is(err, s3store.ErrPrecondition) {
 		t.Fatalf("a read pinned to another version: %v", err)
+	}
+}
+
+// A listing of many compressed objects asks for their marks once per
+// ETag: listing again sends no HEAD.
+func TestViewListingHeadsOncePerETag(t *testing.T) {
+	mem := memstore.New("b")
+	z := New(mem, compress.Gzip, []string{"*.log"})
+	for i := 0; i < 50; i++ {
+		putMarked(t, mem, fmt.Sprintf("r/app.log.%d.gz", i), fmt.Sprintf("line %d\n", i))
+	}
+	list := func() {
+		t.Helper()
+		page, err := z.List(bg, "r/", "/", "", 0)
+		if err != nil || len(page.Objects) != 50 {
+			t.Fatalf("listing: %d objects, %v", len(page.Objects), err)
+		}
+		for _, o := range page.Objects {
+			if strings.HasSuffix(o.Key, ".gz") || o.Size < 7 {
+				t.Fatalf("listed %q (%d bytes)", o.Key, o.Size)
+			}
+		}
+	}
+	list()
+	heads := mem.Stats()["HeadObject"].Requests
+	if heads != 50 {
+		t.Fatalf("%d HEADs for 50 objects", heads)
+	}
+	list()
+	if n := mem.Stats()["HeadObject"].Requests - heads; n != 0 {
+		t.Fatalf("listing again sent %d HEADs", n)
 	}
 }
