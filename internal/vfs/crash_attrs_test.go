@@ -55,3 +55,22 @@ func TestCrashKeepsAttributesSetBeforePublication(t *testing.T) {
 		})
 	}
 }
+
+// The root of a mount with --prefix keeps chmod/chown across a remount:
+// they are stored on the prefix's marker and read back at mount.
+func TestPrefixRootAttributesSurviveRemount(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	o := Options{PosixMetadata: true, Prefix: "logs/"}
+	fs := memFS(t, mem, t.TempDir(), o)
+	mode := ModeFromStat(0o1770)
+	uid, gid := uint32(33), uint32(4)
+	if err := fs.Setattr(ctx, fs.Root(), nil, SetAttr{Mode: &mode, UID: &uid, GID: &gid}); err != nil {
+		t.Fatal(err)
+	}
+	fs.Shutdown(ctx)
+	a := memFS(t, mem, t.TempDir(), o).Root().Attr()
+	if StatMode(a.Mode) != syscall.S_IFDIR|0o1770 || a.UID != 33 || a.GID != 4 {
+		t.Fatalf("root after a remount: mode %#o uid %d gid %d, want 041770 33 4", StatMode(a.Mode), a.UID, a.GID)
+	}
+}

@@ -155,3 +155,25 @@ func (fs *FS) learnDirAttrs(ctx context.Context, n *Node) {
 		n.applyAttrsLocked(nil)
 	}
 }
+
+// rootAttrs reads the root's attributes from its marker (the --prefix's
+// "prefix/" object, where chmod/chown/utimes of the root store them): one
+// HEAD at mount. Without --prefix the root has no marker.
+func (fs *FS) rootAttrs(root *Node) {
+	if !fs.storesDirAttrs("") {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := fs.st.Head(ctx, fs.dirKey(""))
+	if err != nil {
+		if !isNotFound(err) {
+			fs.log.Warn("cannot read the mount root's attributes from its marker; showing the defaults", "key", fs.dirKey(""), "err", err)
+		}
+		return
+	}
+	root.mu.Lock()
+	root.marker = true
+	root.applyAttrsLocked(info.Attrs)
+	root.mu.Unlock()
+}

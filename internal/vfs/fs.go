@@ -202,6 +202,7 @@ func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahe
 	fs.queue = publish.NewQueue(fs.pub, fs.timing, opt.Publishers, fs.countPublication)
 	root := fs.newNode("", true)
 	root.state = stateInS3
+	fs.rootAttrs(root)
 	// Before the mount serves anyone: a file created under the same name
 	// must not be taken for the one whose unlink is finished here.
 	for _, j := range sp.Unlinked() {
