@@ -244,11 +244,17 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 // leaving the file under both names: a spool file with no local bytes
 // (an append with nothing to add) whose journal Move fills in.
 func (fs *FS) moveRecord(key, etag string, size int64) (*spool.File, error) {
-	f, err := fs.newSpoolFile(spool.Journal{Key: key, Kind: spool.KindAppend, Exists: true, BaseSize: size, BaseETag: etag, Shift: size, LocalStart: size, Size: size})
+	f, err := fs.newSpoolFile(moveJournal(key, etag, size))
 	if err != nil {
 		return nil, fs.spoolErr(err, strings.TrimPrefix(key, fs.opt.Prefix))
 	}
 	return f, nil
+}
+
+// moveJournal is the journal of a move record: the object at key (etag,
+// size bytes) as a published append with no local bytes.
+func moveJournal(key, etag string, size int64) spool.Journal {
+	return spool.Journal{Key: key, Kind: spool.KindAppend, Exists: true, BaseSize: size, BaseETag: etag, Shift: size, LocalStart: size, Size: size}
 }
 
 // lockJobs takes the job tokens of a and b (b may be nil) in inode order,
@@ -330,9 +336,9 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 	}
 	for _, k := range keys {
 		newKey := newPrefix + strings.TrimPrefix(k.Key, prefix)
-		rec, err := fs.newSpoolFile(spool.Journal{Key: newKey, Kind: spool.KindAppend, Exists: true,
-			BaseSize: k.Size, BaseETag: k.ETag, Shift: k.Size, LocalStart: k.Size, Size: k.Size,
-			RenamedFrom: k.Key, RenamedFromETag: k.ETag})
+		j := moveJournal(newKey, k.ETag, k.Size)
+		j.RenamedFrom, j.RenamedFromETag = k.Key, k.ETag
+		rec, err := fs.newSpoolFile(j)
 		if err != nil {
 			removeRecs()
 			return fs.spoolErr(err, oldPath)
