@@ -131,8 +131,14 @@ func TestIndexNearest(t *testing.T) {
 	if b := x.Nearest("k", "e10", 450); b != (Boundary{}) {
 		t.Fatalf("unknown base kept boundaries: %v", b)
 	}
+	// Empty members start where the next member does: the later one is
+	// where reads start, whichever order they are seen in.
+	x.Add("k", "e10", Boundary{230, 600}, Boundary{250, 600}, Boundary{240, 600})
+	if b := x.Nearest("k", "e10", 700); b != (Boundary{250, 600}) {
+		t.Fatalf("equal raw offsets: %v, want the last member's", b)
+	}
 	x.Move("k", "k2", "e10", "e11")
-	if b := x.Nearest("k2", "e11", 600); b != (Boundary{200, 500}) {
+	if b := x.Nearest("k2", "e11", 599); b != (Boundary{200, 500}) {
 		t.Fatalf("after move: %v", b)
 	}
 }

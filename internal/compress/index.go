@@ -46,6 +46,11 @@ func (x *Index) Add(key, etag string, bs ...Boundary) {
 	for _, b := range bs {
 		i := sort.Search(len(v.bs), func(i int) bool { return v.bs[i].Raw >= b.Raw })
 		if i < len(v.bs) && v.bs[i].Raw == b.Raw {
+			// Members holding no bytes (an empty file's publication, a
+			// trailer) start where the next one does: the last of them
+			// is where a read starts, else a reader would go round the
+			// empty ones forever.
+			v.bs[i].Comp = max(v.bs[i].Comp, b.Comp)
 			continue
 		}
 		v.bs = append(v.bs, Boundary{})
