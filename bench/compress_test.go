@@ -126,8 +126,21 @@ func BenchmarkCompress(b *testing.B) {
 		f.Close()
 		m.Unmount(b)
 		// Read back sequentially on a fresh mount (no member index yet).
-		m2 := testenv.MountBinary(b, srv.Endpoint, srv, bucket, args...)
+		// S3MOUNT_BENCH_PPROF=DIR: a CPU profile of the daemon during it.
+		profDir, maddr := os.Getenv("S3MOUNT_BENCH_PPROF"), freeAddr()
+		var env []string
+		if profDir != "" {
+			env = append(env, "S3MOUNT_PPROF=1")
+		}
+		m2 := testenv.MountBinaryEnv(b, env, srv.Endpoint, srv, bucket, append(args, "--metrics-addr", maddr)...)
+		var prof <-chan profile
+		if profDir != "" {
+			prof = fetchProfile(maddr, 2*time.Second)
+		}
 		n, rd, err := readAll(filepath.Join(m2.Dir, "app.log"))
+		if prof != nil {
+			saveProfile(b, <-prof, profDir, "compress-read-"+c.flag)
+		}
 		m2.Unmount(b)
 		if err != nil || n != writeSize {
 			b.Fatalf("read back: %d bytes, %v", n, err)

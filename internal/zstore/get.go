@@ -33,7 +33,7 @@ func (z *Store) Get(ctx context.Context, key string, off, n int64, ifMatch strin
 		}
 		etag = info.ETag
 	}
-	r := &memberReader{z: z, ctx: ctx, s: z.stream(key, obj, etag), off: off, end: -1}
+	r := &memberReader{z: z, ctx: ctx, s: z.stream(ctx, key, obj, etag), off: off, end: -1}
 	if n >= 0 {
 		r.end = off + n
 	}
@@ -59,6 +59,12 @@ type stream struct {
 	z              *Store
 	key, obj, etag string
 	users          int // readers holding it (Store.mu)
+	// ctx is the stream's own: its GET outlives the reader that started
+	// it (the read-ahead cancels a part's context once the part is in,
+	// which cut the GET under every other reader: each restarted it).
+	// Cancelled when the last reader lets go.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu   sync.Mutex
 	body io.ReadCloser
@@ -71,13 +77,14 @@ type streamKey struct{ key, etag string }
 
 // stream returns the shared stream of (key, etag), taken by one more
 // reader (release gives it back).
-func (z *Store) stream(key, obj, etag string) *stream {
+func (z *Store) stream(ctx context.Context, key, obj, etag string) *stream {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	k := streamKey{key, etag}
 	s := z.streams[k]
 	if s == nil {
 		s = &stream{z: z, key: key, obj: obj, etag: etag}
+		s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 		z.streams[k] = s
 	}
 	s.users++
@@ -94,6 +101,7 @@ func (s *stream) release() {
 	}
 	z.mu.Unlock()
 	if last {
+		s.cancel()
 		s.mu.Lock()
 		if s.body != nil {
 			s.body.Close()
@@ -120,7 +128,10 @@ func (s *stream) advance(ctx context.Context, off int64) error {
 			s.body.Close()
 			s.body, s.zr = nil, nil
 		}
-		body, err := z.Store.Get(ctx, s.obj, at.Comp, -1, s.etag)
+		if err := ctx.Err(); err != nil {
+			return err // the asking reader gave up
+		}
+		body, err := z.Store.Get(s.ctx, s.obj, at.Comp, -1, s.etag)
 		if err != nil {
 			return err
 		}

@@ -255,3 +255,48 @@ func TestViewListingHeadsOncePerETag(t *testing.T) {
 		t.Fatalf("listing again sent %d HEADs", n)
 	}
 }
+
+// The decompressing stream several readers share keeps reading after the
+// reader that started it is done and its context cancelled (the
+// read-ahead cancels each part's context once the part is in): before,
+// the shared GET failed under the other readers and was sent again.
+func TestSharedStreamOutlivesItsFirstReader(t *testing.T) {
+	mem := memstore.New("b")
+	z := New(mem, compress.Gzip, []string{"*.log"})
+	var want []byte
+	var obj bytes.Buffer
+	var starts []int64
+	for i := 0; i < 6; i++ {
+		starts = append(starts, int64(len(want)))
+		chunk := bytes.Repeat([]byte(fmt.Sprintf("line %d of publication %d\n", i*7, i)), 12000)
+		want = append(want, chunk...)
+		obj.Write(compress.Gzip.AppendMember(nil, chunk))
+	}
+	info, err := mem.Put(bg, "big.log.gz", bytes.NewReader(obj.Bytes()), int64(obj.Len()), s3store.Cond{Encoding: &s3store.Encoding{Name: "gzip", Size: int64(len(want))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gets := mem.Stats()["GetObject"].Requests
+	ctxA, cancelA := context.WithCancel(bg)
+	a, err := z.Get(ctxA, "big.log", 0, 100, info.ETag) // starts the stream
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := z.Get(bg, "big.log", starts[1], -1, info.ETag) // shares it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(a); err != nil || !bytes.Equal(got, want[:100]) {
+		t.Fatalf("first reader: %d bytes, %v", len(got), err)
+	}
+	cancelA()
+	a.Close()
+	got, err := io.ReadAll(b)
+	b.Close()
+	if err != nil || !bytes.Equal(got, want[starts[1]:]) {
+		t.Fatalf("second reader after the first one's context ended: %d bytes, %v", len(got), err)
+	}
+	if n := mem.Stats()["GetObject"].Requests - gets; n != 1 {
+		t.Fatalf("%d GETs for two readers of one stream, want 1", n)
+	}
+}

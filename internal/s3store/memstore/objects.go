@@ -69,16 +69,22 @@ func (s *Store) Get(ctx context.Context, key string, off, n int64, ifMatch strin
 	if err != nil {
 		return nil, err
 	}
-	return &countingBody{Reader: bytes.NewReader(body), s: s}, nil
+	return &countingBody{Reader: bytes.NewReader(body), s: s, ctx: ctx}, nil
 }
 
-// countingBody counts GetObject's BytesIn as the caller reads, like the real store.
+// countingBody counts GetObject's BytesIn as the caller reads, like the
+// real store, and fails once the request's context is done, as an HTTP
+// response body does.
 type countingBody struct {
 	*bytes.Reader
-	s *Store
+	s   *Store
+	ctx context.Context
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
+	if err := b.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := b.Reader.Read(p)
 	if n > 0 {
 		b.s.count("GetObject", func(o *s3store.OpStats) { o.BytesIn += int64(n) })
