@@ -136,6 +136,12 @@ func fetchProfile(addr string, d time.Duration) <-chan profile {
 // cumulative time.
 func saveProfile(t testing.TB, p profile, dir, name string) {
 	t.Helper()
+	saveProfileOf(t, testenv.Binary(t), p, dir, name)
+}
+
+// saveProfileOf is saveProfile for a profile of the binary bin.
+func saveProfileOf(t testing.TB, bin string, p profile, dir, name string) {
+	t.Helper()
 	if p.err != nil {
 		t.Fatalf("CPU profile: %v", p.err)
 	}
@@ -143,7 +149,7 @@ func saveProfile(t testing.TB, p profile, dir, name string) {
 	if err := os.WriteFile(out, p.data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	top, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", testenv.Binary(t), out).CombinedOutput()
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", bin, out).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go tool pprof: %v\n%s", err, top)
 	}

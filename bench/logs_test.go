@@ -3,13 +3,19 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/s3mount/s3mount/internal/testenv"
 )
@@ -18,35 +24,98 @@ import (
 // node's container logs), each appended linesPerSec lines a second, on a
 // mount with --upload-interval logsInterval. It measures the daemon's peak
 // RSS and CPU, S3 requests per file-hour against what the interval implies
-// (one publication per file per interval), and write() latency; and it
-// checks that every line is in S3 exactly once after the unmount.
+// (one publication per file per interval), how late publications start
+// against their due time, and write() latency; and it checks that every
+// line is in S3 exactly once after the unmount.
 const (
 	linesPerSec  = 10
 	logsInterval = 10 * time.Second
 	logLineSize  = 120 // bytes with the newline: a typical container log line
 )
 
-type logsRun struct {
+// logsConfig is one run: which build, which --compress.
+type logsConfig struct {
+	label    string
+	bin      string // the s3mount binary; "" is the build under test
+	compress string // --compress gzip|zstd, "" for none
 	files    int
+	writeFor time.Duration
+	interval time.Duration
+	profDir  string // S3MOUNT_BENCH_PPROF: profile the daemon here
+}
+
+type logsRun struct {
+	cfg      logsConfig
 	elapsed  time.Duration // the writing phase
 	lines    int           // written, over all files
 	lat      []time.Duration
 	cpu      time.Duration // the daemon's, during the writing phase
 	rss      int64         // the daemon's peak (VmHWM) at the end of the writing phase
 	requests int64         // S3 requests during the writing phase
-	interval time.Duration
+	ops      map[string]int64
+	pubs     int64     // publications during the writing phase
+	delay    histogram // s3mount_publication_delay_seconds during the writing phase (empty: not exported)
+	stored   int64     // bytes of the objects after the unmount
+	load     [2]string // /proc/loadavg before and after the writing phase
 }
 
 // BenchmarkManyLogs: S3MOUNT_BENCH_LOGS_FILES (default 1000) logs for
-// S3MOUNT_BENCH_LOGS_SECONDS (default 60) seconds. S3MOUNT_BENCH_PPROF=DIR
-// also profiles the daemon during the middle half of the writing phase. Targets (issue 13):
-// RSS <= 256 MiB, CPU <= 25% of a core, requests <= 1.1x the interval's,
-// p99 write() <= 1 ms.
+// S3MOUNT_BENCH_LOGS_SECONDS (default 60) seconds, once per value of
+// S3MOUNT_BENCH_LOGS_COMPRESS (comma-separated off, gzip, zstd; default
+// off) and, with S3MOUNT_BENCH_BASELINE_BINARY, once more per value with
+// that build, S3MOUNT_BENCH_LOGS_ROUNDS times (default 1), the order of the
+// runs reversed every other round. One column per run, side by side.
+// S3MOUNT_BENCH_PPROF=DIR also profiles the daemon during the middle half
+// of each run's writing phase. Targets (issue 13): RSS <= 256 MiB, CPU <=
+// 25% of a core, requests <= 1.1x the interval's, p99 write() <= 1 ms;
+// with compression (issue 14): requests and write() latency as without.
 func BenchmarkManyLogs(b *testing.B) {
 	files := envInt(b, "S3MOUNT_BENCH_LOGS_FILES", 1000)
 	secs := envInt(b, "S3MOUNT_BENCH_LOGS_SECONDS", 60)
-	r := runManyLogs(b, files, time.Duration(secs)*time.Second, logsInterval)
-	r.print()
+	rounds := envInt(b, "S3MOUNT_BENCH_LOGS_ROUNDS", 1)
+	codecs := []string{"off"}
+	if v := os.Getenv("S3MOUNT_BENCH_LOGS_COMPRESS"); v != "" {
+		codecs = strings.Split(v, ",")
+	}
+	builds := []string{""}
+	if bin := os.Getenv("S3MOUNT_BENCH_BASELINE_BINARY"); bin != "" {
+		builds = append(builds, bin)
+	}
+	var cfgs []logsConfig
+	for _, bin := range builds {
+		for _, c := range codecs {
+			if c != "off" && c != "gzip" && c != "zstd" {
+				b.Fatalf("S3MOUNT_BENCH_LOGS_COMPRESS: %q is not off, gzip or zstd", c)
+			}
+			label := "this build"
+			if bin != "" {
+				label = "baseline"
+			}
+			cfg := logsConfig{label: label + ", --compress " + c, bin: bin, files: files,
+				writeFor: time.Duration(secs) * time.Second, interval: logsInterval, profDir: os.Getenv("S3MOUNT_BENCH_PPROF")}
+			if c != "off" {
+				cfg.compress = c
+			}
+			cfgs = append(cfgs, cfg)
+		}
+	}
+	var runs []logsRun
+	for round := range rounds {
+		order := append([]logsConfig(nil), cfgs...)
+		if round%2 == 1 {
+			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+				order[i], order[j] = order[j], order[i]
+			}
+		}
+		for _, cfg := range order {
+			if rounds > 1 {
+				cfg.label += fmt.Sprintf(" (round %d)", round+1)
+			}
+			runs = append(runs, runManyLogs(b, cfg))
+		}
+	}
+	printLogs(runs)
+	r := runs[0]
 	b.ReportMetric(float64(r.rss)/MiB, "peak-RSS-MiB")
 	b.ReportMetric(r.cpuPercent(), "CPU-%-of-a-core")
 	b.ReportMetric(r.perFileHour(), "requests-per-file-hour")
@@ -57,7 +126,17 @@ func BenchmarkManyLogs(b *testing.B) {
 // make test affords: 50 logs for 3 s with a 1 s interval, so several
 // publications of each log happen while it grows.
 func TestManyLogsEveryLineOnce(t *testing.T) {
-	runManyLogs(t, 50, 3*time.Second, time.Second)
+	runManyLogs(t, logsConfig{files: 50, writeFor: 3 * time.Second, interval: time.Second})
+}
+
+// TestManyLogsCompressedEveryLineOnce: the same with --compress gzip and
+// zstd (the check decompresses each object), smaller.
+func TestManyLogsCompressedEveryLineOnce(t *testing.T) {
+	for _, c := range []string{"gzip", "zstd"} {
+		t.Run(c, func(t *testing.T) {
+			runManyLogs(t, logsConfig{files: 20, writeFor: 2 * time.Second, interval: time.Second, compress: c})
+		})
+	}
 }
 
 func envInt(t testing.TB, name string, def int) int {
@@ -78,17 +157,33 @@ func logLine(f, i int) []byte {
 	return append(append([]byte(s), bytes.Repeat([]byte("x"), logLineSize-1-len(s))...), '\n')
 }
 
-func runManyLogs(t testing.TB, files int, writeFor, interval time.Duration) logsRun {
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func runManyLogs(t testing.TB, cfg logsConfig) logsRun {
+	files := cfg.files
 	srv := testenv.StartServer(t)
 	bucket := srv.NewBucket(t)
 	maddr := freeAddr()
-	profDir := os.Getenv("S3MOUNT_BENCH_PPROF")
 	var env []string
-	if profDir != "" {
+	if cfg.profDir != "" {
 		env = append(env, "S3MOUNT_PPROF=1")
 	}
-	m := testenv.MountBinaryEnv(t, env, srv.Endpoint, srv, bucket,
-		"--upload-interval", interval.String(), "--metrics-addr", maddr)
+	args := []string{"--upload-interval", cfg.interval.String(), "--metrics-addr", maddr}
+	if cfg.compress != "" {
+		args = append(args, "--compress", cfg.compress)
+	}
+	bin := cfg.bin
+	if bin == "" {
+		bin = testenv.Binary(t)
+	}
+	m := testenv.MountBinaryAt(t, bin, env, srv.Endpoint, srv, bucket, args...)
 	pid := m.Cmd.Process.Pid
 
 	fds := make([]*os.File, files)
@@ -99,13 +194,15 @@ func runManyLogs(t testing.TB, files int, writeFor, interval time.Duration) logs
 		}
 		fds[i] = f
 	}
-	before := requestsTotal(t, maddr)
+	r := logsRun{cfg: cfg}
+	r.load[0] = loadAvg()
+	before := scrapeLogs(t, maddr)
 	cpu0 := procCPU(t, pid)
 
 	// writers goroutines each own every writers-th file and, every
 	// 1/linesPerSec s, append one line to each of them.
 	const writers = 8
-	ticks := int(writeFor.Seconds() * linesPerSec)
+	ticks := int(cfg.writeFor.Seconds() * linesPerSec)
 	lat := make([][]time.Duration, writers)
 	lines := make([]int, files) // lines written per file
 	var wg sync.WaitGroup
@@ -130,15 +227,23 @@ func runManyLogs(t testing.TB, files int, writeFor, interval time.Duration) logs
 			}
 		})
 	}
-	if profDir != "" {
+	if cfg.profDir != "" {
 		// The middle half of the writing phase.
-		time.Sleep(writeFor / 4)
-		saveProfile(t, <-fetchProfile(maddr, writeFor/2), profDir, "logs")
+		time.Sleep(cfg.writeFor / 4)
+		name := "logs-" + strings.NewReplacer(" ", "", ",", "-", "(", "", ")", "").Replace(cfg.label)
+		saveProfileOf(t, bin, <-fetchProfile(maddr, cfg.writeFor/2), cfg.profDir, name)
 	}
 	wg.Wait()
-	r := logsRun{files: files, elapsed: time.Since(start), interval: interval}
+	r.elapsed = time.Since(start)
 	r.cpu = procCPU(t, pid) - cpu0
-	r.requests = requestsTotal(t, maddr) - before
+	after := scrapeLogs(t, maddr)
+	r.load[1] = loadAvg()
+	r.ops = diffOps(opCounts(after), opCounts(before))
+	for _, v := range r.ops {
+		r.requests += v
+	}
+	r.pubs = int64(after["s3mount_publications_total"] - before["s3mount_publications_total"])
+	r.delay = delayHistogram(after).minus(delayHistogram(before))
 	r.rss = peakRSS(t, pid)
 	for w := range lat {
 		r.lat = append(r.lat, lat[w]...)
@@ -156,9 +261,16 @@ func runManyLogs(t testing.TB, files int, writeFor, interval time.Duration) logs
 	// Every line of every log, exactly once, in order, and nothing else.
 	for f := range files {
 		key := fmt.Sprintf("log%05d.log", f)
+		if cfg.compress != "" {
+			key += map[string]string{"gzip": ".gz", "zstd": ".zst"}[cfg.compress]
+		}
 		data, err := getObject(srv, bucket, key)
 		if err != nil {
 			t.Fatalf("get %s: %v", key, err)
+		}
+		r.stored += int64(len(data))
+		if data, err = decompress(cfg.compress, data); err != nil {
+			t.Fatalf("%s: %v", key, err)
 		}
 		if err := checkLog(data, f, lines[f]); err != nil {
 			t.Fatalf("%s: %v", key, err)
@@ -166,6 +278,41 @@ func runManyLogs(t testing.TB, files int, writeFor, interval time.Duration) logs
 		r.lines += lines[f]
 	}
 	return r
+}
+
+// scrapeLogs is the daemon's metrics now.
+func scrapeLogs(t testing.TB, addr string) map[string]float64 {
+	m, err := scrape(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// decompress reads a whole object written with --compress codec ("":
+// none) with a decoder other than s3mount's: every member or frame.
+func decompress(codec string, data []byte) ([]byte, error) {
+	switch codec {
+	case "":
+		return data, nil
+	case "gzip":
+		if len(data) == 0 {
+			return nil, nil
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(zr) // multistream: all members
+	case "zstd":
+		zr, err := zstd.NewReader(nil)
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		return zr.DecodeAll(data, nil)
+	}
+	return nil, fmt.Errorf("unknown codec %q", codec)
 }
 
 // checkLog reports how data differs from lines 0..n-1 of file f.
@@ -188,40 +335,141 @@ func checkLog(data []byte, f, n int) error {
 	return nil
 }
 
-// requestsTotal is the daemon's S3 request count so far, over all operations.
-func requestsTotal(t testing.TB, addr string) int64 {
-	m, err := scrape(addr)
-	if err != nil {
-		t.Fatal(err)
+// histogram is a Prometheus histogram's cumulative buckets (upper bound ->
+// count at or below it).
+type histogram map[float64]float64
+
+const delayMetric = "s3mount_publication_delay_seconds_bucket"
+
+// delayHistogram is the publication delay histogram in a scrape (empty for
+// a build that does not export it).
+func delayHistogram(m map[string]float64) histogram {
+	h := histogram{}
+	for k, v := range m {
+		le, ok := strings.CutPrefix(k, delayMetric+`{le="`)
+		if !ok {
+			continue
+		}
+		le = strings.TrimSuffix(le, `"}`)
+		bound, err := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
+		if err == nil {
+			h[bound] = v
+		}
 	}
-	var n int64
-	for _, v := range opCounts(m) {
-		n += v
+	return h
+}
+
+func (h histogram) minus(o histogram) histogram {
+	d := histogram{}
+	for k, v := range h {
+		d[k] = v - o[k]
 	}
-	return n
+	return d
+}
+
+// quantile estimates the q-th quantile (0..1) as Prometheus'
+// histogram_quantile does: linear within the bucket it falls in. ok is
+// false when the histogram is empty.
+func (h histogram) quantile(q float64) (time.Duration, bool) {
+	bounds := make([]float64, 0, len(h))
+	for b := range h {
+		bounds = append(bounds, b)
+	}
+	sort.Float64s(bounds)
+	if len(bounds) == 0 || h[bounds[len(bounds)-1]] == 0 {
+		return 0, false
+	}
+	total := h[bounds[len(bounds)-1]]
+	rank := q * total
+	lower, below := 0.0, 0.0
+	for _, b := range bounds {
+		if h[b] >= rank {
+			if b > 1e300 { // +Inf: the highest finite bound is all we know
+				return time.Duration(lower * float64(time.Second)), true
+			}
+			frac := 0.0
+			if n := h[b] - below; n > 0 {
+				frac = (rank - below) / n
+			}
+			return time.Duration((lower + (b-lower)*frac) * float64(time.Second)), true
+		}
+		lower, below = b, h[b]
+	}
+	return 0, false
 }
 
 func (r logsRun) cpuPercent() float64 { return 100 * r.cpu.Seconds() / r.elapsed.Seconds() }
 
 // perFileHour is S3 requests per log per hour of writing.
 func (r logsRun) perFileHour() float64 {
-	return float64(r.requests) / (float64(r.files) * r.elapsed.Hours())
+	return float64(r.requests) / (float64(r.cfg.files) * r.elapsed.Hours())
 }
 
-func (r logsRun) print() {
-	implied := float64(time.Hour / r.interval)
-	p99 := percentile(r.lat, 99)
+// spacing is the mean time between two publications of one log.
+func (r logsRun) spacing() time.Duration {
+	if r.pubs == 0 {
+		return 0
+	}
+	return time.Duration(float64(r.elapsed) * float64(r.cfg.files) / float64(r.pubs))
+}
+
+// printLogs prints the runs side by side, one column each.
+func printLogs(runs []logsRun) {
+	r0 := runs[0]
+	implied := float64(time.Hour / r0.cfg.interval)
 	t := &table{
 		title: fmt.Sprintf("A node's worth of logs: %d logs open, %d lines/s each (%d bytes), --upload-interval %v, for %v",
-			r.files, linesPerSec, logLineSize, r.interval, r.elapsed.Round(time.Second)),
-		header: []string{"measure", "value", "target", "verdict"},
+			r0.cfg.files, linesPerSec, logLineSize, r0.cfg.interval, r0.elapsed.Round(time.Second)),
+		header: []string{"measure", "target"},
 	}
-	t.add("daemon peak RSS (VmHWM)", fmt.Sprintf("%.1f MiB", float64(r.rss)/MiB), "<= 256 MiB", verdict(r.rss <= 256*MiB))
-	t.add("daemon CPU", fmt.Sprintf("%.1f%% of a core", r.cpuPercent()), "<= 25%", verdict(r.cpuPercent() <= 25))
-	t.add("S3 requests per file-hour", fmt.Sprintf("%.0f (%.2fx the %.0f the interval implies)", r.perFileHour(), r.perFileHour()/implied, implied),
-		"<= 1.1x", verdict(r.perFileHour() <= 1.1*implied))
-	t.add("write() latency p50 / p99 / max", fmt.Sprintf("%s / %s / %s", dur(percentile(r.lat, 50)), dur(p99), dur(percentile(r.lat, 100))),
-		"p99 <= 1 ms", verdict(p99 <= time.Millisecond))
-	t.add("lines in S3 after unmount", fmt.Sprintf("%d of %d, each once", r.lines, len(r.lat)), "all", verdict(r.lines == len(r.lat)))
+	for _, r := range runs {
+		t.header = append(t.header, r.cfg.label)
+	}
+	row := func(name, target string, cell func(r logsRun) string) {
+		cells := []string{name, target}
+		for _, r := range runs {
+			cells = append(cells, cell(r))
+		}
+		t.add(cells...)
+	}
+	row("load average (1, 5, 15 min) before / after", "", func(r logsRun) string { return r.load[0] + " / " + r.load[1] })
+	row("daemon peak RSS (VmHWM)", "<= 256 MiB", func(r logsRun) string {
+		return fmt.Sprintf("%.1f MiB %s", float64(r.rss)/MiB, verdict(r.rss <= 256*MiB))
+	})
+	row("daemon CPU", "<= 25% of a core", func(r logsRun) string {
+		return fmt.Sprintf("%.1f%% %s", r.cpuPercent(), verdict(r.cpuPercent() <= 25))
+	})
+	row("S3 requests per file-hour", fmt.Sprintf("<= 1.1x the %.0f the interval implies", implied), func(r logsRun) string {
+		return fmt.Sprintf("%.0f (%.2fx) %s", r.perFileHour(), r.perFileHour()/implied, verdict(r.perFileHour() <= 1.1*implied))
+	})
+	row("S3 requests by operation", "", func(r logsRun) string { return fmtOps(r.ops) })
+	row("publications: one per log every", fmt.Sprintf("~%v", r0.cfg.interval), func(r logsRun) string { return dur(r.spacing()) })
+	row("publication start past due p50 / p99", "~0", func(r logsRun) string {
+		p50, ok := r.delay.quantile(0.5)
+		p99, _ := r.delay.quantile(0.99)
+		if !ok {
+			return "not exported"
+		}
+		return fmt.Sprintf("%s / %s", durZero(p50), durZero(p99))
+	})
+	row("write() latency p50 / p99 / max", "p99 <= 1 ms", func(r logsRun) string {
+		p99 := percentile(r.lat, 99)
+		return fmt.Sprintf("%s / %s / %s %s", dur(percentile(r.lat, 50)), dur(p99), dur(percentile(r.lat, 100)), verdict(p99 <= time.Millisecond))
+	})
+	row("bytes stored in S3", "", func(r logsRun) string {
+		return fmt.Sprintf("%.1f MiB (%.1fx)", float64(r.stored)/MiB, float64(r.lines*logLineSize)/float64(max(r.stored, 1)))
+	})
+	row("lines in S3 after unmount, each once", "all", func(r logsRun) string {
+		return fmt.Sprintf("%d of %d %s", r.lines, len(r.lat), verdict(r.lines == len(r.lat)))
+	})
+	t.note("the machine is shared: compare columns of one run, not runs")
 	t.print()
+}
+
+// durZero is dur, with 0 printed as such.
+func durZero(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return dur(d)
 }

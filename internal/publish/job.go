@@ -34,6 +34,9 @@ func (q *Queue) Timing() Timing { return q.timing }
 // Stop cancels waiting jobs and waits for running ones.
 func (q *Queue) Stop() { q.sched.Stop() }
 
+// Delays is how late scheduled publications started past their due time.
+func (q *Queue) Delays() DelaySnapshot { return q.sched.Delays() }
+
 // Subject is a file as its publication job sees it: what vfs answers.
 type Subject interface {
 	File

@@ -20,6 +20,7 @@ type Scheduler struct {
 	sem     chan struct{}
 	stopped bool
 	wg      sync.WaitGroup
+	delays  Delays // how late jobs started past their deadline
 }
 
 type job struct {
@@ -109,12 +110,14 @@ func (s *Scheduler) fire(id uint64, j *job) {
 	}
 	j.running = true
 	j.timer = nil
+	due := j.at
 	j.at = time.Time{} // requests during the run set the next deadline
 	fn := j.fn
 	s.wg.Add(1)
 	s.mu.Unlock()
 
 	s.sem <- struct{}{}
+	s.delays.Observe(time.Since(due))
 	fn()
 	<-s.sem
 
@@ -129,6 +132,9 @@ func (s *Scheduler) fire(id uint64, j *job) {
 	s.mu.Unlock()
 	s.wg.Done()
 }
+
+// Delays is how late jobs started past their deadlines.
+func (s *Scheduler) Delays() DelaySnapshot { return s.delays.Snapshot() }
 
 // Stop cancels waiting jobs and waits for running ones.
 func (s *Scheduler) Stop() {

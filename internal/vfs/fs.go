@@ -344,6 +344,10 @@ func (fs *FS) Stats() StatsSnapshot {
 	return s
 }
 
+// PublicationDelays is how late scheduled publications started past their
+// due time (publishers all busy).
+func (fs *FS) PublicationDelays() publish.DelaySnapshot { return fs.queue.Delays() }
+
 func (fs *FS) count(fn func(s *Stats)) {
 	fs.stats.mu.Lock()
 	fn(&fs.stats)
