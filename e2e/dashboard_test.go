@@ -127,6 +127,21 @@ func dashboardQueries(t *testing.T) []string {
 // value.
 func scrape(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
+	out := map[string]float64{}
+	for _, l := range strings.Split(scrapeText(t, addr), "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		name := l[:strings.IndexAny(l, "{ ")]
+		v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+		out[name] = v
+	}
+	return out
+}
+
+// scrapeText is the mount's /metrics page.
+func scrapeText(t *testing.T, addr string) string {
+	t.Helper()
 	r, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -136,14 +151,5 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]float64{}
-	for _, l := range strings.Split(string(body), "\n") {
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		name := l[:strings.IndexAny(l, "{ ")]
-		v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
-		out[name] = v
-	}
-	return out
+	return string(body)
 }
