@@ -55,6 +55,7 @@ type logsRun struct {
 	ops      map[string]int64
 	pubs     int64     // publications during the writing phase
 	delay    histogram // s3mount_publication_delay_seconds during the writing phase (empty: not exported)
+	delay2   histogram // the same, its second half (after the first publications of all logs, due at once)
 	stored   int64     // bytes of the objects after the unmount
 	load     [2]string // /proc/loadavg before and after the writing phase
 }
@@ -78,8 +79,8 @@ func BenchmarkManyLogs(b *testing.B) {
 		codecs = strings.Split(v, ",")
 	}
 	builds := []string{""}
-	if bin := os.Getenv("S3MOUNT_BENCH_BASELINE_BINARY"); bin != "" {
-		builds = append(builds, bin)
+	if bins := os.Getenv("S3MOUNT_BENCH_BASELINE_BINARY"); bins != "" {
+		builds = append(builds, strings.Split(bins, ",")...) // several builds: comma-separated
 	}
 	var cfgs []logsConfig
 	for _, bin := range builds {
@@ -89,7 +90,7 @@ func BenchmarkManyLogs(b *testing.B) {
 			}
 			label := "this build"
 			if bin != "" {
-				label = "baseline"
+				label = "baseline " + filepath.Base(bin)
 			}
 			cfg := logsConfig{label: label + ", --compress " + c, bin: bin, files: files,
 				writeFor: time.Duration(secs) * time.Second, interval: logsInterval, profDir: os.Getenv("S3MOUNT_BENCH_PPROF")}
@@ -227,6 +228,13 @@ func runManyLogs(t testing.TB, cfg logsConfig) logsRun {
 			}
 		})
 	}
+	var half map[string]float64
+	halfDone := make(chan struct{})
+	go func() {
+		defer close(halfDone)
+		time.Sleep(time.Until(start.Add(cfg.writeFor / 2)))
+		half, _ = scrape(maddr)
+	}()
 	if cfg.profDir != "" {
 		// The middle half of the writing phase.
 		time.Sleep(cfg.writeFor / 4)
@@ -244,6 +252,8 @@ func runManyLogs(t testing.TB, cfg logsConfig) logsRun {
 	}
 	r.pubs = int64(after["s3mount_publications_total"] - before["s3mount_publications_total"])
 	r.delay = delayHistogram(after).minus(delayHistogram(before))
+	<-halfDone
+	r.delay2 = delayHistogram(after).minus(delayHistogram(half))
 	r.rss = peakRSS(t, pid)
 	for w := range lat {
 		r.lat = append(r.lat, lat[w]...)
@@ -442,16 +452,27 @@ func printLogs(runs []logsRun) {
 	row("S3 requests per file-hour", fmt.Sprintf("<= 1.1x the %.0f the interval implies", implied), func(r logsRun) string {
 		return fmt.Sprintf("%.0f (%.2fx) %s", r.perFileHour(), r.perFileHour()/implied, verdict(r.perFileHour() <= 1.1*implied))
 	})
+	row("  of which PUT-class (PUT, COPY, POST, LIST)", "", func(r logsRun) string {
+		var n int64
+		for op, v := range r.ops {
+			if op != "GetObject" && op != "HeadObject" {
+				n += v
+			}
+		}
+		return fmt.Sprintf("%.0f per file-hour", float64(n)/(float64(r.cfg.files)*r.elapsed.Hours()))
+	})
 	row("S3 requests by operation", "", func(r logsRun) string { return fmtOps(r.ops) })
 	row("publications: one per log every", fmt.Sprintf("~%v", r0.cfg.interval), func(r logsRun) string { return dur(r.spacing()) })
-	row("publication start past due p50 / p99", "~0", func(r logsRun) string {
-		p50, ok := r.delay.quantile(0.5)
-		p99, _ := r.delay.quantile(0.99)
+	delays := func(h histogram) string {
+		p50, ok := h.quantile(0.5)
+		p99, _ := h.quantile(0.99)
 		if !ok {
 			return "not exported"
 		}
 		return fmt.Sprintf("%s / %s", durZero(p50), durZero(p99))
-	})
+	}
+	row("publication start past due p50 / p99", "~0", func(r logsRun) string { return delays(r.delay) })
+	row("  the same, second half of the run", "~0", func(r logsRun) string { return delays(r.delay2) })
 	row("write() latency p50 / p99 / max", "p99 <= 1 ms", func(r logsRun) string {
 		p99 := percentile(r.lat, 99)
 		return fmt.Sprintf("%s / %s / %s %s", dur(percentile(r.lat, 50)), dur(p99), dur(percentile(r.lat, 100)), verdict(p99 <= time.Millisecond))

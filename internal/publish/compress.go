@@ -1,12 +1,9 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -61,16 +58,16 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 	if !whole && j.LocalStart > from {
 		return Base{}, fmt.Errorf("publish %s: nothing local below %d", j.Key, j.LocalStart)
 	}
-	out, release, err := p.membersBuffer(to - from)
+	out, err := newBuffer(cfg.Budget, cfg.SpillDir, to-from)
 	if err != nil {
-		return Base{}, err
+		return Base{}, fmt.Errorf("compressing a publication: %w", err)
 	}
-	defer release()
+	defer out.release()
 	bs, n, err := codec.Encode(out, f, from, to-from)
 	if err != nil {
 		return Base{}, err
 	}
-	body := out.section(n)
+	body := out.reader()
 	if whole {
 		// The object's old bytes (if any) are not kept: condition on it.
 		cb := Base{Exists: base.Exists, ETag: base.ETag}
@@ -103,20 +100,12 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 	if cb.Size >= cfg.ComposeMin {
 		nb, err = compose(ctx, raw, obj, cb, body, n, cfg)
 	} else {
-		var rc io.ReadCloser
-		rc, err = raw.Get(ctx, obj, 0, cb.Size, cb.ETag)
-		if err != nil {
-			return Base{}, conflict(j.Key, err)
+		old, ferr := fetchOld(ctx, raw, obj, cb.Size, cb.ETag, cfg)
+		if ferr != nil {
+			return Base{}, ferr
 		}
-		old, rerr := io.ReadAll(rc)
-		rc.Close()
-		if rerr != nil {
-			return Base{}, rerr
-		}
-		if int64(len(old)) != cb.Size {
-			return Base{}, fmt.Errorf("%w: %s: read %d bytes of a %d byte object", ErrConflict, obj, len(old), cb.Size)
-		}
-		nb, err = upload(ctx, raw, obj, []segment{{src: bytes.NewReader(old), size: cb.Size}, {src: body, size: n}}, cb, cfg)
+		defer old.release()
+		nb, err = upload(ctx, raw, obj, []segment{{src: old.reader(), size: cb.Size}, {src: body, size: n}}, cb, cfg)
 	}
 	if err != nil {
 		return Base{}, err
@@ -132,39 +121,6 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 
 // spillAbove: publications of more uncompressed bytes than this (a
 // backlog after an outage, a large edited file) are compressed into an
-// unlinked file in the spool directory, not into memory.
+// unlinked file in the spool directory, not into memory, whatever the
+// budget (budget.go).
 var spillAbove int64 = 64 << 20
-
-// members holds a publication's compressed members until they are sent.
-type members struct {
-	buf  bytes.Buffer
-	file *os.File
-}
-
-func (m *members) Write(p []byte) (int, error) {
-	if m.file != nil {
-		return m.file.Write(p)
-	}
-	return m.buf.Write(p)
-}
-
-// section is the n bytes written, to upload (seekable, ReaderAt).
-func (m *members) section(n int64) *io.SectionReader {
-	if m.file != nil {
-		return io.NewSectionReader(m.file, 0, n)
-	}
-	return io.NewSectionReader(bytes.NewReader(m.buf.Bytes()), 0, n)
-}
-
-// membersBuffer is where raw bytes' members are put.
-func (p *Publisher) membersBuffer(raw int64) (*members, func(), error) {
-	if raw <= spillAbove {
-		return &members{}, func() {}, nil
-	}
-	f, err := os.CreateTemp(p.sp.Dir(), "compressing-*.tmp")
-	if err != nil {
-		return nil, nil, fmt.Errorf("compressing a publication: %w", err)
-	}
-	os.Remove(f.Name()) // nothing is left behind by a crash
-	return &members{file: f}, func() { f.Close() }, nil
-}

@@ -185,8 +185,34 @@ func TestCompressedLargePublicationSpills(t *testing.T) {
 	if got := gunzip(t, obj); got != string(want) {
 		t.Fatalf("object holds %d bytes, want %d", len(got), len(want))
 	}
-	left, _ := filepath.Glob(filepath.Join(sp.Dir(), "compressing-*"))
+	left, _ := filepath.Glob(filepath.Join(sp.Dir(), "publishing-*"))
 	if len(left) != 0 {
 		t.Fatalf("left in the spool: %v", left)
+	}
+}
+
+// With the memory budget spent, a compressed publication keeps its members
+// and the old bytes of the small object it re-puts in spool files, and the
+// object is the same; a budget that fits is taken and given back whole.
+func TestCompressedPublicationPastBudget(t *testing.T) {
+	for _, budget := range []int64{0, 1 << 20} {
+		mem := memstore.New("b")
+		z := zstore.New(mem, compress.Gzip, []string{"*.log"})
+		sp, f := newSpoolFile(t, spool.Journal{Key: "app.log", Kind: spool.KindAppend}, "")
+		b := NewBudget(budget)
+		p := NewPublisher(z, nil, sp, Config{PartSize: 5 << 20, Budget: b, SpillDir: sp.Dir()}, nil)
+		appendAndPublish(t, p, f, "first line\n")
+		appendAndPublish(t, p, f, "second line\n") // re-put: old bytes fetched
+		obj, _, _ := mem.Object("app.log.gz")
+		if got := gunzip(t, obj); got != "first line\nsecond line\n" {
+			t.Fatalf("budget %d: object holds %q", budget, got)
+		}
+		if !b.TryTake(budget) || b.TryTake(1) {
+			t.Fatalf("budget %d not given back whole", budget)
+		}
+		left, _ := filepath.Glob(filepath.Join(sp.Dir(), "publishing-*"))
+		if len(left) != 0 {
+			t.Fatalf("left in the spool: %v", left)
+		}
 	}
 }

@@ -42,6 +42,9 @@ func NewPublisher(st s3store.Store, express s3store.Express, sp *spool.Spool, cf
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Budget == nil && sp != nil {
+		cfg.Budget, cfg.SpillDir = NewBudget(memoryBudget), sp.Dir()
+	}
 	return &Publisher{st: st, express: express, sp: sp, cfg: cfg, log: log}
 }
 

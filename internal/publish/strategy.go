@@ -8,7 +8,6 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +39,11 @@ type Config struct {
 	Attrs *s3store.Attrs
 	// Encoding, when not nil, marks the object compressed (compress.go).
 	Encoding *s3store.Encoding
+	// Budget bounds the bytes publications hold in memory (budget.go);
+	// past it they are kept in unlinked files in SpillDir. No SpillDir:
+	// in memory, unbounded.
+	Budget   *Budget
+	SpillDir string
 }
 
 func (c *Config) defaults() {
@@ -122,19 +126,12 @@ func Append(ctx context.Context, st s3store.Store, key string, base Base, src So
 	if localStart == 0 {
 		old = src.Section(0, base.Size)
 	} else {
-		rc, err := st.Get(ctx, key, 0, base.Size, base.ETag)
-		if err != nil {
-			return Base{}, conflict(key, err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
+		buf, err := fetchOld(ctx, st, key, base.Size, base.ETag, cfg)
 		if err != nil {
 			return Base{}, err
 		}
-		if int64(len(b)) != base.Size {
-			return Base{}, fmt.Errorf("%w: %s: read %d bytes of a %d byte base", ErrConflict, key, len(b), base.Size)
-		}
-		old = bytes.NewReader(b)
+		defer buf.release()
+		old = buf.reader()
 	}
 	segs := []segment{{src: old, size: base.Size}, {src: newBytes, size: to - base.Size}}
 	return upload(ctx, st, key, segs, base, cfg)

@@ -224,7 +224,9 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		}
 		return 0, f.sp.diskErr(err)
 	}
-	f.sp.hook(OpDataWrite, f.dataPath())
+	if f.sp.opts.Hook != nil { // the path costs an allocation per write
+		f.sp.hook(OpDataWrite, f.dataPath())
+	}
 	before := f.dirtyBytes()
 	if end := off + int64(n); end > f.j.Size {
 		f.j.Size = end
