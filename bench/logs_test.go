@@ -56,6 +56,7 @@ type logsRun struct {
 	pubs     int64     // publications during the writing phase
 	delay    histogram // s3mount_publication_delay_seconds during the writing phase (empty: not exported)
 	delay2   histogram // the same, its second half (after the first publications of all logs, due at once)
+	fuseW    histogram // s3mount_fuse_op_seconds of writes: the daemon's share of write() latency
 	stored   int64     // bytes of the objects after the unmount
 	load     [2]string // /proc/loadavg before and after the writing phase
 }
@@ -252,6 +253,7 @@ func runManyLogs(t testing.TB, cfg logsConfig) logsRun {
 	}
 	r.pubs = int64(after["s3mount_publications_total"] - before["s3mount_publications_total"])
 	r.delay = delayHistogram(after).minus(delayHistogram(before))
+	r.fuseW = fuseWriteHistogram(after).minus(fuseWriteHistogram(before))
 	<-halfDone
 	r.delay2 = delayHistogram(after).minus(delayHistogram(half))
 	r.rss = peakRSS(t, pid)
@@ -349,14 +351,24 @@ func checkLog(data []byte, f, n int) error {
 // count at or below it).
 type histogram map[float64]float64
 
-const delayMetric = "s3mount_publication_delay_seconds_bucket"
-
 // delayHistogram is the publication delay histogram in a scrape (empty for
 // a build that does not export it).
 func delayHistogram(m map[string]float64) histogram {
+	return histogramOf(m, `s3mount_publication_delay_seconds_bucket{le="`)
+}
+
+// fuseWriteHistogram is the daemon's own time for FUSE writes (from the
+// request read to the reply), in a scrape.
+func fuseWriteHistogram(m map[string]float64) histogram {
+	return histogramOf(m, `s3mount_fuse_op_seconds_bucket{op="write",le="`)
+}
+
+// histogramOf is the histogram whose bucket samples start with prefix (up
+// to the le label's value).
+func histogramOf(m map[string]float64, prefix string) histogram {
 	h := histogram{}
 	for k, v := range m {
-		le, ok := strings.CutPrefix(k, delayMetric+`{le="`)
+		le, ok := strings.CutPrefix(k, prefix)
 		if !ok {
 			continue
 		}
@@ -477,6 +489,7 @@ func printLogs(runs []logsRun) {
 		p99 := percentile(r.lat, 99)
 		return fmt.Sprintf("%s / %s / %s %s", dur(percentile(r.lat, 50)), dur(p99), dur(percentile(r.lat, 100)), verdict(p99 <= time.Millisecond))
 	})
+	row("  of which s3mount's write handler p50 / p99 (coarse buckets)", "", func(r logsRun) string { return delays(r.fuseW) })
 	row("bytes stored in S3", "", func(r logsRun) string {
 		return fmt.Sprintf("%.1f MiB (%.1fx)", float64(r.stored)/MiB, float64(r.lines*logLineSize)/float64(max(r.stored, 1)))
 	})
