@@ -65,8 +65,11 @@ type buffer struct {
 }
 
 func newBuffer(b *Budget, dir string, n int64) (*buffer, error) {
-	if dir == "" || n <= spillAbove && b.TryTake(n) {
+	if n <= spillAbove && b.TryTake(n) {
 		return &buffer{b: b, taken: n}, nil
+	}
+	if dir == "" {
+		return &buffer{}, nil // nowhere to spill: memory, unaccounted
 	}
 	f, err := os.CreateTemp(dir, "publishing-*.tmp")
 	if err != nil {
