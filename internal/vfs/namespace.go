@@ -242,23 +242,45 @@ func (fs *FS) dropLocked(n *Node) {
 	}
 }
 
-// forgetLocal is called when the kernel forgets a node: nodes without
-// local state leave the table so that memory stays bounded.
+// Forget is called when the kernel forgets a node: nodes without local
+// state leave the table so that memory stays bounded. One with local
+// state (bytes not yet published) stays until that state ends
+// (letGoIfForgotten); before, it stayed for the mount's life.
 func (fs *FS) Forget(n *Node) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	n.mu.Lock()
-	local := n.hasLocalState() || (n.attrSet && fs.byPath[n.path] == n)
-	if !local && n.ino != RootIno {
-		// A listing made before may still hand it (Received).
-		n.received, n.pruned = false, true
-	}
-	n.mu.Unlock()
-	if local || n.ino == RootIno {
+	if n.ino == RootIno {
 		return
 	}
-	fs.dropLocked(n)
-	delete(fs.nodes, n.ino)
+	n.mu.Lock()
+	n.received = false
+	n.mu.Unlock()
+	fs.letGoUnheldLocked(n)
+}
+
+// letGoIfForgotten drops n from the tables if the kernel does not hold it
+// and it holds nothing of its own any more.
+func (fs *FS) letGoIfForgotten(n *Node) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.letGoUnheldLocked(n)
+}
+
+func (fs *FS) letGoUnheldLocked(n *Node) {
+	if n.ino == RootIno || fs.nodes[n.ino] != n {
+		return
+	}
+	n.mu.Lock()
+	keep := n.received || n.hasLocalState() || (n.attrSet && fs.byPath[n.path] == n)
+	if !keep {
+		// A listing made before may still hand it (Received).
+		n.pruned = true
+	}
+	n.mu.Unlock()
+	if !keep {
+		fs.dropLocked(n)
+		delete(fs.nodes, n.ino)
+	}
 }
 
 // DirEntry is one name in a directory listing.

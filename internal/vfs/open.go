@@ -458,15 +458,22 @@ func (n *Node) dirtyLocked() bool {
 	return j.Dirty
 }
 
-// dropClean lets go of the spool file of a published, unused file.
+// dropClean lets go of the spool file of a published, unused file, and
+// of the node too if the kernel forgot it meanwhile.
 func (n *Node) dropClean() {
 	defer n.job.Hold()()
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
+	if n.dropCleanFile() {
+		n.fs.letGoIfForgotten(n)
+	}
+}
+
+func (n *Node) dropCleanFile() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.handles > 0 || n.file == nil || (n.dirtyLocked() && n.state != stateUnlinked) || n.stream != nil {
-		return
+		return false
 	}
 	f := n.file
 	j := f.Journal()
@@ -477,4 +484,5 @@ func (n *Node) dropClean() {
 	}
 	n.logMode = false
 	f.Remove()
+	return true
 }

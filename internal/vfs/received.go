@@ -37,19 +37,8 @@ func (fs *FS) Unreceived(entries []DirEntry) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for _, e := range entries {
-		n := e.Node
-		if n == nil || n.ino == RootIno || fs.nodes[n.ino] != n {
-			continue
-		}
-		n.mu.Lock()
-		keep := n.received || n.hasLocalState() || n.attrSet
-		if !keep {
-			n.pruned = true
-		}
-		n.mu.Unlock()
-		if !keep {
-			fs.dropLocked(n)
-			delete(fs.nodes, n.ino)
+		if e.Node != nil {
+			fs.letGoUnheldLocked(e.Node)
 		}
 	}
 }

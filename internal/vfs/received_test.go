@@ -3,7 +3,9 @@ package vfs
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 )
@@ -61,5 +63,74 @@ func TestUnreceivedListedNodesAreLetGo(t *testing.T) {
 	}
 	if n != late {
 		t.Fatal("two nodes for one name after a pruned node was handed late")
+	}
+}
+
+// A node the kernel forgets while it still has bytes to publish stays
+// until they are published, then leaves the table (before, it stayed for
+// the mount's life: a log directory's rotated files piled up). A lookup
+// brings it back with its inode number.
+func TestForgottenNodeLeavesOncePublished(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	fs := lostFS(t, mem, t.TempDir())
+	base := nodeCount(fs)
+	n, h, err := fs.Create(ctx, fs.Root(), "a.log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = fs.Received(n)
+	mustWrite(t, h, "line\n")
+	h.Release() // the interval (an hour here) holds the bytes
+	fs.Forget(n)
+	if got := nodeCount(fs); got != base+1 {
+		t.Fatalf("%d nodes after the kernel forgot a file with unpublished bytes, want %d (kept)", got, base+1)
+	}
+	n.job.Now()
+	deadline := time.Now().Add(time.Minute)
+	for nodeCount(fs) != base {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d nodes a minute after the publication was due, want %d", nodeCount(fs), base)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, _, _ := mem.Object("a.log"); string(got) != "line\n" {
+		t.Fatalf("S3 holds %q", got)
+	}
+	m, err := fs.Lookup(ctx, fs.Root(), "a.log")
+	if err != nil || m.Ino() != n.Ino() {
+		t.Fatalf("lookup after the node left: %v, ino %d want %d", err, m.Ino(), n.Ino())
+	}
+	// A node the kernel still holds stays after its publication.
+	h2, err := fs.Open(ctx, fs.Received(m), os.O_WRONLY|os.O_APPEND)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, h2, "two\n")
+	h2.Release()
+	m.job.Now()
+	for {
+		if got, _, _ := mem.Object("a.log"); string(got) == "line\ntwo\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("second publication did not happen")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for { // its spool file let go: the point where a forgotten node leaves
+		m.mu.Lock()
+		done := m.file == nil
+		m.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the published file kept its spool file")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := nodeCount(fs); got != base+1 {
+		t.Fatalf("%d nodes: a node the kernel holds was let go", got)
 	}
 }
