@@ -130,3 +130,38 @@ func TestUploadWindow(t *testing.T) {
 		t.Fatalf("window an hour later ends %v", to)
 	}
 }
+
+// An abort that fails (S3 down at that moment) is not forgotten: the
+// journal keeps the upload and the next publication aborts it. Before,
+// the id was cleared whether or not the abort worked, and the upload's
+// parts stayed billed with nothing to name them.
+func TestFailedAbortIsRetriedBeforeTheNextPublication(t *testing.T) {
+	mem := memstore.New("b")
+	p, f := bigLog(t, mem)
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		if c.Op == "CompleteMultipartUpload" || c.Op == "AbortMultipartUpload" {
+			return memstore.Fail
+		}
+		return memstore.Pass
+	})
+	if _, err := p.Publish(context.Background(), f, &fakeFile{}, true); err == nil {
+		t.Fatal("a publication whose completion failed succeeded")
+	}
+	ups := mem.Uploads()
+	if len(ups) != 1 {
+		t.Fatalf("%d uploads after a failed publication whose abort failed, want 1", len(ups))
+	}
+	if j := f.Journal(); len(j.AbortUploads) != 1 || j.AbortUploads[0] != ups[0].UploadID || j.UploadID != "" {
+		t.Fatalf("journal after the failed abort: upload %q, to abort %v; want %s to abort", j.UploadID, j.AbortUploads, ups[0].UploadID)
+	}
+	mem.SetHook(nil)
+	if _, err := p.Publish(context.Background(), f, &fakeFile{}, true); err != nil {
+		t.Fatal(err)
+	}
+	if ups := mem.Uploads(); len(ups) != 0 {
+		t.Fatalf("uploads left after the next publication: %v", ups)
+	}
+	if j := f.Journal(); len(j.AbortUploads) != 0 || j.UploadID != "" {
+		t.Fatalf("journal after the next publication: upload %q, to abort %v", j.UploadID, j.AbortUploads)
+	}
+}

@@ -153,6 +153,7 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 	if err != nil {
 		return false, err
 	}
+	p.AbortLeftUploads(ctx, f)
 	to, err := t.End(f, final)
 	if err != nil || to < 0 {
 		return settled, err
@@ -161,7 +162,7 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 	cfg := p.cfg
 	cfg.Tag = j.PendingTag
 	cfg.Attrs = t.Attrs()
-	cfg.OnUpload = func(id string) { f.Update(func(jj *spool.Journal) { jj.UploadID = id }) }
+	p.journalUpload(f, &cfg)
 	base := Base{Exists: j.Exists, Size: j.BaseSize, ETag: j.BaseETag}
 	p.log.Debug("publishing", "key", j.Key, "kind", j.Kind, "exists", j.Exists, "base_size", j.BaseSize, "base_etag", j.BaseETag, "to", to, "spool_file", f.ID())
 	watch, began := &createWatch{Store: p.st}, time.Now()
@@ -454,7 +455,7 @@ func (p *Publisher) StartStream(ctx context.Context, f *spool.File, attrs *s3sto
 	cfg := p.cfg
 	cfg.Attrs = attrs
 	cfg.Tag = f.ID() + ":stream:" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	cfg.OnUpload = func(id string) { _ = f.Update(func(j *spool.Journal) { j.UploadID = id }) }
+	p.journalUpload(f, &cfg)
 	if err := f.Update(func(j *spool.Journal) { j.PendingTag, j.PendingSince = cfg.Tag, time.Now().UnixNano() }); err != nil {
 		return nil, err
 	}
@@ -500,4 +501,69 @@ func (p *Publisher) SetAttrs(ctx context.Context, f *spool.File, key, etag strin
 	}
 	t.Published(size, etag, info.ETag)
 	return Result{Published: true, Took: time.Since(start)}, nil
+}
+
+// journalUpload sets cfg's OnUpload and OnAbortFailed for a publication
+// of f: the journal names its multipart upload while it runs, and keeps
+// one whose abort failed in AbortUploads (aborted again before each
+// publication and at recovery; before, it was forgotten and its parts
+// stayed billed with nothing naming them).
+func (p *Publisher) journalUpload(f *spool.File, cfg *Config) {
+	cfg.OnUpload = func(id string) { _ = f.Update(func(j *spool.Journal) { j.UploadID = id }) }
+	cfg.OnAbortFailed = func(id string, err error) {
+		key := ""
+		_ = f.Update(func(j *spool.Journal) {
+			key = j.Key
+			j.UploadID = ""
+			j.AbortUploads = keepAborts(append(j.AbortUploads, id))
+		})
+		p.log.Warn("cannot abort a multipart upload of a failed publication: its parts stay billed until an abort succeeds (retried before each publication)", "key", key, "upload_id", id, "err", err)
+	}
+}
+
+// maxAbortUploads bounds a journal's list of uploads to abort (past it the
+// oldest are forgotten: a lifecycle rule removes them).
+const maxAbortUploads = 64
+
+func keepAborts(ids []string) []string {
+	if len(ids) > maxAbortUploads {
+		ids = ids[len(ids)-maxAbortUploads:]
+	}
+	return ids
+}
+
+// AbortLeftUploads aborts the multipart uploads f's journal keeps for a
+// later abort (AbortUploads); those whose abort fails again stay.
+func (p *Publisher) AbortLeftUploads(ctx context.Context, f *spool.File) {
+	j := f.Journal()
+	if len(j.AbortUploads) == 0 {
+		return
+	}
+	var left []string
+	for _, id := range j.AbortUploads {
+		err := p.st.AbortMultipart(context.WithoutCancel(ctx), j.Key, id)
+		if err != nil && !errors.Is(err, s3store.ErrNoSuchUpload) {
+			left = append(left, id)
+		}
+	}
+	_ = f.Update(func(jj *spool.Journal) { jj.AbortUploads = left })
+}
+
+// RecoverUploads is recovery's abort, for a spool file a previous run
+// left (no publication of it runs): the journal's upload (the crash cut
+// its publication), the ones kept for a later abort, and, when lostSince
+// is set, the key's uploads its cut publication may have created
+// (AbortUploads).
+func (p *Publisher) RecoverUploads(f *spool.File, lostSince time.Time) {
+	j := f.Journal()
+	if j.UploadID != "" {
+		_ = f.Update(func(jj *spool.Journal) {
+			jj.AbortUploads = keepAborts(append(jj.AbortUploads, jj.UploadID))
+			jj.UploadID = ""
+		})
+	}
+	p.AbortLeftUploads(context.Background(), f)
+	if !lostSince.IsZero() {
+		p.AbortUploads(f.Journal(), lostSince)
+	}
 }

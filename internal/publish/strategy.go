@@ -27,6 +27,10 @@ type Config struct {
 	// OnUpload is told the id of each multipart upload as it starts and
 	// "" once it is completed or aborted (journals record it).
 	OnUpload func(uploadID string)
+	// OnAbortFailed, when set, is told an upload whose abort failed (S3
+	// down at that moment) in place of OnUpload(""): the caller keeps it
+	// to abort later.
+	OnAbortFailed func(uploadID string, err error)
 	// Tag is written with the object by every strategy (user metadata
 	// s3store.TagMetadataKey). Unique to a publication attempt, it lets
 	// the caller tell, after a lost answer, whether the object S3 holds is
@@ -257,7 +261,11 @@ func (m *multipart) run(ctx context.Context, jobs []partJob, c s3store.Cond, tot
 
 func (m *multipart) abort() {
 	// Abort even when ctx is cancelled (unmount, interrupted fsync).
-	_ = m.st.AbortMultipart(context.WithoutCancel(context.Background()), m.key, m.id)
+	err := m.st.AbortMultipart(context.WithoutCancel(context.Background()), m.key, m.id)
+	if err != nil && !errors.Is(err, s3store.ErrNoSuchUpload) && m.cfg.OnAbortFailed != nil {
+		m.cfg.OnAbortFailed(m.id, err)
+		return
+	}
 	m.done()
 }
 

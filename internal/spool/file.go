@@ -46,6 +46,10 @@ type Journal struct {
 	// recovery after a crash can tell whether S3 already has those bytes.
 	Pending  int64  `json:"pending,omitempty"`
 	UploadID string `json:"upload_id,omitempty"` // multipart upload to abort after a crash
+	// AbortUploads are multipart uploads of this file whose abort failed
+	// (S3 down at that moment): aborted again before each publication and
+	// at recovery, so their parts do not stay billed unseen.
+	AbortUploads []string `json:"abort_uploads,omitempty"`
 	// Mode (st_mode with its type bits; 0: not set), UID and GID are
 	// attributes set here that S3 may not have yet (create's mode, chmod,
 	// chown): a crash before the publication that carries them must not

@@ -54,15 +54,12 @@ func (fs *FS) newestPerKey(recovered []*spool.File) []*spool.File {
 func (fs *FS) adopt(f *spool.File) {
 	j := f.Journal()
 	p := j.Key[len(fs.opt.Prefix):]
-	if j.UploadID != "" || j.PendingTag != "" {
-		// The crash may have cut a CreateMultipartUpload's answer.
-		var since time.Time
-		if j.PendingTag != "" && j.PendingSince != 0 {
-			since = time.Unix(0, j.PendingSince)
-		}
-		fs.pub.AbortUploads(j, since)
-		f.Update(func(jj *spool.Journal) { jj.UploadID = "" })
+	// The crash may have cut a CreateMultipartUpload's answer.
+	var since time.Time
+	if j.PendingTag != "" && j.PendingSince != 0 {
+		since = time.Unix(0, j.PendingSince)
 	}
+	fs.pub.RecoverUploads(f, since)
 	fs.mu.Lock()
 	n := fs.byPath[p]
 	if n == nil {
