@@ -33,6 +33,17 @@ func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) err
 	}
 	if !landed {
 		info, err = p.copyObject(ctx, j.RenamedFrom, j.RenamedFromETag, j.BaseSize, j.Key, s3store.Cond{Tag: j.RenameTag, Attrs: t.Attrs()})
+		if errors.Is(err, s3store.ErrPrecondition) || errors.Is(err, s3store.ErrNotFound) {
+			// Another writer replaced or deleted the old object before
+			// our copy landed: the move cannot be finished as journaled,
+			// and trying again cannot change that (before, it was
+			// retried for ever). The file becomes a conflict: its local
+			// bytes stay in the spool for `s3mount recover`.
+			msg := fmt.Sprintf("the rename from %s could not be finished: another writer replaced or deleted it first (%v); the file's local data is kept in %s", j.RenamedFrom, err, f.DataPath())
+			_ = f.Update(func(jj *spool.Journal) { jj.Conflict = msg })
+			p.log.Error("rename refused: another writer changed the old object first", "key", j.Key, "old_key", j.RenamedFrom, "spool_file", f.DataPath(), "errno", "EIO")
+			return fmt.Errorf("%w: %s", ErrGaveUp, msg)
+		}
 		if err != nil {
 			return warn(err)
 		}
