@@ -112,6 +112,7 @@ type File struct {
 	accounted int64 // this file's share of Spool.used
 	removed   bool
 	unsaved   bool // the journal in memory is newer than on disk (disk full)
+	pins      int  // readers of the data file itself (pin.go)
 }
 
 // ID names the file inside the spool directory.
@@ -138,6 +139,10 @@ func (f *File) Update(fn func(j *Journal)) error {
 	defer f.mu.Unlock()
 	old := f.j
 	fn(&f.j)
+	if err := f.keepsLayout(old); err != nil {
+		f.j = old
+		return err
+	}
 	if err := f.writeJournal(); err != nil {
 		if !isNoSpace(err) {
 			f.j = old
@@ -350,6 +355,9 @@ func (f *File) Punch(off, n int64) error {
 	if n <= 0 {
 		return nil
 	}
+	if f.pins > 0 {
+		return ErrPinned // published bytes stay local while read directly
+	}
 	old := f.j.LocalStart
 	if end := off + n; end > f.j.LocalStart {
 		f.j.LocalStart = end
@@ -367,8 +375,7 @@ func (f *File) Punch(off, n int64) error {
 	if n <= 0 {
 		return nil
 	}
-	err := unix.Fallocate(int(f.data.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, d, n)
-	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+	if err := f.punchHole(d, n); err != nil {
 		return err
 	}
 	f.sp.hook(OpPunch, f.dataPath())

@@ -1,0 +1,74 @@
+package spool
+
+import (
+	"errors"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// A pinned data file stays a plain image of the file: published bytes are
+// not punched, a rebase cannot shift them, writes and in-place truncation
+// still reach it (a direct reader sees them at once).
+func TestPinKeepsLayout(t *testing.T) {
+	s, _ := open(t, t.TempDir(), Options{})
+	f, err := s.Create(Journal{Key: "a.log", Kind: KindAppend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, f, []byte("one\ntwo\n"), 0)
+	fd, ok := f.Pin()
+	if !ok {
+		t.Fatal("Pin refused a plain file")
+	}
+	if err := f.Update(func(j *Journal) { j.Exists, j.BaseSize = true, 8 }); err != nil {
+		t.Fatalf("a journal change that keeps the layout: %v", err)
+	}
+	if err := f.Punch(0, 8); !errors.Is(err, ErrPinned) {
+		t.Fatalf("Punch of a pinned file = %v, want ErrPinned", err)
+	}
+	if err := f.Update(func(j *Journal) { j.Shift += 5; j.LocalStart = 13 }); !errors.Is(err, ErrPinned) {
+		t.Fatalf("a shifting Update of a pinned file = %v, want ErrPinned", err)
+	}
+	if j := f.Journal(); j.Shift != 0 || j.LocalStart != 0 {
+		t.Fatalf("refused Update changed the journal: %+v", j)
+	}
+	write(t, f, []byte("three\n"), 8)
+	buf := make([]byte, 32)
+	// The descriptor is read as the kernel would (an os.File would close
+	// it when collected).
+	if n, _ := unix.Pread(fd, buf, 0); string(buf[:n]) != "one\ntwo\nthree\n" {
+		t.Fatalf("data file read directly: %q", buf[:n])
+	}
+	if err := f.Update(func(j *Journal) { j.Kind, j.Dirty = KindWhole, true }); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(4); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := unix.Pread(fd, buf, 0); string(buf[:n]) != "one\n" {
+		t.Fatalf("after truncate, data file read directly: %q", buf[:n])
+	}
+	f.Unpin()
+	if f.Pinned() {
+		t.Fatal("still pinned after Unpin")
+	}
+	if err := f.Punch(0, 4); err != nil {
+		t.Fatalf("Punch after Unpin: %v", err)
+	}
+	if _, ok := f.Pin(); ok {
+		t.Fatal("Pin of a file whose first bytes were punched succeeded")
+	}
+}
+
+// A shifted file (appending to an existing object) is no image of the file.
+func TestPinRefusesShifted(t *testing.T) {
+	s, _ := open(t, t.TempDir(), Options{})
+	f, err := s.Create(Journal{Key: "b.log", Kind: KindAppend, Exists: true, BaseSize: 100, Shift: 100, LocalStart: 100, Size: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Pin(); ok {
+		t.Fatal("Pin of a shifted file succeeded")
+	}
+}
