@@ -154,7 +154,7 @@ func run(o *config.Options) error {
 			AllowOther: o.AllowOther, AllowRoot: o.AllowRoot, ReadOnly: o.ReadOnly,
 			EntryTTL: ttl(o.MetadataTTL), NegativeTTL: ttl(o.NegativeMetadataTTL),
 			FsName: "s3mount:" + o.Bucket, Debug: o.Debug && os.Getenv("S3MOUNT_FUSE_DEBUG") != "",
-			Logger: log, OnOp: m.FuseOp,
+			Logger: log, OnOp: m.FuseOp, Passthrough: !o.NoPassthrough,
 		})
 	})
 	if err != nil {

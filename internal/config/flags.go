@@ -164,6 +164,7 @@ var flagTable = []*flagDef{
 	boolFlag("auto-unmount", 0, grpMount, "Automatically unmount on exit", func(o *Options) *bool { return &o.AutoUnmount }),
 	boolFlag("no-posix-metadata", 0, grpMount, "Do not store files' mode, owner and mtime with their objects (user metadata x-amz-meta-mode/uid/gid/mtime, as s3fs does); chmod, chown and utimes then last for the mount's life", func(o *Options) *bool { return &o.NoPosixMetadata }),
 	boolFlag("no-symlink-probe", 0, grpMount, "Do not HEAD each listed object of at most 4 KiB to learn whether it is a symlink, FIFO or device node (a listing carries no metadata): a listing of many small objects then costs no request per object, and such objects show as regular files until looked up by name after --metadata-ttl", func(o *Options) *bool { return &o.NoSymlinkProbe }),
+	boolFlag("no-passthrough", 0, grpMount, "Serve every read through the daemon: without it, a file whose bytes are all in the spool (a log being written, read by tail or grep) is read by the kernel from the spool file directly (FUSE passthrough, when the kernel and privileges allow; the log says which at mount)", func(o *Options) *bool { return &o.NoPassthrough }),
 	boolFlag("allow-root", 0, grpMount, "Allow root user to access file system", func(o *Options) *bool { return &o.AllowRoot }),
 	boolFlag("allow-other", 0, grpMount, "Allow other users, including root, to access file system", func(o *Options) *bool { return &o.AllowOther }),
 	{name: "uid", value: "UID", group: grpMount, help: "Owner UID", def: "current user's UID",

@@ -110,6 +110,7 @@ type Options struct {
 	AllowRoot         bool
 	NoPosixMetadata   bool // chmod/chown/utimes not stored in S3
 	NoSymlinkProbe    bool // listings do not HEAD small objects for their type
+	NoPassthrough     bool // every read goes through the daemon (no FUSE passthrough)
 	AutoUnmount       bool
 	UID               uint32 // default: current uid
 	GID               uint32 // default: current gid

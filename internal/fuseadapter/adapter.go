@@ -22,6 +22,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,11 +44,15 @@ type Options struct {
 	Logger      *slog.Logger
 	// OnOp, if set, observes every FUSE operation (metrics).
 	OnOp func(op string, d time.Duration, errno syscall.Errno)
+	// Passthrough: files whose bytes are all in the spool may be read by
+	// the kernel from the spool's data file directly (passthrough.go),
+	// where the kernel and privileges allow it.
+	Passthrough bool
 }
 
 // Mount mounts v at dir and returns the running server.
 func Mount(dir string, v *vfs.FS, o Options) (*fuse.Server, error) {
-	a := &adapter{v: v, log: o.Logger, onOp: o.OnOp}
+	a := &adapter{v: v, log: o.Logger, onOp: o.OnOp, slots: &slotTable{}, kill: &sync.Map{}}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -84,7 +89,7 @@ func Mount(dir string, v *vfs.FS, o Options) (*fuse.Server, error) {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
 	}
 	root := &node{a: a, v: v.Root()}
-	var raw fuse.RawFileSystem = fs.NewNodeFS(root, opts)
+	var raw fuse.RawFileSystem = &passthroughFS{RawFileSystem: fs.NewNodeFS(root, opts), slots: a.slots, kill: a.kill}
 	if o.AllowRoot {
 		// The kernel's allow_other lets everyone in: turn away all but
 		// root and the mounting user here (access.go).
@@ -95,17 +100,22 @@ func Mount(dir string, v *vfs.FS, o Options) (*fuse.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.srv = srv
 	go srv.Serve()
 	if err := srv.WaitMount(); err != nil {
 		return nil, err
 	}
+	a.probeLocalReads(o.Passthrough)
 	return srv, nil
 }
 
 type adapter struct {
-	v    *vfs.FS
-	log  *slog.Logger
-	onOp func(op string, d time.Duration, errno syscall.Errno)
+	v     *vfs.FS
+	log   *slog.Logger
+	onOp  func(op string, d time.Duration, errno syscall.Errno)
+	srv   backingServer // set before the first request
+	slots *slotTable    // backing ids on their way into open replies
+	kill  *sync.Map     // writes asked to clear setuid/setgid (passthrough.go)
 }
 
 // done reports an operation's result to metrics and returns its errno.
@@ -124,8 +134,9 @@ func (a *adapter) done(op string, start time.Time, err error) syscall.Errno {
 // node is one vfs node in go-fuse's tree.
 type node struct {
 	fs.Inode
-	a *adapter
-	v *vfs.Node
+	a  *adapter
+	v  *vfs.Node
+	pt backing // the spool file the kernel reads directly (passthrough.go)
 }
 
 var (
@@ -248,7 +259,8 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, n.a.done("open", start, err)
 	}
-	return &handle{a: n.a, h: h}, openFlags(int(flags)), n.a.done("open", start, nil)
+	out, pt := n.ioFlags(h, openFlags(int(flags)))
+	return &handle{a: n.a, h: h, pt: pt}, out, n.a.done("open", start, nil)
 }
 
 // openFlags: O_DIRECT opens bypass the page cache, as the caller asked.
@@ -268,7 +280,13 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, n.a.done("create", start, err)
 	}
 	ch := n.child(ctx, v, out)
-	return ch, &handle{a: n.a, h: h}, openFlags(int(flags)), n.a.done("create", start, nil)
+	// The child's node, not a new one: its backing is the kernel inode's.
+	cn, _ := ch.Operations().(*node)
+	if cn == nil {
+		cn = &node{a: n.a, v: v}
+	}
+	fl, pt := cn.ioFlags(h, openFlags(int(flags)))
+	return ch, &handle{a: n.a, h: h, pt: pt}, fl, n.a.done("create", start, nil)
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -379,8 +397,9 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 
 // handle is one open file.
 type handle struct {
-	a *adapter
-	h *vfs.Handle
+	a  *adapter
+	h  *vfs.Handle
+	pt *backing // the backing file this open names, if any
 }
 
 var (
@@ -413,6 +432,11 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	rq := newRequest(ctx)
 	defer rq.end()
 	start := time.Now()
+	if h.a.killsPrivs(ctx) {
+		if err := h.h.KillPrivs(rq); err != nil {
+			return 0, h.a.done("write", start, err)
+		}
+	}
 	n, err := h.h.Write(rq, data, off)
 	return uint32(n), h.a.done("write", start, err)
 }
@@ -432,6 +456,11 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	// Before vfs lets go of the pin: once no open names the backing id,
+	// a new local open may register the node's (new) data file.
+	if h.pt != nil {
+		h.pt.release(h.a.srv, h.a)
+	}
 	h.h.Release()
 	return 0
 }

@@ -105,6 +105,9 @@ type SetAttr struct {
 
 // Setattr applies a.
 func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error {
+	if h != nil {
+		h.settled()
+	}
 	if fs.opt.ReadOnly && a.Size != nil {
 		return ErrReadOnly
 	}

@@ -15,10 +15,13 @@ import (
 func (n *Node) truncateLocal(ctx context.Context, size int64) error {
 	n.mu.Lock()
 	f := n.file
+	pinned := n.readLocallyLocked()
 	n.mu.Unlock()
-	if size == 0 {
+	if size == 0 && !pinned {
 		// ftruncate(0) (logrotate copytruncate) keeps no old byte: no need
 		// to fetch the published part, however large the log is.
+		// (A file the kernel reads directly keeps its data file: it has
+		// every byte, so it is cut in place, as for a size above 0.)
 		if err := n.fs.emptied(n, f); err != nil {
 			return err
 		}
@@ -222,6 +225,7 @@ func (n *Node) cutsPublished(size int64) bool {
 // modes are EOPNOTSUPP.
 func (h *Handle) Allocate(ctx context.Context, off, n int64, mode uint32) error {
 	const keepSize = 0x01
+	h.settled()
 	if !h.write {
 		return syscall.EBADF
 	}

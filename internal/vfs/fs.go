@@ -8,7 +8,8 @@
 // (truncate, whole-file edits), rename, unlink, attr, dirattrs, modebits
 // (setuid/setgid/sticky, new entries' owners), symlink (links and special
 // files), stream (multipart while writing),
-// publishing (a node's side of its publication job: what it needs, its
+// localreads (how the kernel serves each open: page cache, direct, or
+// straight from the spool file with FUSE passthrough), publishing (a node's side of its publication job: what it needs, its
 // end, its writers, its state after; publish.Job owns the job — one at a
 // time, when, retries — and publish.Publisher makes every S3 call of a
 // publication, rebase, lost-answer check and interrupted rename) and recovery
@@ -31,14 +32,21 @@
 //	                  (journal Pending) vs a drop cutting
 //	                  a half-accepted line
 //	Handle.mu         reader, rETag, wrote, served, dropLine  nothing slow
+//	                  (Handle.io, pinned: under Node.mu)
 //	FS.mu             nodes, byPath, negative, inoOf,         nothing slow: no S3, no I/O
 //	                  nextIno, closed
 //	Node.mu           every other Node field (path, file,     nothing slow: no S3, no I/O
-//	                  handles, state, drops, ownETags, ...)
+//	                  handles, state, drops, ownETags,
+//	                  ioCached, ioLocal, ...)
 //	spool.File.dataMu data file reads vs freeing bytes        disk I/O
-//	spool.File.mu     the journal and accounting              journal writes (disk I/O)
+//	spool.File.mu     the journal, accounting and pins        journal writes (disk I/O)
 //	spool.Spool.mu    used bytes, disk-full flag, file set    nothing slow (cond waits)
 //	Stats.mu, FS.warnMu                                       leaves
+//	fuseadapter's     a kernel inode's backing id and its     the BACKING_OPEN/CLOSE
+//	backing.mu        users (leaf: taken with no vfs lock     ioctl
+//	                  held, never held into vfs)
+//	fuseadapter's     backing ids on their way into open      leaf
+//	slotTable.mu      replies
 //
 // Nothing waits for buffer space while holding a Node lock: Write drops
 // n.wmu first (FS.waitRoom). publish.Scheduler's, publish.Job's outcome
@@ -162,6 +170,7 @@ type FS struct {
 	closed  bool
 
 	stats Stats
+	local localReads // FUSE passthrough of spool files (localreads.go)
 
 	// adopting counts the publications of recovered spool files still
 	// running: Shutdown waits for them, or one would remove its spool

@@ -95,3 +95,21 @@ func (fs *FS) ownerOr(uid, gid *uint32) (u, g uint32) {
 	}
 	return u, g
 }
+
+// KillPrivs is what a write by a process without CAP_FSETID does to the
+// file's mode on a local file system: setuid goes, and setgid if the group
+// may execute. The kernel does it itself before page-cached writes (a
+// chmod it sends); for direct-I/O writes (IODirect) it asks the daemon to,
+// with a flag on the write.
+func (h *Handle) KillPrivs(ctx context.Context) error {
+	n := h.node
+	mode := permOf(n.Attr().Mode)
+	kept := mode &^ os.ModeSetuid
+	if mode&0o010 != 0 {
+		kept &^= os.ModeSetgid
+	}
+	if kept == mode {
+		return nil
+	}
+	return n.fs.Setattr(ctx, n, h, SetAttr{Mode: &kept})
+}

@@ -77,6 +77,11 @@ type Node struct {
 	drops      dropState
 	ownETags   ownETags // ETags our own publications produced (reads may follow them)
 	openLine   bool     // the last append did not end with a newline
+
+	// Open handles by how the kernel serves them (localreads.go):
+	// page-cached, naming the spool file as backing (pinned), and direct
+	// ones the kernel may not have completed the open of.
+	ioCached, ioLocal, ioUnsettled int
 }
 
 // Ino is the inode number.

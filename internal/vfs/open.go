@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +31,12 @@ type Handle struct {
 	// dropLine: a non-blocking drop took the head of this handle's current
 	// line; its tail is dropped too (no part of a line is ever published).
 	dropLine bool
+
+	// How the kernel serves it (localreads.go); set at open, under n.mu.
+	io        IOMode
+	pinned    *spool.File // the data file it names as backing, pinned
+	pinnedFd  int
+	unsettled atomic.Bool // IODirect, no request seen on it yet (settled)
 }
 
 // Node is the file the handle is open on.
@@ -90,7 +97,7 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 	n.metaKnown = true
 	n.mu.Unlock()
 	fs.mu.Unlock()
-	h := n.newHandle(flags)
+	h := n.newHandle(flags, false)
 	// A new file is published at close even if nothing is written (touch).
 	h.wrote = !h.append
 	return n, h, nil
@@ -124,7 +131,7 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 			if n.isUnlinked() {
 				return nil, ErrNotFound
 			}
-			return n.newHandle(flags), nil
+			return n.newHandle(flags, true), nil
 		}
 	}
 	if fs.opt.ReadOnly {
@@ -189,7 +196,7 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 			return nil, err
 		}
 	}
-	h := n.newHandle(flags)
+	h := n.newHandle(flags, true)
 	if flags&os.O_TRUNC != 0 {
 		h.markWrote() // truncated: close publishes even without a write
 	}
@@ -348,10 +355,12 @@ func (fs *FS) fill(ctx context.Context, f *spool.File, p string, off, size int64
 	return nil
 }
 
-func (n *Node) newHandle(flags int) *Handle {
+// newHandle counts a new open; canPin: n.wmu is held (localreads.go).
+func (n *Node) newHandle(flags int, canPin bool) *Handle {
 	acc := flags & syscall.O_ACCMODE
 	h := &Handle{node: n, flags: flags, write: acc != os.O_RDONLY || flags&os.O_TRUNC != 0, append: flags&os.O_APPEND != 0}
 	n.mu.Lock()
+	n.chooseIOLocked(h, canPin)
 	n.handles++
 	if h.write {
 		n.writers++
@@ -368,6 +377,7 @@ func (n *Node) newHandle(flags int) *Handle {
 // semantics: the object is published before close returns, and an upload
 // error is close's error. Log writers never wait here.
 func (h *Handle) Flush(ctx context.Context) error {
+	h.settled()
 	h.mu.Lock()
 	wrote := h.wrote
 	h.wrote = false
@@ -393,6 +403,7 @@ func (h *Handle) markWrote() {
 // Fsync returns once S3 has every byte written so far.
 // Any descriptor will do: `sync FILE` opens the file read-only.
 func (h *Handle) Fsync(ctx context.Context) error {
+	h.settled()
 	n := h.node
 	h.mu.Lock()
 	h.wrote = false
@@ -421,6 +432,7 @@ func (h *Handle) Release() {
 	}
 	h.mu.Unlock()
 	n.mu.Lock()
+	n.releaseIOLocked(h)
 	n.handles--
 	if h.write {
 		n.writers--

@@ -23,6 +23,7 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 	if !h.write {
 		return 0, syscall.EBADF
 	}
+	h.settled()
 	for {
 		m, need, err := h.writeOnce(ctx, data, off)
 		switch {

@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/testenv"
+)
+
+// BenchmarkLocalRead: reading a 512 MiB log while it sits in the spool (its
+// writer holds it open, --upload-interval 1h), warm as a log just written
+// is — the spool's data file in the page cache, the mount's own cache of
+// the file dropped (dd iflag=nocache count=0) — against reading the spool's
+// data file itself, with 1 MiB read(2)s as dd bs=1M does. Target: >= 0.8x.
+// The same log on a mount with --no-passthrough (today's path: every read
+// through the daemon) is read in the same rounds. Each side's fastest of
+// localReadRounds rounds (order alternating) is compared, and the daemon's
+// CPU and FUSE reads during the reads are printed: with passthrough the
+// daemon sees none. Everything runs once, whatever b.N is: -benchtime 1x.
+func BenchmarkLocalRead(b *testing.B) {
+	srv := testenv.StartServer(b)
+	bucket := srv.NewBucket(b)
+	const size = 512 * mib
+	type side struct {
+		name      string
+		m         *testenv.Mount
+		addr      string
+		file, raw string // the log on the mount, its spool data file
+		w         *os.File
+		best, cpu time.Duration
+		reads     float64
+	}
+	sides := []*side{{name: "passthrough"}, {name: "--no-passthrough"}}
+	for _, s := range sides {
+		s.addr = freeAddr()
+		args := []string{"--metrics-addr", s.addr, "--upload-interval", "1h"}
+		if s.name != "passthrough" {
+			args = append(args, "--no-passthrough")
+		}
+		s.m = testenv.MountBinary(b, srv.Endpoint, srv, bucket, args...)
+		s.file = filepath.Join(s.m.Dir, "app-"+metricName(s.name)+".log")
+		var err error
+		if s.w, err = os.OpenFile(s.file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		defer s.w.Close()
+		if err := writeLog(s.w, size); err != nil {
+			b.Fatal(err)
+		}
+		if s.raw, err = spoolDataFile(s.m.SpoolDir, size); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !strings.Contains(sides[0].m.Stderr(), "reads of files in the spool: FUSE passthrough") {
+		b.Fatalf("passthrough is not available here:\n%s", sides[0].m.Stderr())
+	}
+	b.ResetTimer()
+	const localReadRounds = 5
+	var rawBest time.Duration
+	for round := 0; round < localReadRounds; round++ {
+		// Warm: the data files are in the page cache (just written, and
+		// read once here); the mount's own cache of each log is dropped.
+		for _, s := range sides {
+			if round == 0 {
+				if _, _, err := readAll(s.raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if out, err := exec.Command("dd", "iflag=nocache", "count=0", "if="+s.file).CombinedOutput(); err != nil {
+				b.Fatalf("dd iflag=nocache: %v: %s", err, out)
+			}
+		}
+		readRaw := func() {
+			n, d, err := readAll(sides[0].raw)
+			if err != nil || n != size {
+				b.Fatalf("read of the spool data file: %d bytes, %v", n, err)
+			}
+			if rawBest == 0 || d < rawBest {
+				rawBest = d
+			}
+		}
+		readMount := func(s *side) {
+			reads0 := fuseReads(b, s.addr)
+			var d time.Duration
+			c := measureCPU(b, s.m.Cmd.Process.Pid, 0, func() {
+				var n int64
+				var err error
+				n, d, err = readAll(s.file)
+				if err != nil || n != size {
+					b.Fatalf("read of %s: %d bytes, %v", s.file, n, err)
+				}
+			})
+			s.cpu += c.daemon
+			s.reads += fuseReads(b, s.addr) - reads0
+			if s.best == 0 || d < s.best {
+				s.best = d
+			}
+		}
+		if round%2 == 0 {
+			readRaw()
+			readMount(sides[0])
+		} else {
+			readMount(sides[0])
+			readRaw()
+		}
+		readMount(sides[1])
+	}
+	b.StopTimer()
+	gbps := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e9 }
+	fmt.Printf("\nreading a 512 MiB log in the spool (writer open), warm, 1 MiB reads; best of %d rounds (server: %s)\n", localReadRounds, srv.Kind)
+	fmt.Printf("%-32s %10s %14s %18s %16s\n", "read of", "GB/s", "vs data file", "daemon CPU/round", "FUSE reads/round")
+	fmt.Printf("%-32s %10.2f %14s %18s %16s\n", "spool data file (local disk)", gbps(rawBest), "1.00x", "-", "-")
+	for _, s := range sides {
+		fmt.Printf("%-32s %10.2f %13.2fx %18s %16.0f\n", "mount, "+s.name, gbps(s.best), rawBest.Seconds()/s.best.Seconds(),
+			dur(s.cpu/localReadRounds), s.reads/localReadRounds)
+	}
+	fmt.Printf("(target: passthrough >= 0.80x the data file)\n")
+	ratio := rawBest.Seconds() / sides[0].best.Seconds()
+	b.ReportMetric(ratio, "passthrough/datafile")
+	b.ReportMetric(rawBest.Seconds()/sides[1].best.Seconds(), "daemon/datafile")
+	if sides[0].reads != 0 {
+		b.Errorf("%v FUSE reads reached the daemon with passthrough on", sides[0].reads)
+	}
+}
+
+// writeLog appends size bytes of log lines through w in 1 MiB writes.
+func writeLog(w *os.File, size int) error {
+	var chunk bytes.Buffer
+	for i := 0; chunk.Len() < mib; i++ {
+		fmt.Fprintf(&chunk, "2026-12-06T12:00:00.000Z GET /api/v1/items/%08d 200 %04d \"Mozilla/5.0\"\n", i, i%997)
+	}
+	line := chunk.Bytes()[:mib]
+	for n := 0; n < size; n += mib {
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// spoolDataFile is the data file of size bytes in a mount's spool.
+func spoolDataFile(dir string, size int64) (string, error) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.data"))
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.Size() == size {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("no data file of %d bytes in %s (%v)", size, dir, files)
+}
+
+// fuseReads is the daemon's count of FUSE reads so far.
+func fuseReads(b *testing.B, addr string) float64 {
+	b.Helper()
+	m, err := scrape(addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m[`s3mount_fuse_op_seconds_count{op="read"}`]
+}

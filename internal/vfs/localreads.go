@@ -1,0 +1,195 @@
+package vfs
+
+import (
+	"os"
+	"sync/atomic"
+	"syscall"
+)
+
+// IOMode says how the kernel serves an open file: through this package
+// (with or without its page cache) or straight from the spool's data file
+// (FUSE passthrough: the adapter maps the modes onto open flags).
+//
+// The kernel allows no page-cached open of a file while another reads its
+// backing file directly, and once one does, every later open of the file
+// must name the same backing file, or it fails with EIO. So the mode of an
+// open depends on the other opens of the node (n.ioCached, n.ioLocal),
+// and a backing file stays what its readers expect — offset N of the file
+// at offset N of the data file, every byte present — while any open that
+// names it lasts (spool.File.Pin).
+type IOMode uint8
+
+const (
+	// IOCached: reads and writes reach this package, through the kernel's
+	// page cache (mmap works as on any FUSE file). As before passthrough.
+	IOCached IOMode = iota
+	// IODirect: reads and writes reach this package, bypassing the page
+	// cache. Write-only opens get it when local reads are on: a page-cached
+	// writer would keep the kernel from letting a later reader read the
+	// local file directly for as long as it stays open (logs stay open for
+	// months), and a write-only handle gains nothing from the cache: it
+	// cannot read or mmap, and its writes reach the spool either way.
+	IODirect
+	// IOLocal: a read-only open served by the kernel from the spool's data
+	// file (LocalFd), past the daemon; the kernel refuses it writes.
+	IOLocal
+	// IOLocalWriter: a writable open of a file that is read locally by
+	// another open: it must name the backing file too (or the kernel fails
+	// the open), but its reads and writes still reach this package (direct
+	// I/O), so that every byte written goes through the spool's journal.
+	IOLocalWriter
+)
+
+// localReads: whether opens may read spool data files directly (the
+// adapter found the kernel and privileges allow it, and --no-passthrough
+// was not given).
+type localReads struct {
+	on      atomic.Bool
+	granted atomic.Int64 // IOLocal opens, for metrics and tests
+}
+
+// SetLocalReads turns reading local files directly on or off (the adapter
+// says what the kernel allows) and says which, once per call: the mount
+// calls it once.
+func (fs *FS) SetLocalReads(on bool, why string) {
+	fs.local.on.Store(on)
+	if on {
+		fs.log.Info("reads of files in the spool: FUSE passthrough (the kernel reads the spool's data file)")
+		return
+	}
+	fs.log.Info("reads of files in the spool: through the daemon (FUSE passthrough off)", "reason", why)
+}
+
+// ScratchFile is an unlinked file beside the spool files, for the adapter
+// to ask the kernel whether it would read such files directly.
+func (fs *FS) ScratchFile() (*os.File, error) { return fs.sp.ScratchFile() }
+
+// LocalReads reports whether opens may read spool data files directly.
+func (fs *FS) LocalReads() bool { return fs.local.on.Load() }
+
+// LocalOpens counts the opens served from a spool data file directly.
+func (fs *FS) LocalOpens() int64 { return fs.local.granted.Load() }
+
+// IOMode is how the kernel is to serve the handle.
+func (h *Handle) IOMode() IOMode { return h.io }
+
+// LocalFd is the spool data file an IOLocal or IOLocalWriter handle names
+// as its backing file (valid until Release).
+func (h *Handle) LocalFd() (int, bool) {
+	if h.pinned == nil {
+		return 0, false
+	}
+	return h.pinnedFd, true
+}
+
+// LocalFailed: the kernel would not take the data file (the adapter could
+// not register it). The handle is served as before, and the mount stops
+// trying. Only the first local open of a node can fail so (later ones
+// reuse its registration).
+func (h *Handle) LocalFailed(why string) {
+	n := h.node
+	n.mu.Lock()
+	if h.pinned != nil {
+		h.pinned.Unpin()
+		h.pinned = nil
+		n.ioLocal--
+	}
+	if h.io == IOLocal {
+		n.fs.local.granted.Add(-1)
+	}
+	h.io = IOCached
+	n.ioCached++
+	n.mu.Unlock()
+	if n.fs.local.on.CompareAndSwap(true, false) {
+		n.fs.log.Warn("FUSE passthrough failed: reads of files in the spool go through the daemon from now on", "reason", why)
+	}
+}
+
+// chooseIOLocked picks the new handle's mode and counts it (n.mu held).
+// canPin: the caller holds n.wmu, so n.file cannot be replaced under a new
+// pin (edit.go replaces it only with n.wmu held and no pin).
+func (n *Node) chooseIOLocked(h *Handle, canPin bool) {
+	readOnly := !h.write
+	writeOnly := h.flags&syscall.O_ACCMODE == os.O_WRONLY
+	switch {
+	case n.ioLocal > 0:
+		// The kernel reads the file locally for another open: this one
+		// must name the same data file, which stays pinned.
+		if n.file != nil {
+			if fd, ok := n.file.Pin(); ok {
+				h.pinned, h.pinnedFd = n.file, fd
+			}
+		}
+		if readOnly {
+			h.io = IOLocal
+			n.fs.local.granted.Add(1)
+		} else {
+			h.io = IOLocalWriter
+		}
+		n.ioLocal++
+		return
+	case !n.fs.local.on.Load():
+		h.io = IOCached
+	case n.ioCached > 0:
+		h.io = IOCached // the kernel allows no local read beside it
+	case readOnly && n.ioUnsettled > 0:
+		// A direct open's reply may still be on its way into the kernel:
+		// once a local read began, the kernel would fail that open.
+		h.io = IOCached
+	case readOnly && canPin && n.file != nil && n.state != stateUnlinked:
+		if fd, ok := n.file.Pin(); ok {
+			h.pinned, h.pinnedFd = n.file, fd
+			h.io = IOLocal
+			n.ioLocal++
+			n.fs.local.granted.Add(1)
+			return
+		}
+		h.io = IOCached
+	case writeOnly:
+		h.io = IODirect
+		h.unsettled.Store(true)
+		n.ioUnsettled++
+	default:
+		h.io = IOCached
+	}
+	if h.io == IOCached {
+		n.ioCached++
+	}
+}
+
+// settled: the kernel sent a request on the handle, so its open is
+// complete there (a descriptor is usable only then; a failed open is
+// released). Until then a direct open keeps readers from reading locally:
+// the kernel fails an open without passthrough that completes after a
+// passthrough open of the file, and the daemon cannot see when an open it
+// answered completes. A writer that writes or closes settles at once; one
+// that waits before its first write only costs a reader its local reads.
+func (h *Handle) settled() {
+	if h.unsettled.CompareAndSwap(true, false) {
+		n := h.node
+		n.mu.Lock()
+		n.ioUnsettled--
+		n.mu.Unlock()
+	}
+}
+
+// releaseIOLocked uncounts the handle's mode (n.mu held).
+func (n *Node) releaseIOLocked(h *Handle) {
+	if h.unsettled.CompareAndSwap(true, false) {
+		n.ioUnsettled--
+	}
+	switch h.io {
+	case IOCached:
+		n.ioCached--
+	case IOLocal, IOLocalWriter:
+		n.ioLocal--
+	}
+	if h.pinned != nil {
+		h.pinned.Unpin()
+		h.pinned = nil
+	}
+}
+
+// readLocally: the kernel may be reading the spool file directly, so it
+// must not be replaced (n.mu held).
+func (n *Node) readLocallyLocked() bool { return n.ioLocal > 0 }
