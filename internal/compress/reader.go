@@ -172,6 +172,10 @@ func (z *Reader) nextMember() error {
 		if err != nil {
 			return err
 		}
+		if skippable(frame) { // a trailer (trailer.go): no bytes
+			z.cur = &sliceReader{}
+			return nil
+		}
 		b, err := zstdDecoder().DecodeAll(frame, z.scratch[:0])
 		if err != nil {
 			return z.corrupt(err)
@@ -220,8 +224,7 @@ func readFrame(br *bufio.Reader, f []byte) ([]byte, error) {
 	if err != nil {
 		return f, err
 	}
-	magic := binary.LittleEndian.Uint32(m)
-	if magic&0xFFFFFFF0 == 0x184D2A50 { // skippable frame
+	if skippable(m) {
 		s, err := take(4)
 		if err != nil {
 			return f, err
@@ -229,7 +232,7 @@ func readFrame(br *bufio.Reader, f []byte) ([]byte, error) {
 		_, err = take(int(binary.LittleEndian.Uint32(s)))
 		return f, err
 	}
-	if magic != 0xFD2FB528 {
+	if binary.LittleEndian.Uint32(m) != 0xFD2FB528 {
 		return f, fmt.Errorf("%w: not a zstd frame", ErrCorrupt)
 	}
 	d, err := take(1)
@@ -281,4 +284,9 @@ func readFrame(br *bufio.Reader, f []byte) ([]byte, error) {
 		_, err = take(4)
 	}
 	return f, err
+}
+
+// skippable: frame (at least its magic) is a zstd skippable frame.
+func skippable(frame []byte) bool {
+	return len(frame) >= 4 && binary.LittleEndian.Uint32(frame)&0xFFFFFFF0 == 0x184D2A50
 }

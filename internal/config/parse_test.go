@@ -118,6 +118,10 @@ func TestEveryFlag(t *testing.T) {
 		}},
 		{nil, func(o *Options) bool { return o.Compress == "" && o.CompressGlobs == nil }},
 	}
+	// Compression works on directory buckets too (sizes in trailers).
+	if o := mustParse(t, "b--use1-az4--x-s3", "/m", "--compress", "zstd"); o.Compress != CompressZstd || o.BucketType != BucketTypeDirectory {
+		t.Errorf("--compress on a directory bucket: %+v", *o)
+	}
 	for _, c := range cases {
 		args := append([]string{"my-bucket", "/mnt/s3"}, c.args...)
 		o := mustParse(t, args...)
@@ -293,7 +297,6 @@ func TestErrors(t *testing.T) {
 		{[]string{"b-1", "/m", "--part-size", "16m", "--write-part-size", "16m"}, "--part-size cannot be used with --write-part-size"},
 		{[]string{"b-1", "/m", "--allow-other", "--allow-root"}, "--allow-other cannot be used with --allow-root"},
 		{[]string{"b-1", "/m", "--compress-glob", "*.log"}, "--compress-glob needs --compress"},
-		{[]string{"b--use1-az4--x-s3", "/m", "--compress", "gzip"}, "--compress is not supported on directory buckets"},
 		{[]string{"b-1", "/m", "--compress", "lz4"}, "invalid value \"lz4\" for --compress"},
 		{[]string{"b-1", "/m", "--compress", "gzip", "--compress-glob", "[x"}, "invalid --compress-glob"},
 		{[]string{"b-1", "/m", "--no-log", "--debug"}, "--no-log cannot be used with --debug"},

@@ -197,11 +197,6 @@ func finish(o *Options, set map[string]bool, pos []string) error {
 			o.BucketType = BucketTypeDirectory
 		}
 	}
-	if o.Compress != "" && o.BucketType == BucketTypeDirectory {
-		// Express appends and RenameObject do not know compressed
-		// objects yet.
-		return fmt.Errorf("--compress is not supported on directory buckets (S3 Express One Zone) yet")
-	}
 	if !set["uid"] {
 		o.UID = uint32(os.Getuid())
 	}

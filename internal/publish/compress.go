@@ -23,6 +23,12 @@ type Compressing interface {
 	Published(key, etag string, raw, comp, objectSize int64)
 	// ObjectSize is the size of key's object at etag, if known.
 	ObjectSize(key, etag string) (int64, bool)
+	// Stat is the file's view of key's object (uncompressed size) and
+	// the object's stored size, at one ETag.
+	Stat(ctx context.Context, key string) (s3store.ObjectInfo, int64, error)
+	// RenameObject renames a file on a directory bucket (RenameObject
+	// through ex, of the file's object) and returns its view there.
+	RenameObject(ctx context.Context, ex s3store.Express, src, dst string) (s3store.ObjectInfo, error)
 }
 
 // errNoStream: a compressed file is not streamed while written (its bytes
@@ -41,15 +47,21 @@ func (p *Publisher) Compressed(key string) bool {
 
 // publishCompressed publishes logical [0, to) of a compressed file: its
 // object grows by members holding [base.Size, to) (compose or re-put, as
-// Append), or, for a file published whole, is replaced by members of all
-// of it. base is in uncompressed bytes; the mark on the object carries the
-// uncompressed size.
+// Append; on a directory bucket one append at the object's stored size),
+// or, for a file published whole, is replaced by members of all of it.
+// base is in uncompressed bytes; the mark on the object carries the
+// uncompressed size, or, on a directory bucket, says that a trailer at
+// the end of each publication's bytes does (compress.Trailer).
 func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spool.Journal, to int64, base Base, cfg Config) (Base, error) {
 	z := p.st.(Compressing)
 	obj, _ := z.Compressed(j.Key)
 	raw, codec := z.Raw(), z.Codec()
+	express := p.express != nil
 	cfg.defaults()
 	cfg.Encoding = &s3store.Encoding{Name: string(codec), Size: to}
+	if express {
+		cfg.Encoding = &s3store.Encoding{Name: string(codec), Trailer: true}
+	}
 	whole := j.Kind == spool.KindWhole || !base.Exists || base.Size == 0
 	from := base.Size
 	if whole {
@@ -57,6 +69,25 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 	}
 	if !whole && j.LocalStart > from {
 		return Base{}, fmt.Errorf("publish %s: nothing local below %d", j.Key, j.LocalStart)
+	}
+	// Append: the object's compressed size is not in the journal. The
+	// view knows it when this mount wrote or read that version; else a
+	// HEAD tells it, and that it is still the version we extend. (The
+	// writes below are conditional on the ETag, or the offset, either way.)
+	cb := Base{Exists: true, ETag: base.ETag}
+	if !whole {
+		if n, ok := z.ObjectSize(j.Key, base.ETag); ok {
+			cb.Size = n
+		} else {
+			info, stored, err := z.Stat(ctx, j.Key)
+			if err != nil {
+				return Base{}, conflict(j.Key, err)
+			}
+			if info.ETag != base.ETag || info.Size != base.Size {
+				return Base{}, fmt.Errorf("%w: %s: the object is no longer the one extended", ErrConflict, obj)
+			}
+			cb.Size = stored
+		}
 	}
 	out, err := newBuffer(cfg.Budget, cfg.SpillDir, to-from)
 	if err != nil {
@@ -67,39 +98,39 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 	if err != nil {
 		return Base{}, err
 	}
+	if express {
+		pub := compress.Boundary{Raw: from}
+		if !whole {
+			pub.Comp = cb.Size
+		}
+		m, err := out.Write(codec.AppendTrailer(nil, compress.Trailer{Raw: to, Pub: pub}))
+		n += int64(m)
+		if err != nil {
+			return Base{}, err
+		}
+	}
 	body := out.reader()
 	if whole {
 		// The object's old bytes (if any) are not kept: condition on it.
-		cb := Base{Exists: base.Exists, ETag: base.ETag}
-		nb, err := upload(ctx, raw, obj, []segment{{src: body, size: n}}, cb, cfg)
+		wb := Base{Exists: base.Exists, ETag: base.ETag}
+		nb, err := upload(ctx, raw, obj, []segment{{src: body, size: n}}, wb, cfg)
 		if err != nil {
 			return Base{}, err
+		}
+		if express {
+			f.Update(func(jj *spool.Journal) { jj.ExpressParts = 1 })
 		}
 		z.Index().Add(j.Key, nb.ETag, bs...)
 		z.Published(j.Key, nb.ETag, to-from, n, nb.Size)
 		return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
 	}
-	// Append: the object's compressed size is not in the journal. The
-	// view knows it when this mount wrote or read that version; else a
-	// HEAD tells it, and that it is still the version we extend. (The
-	// writes below are conditional on the ETag either way.)
-	cb := Base{Exists: true, ETag: base.ETag}
-	if n, ok := z.ObjectSize(j.Key, base.ETag); ok {
-		cb.Size = n
-	} else {
-		h, err := raw.Head(ctx, obj)
-		if err != nil {
-			return Base{}, conflict(j.Key, err)
-		}
-		if h.ETag != base.ETag || h.Encoding == nil || h.Encoding.Size != base.Size {
-			return Base{}, fmt.Errorf("%w: %s: the object is no longer the one extended", ErrConflict, obj)
-		}
-		cb.Size = h.Size
-	}
 	var nb Base
-	if cb.Size >= cfg.ComposeMin {
+	switch {
+	case express:
+		nb, err = p.expressAppendCompressed(ctx, f, obj, cb, out, n, cfg)
+	case cb.Size >= cfg.ComposeMin:
 		nb, err = compose(ctx, raw, obj, cb, body, n, cfg)
-	} else {
+	default:
 		old, ferr := fetchOld(ctx, raw, obj, cb.Size, cb.ETag, cfg)
 		if ferr != nil {
 			return Base{}, ferr
@@ -117,6 +148,36 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 	z.Index().Extend(j.Key, cb.ETag, nb.ETag, bs...)
 	z.Published(j.Key, nb.ETag, to-from, n, nb.Size)
 	return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
+}
+
+// expressAppendCompressed appends a compressed publication's n bytes
+// (members and trailer, in out) to obj on a directory bucket: one
+// PutObject at the object's stored size (cb.Size), compacting it first
+// when it nears the part limit, as ExpressAppend does.
+func (p *Publisher) expressAppendCompressed(ctx context.Context, f *spool.File, obj string, cb Base, out *buffer, n int64, cfg Config) (Base, error) {
+	raw := p.st.(Compressing).Raw()
+	parts := f.Journal().ExpressParts
+	if needsCompaction(parts) {
+		nb, err := compact(ctx, raw, obj, cb, cfg.Attrs, cfg.Encoding)
+		if err != nil {
+			return Base{}, err
+		}
+		cb, parts = nb, 1
+	}
+	info, err := p.express.AppendAt(ctx, obj, cb.Size, out.reader(), n)
+	if errors.Is(err, s3store.ErrTooManyParts) {
+		nb, cerr := compact(ctx, raw, obj, cb, cfg.Attrs, cfg.Encoding)
+		if cerr != nil {
+			return Base{}, cerr
+		}
+		cb, parts = nb, 1
+		info, err = p.express.AppendAt(ctx, obj, cb.Size, out.reader(), n)
+	}
+	if err != nil {
+		return Base{}, conflict(obj, err)
+	}
+	f.Update(func(jj *spool.Journal) { jj.ExpressParts = parts + 1 })
+	return Base{Exists: true, Size: cb.Size + n, ETag: info.ETag}, nil
 }
 
 // spillAbove: publications of more uncompressed bytes than this (a

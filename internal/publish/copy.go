@@ -10,9 +10,16 @@ import (
 // a rename: one CopyObject up to 5 GiB, above that a multipart upload of
 // UploadPartCopy parts (aborted on failure). The copy carries meta's tag,
 // so that recovery can tell whether a copy a crash interrupted landed, and
-// its attributes (replacing the source's metadata).
+// its attributes (replacing the source's metadata). A compressed file's
+// object is copied by its store view, which knows its stored size (size
+// is the uncompressed one).
 func Copy(ctx context.Context, st s3store.Store, src, etag string, size int64, dst string, meta s3store.Cond) (s3store.ObjectInfo, error) {
 	meta = s3store.Cond{Tag: meta.Tag, Attrs: meta.Attrs}
+	if z, ok := st.(Compressing); ok {
+		if _, comp := z.Compressed(src); comp {
+			return st.Copy(ctx, src, etag, dst, meta)
+		}
+	}
 	if size <= s3store.MaxCopySize {
 		return st.Copy(ctx, src, etag, dst, meta)
 	}
@@ -21,25 +28,5 @@ func Copy(ctx context.Context, st s3store.Store, src, etag string, size int64, d
 
 // copyParts is Copy by UploadPartCopy parts of chunk bytes.
 func copyParts(ctx context.Context, st s3store.Store, src, etag string, size int64, dst string, meta s3store.Cond, chunk int64) (s3store.ObjectInfo, error) {
-	id, err := st.CreateMultipart(ctx, dst, meta)
-	if err != nil {
-		return s3store.ObjectInfo{}, err
-	}
-	abort := func() { _ = st.AbortMultipart(context.WithoutCancel(ctx), dst, id) }
-	var parts []s3store.Part
-	num := int32(1)
-	for off := int64(0); off < size; off += chunk {
-		p, err := st.UploadPartCopy(ctx, dst, id, num, src, etag, off, min(chunk, size-off))
-		if err != nil {
-			abort()
-			return s3store.ObjectInfo{}, err
-		}
-		parts = append(parts, p)
-		num++
-	}
-	info, err := st.CompleteMultipart(ctx, dst, id, parts, s3store.Cond{})
-	if err != nil {
-		abort()
-	}
-	return info, err
+	return s3store.CopyParts(ctx, st, src, etag, size, dst, meta, chunk)
 }

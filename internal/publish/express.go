@@ -26,7 +26,7 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 		return base, parts, nil
 	}
 	if needsCompaction(parts) {
-		nb, err := compact(ctx, st, key, base, cfg.Attrs)
+		nb, err := compact(ctx, st, key, base, cfg.Attrs, nil)
 		if err != nil {
 			return Base{}, parts, err
 		}
@@ -37,7 +37,7 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 	if errors.Is(err, s3store.ErrTooManyParts) {
 		// The object has more parts than counted (a new spool file of an
 		// existing object starts at 0; another host appends too).
-		nb, cerr := compact(ctx, st, key, base, cfg.Attrs)
+		nb, cerr := compact(ctx, st, key, base, cfg.Attrs, nil)
 		if cerr != nil {
 			return Base{}, parts, cerr
 		}
@@ -53,9 +53,10 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 // compact copies the object onto itself (If-Match on base), which makes it
 // one part. It writes no tag (S3 drops the old one): the copy is not a
 // publication, and the append after it must not look applied when only the
-// copy was.
-func compact(ctx context.Context, st s3store.Store, key string, base Base, attrs *s3store.Attrs) (Base, error) {
-	info, err := st.Copy(ctx, key, base.ETag, key, s3store.Cond{IfMatch: base.ETag, Attrs: attrs})
+// copy was. enc, when not nil, is a compressed object's mark (the copy
+// replaces the metadata).
+func compact(ctx context.Context, st s3store.Store, key string, base Base, attrs *s3store.Attrs, enc *s3store.Encoding) (Base, error) {
+	info, err := st.Copy(ctx, key, base.ETag, key, s3store.Cond{IfMatch: base.ETag, Attrs: attrs, Encoding: enc})
 	if err != nil {
 		return Base{}, conflict(key, err)
 	}

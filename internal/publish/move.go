@@ -103,8 +103,12 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 }
 
 // copyObject copies a whole object server side (RenameObject on directory
-// buckets, which also removes the old key).
+// buckets, which also removes the old key; through the compressed view,
+// which renames a compressed file's object).
 func (p *Publisher) copyObject(ctx context.Context, oldKey, etag string, size int64, newKey string, meta s3store.Cond) (s3store.ObjectInfo, error) {
+	if z, ok := p.st.(Compressing); ok && p.express != nil {
+		return z.RenameObject(ctx, p.express, oldKey, newKey)
+	}
 	if p.express != nil {
 		if err := p.express.Rename(ctx, oldKey, newKey); err != nil {
 			return s3store.ObjectInfo{}, err

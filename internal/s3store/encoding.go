@@ -17,10 +17,23 @@ const (
 type Encoding struct {
 	Name string
 	Size int64
+	// Trailer: the size is not in the metadata but in the object's last
+	// bytes (compress.Trailer): on a directory bucket, appends cannot
+	// change metadata. The size key then says "trailer" (Size is 0), which
+	// a reader that knows no trailers takes for no mark: it shows the
+	// object as it is rather than at a stale size.
+	Trailer bool
 }
+
+// TrailerSizeValue is the size key's value of an Encoding with Trailer.
+const TrailerSizeValue = "trailer"
 
 func (e Encoding) metadata(md map[string]string) {
 	md[EncodingMetadataKey] = e.Name
+	if e.Trailer {
+		md[RawSizeMetadataKey] = TrailerSizeValue
+		return
+	}
 	md[RawSizeMetadataKey] = strconv.FormatInt(e.Size, 10)
 }
 
@@ -34,6 +47,9 @@ func EncodingOf(md map[string]string) *Encoding {
 	v, ok := metaValue(md, RawSizeMetadataKey)
 	if !ok {
 		return nil
+	}
+	if strings.TrimSpace(v) == TrailerSizeValue {
+		return &Encoding{Name: strings.TrimSpace(name), Trailer: true}
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil || n < 0 {

@@ -46,6 +46,9 @@ type Store struct {
 	// sizes: the last known size of each compressed file's object and
 	// the ETag it had then (status; publication skips a HEAD with it).
 	sizes map[string]sized
+	// trailers: the trailer of each directory-bucket object version read
+	// (trailer.go).
+	trailers map[string]trailerOf
 
 	rawBytes, compBytes atomic.Int64
 }
@@ -109,7 +112,7 @@ type mark struct {
 // patterns) are stored compressed with codec.
 func New(raw s3store.Store, codec compress.Codec, globs []string) *Store {
 	return &Store{Store: raw, codec: codec, globs: globs, idx: compress.NewIndex(), members: newMemberCache(membersCacheSize),
-		state: map[string]bool{}, marks: map[string]mark{}, streams: map[streamKey]*stream{}, sizes: map[string]sized{}}
+		state: map[string]bool{}, marks: map[string]mark{}, streams: map[streamKey]*stream{}, sizes: map[string]sized{}, trailers: map[string]trailerOf{}}
 }
 
 // Raw is the store below the view.
@@ -174,7 +177,7 @@ func (z *Store) ours(info s3store.ObjectInfo) bool {
 func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error) {
 	obj, comp := z.Compressed(key)
 	if comp {
-		info, err := z.Store.Head(ctx, obj)
+		info, err := z.headObject(ctx, key, obj)
 		if err == nil && z.ours(info) {
 			z.learn(key, true)
 			return z.logical(key, info), nil
@@ -192,12 +195,27 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 	if !errors.Is(err, s3store.ErrNotFound) || strings.HasSuffix(key, "/") {
 		return info, err
 	}
-	cinfo, cerr := z.Store.Head(ctx, key+z.codec.Ext())
+	cinfo, cerr := z.headObject(ctx, key, key+z.codec.Ext())
 	if cerr == nil && z.ours(cinfo) {
 		z.learn(key, true)
 		return z.logical(key, cinfo), nil
 	}
 	return info, err
+}
+
+// Stat is what publication needs to extend key's compressed object: the
+// file's view of it (uncompressed size) and its stored size, at one ETag.
+// ErrNotFound when the object is missing or not one of ours.
+func (z *Store) Stat(ctx context.Context, key string) (info s3store.ObjectInfo, stored int64, err error) {
+	obj, _ := z.Compressed(key)
+	raw, err := z.headObject(ctx, key, obj)
+	if err != nil {
+		return raw, 0, err
+	}
+	if !z.ours(raw) {
+		return s3store.ObjectInfo{}, 0, fmt.Errorf("HeadObject %s: not a compressed object s3mount wrote: %w", obj, s3store.ErrNotFound)
+	}
+	return z.logical(key, raw), raw.Size, nil
 }
 
 // List shows each marked NAME.gz as NAME with its uncompressed size. A
@@ -227,7 +245,7 @@ func (z *Store) List(ctx context.Context, prefix, delimiter, token string, max i
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			infos[j], errs[j] = z.markOf(ctx, page.Objects[i])
+			infos[j], errs[j] = z.markOf(ctx, strings.TrimSuffix(page.Objects[i].Key, ext), page.Objects[i])
 		}()
 	}
 	wg.Wait()
@@ -249,14 +267,14 @@ func (z *Store) List(ctx context.Context, prefix, delimiter, token string, max i
 // listHeads: HEADs at once for the marks of one listing page.
 const listHeads = 16
 
-func (z *Store) markOf(ctx context.Context, o s3store.ObjectInfo) (s3store.ObjectInfo, error) {
+func (z *Store) markOf(ctx context.Context, key string, o s3store.ObjectInfo) (s3store.ObjectInfo, error) {
 	z.mu.Lock()
 	m, ok := z.marks[o.Key]
 	z.mu.Unlock()
 	if ok && m.etag == o.ETag {
 		return m.info, nil
 	}
-	info, err := z.Store.Head(ctx, o.Key)
+	info, err := z.headObject(ctx, key, o.Key)
 	if errors.Is(err, s3store.ErrNotFound) {
 		return o, nil // gone since the listing: shown as listed
 	}
@@ -384,7 +402,13 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 		c.Tag = h.Tag
 	}
 	dst := dstKey + z.codec.Ext()
-	info, err := z.Store.Copy(ctx, obj, h.ETag, dst, c)
+	var info s3store.ObjectInfo
+	if h.Size > copyPartsAbove {
+		c.IfMatch, c.IfNoneMatch = "", false
+		info, err = s3store.CopyParts(ctx, z.Store, obj, h.ETag, h.Size, dst, c, 1<<30)
+	} else {
+		info, err = z.Store.Copy(ctx, obj, h.ETag, dst, c)
+	}
 	if err != nil {
 		return info, err
 	}
@@ -402,6 +426,10 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 	info.Key = dstKey
 	return info, nil
 }
+
+// copyPartsAbove: objects larger than this are copied by parts (S3's
+// limit for one CopyObject; tests lower it).
+var copyPartsAbove int64 = s3store.MaxCopySize
 
 // special: the attributes say the object is not a regular file (symlink,
 // FIFO, device node: s3fs's form, stored as it is).

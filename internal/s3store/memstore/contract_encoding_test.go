@@ -53,4 +53,11 @@ func contractEncoding(t *testing.T, st s3store.Store, q quirks) {
 		t.Fatal(err)
 	}
 	want("copy replacing metadata", enc("enc/moved.gz"), "gzip", 12345)
+	// A directory bucket's mark: the size is in the object's trailer.
+	if _, err := putBytes(st, "enc/express.gz", []byte("x"), s3store.Cond{Encoding: &s3store.Encoding{Name: "gzip", Trailer: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if e := enc("enc/express.gz"); e == nil || e.Name != "gzip" || !e.Trailer || e.Size != 0 {
+		t.Fatalf("trailer mark: %+v", e)
+	}
 }
