@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/s3mount/s3mount/internal/compress"
 )
 
 // crashScenario is a sequence whose phase is crashed at each store call.
@@ -67,6 +69,8 @@ func crashScenarios() []crashScenario {
 	all := coreOptions{AllowDelete: true, AllowOverwrite: true}
 	express := all
 	express.Express = true
+	gz, zst := all, express // --compress (model_compress_test.go)
+	gz.Compress, zst.Compress = compress.Gzip, compress.Zstd
 	var out []crashScenario
 	add := func(name string, opt coreOptions, build func(s *scenario) (setup, phase []op)) {
 		s := &scenario{}
@@ -83,6 +87,8 @@ func crashScenarios() []crashScenario {
 	}
 	add("log append, scheduled publications", all, logAppend)
 	add("log append, scheduled publications (express)", express, logAppend)
+	add("log append, scheduled publications (gzip)", gz, logAppend)
+	add("log append, scheduled publications (express, zstd)", zst, logAppend)
 	add("compose append of a 5 MiB object", all, func(s *scenario) ([]op, []op) {
 		return []op{s.put("log", true), s.open(0, "log", wrAppend), s.lines(0, 3), s.half(0)},
 			[]op{s.tick(), s.fsync(0)}
@@ -120,6 +126,8 @@ func crashScenarios() []crashScenario {
 	}
 	add("rename of a dirty log", all, renameDirty)
 	add("rename of a dirty log (express)", express, renameDirty)
+	add("rename of a dirty log (gzip)", gz, renameDirty)
+	add("rename of a dirty log (express, zstd)", zst, renameDirty)
 	add("rename of a never published file", all, func(s *scenario) ([]op, []op) {
 		return []op{s.open(0, "a", wrCreate), s.bytes(0, 200)},
 			[]op{s.rename("a", "b"), s.close(0)}
@@ -129,6 +137,13 @@ func crashScenarios() []crashScenario {
 	}
 	add("rename of an idle published file", all, renameIdle)
 	add("rename of an idle published file (express)", express, renameIdle)
+	add("rename of an idle published file (express, zstd)", zst, renameIdle)
+	remoteAppended := func(s *scenario) ([]op, []op) {
+		return []op{s.put("log", false), s.open(0, "log", wrAppend), s.lines(0, 2)},
+			[]op{s.fsync(0), s.lines(0, 1), s.close(0), s.tick()}
+	}
+	add("append to another host's object (gzip)", gz, remoteAppended)
+	add("append to another host's object (express, zstd)", zst, remoteAppended)
 	add("unlink of an open file", all, func(s *scenario) ([]op, []op) {
 		return []op{s.open(0, "a", wrCreate), s.bytes(0, 200), s.close(0), s.open(1, "a", os.O_RDONLY),
 				s.open(2, "z", wrAppend), s.lines(2, 2)},

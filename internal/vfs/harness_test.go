@@ -20,10 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/readahead"
 	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 	"github.com/s3mount/s3mount/internal/spool"
+	"github.com/s3mount/s3mount/internal/zstore"
 )
 
 // errKilled is what a dead instance's store calls return: a transient
@@ -232,6 +234,9 @@ type coreOptions struct {
 	// RealTimers: publications run from the scheduler's own timers (short
 	// intervals); otherwise intervals are an hour and tick() runs them.
 	RealTimers bool
+	// Compress: --compress with this codec, for the files matching
+	// modelCompressGlobs (model_compress_test.go).
+	Compress compress.Codec
 }
 
 func (o coreOptions) String() string {
@@ -247,6 +252,9 @@ func (o coreOptions) String() string {
 	}
 	if o.RealTimers {
 		s = append(s, "real-timers")
+	}
+	if o.Compress != "" {
+		s = append(s, "compress="+string(o.Compress))
 	}
 	if len(s) == 0 {
 		return "(no options)"
@@ -318,7 +326,11 @@ func (c *core) start(dir string) error {
 	}
 	c.dir, c.sp, c.recovered = dir, sp, recovered
 	c.fence = newFence(c.mem)
-	pool := readahead.NewPool(c.fence, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
+	var st s3store.Store = c.fence
+	if c.opt.Compress != "" {
+		st = zstore.New(c.fence, c.opt.Compress, modelCompressGlobs)
+	}
+	pool := readahead.NewPool(st, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
 	o := Options{
 		AllowDelete: c.opt.AllowDelete, AllowOverwrite: c.opt.AllowOverwrite,
 		UploadInterval: time.Hour, CloseDelay: time.Hour,
@@ -332,7 +344,7 @@ func (c *core) start(dir string) error {
 		o.Express = c.fence
 	}
 	fmt.Fprintf(c.log, "--- instance %d on %s: %d recovered files\n", c.gen, filepath.Base(dir), len(recovered))
-	c.fs = New(c.fence, sp, recovered, pool, o)
+	c.fs = New(st, sp, recovered, pool, o)
 	return nil
 }
 

@@ -51,7 +51,8 @@ type runner struct {
 	raced  []racedAppend // another host's appends a race hook made
 
 	objCache map[string]cachedObject
-	hooked   bool // a fault or race hook is installed on the store
+	hooked   bool     // a fault or race hook is installed on the store
+	zerr     *failure // a compressed object that does not decompress (model_compress_test.go)
 
 	cov map[string]int // what the sequence exercised (coverage of the model test)
 }
@@ -148,6 +149,9 @@ func (r *runner) ctx() (context.Context, context.CancelFunc) {
 // objects are copied only when their ETag changed (copies are slow under
 // the race detector).
 func (r *runner) object(name string) ([]byte, bool) {
+	if r.opt.Compress != "" {
+		return r.zobject(name)
+	}
 	if r.hooked {
 		// Head would meet the step's faults.
 		b, _, ok := r.mem.Object(name)
@@ -799,12 +803,12 @@ func (r *runner) raceTick(o op) *failure {
 	var calls atomic.Int32
 	var once sync.Once
 	stop := r.faults(o, func(c memstore.Call) {
-		if c.Key != o.Name && c.Src != o.Name {
+		if !r.callOn(c, o.Name) {
 			return
 		}
 		if int(calls.Add(1)) == o.Nth {
 			once.Do(func() {
-				r.mem.AppendObject(o.Name, chunk)
+				r.appendRemote(o.Name, chunk)
 				r.raceMu.Lock()
 				r.raced = append(r.raced, racedAppend{o.Name, chunk})
 				r.raceMu.Unlock()
@@ -873,7 +877,7 @@ func (r *runner) remote(o op) *failure {
 			data = append(append([]byte(nil), bigBlob(o.ID%4)...), data...)
 			r.count("objects past the compose threshold")
 		}
-		r.mem.PutObject(o.Name, data)
+		r.putRemote(o.Name, data)
 		if f == nil {
 			f = r.m.newFile(o.Name, data)
 		} else {
@@ -887,17 +891,17 @@ func (r *runner) remote(o op) *failure {
 			if _, ok := r.object(o.Name); ok {
 				return fail("harness", "S3 holds %q, the model has no file", o.Name)
 			}
-			r.mem.AppendObject(o.Name, data)
+			r.appendRemote(o.Name, data)
 			f = r.m.newFile(o.Name, data)
 			f.acked()
 		case r.quiet(f):
-			r.mem.AppendObject(o.Name, data)
+			r.appendRemote(o.Name, data)
 			f.appendData(data)
 			f.acked()
 		case r.lineModeOK(f):
 			base, _ := r.object(o.Name)
 			r.enterLineMode(f, base)
-			r.mem.AppendObject(o.Name, data)
+			r.appendRemote(o.Name, data)
 			f.lm.theirs = append(f.lm.theirs, splitLines(data)...)
 		default:
 			return nil
@@ -906,7 +910,7 @@ func (r *runner) remote(o op) *failure {
 		if !r.quiet(f) {
 			return nil
 		}
-		r.mem.DeleteObject(o.Name)
+		r.deleteRemote(o.Name)
 		r.m.unlink(f)
 	}
 	r.steps++
@@ -971,11 +975,17 @@ func (r *runner) restart() *failure {
 
 // checkExact: S3 holds exactly the model, and no multipart upload is left.
 func (r *runner) checkExact(when string) *failure {
-	keys := r.mem.Keys()
+	keys, ff := r.keys()
+	if ff != nil {
+		return ff
+	}
 	have := map[string]bool{}
 	for _, k := range keys {
 		have[k] = true
-		s, _, _ := r.mem.Object(k)
+		s, _ := r.object(k)
+		if r.zerr != nil {
+			return r.zerr
+		}
 		f := r.m.files[k]
 		switch {
 		case r.m.gone[k]:
@@ -1031,11 +1041,17 @@ func (r *runner) finish() *failure {
 
 // check compares the core with the model after a step.
 func (r *runner) check() *failure {
-	keys := r.mem.Keys()
+	keys, ff := r.keys()
+	if ff != nil {
+		return ff
+	}
 	have := map[string]bool{}
 	for _, k := range keys {
 		have[k] = true
 		s, _ := r.object(k)
+		if r.zerr != nil {
+			return r.zerr
+		}
 		f := r.m.files[k]
 		switch {
 		case r.m.gone[k]:

@@ -45,6 +45,25 @@ func (s *Store) PutTagged(key string, data []byte, tag string) string {
 	return s.put(key, append([]byte{}, data...), 1, false, s3store.Cond{Tag: tag}).etag
 }
 
+// PutWith is PutObject of a version with c's metadata (tag, attributes,
+// compression mark): another host's write as s3mount makes it.
+func (s *Store) PutWith(key string, data []byte, c s3store.Cond) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.put(key, append([]byte{}, data...), 1, false, s3store.Cond{Tag: c.Tag, Attrs: c.Attrs, Encoding: c.Encoding}).etag
+}
+
+// Info is what a HEAD of key would tell (metadata included).
+func (s *Store) Info(key string) (s3store.ObjectInfo, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[key]
+	if o == nil {
+		return s3store.ObjectInfo{}, false
+	}
+	return o.info(key), true
+}
+
 // AppendObject appends data to key (creating it when absent) and returns
 // the new ETag. On a directory bucket it adds a part, but is never refused
 // for the 10,000-part limit, and keeps the tag as an append does; on a

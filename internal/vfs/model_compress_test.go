@@ -1,0 +1,283 @@
+package vfs
+
+// The model and crash-point tests with --compress (coreOptions.Compress):
+// the core runs over the compressed view (internal/zstore) and the runner
+// reads and writes S3 as another host would — decompressing the objects
+// s3mount wrote (and checking each is a valid stream whose mark, or on a
+// directory bucket whose trailer, tells its uncompressed size), and
+// writing compressed objects as an s3mount host with the same options
+// does. Files whose names start with "d" are not compressed: renames
+// between the two kinds are exercised too.
+
+import (
+	"bytes"
+	stdgzip "compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/s3mount/s3mount/internal/compress"
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/s3store/memstore"
+)
+
+// modelCompressGlobs: every name but those starting with "d".
+var modelCompressGlobs = []string{"[!d]*"}
+
+func compressedName(name string) bool {
+	for _, g := range modelCompressGlobs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// zkey is name's compressed object's key.
+func (r *runner) zkey(name string) string { return name + r.opt.Compress.Ext() }
+
+// marked: S3 holds name's compressed object (with s3mount's mark).
+func (r *runner) marked(name string) (s3store.ObjectInfo, bool) {
+	info, ok := r.mem.Info(r.zkey(name))
+	return info, ok && info.Encoding != nil
+}
+
+// callOn: a store call on name's object, either form.
+func (r *runner) callOn(c memstore.Call, name string) bool {
+	if c.Key == name || c.Src == name {
+		return true
+	}
+	return r.opt.Compress != "" && (c.Key == r.zkey(name) || c.Src == r.zkey(name))
+}
+
+// keys: the files S3 holds (a compressed object counts as its file).
+// A file held both plain and compressed is a failure: a reader cannot
+// tell which is the file.
+func (r *runner) keys() ([]string, *failure) {
+	raw := r.mem.Keys()
+	if r.opt.Compress == "" {
+		return raw, nil
+	}
+	ext := r.opt.Compress.Ext()
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range raw {
+		name := k
+		if strings.HasSuffix(k, ext) {
+			if _, ok := r.marked(strings.TrimSuffix(k, ext)); ok {
+				name = strings.TrimSuffix(k, ext)
+			}
+		}
+		if seen[name] {
+			return nil, fail("twice", "S3 holds %q both plain and compressed", name)
+		}
+		seen[name] = true
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// zobject is name's bytes as another host reads them: its compressed
+// object decompressed, else its plain object.
+func (r *runner) zobject(name string) ([]byte, bool) {
+	info, ok := r.marked(name)
+	if !ok {
+		b, _, ok := r.mem.Object(name)
+		return b, ok
+	}
+	data, etag, _ := r.mem.Object(r.zkey(name))
+	if c, ok := r.objCache[name]; ok && c.etag == etag {
+		return c.data, true
+	}
+	raw, err := r.unpack(data, info)
+	if err != nil {
+		if r.zerr == nil {
+			r.zerr = fail("compressed", "%s: %v", r.zkey(name), err)
+		}
+		return nil, false
+	}
+	r.objCache[name] = cachedObject{etag, raw}
+	return raw, true
+}
+
+// unpack decompresses a compressed object with decoders other than the
+// core's (Go's compress/gzip, multistream; zstd's DecodeAll) and checks
+// that its mark or trailer says its uncompressed size.
+func (r *runner) unpack(data []byte, info s3store.ObjectInfo) ([]byte, error) {
+	c := r.opt.Compress
+	if info.Encoding.Name != string(c) {
+		return nil, fmt.Errorf("marked %q, the mount writes %s", info.Encoding.Name, c)
+	}
+	var raw []byte
+	var err error
+	if c == compress.Zstd {
+		var d *zstd.Decoder
+		if d, err = zstd.NewReader(nil); err == nil {
+			raw, err = d.DecodeAll(data, nil)
+			d.Close()
+		}
+		if err == nil && len(data) == 0 {
+			err = fmt.Errorf("empty object")
+		}
+	} else {
+		var zr *stdgzip.Reader
+		if zr, err = stdgzip.NewReader(bytes.NewReader(data)); err == nil {
+			raw, err = io.ReadAll(zr)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("not a valid %s stream (%d bytes): %v", c, len(data), err)
+	}
+	size := info.Encoding.Size
+	if info.Encoding.Trailer {
+		n := c.TrailerSize()
+		t, ok := c.ParseTrailer(data[max(0, len(data)-n):])
+		if !ok {
+			return nil, fmt.Errorf("marked to end with a trailer, its last %d bytes are none", n)
+		}
+		size = t.Raw
+	} else if r.opt.Express {
+		return nil, fmt.Errorf("on a directory bucket the mark must say the size is in the trailer (appends cannot change it): %+v", *info.Encoding)
+	}
+	if size != int64(len(raw)) {
+		return nil, fmt.Errorf("its mark or trailer says %d bytes, it holds %d", size, len(raw))
+	}
+	return raw, nil
+}
+
+// zbytes are data's members as a publication of [at.Raw, at.Raw+len)
+// starting at at.Comp writes them (with its trailer on a directory
+// bucket).
+func (r *runner) zbytes(data []byte, at compress.Boundary) []byte {
+	var b bytes.Buffer
+	if _, _, err := r.opt.Compress.Encode(&b, bytes.NewReader(data), 0, int64(len(data))); err != nil {
+		panic(err)
+	}
+	if r.opt.Express {
+		b.Write(r.opt.Compress.AppendTrailer(nil, compress.Trailer{Raw: at.Raw + int64(len(data)), Pub: at}))
+	}
+	return b.Bytes()
+}
+
+func (r *runner) mark(size int64) *s3store.Encoding {
+	if r.opt.Express {
+		return &s3store.Encoding{Name: string(r.opt.Compress), Trailer: true}
+	}
+	return &s3store.Encoding{Name: string(r.opt.Compress), Size: size}
+}
+
+// remoteCompressed: another s3mount host would write name compressed (its
+// object is, or there is none and the name matches).
+func (r *runner) remoteCompressed(name string) bool {
+	if r.opt.Compress == "" {
+		return false
+	}
+	if _, ok := r.marked(name); ok {
+		return true
+	}
+	_, plain := r.mem.Info(name)
+	return !plain && compressedName(name)
+}
+
+// putRemote: another host replaces (or creates) name with data.
+func (r *runner) putRemote(name string, data []byte) {
+	if !r.remoteCompressed(name) {
+		r.mem.PutObject(name, data)
+		return
+	}
+	r.mem.PutWith(r.zkey(name), r.zbytes(data, compress.Boundary{}), s3store.Cond{Encoding: r.mark(int64(len(data)))})
+}
+
+// appendRemote: another host appends data to name (creating it).
+func (r *runner) appendRemote(name string, data []byte) {
+	if !r.remoteCompressed(name) {
+		r.mem.AppendObject(name, data)
+		return
+	}
+	old, ok := r.zobject(name)
+	if !ok {
+		r.putRemote(name, data)
+		return
+	}
+	cur, _, _ := r.mem.Object(r.zkey(name))
+	add := r.zbytes(data, compress.Boundary{Comp: int64(len(cur)), Raw: int64(len(old))})
+	if r.opt.Express {
+		r.mem.AppendObject(r.zkey(name), add) // keeps the mark
+		return
+	}
+	r.mem.PutWith(r.zkey(name), append(cur, add...), s3store.Cond{Encoding: r.mark(int64(len(old) + len(data)))})
+}
+
+// deleteRemote: another host deletes name.
+func (r *runner) deleteRemote(name string) {
+	r.mem.DeleteObject(name)
+	if r.opt.Compress != "" {
+		r.mem.DeleteObject(r.zkey(name))
+	}
+}
+
+// TestModelCompressed is the model test with --compress: gzip and zstd,
+// general-purpose and directory buckets, every operation of the model
+// (appends, edits, renames between compressed and plain names, another
+// host's writes, crashes, store faults).
+//
+//	go test -race -run TestModelCompressed ./internal/vfs/ [-model.steps=N] [-model.seed=N] [-model.random]
+func TestModelCompressed(t *testing.T) {
+	want := 3000
+	if v, err := strconv.Atoi(os.Getenv("S3MOUNT_MODEL_STEPS")); err == nil && v > 0 {
+		want = v / 3
+	}
+	if *modelSteps > 0 {
+		want = *modelSteps
+	}
+	if testing.Short() {
+		want = 600
+	}
+	base := int64(1)
+	if exploring() {
+		base = time.Now().UnixNano() % 1_000_000_000
+	}
+	if *modelSeed != 0 {
+		base, want = *modelSeed, 1
+	}
+	t.Logf("compressed model test: first seed %d (run one again with -run TestModelCompressed -model.seed=N)", base)
+	start := time.Now()
+	steps, runs := 0, 0
+	for seed := base; steps < want; seed++ {
+		opt, ops := compressedModelRun(seed)
+		f, n, logTail := runOps(t, opt, ops, modelStepTimeout)
+		if testing.Verbose() {
+			t.Logf("seed %d (%v): %d steps", seed, opt, n)
+		}
+		steps += n
+		runs++
+		if f != nil && known(f) {
+			t.Logf("seed %d: known defect at step %d: %v", seed, f.step, f)
+			continue
+		}
+		if f != nil {
+			reportModelFailure(t, seed, opt, ops, f, logTail)
+			return
+		}
+	}
+	t.Logf("compressed model test: %d steps in %d sequences in %v", steps, runs, time.Since(start).Round(time.Millisecond))
+}
+
+// compressedModelRun is modelRun's sequence of seed with --compress: the
+// codec alternates by seed, and every other sequence is on a directory
+// bucket.
+func compressedModelRun(seed int64) (coreOptions, []op) {
+	opt, ops := modelRun(seed)
+	opt.Compress = compress.Gzip
+	if seed%2 == 1 {
+		opt.Compress = compress.Zstd
+	}
+	opt.Express = seed%4 < 2 && !avoiding("express")
+	return opt, ops
+}
