@@ -19,10 +19,15 @@ type Compressing interface {
 	Codec() compress.Codec
 	Index() *compress.Index
 	// Published records a publication of key: raw bytes compressed to
-	// comp, its object now objectSize bytes (status, metrics).
-	Published(key, etag string, raw, comp, objectSize int64)
-	// ObjectSize is the size of key's object at etag, if known.
-	ObjectSize(key, etag string) (int64, bool)
+	// comp, its object now objectSize bytes (status, metrics), marked
+	// "size in the trailer" when trailer.
+	Published(key, etag string, raw, comp, objectSize int64, trailer bool)
+	// ObjectSize is the size of key's object at etag and whether its mark
+	// says the size is in its trailer, if known.
+	ObjectSize(key, etag string) (size int64, trailer, ok bool)
+	// Learn makes sure Compressed(key) tells the form key's existing
+	// object is stored in.
+	Learn(ctx context.Context, key string) error
 	// Stat is the file's view of key's object (uncompressed size) and
 	// the object's stored size, at one ETag.
 	Stat(ctx context.Context, key string) (s3store.ObjectInfo, int64, error)
@@ -75,9 +80,10 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 	// HEAD tells it, and that it is still the version we extend. (The
 	// writes below are conditional on the ETag, or the offset, either way.)
 	cb := Base{Exists: true, ETag: base.ETag}
+	trailed := false // the object's mark says "size in the trailer"
 	if !whole {
-		if n, ok := z.ObjectSize(j.Key, base.ETag); ok {
-			cb.Size = n
+		if n, tr, ok := z.ObjectSize(j.Key, base.ETag); ok {
+			cb.Size, trailed = n, tr
 		} else {
 			info, stored, err := z.Stat(ctx, j.Key)
 			if err != nil {
@@ -86,7 +92,7 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 			if info.ETag != base.ETag || info.Size != base.Size {
 				return Base{}, fmt.Errorf("%w: %s: the object is no longer the one extended", ErrConflict, obj)
 			}
-			cb.Size = stored
+			cb.Size, trailed = stored, info.Encoding != nil && info.Encoding.Trailer
 		}
 	}
 	out, err := newBuffer(cfg.Budget, cfg.SpillDir, to-from)
@@ -121,13 +127,17 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 			f.Update(func(jj *spool.Journal) { jj.ExpressParts = 1 })
 		}
 		z.Index().Add(j.Key, nb.ETag, bs...)
-		z.Published(j.Key, nb.ETag, to-from, n, nb.Size)
+		z.Published(j.Key, nb.ETag, to-from, n, nb.Size, express)
 		return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
 	}
 	var nb Base
 	switch {
-	case express:
+	case express && trailed:
 		nb, err = p.expressAppendCompressed(ctx, f, obj, cb, out, n, cfg)
+	// On a directory bucket, an object marked with its size (copied from
+	// a general-purpose bucket) is rewritten once, composed or re-put as
+	// there, to take the trailer's mark: an append would leave that size
+	// stale.
 	case cb.Size >= cfg.ComposeMin:
 		nb, err = compose(ctx, raw, obj, cb, body, n, cfg)
 	default:
@@ -146,7 +156,7 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 		bs[i].Raw += from
 	}
 	z.Index().Extend(j.Key, cb.ETag, nb.ETag, bs...)
-	z.Published(j.Key, nb.ETag, to-from, n, nb.Size)
+	z.Published(j.Key, nb.ETag, to-from, n, nb.Size, express)
 	return Base{Exists: true, Size: to, ETag: nb.ETag}, nil
 }
 

@@ -322,3 +322,43 @@ func TestCompressedExpressForeignAppend(t *testing.T) {
 		t.Fatal("test object lacks the foreign member")
 	}
 }
+
+// An object on a directory bucket marked with its size (copied there from
+// a general-purpose bucket, metadata and all) is not appended to: the
+// append could not change that size. It is rewritten once (conditional
+// re-put) with the trailer's mark; appends follow as usual.
+func TestCompressedExpressConvertsASizeMark(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.NewExpress(expressBucket)
+	old := compress.Gzip.AppendMember(nil, []byte("copied\n"))
+	if _, err := mem.Put(ctx, "app.log.gz", bytes.NewReader(old), int64(len(old)), s3store.Cond{Encoding: &s3store.Encoding{Name: "gzip", Size: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	z := zstore.New(mem, compress.Gzip, []string{"*.log"})
+	info, err := z.Head(ctx, "app.log")
+	if err != nil || info.Size != 7 {
+		t.Fatalf("head: %+v, %v", info, err)
+	}
+	sp, f := newSpoolFile(t, spool.Journal{Key: "app.log", Kind: spool.KindAppend, Exists: true, BaseSize: 7, BaseETag: info.ETag, Size: 7, LocalStart: 7}, "")
+	p := NewPublisher(z, mem, sp, Config{PartSize: 5 << 20}, nil)
+	var log callLog
+	mem.SetHook(log.hook)
+	appendAndPublish(t, p, f, "new\n")
+	if calls := log.take(); !slices.Equal(calls, []string{"GetObject app.log.gz", "PutObject app.log.gz"}) {
+		t.Fatalf("conversion sent %v, want a GET of the old bytes and a re-put", calls)
+	}
+	appendAndPublish(t, p, f, "newer\n")
+	if calls := log.take(); !slices.Equal(calls, []string{"AppendAt app.log.gz"}) {
+		t.Fatalf("then %v, want one append", calls)
+	}
+	mem.SetHook(nil)
+	h, _ := mem.Head(ctx, "app.log.gz")
+	if h.Encoding == nil || !h.Encoding.Trailer {
+		t.Fatalf("mark after the conversion: %+v", h.Encoding)
+	}
+	data, _, _ := mem.Object("app.log.gz")
+	toolCheck(t, compress.Gzip, data, "copied\nnew\nnewer\n")
+	if info, err := zstore.New(mem, compress.Gzip, []string{"*.log"}).Head(ctx, "app.log"); err != nil || info.Size != 17 {
+		t.Fatalf("a fresh view shows %d bytes, %v; want 17", info.Size, err)
+	}
+}

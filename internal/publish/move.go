@@ -51,10 +51,11 @@ func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) err
 	if err := f.Update(func(jj *spool.Journal) { jj.BaseETag, jj.Exists = info.ETag, true }); err != nil {
 		return warn(err)
 	}
-	if p.express == nil {
-		if err := p.DeleteIfStill(ctx, j.RenamedFrom, j.RenamedFromETag); err != nil {
-			return warn(err)
-		}
+	// Also on a directory bucket: RenameObject removed the old key, but a
+	// directory rename's moves are copies (and their deletes may not
+	// have run).
+	if err := p.DeleteIfStill(ctx, j.RenamedFrom, j.RenamedFromETag); err != nil {
+		return warn(err)
 	}
 	t.Wrote(j.BaseSize, info.ETag)
 	return f.Update(func(jj *spool.Journal) { jj.RenamedFrom, jj.RenamedFromETag, jj.RenameTag = "", "", "" })

@@ -165,6 +165,12 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 	p.journalUpload(f, &cfg)
 	base := Base{Exists: j.Exists, Size: j.BaseSize, ETag: j.BaseETag}
 	p.log.Debug("publishing", "key", j.Key, "kind", j.Kind, "exists", j.Exists, "base_size", j.BaseSize, "base_etag", j.BaseETag, "to", to, "spool_file", f.ID())
+	if z, ok := p.st.(Compressing); ok && j.Exists {
+		// The publication extends the object in the form it is stored in.
+		if err := z.Learn(ctx, j.Key); err != nil {
+			return false, err
+		}
+	}
 	watch, began := &createWatch{Store: p.st}, time.Now()
 	var nb Base
 	switch {

@@ -16,7 +16,7 @@ func renameTree(t *testing.T, mem *memstore.Store, dir string, fault memstore.Ho
 	for _, k := range []string{"d/a", "d/b", "d/c"} {
 		mem.PutObject(k, []byte(k+"\n"))
 	}
-	fs := lostFS(t, mem, dir)
+	fs := treeFS(t, mem, dir)
 	if _, err := fs.Lookup(ctx, fs.Root(), "d"); err != nil {
 		t.Fatal(err)
 	}
@@ -25,6 +25,14 @@ func renameTree(t *testing.T, mem *memstore.Store, dir string, fault memstore.Ho
 	mem.SetHook(nil)
 	fs.Shutdown(ctx)
 	return err
+}
+
+// treeFS is lostFS, on a directory bucket when mem is one.
+func treeFS(t *testing.T, mem *memstore.Store, dir string) *FS {
+	if strings.HasSuffix(mem.Bucket(), "--x-s3") {
+		return memFS(t, mem, dir, Options{AllowDelete: true, AllowOverwrite: true, Express: mem})
+	}
+	return lostFS(t, mem, dir)
 }
 
 func failOn(op, key string) memstore.Hook {
@@ -39,19 +47,22 @@ func failOn(op, key string) memstore.Hook {
 // A directory rename whose deletes stop half-way (S3 failing, or a crash:
 // TestCrashPoints covers a file's) is finished by the next mount from the
 // journaled moves: the tree ends under the new name only, never both.
+// On a directory bucket too (its moves are copies there as well; the old
+// keys were left before).
 func TestDirRenameCutAfterTheCopiesIsFinished(t *testing.T) {
-	mem := memstore.New("b")
-	dir := t.TempDir()
-	if err := renameTree(t, mem, dir, failOn("DeleteObject", "d/b")); err == nil {
-		t.Fatal("rename succeeded with a delete failing")
-	}
-	lostFS(t, mem, dir).Shutdown(context.Background()) // the next mount
-	if got := strings.Join(mem.Keys(), " "); got != "e/a e/b e/c" {
-		t.Fatalf("after the next mount S3 holds %s, want e/a e/b e/c", got)
-	}
-	for _, k := range []string{"a", "b", "c"} {
-		if data, _, _ := mem.Object("e/" + k); string(data) != "d/"+k+"\n" {
-			t.Fatalf("e/%s holds %q", k, data)
+	for _, mem := range []*memstore.Store{memstore.New("b"), memstore.NewExpress("b--use1-az4--x-s3")} {
+		dir := t.TempDir()
+		if err := renameTree(t, mem, dir, failOn("DeleteObject", "d/b")); err == nil {
+			t.Fatal("rename succeeded with a delete failing")
+		}
+		treeFS(t, mem, dir).Shutdown(context.Background()) // the next mount
+		if got := strings.Join(mem.Keys(), " "); got != "e/a e/b e/c" {
+			t.Fatalf("%s: after the next mount S3 holds %s, want e/a e/b e/c", mem.Bucket(), got)
+		}
+		for _, k := range []string{"a", "b", "c"} {
+			if data, _, _ := mem.Object("e/" + k); string(data) != "d/"+k+"\n" {
+				t.Fatalf("e/%s holds %q", k, data)
+			}
 		}
 	}
 }

@@ -107,3 +107,19 @@ func TestViewCopiesLargeObjectsByParts(t *testing.T) {
 		t.Fatalf("read %q", s)
 	}
 }
+
+// A file this view learned plain that another host has since written
+// anew compressed (the plain object gone) reads from its new object.
+func TestViewFollowsAFileNowCompressed(t *testing.T) {
+	mem := memstore.New("b")
+	z := New(mem, compress.Gzip, []string{"*.log"})
+	mem.PutObject("a.log", []byte("plain\n"))
+	if _, err := z.Head(bg, "a.log"); err != nil {
+		t.Fatal(err)
+	}
+	mem.DeleteObject("a.log")
+	putMarked(t, mem, "a.log.gz", "compressed now\n")
+	if s := readAll(t, z, "a.log"); s != "compressed now\n" {
+		t.Fatalf("read %q", s)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/s3mount/s3mount/internal/compress"
@@ -20,7 +21,18 @@ import (
 func (z *Store) Get(ctx context.Context, key string, off, n int64, ifMatch string) (io.ReadCloser, error) {
 	obj, comp := z.Compressed(key)
 	if !comp {
-		return z.Store.Get(ctx, key, off, n, ifMatch)
+		rc, err := z.Store.Get(ctx, key, off, n, ifMatch)
+		if !errors.Is(err, s3store.ErrNotFound) || strings.HasSuffix(key, "/") {
+			return rc, err
+		}
+		// Stored compressed since this view learned it plain (another
+		// host deleted the plain object and wrote the file anew)?
+		info, herr := z.headObject(ctx, key, key+z.codec.Ext())
+		if herr != nil || !z.ours(info) {
+			return nil, err
+		}
+		z.learn(key, true)
+		return z.Get(ctx, key, off, n, ifMatch)
 	}
 	etag := ifMatch
 	if etag == "" {

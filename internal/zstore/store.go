@@ -54,33 +54,37 @@ type Store struct {
 }
 
 type sized struct {
-	etag string
-	size int64
+	etag    string
+	size    int64
+	trailer bool // its mark says the uncompressed size is in its trailer
 }
 
 // Published records a publication of key: raw bytes compressed to comp,
-// its object now objectSize bytes at etag.
-func (z *Store) Published(key, etag string, raw, comp, objectSize int64) {
+// its object now objectSize bytes at etag (marked "size in the trailer"
+// when trailer).
+func (z *Store) Published(key, etag string, raw, comp, objectSize int64, trailer bool) {
 	z.rawBytes.Add(raw)
 	z.compBytes.Add(comp)
-	z.sized(key, etag, objectSize)
+	z.learn(key, true)
+	z.sized(key, sized{etag, objectSize, trailer})
 }
 
-func (z *Store) sized(key, etag string, n int64) {
+func (z *Store) sized(key string, s sized) {
 	z.mu.Lock()
 	if len(z.sizes) > 1<<16 {
 		z.sizes = map[string]sized{}
 	}
-	z.sizes[key] = sized{etag, n}
+	z.sizes[key] = s
 	z.mu.Unlock()
 }
 
-// ObjectSize is the size of key's object at etag, if this view knows it.
-func (z *Store) ObjectSize(key, etag string) (int64, bool) {
+// ObjectSize is the size of key's object at etag and whether its mark says
+// the uncompressed size is in its trailer, if this view knows them.
+func (z *Store) ObjectSize(key, etag string) (size int64, trailer, ok bool) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	s, ok := z.sizes[key]
-	return s.size, ok && s.etag == etag
+	return s.size, s.trailer, ok && s.etag == etag
 }
 
 // ObjectOf is a compressed file's object key and its last known size
@@ -160,7 +164,7 @@ func (z *Store) learn(key string, compressed bool) {
 
 // logical is what the file system is told of a compressed object.
 func (z *Store) logical(key string, raw s3store.ObjectInfo) s3store.ObjectInfo {
-	z.sized(key, raw.ETag, raw.Size)
+	z.sized(key, sized{raw.ETag, raw.Size, raw.Encoding.Trailer})
 	raw.Key = key
 	raw.Size = raw.Encoding.Size
 	return raw
@@ -192,6 +196,9 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 		return pinfo, perr
 	}
 	info, err := z.Store.Head(ctx, key)
+	if err == nil && !strings.HasSuffix(key, "/") {
+		z.learn(key, false)
+	}
 	if !errors.Is(err, s3store.ErrNotFound) || strings.HasSuffix(key, "/") {
 		return info, err
 	}
@@ -201,6 +208,25 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 		return z.logical(key, cinfo), nil
 	}
 	return info, err
+}
+
+// Learn makes sure the view knows in which form key's file is stored
+// (one HEAD when it does not yet): a file recovered from the spool after a
+// remount may be a plain object under a name the globs match (renamed
+// there from a plain name), or a compressed one under a name they do not
+// (access.log.1), and its publication must extend that object.
+func (z *Store) Learn(ctx context.Context, key string) error {
+	z.mu.Lock()
+	_, known := z.state[key]
+	z.mu.Unlock()
+	if known {
+		return nil
+	}
+	_, err := z.Head(ctx, key)
+	if errors.Is(err, s3store.ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // Stat is what publication needs to extend key's compressed object: the
@@ -414,7 +440,7 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 	}
 	z.learn(dstKey, true)
 	z.idx.Move(srcKey, dstKey, h.ETag, info.ETag)
-	z.sized(dstKey, info.ETag, h.Size)
+	z.sized(dstKey, sized{info.ETag, h.Size, h.Encoding != nil && h.Encoding.Trailer})
 	// The plain object of a file it replaced goes (else a remount would
 	// find it first under a name the globs do not match).
 	if srcKey == dstKey {
