@@ -461,6 +461,9 @@ func printLogs(runs []logsRun) {
 	row("daemon CPU", "<= 25% of a core", func(r logsRun) string {
 		return fmt.Sprintf("%.1f%% %s", r.cpuPercent(), verdict(r.cpuPercent() <= 25))
 	})
+	row("  daemon CPU per write() (publications included)", "<= 25 µs", func(r logsRun) string {
+		return dur(r.cpu / time.Duration(max(len(r.lat), 1)))
+	})
 	row("S3 requests per file-hour", fmt.Sprintf("<= 1.1x the %.0f the interval implies", implied), func(r logsRun) string {
 		return fmt.Sprintf("%.0f (%.2fx) %s", r.perFileHour(), r.perFileHour()/implied, verdict(r.perFileHour() <= 1.1*implied))
 	})
