@@ -215,6 +215,48 @@ func load(ng *nginx, phase string, d time.Duration) (int, error) {
 	return n, nil
 }
 
+// loadAround runs wrk for phase until during has run between its
+// requests: it waits until nginx served some of them (from served0), runs
+// during, waits until after holds, then stops wrk (SIGINT: wrk stops and
+// prints its totals). A fixed sleep before during let a logrotate slowed
+// by a loaded machine run after wrk had finished.
+func loadAround(t *testing.T, ng *nginx, phase string, served0 int, during func(), after func() bool) (int, error) {
+	t.Helper()
+	script := filepath.Join(ng.dir, "wrk.lua")
+	if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
+		return 0, err
+	}
+	var out bytes.Buffer
+	cmd := exec.Command("wrk", "-t2", "-c10", "-d600s", "-s", script, ng.url+"/", "--", phase)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	if !waitUntil(time.Minute, func() bool { n, err := ng.served(); return err == nil && n > served0+20 }) {
+		t.Fatalf("%s: nginx served no request of wrk's in a minute", phase)
+	}
+	during()
+	if !waitUntil(time.Minute, after) {
+		t.Fatalf("%s: what was to follow did not happen under load within a minute", phase)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	werr := cmd.Wait()
+	stopped = true
+	m := wrkCompleted.FindSubmatch(out.Bytes())
+	if m == nil {
+		return 0, fmt.Errorf("wrk output has no request count (%v):\n%s", werr, out.Bytes())
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n, nil
+}
+
 func logrotate(t *testing.T, dir, conf string) {
 	t.Helper()
 	cf := filepath.Join(dir, fmt.Sprintf("logrotate-%d.conf", time.Now().UnixNano()))
@@ -251,13 +293,19 @@ func TestToolNginxLogrotate(t *testing.T) {
 			err error
 		}
 		done := make(chan result, 1)
-		go func() {
-			n, err := load(ng, name, d)
-			done <- result{n, err}
-		}()
 		if during != nil {
-			time.Sleep(d / 2)
-			during()
+			// Requests before and after during (nginx writes the new
+			// access.log once it reopened its logs).
+			n, err := loadAround(t, ng, name, before, during, func() bool {
+				st, err := os.Stat(filepath.Join(logs, "access.log"))
+				return err == nil && st.Size() > 0
+			})
+			done <- result{n, err}
+		} else {
+			go func() {
+				n, err := load(ng, name, d)
+				done <- result{n, err}
+			}()
 		}
 		r := <-done
 		if r.err != nil {
