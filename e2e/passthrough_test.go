@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/s3mount/s3mount/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // FUSE passthrough (the kernel reads a file whose bytes are all in the
@@ -398,5 +399,75 @@ func TestPassthroughSigkillThenRemount(t *testing.T) {
 	}
 	if len(counts) != acked {
 		t.Fatalf("S3 has %d distinct lines, %d were acknowledged", len(counts), acked)
+	}
+}
+
+// A read-write open made while a reader reads the spool file directly
+// names that file too, so a shared writable mapping of it writes the data
+// file past the daemon. With --allow-overwrite (published bytes may be
+// replaced) the file is published whole after such an open:
+// S3 ends up with the bytes the mount showed (before, it kept the old
+// ones for good: the changed range had been published already).
+func TestPassthroughSharedMapIsPublished(t *testing.T) {
+	srv, b := setup(t)
+	m, addr := ptMount(t, srv, b, "on", "--upload-interval", "1s", "--allow-overwrite")
+	p := filepath.Join(m.Dir, "mapped.log")
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteString("line one\nline two\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(srv.Get(t, b, "mapped.log")); got != "line one\nline two\n" {
+		t.Fatalf("object after fsync: %q", got)
+	}
+	_, local0 := ptCounters(t, addr)
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, local := ptCounters(t, addr); local != local0+1 {
+		t.Fatalf("the reader does not read the spool file directly (%v local opens, were %v): the test needs it", local, local0)
+	}
+	rw, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm, err := syscall.Mmap(int(rw.Fd()), 0, 8, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("shared writable mmap beside a passthrough reader: %v", err)
+	}
+	copy(mm, "LINE ONE")
+	if err := unix.Msync(mm, unix.MS_SYNC); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Munmap(mm)
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "LINE ONE\nline two\n"
+	if got := readAllAt(t, r, 0); got != want {
+		t.Fatalf("the reader after the mapped write: %q, want %q", got, want)
+	}
+	r.Close()
+	w.Close()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got := string(srv.Get(t, b, "mapped.log"))
+		if got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a minute after the mapped write S3 holds %q; the mount showed %q", got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	m.Unmount(t)
+	if got := string(srv.Get(t, b, "mapped.log")); got != want {
+		t.Fatalf("after unmount S3 holds %q, want %q", got, want)
 	}
 }

@@ -1,9 +1,13 @@
 package vfs
 
 import (
+	"context"
 	"os"
 	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/spool"
 )
 
 // IOMode says how the kernel serves an open file: through this package
@@ -193,3 +197,56 @@ func (n *Node) releaseIOLocked(h *Handle) {
 // readLocally: the kernel may be reading the spool file directly, so it
 // must not be replaced (n.mu held).
 func (n *Node) readLocallyLocked() bool { return n.ioLocal > 0 }
+
+// republishIfMapped: a read-write open that named the spool's data file
+// (IOLocalWriter) may have mapped it shared and writable, and such writes
+// reach the data file without this package seeing them (its read() and
+// write() do reach it: direct I/O). Before it lets go of the data file,
+// the file is made a whole-file edit, published from the spool (which
+// holds every byte while pinned), so S3 never keeps other bytes than the
+// mount showed. One whole publication per such open: logrotate's
+// copytruncate, the usual one, has just emptied the file.
+//
+// Without --allow-overwrite published bytes are never replaced (an edit in
+// place is refused with EPERM), and a mapping cannot be refused: such
+// writes to published bytes stay local (docs/DIFFERENCES.md).
+func (h *Handle) republishIfMapped() {
+	if h.io != IOLocalWriter || h.flags&syscall.O_ACCMODE != os.O_RDWR || h.pinned == nil || !h.node.fs.opt.AllowOverwrite {
+		return
+	}
+	n := h.node
+	if err := n.republishWhole(context.Background(), h.pinned); err != nil {
+		n.fs.log.Warn("a read-write open read the spool file directly and may have written it through a shared mapping; cannot mark the file for a whole publication", "path", n.Path(), "err", err)
+		return
+	}
+	n.job.Now()
+}
+
+// republishWhole marks f, still n's pinned data file, for a whole
+// publication (the job's token, then the writers' lock, as editWhole).
+func (n *Node) republishWhole(ctx context.Context, f *spool.File) error {
+	defer n.job.Hold()()
+	if err := n.settle(ctx); err != nil {
+		return err
+	}
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	n.mu.Lock()
+	same := n.file == f && n.state != stateUnlinked
+	n.mu.Unlock()
+	if !same {
+		return nil // unlinked or replaced: nothing of f is published any more
+	}
+	if err := n.makeWhole(ctx); err != nil {
+		return err
+	}
+	if err := f.Update(func(j *spool.Journal) { j.Dirty = true }); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	if n.dirtySince.IsZero() {
+		n.dirtySince = time.Now()
+	}
+	n.mu.Unlock()
+	return nil
+}

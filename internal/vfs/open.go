@@ -431,6 +431,7 @@ func (h *Handle) Release() {
 		h.reader = nil
 	}
 	h.mu.Unlock()
+	h.republishIfMapped()
 	n.mu.Lock()
 	n.releaseIOLocked(h)
 	n.handles--
