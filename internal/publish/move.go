@@ -79,6 +79,14 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 		}
 	}
 	info, err := p.copyObject(ctx, oldKey, etag, size, newKey, s3store.Cond{Tag: tag, Attrs: attrs})
+	if err != nil && p.express != nil {
+		// RenameObject S3 applied can still fail here (its answer lost,
+		// or a request after it): reverting the journal to the old key
+		// would send the file's next appends to a key that is gone.
+		if moved, ok := p.renameApplied(ctx, oldKey, newKey, etag); ok {
+			info, err = moved, nil
+		}
+	}
 	if err != nil {
 		if f != nil {
 			_ = f.Update(func(j *spool.Journal) {
@@ -101,6 +109,20 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 		_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag, j.RenameTag = "", "", "" })
 	}
 	return info.ETag, nil
+}
+
+// renameApplied reports whether a RenameObject of oldKey (at etag) to
+// newKey took effect though it reported a failure: the old key is gone and
+// the new one holds the object (RenameObject keeps its ETag).
+func (p *Publisher) renameApplied(ctx context.Context, oldKey, newKey, etag string) (s3store.ObjectInfo, bool) {
+	if _, err := p.st.Head(ctx, oldKey); !errors.Is(err, s3store.ErrNotFound) {
+		return s3store.ObjectInfo{}, false
+	}
+	info, err := p.st.Head(ctx, newKey)
+	if err != nil || info.ETag != etag {
+		return s3store.ObjectInfo{}, false
+	}
+	return info, true
 }
 
 // copyObject copies a whole object server side (RenameObject on directory
