@@ -253,17 +253,23 @@ func (fs *FS) Forget(n *Node) {
 		return
 	}
 	n.mu.Lock()
-	n.received = false
+	n.received, n.forgotten = false, true
 	n.mu.Unlock()
 	fs.letGoUnheldLocked(n)
 }
 
-// letGoIfForgotten drops n from the tables if the kernel does not hold it
-// and it holds nothing of its own any more.
+// letGoIfForgotten drops n from the tables if the kernel forgot it and it
+// holds nothing of its own any more. Only a node the kernel forgot: one
+// never handed to it may still be held by whoever looked it up.
 func (fs *FS) letGoIfForgotten(n *Node) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	fs.letGoUnheldLocked(n)
+	n.mu.Lock()
+	forgotten := n.forgotten
+	n.mu.Unlock()
+	if forgotten {
+		fs.letGoUnheldLocked(n)
+	}
 }
 
 func (fs *FS) letGoUnheldLocked(n *Node) {

@@ -45,9 +45,11 @@ type Node struct {
 	localMtime time.Time
 	ctime      time.Time // last change of attributes here (stat shows the later of it and mtime)
 	// received: the kernel was handed the node (it forgets it with
-	// Forget); pruned: let go unreceived after a listing (received.go).
-	received, pruned bool
-	attrSet          bool // chmod/chown/utimes happened: keep the node until unlink
+	// Forget); pruned: let go unreceived after a listing (received.go);
+	// forgotten: the kernel forgot it while it still had local state, so
+	// it leaves once that state ends (letGoIfForgotten).
+	received, pruned, forgotten bool
+	attrSet                     bool // chmod/chown/utimes happened: keep the node until unlink
 	// attrDirty: attributes changed here that S3 does not have yet;
 	// attrGen counts the changes and attrPubGen is the one the running
 	// publication carries. metaKnown: a HEAD told the object's attributes

@@ -25,7 +25,7 @@ func (fs *FS) Received(n *Node) *Node {
 		}
 	}
 	n.mu.Lock()
-	n.received, n.pruned = true, false
+	n.received, n.pruned, n.forgotten = true, false, false
 	n.mu.Unlock()
 	return n
 }

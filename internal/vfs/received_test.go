@@ -134,3 +134,37 @@ func TestForgottenNodeLeavesOncePublished(t *testing.T) {
 		t.Fatalf("%d nodes: a node the kernel holds was let go", got)
 	}
 }
+
+// A node never handed to the kernel (whoever looked it up holds it) stays
+// in the table after its spool file is let go: only one the kernel forgot
+// leaves then. Before, it left too, and the holder's next open attached a
+// spool file to a node no longer in the table, which a rename of its name
+// then missed (found by the model test: the file came back after a crash).
+func TestUnhandedNodeStaysAfterPublication(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	fs := lostFS(t, mem, t.TempDir())
+	n, h, err := fs.Create(ctx, fs.Root(), "a.log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, h, "line\n")
+	h.Release()
+	n.job.Now()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n.mu.Lock()
+		done := n.file == nil
+		n.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the published file kept its spool file")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if m, err := fs.Lookup(ctx, fs.Root(), "a.log"); err != nil || m != n {
+		t.Fatalf("lookup after the publication: %v; the same node: %v", err, m == n)
+	}
+}
