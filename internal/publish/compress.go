@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -166,28 +167,13 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 // when it nears the part limit, as ExpressAppend does.
 func (p *Publisher) expressAppendCompressed(ctx context.Context, f *spool.File, obj string, cb Base, out *buffer, n int64, cfg Config) (Base, error) {
 	raw := p.st.(Compressing).Raw()
-	parts := f.Journal().ExpressParts
-	if needsCompaction(parts) {
-		nb, err := compact(ctx, raw, obj, cb, cfg.Attrs, cfg.Encoding)
-		if err != nil {
-			return Base{}, err
-		}
-		cb, parts = nb, 1
-	}
-	info, err := p.express.AppendAt(ctx, obj, cb.Size, out.reader(), n)
-	if errors.Is(err, s3store.ErrTooManyParts) {
-		nb, cerr := compact(ctx, raw, obj, cb, cfg.Attrs, cfg.Encoding)
-		if cerr != nil {
-			return Base{}, cerr
-		}
-		cb, parts = nb, 1
-		info, err = p.express.AppendAt(ctx, obj, cb.Size, out.reader(), n)
-	}
+	body := func() io.ReadSeeker { return out.reader() }
+	etag, parts, err := appendCompacting(ctx, raw, p.express, obj, cb, body, n, f.Journal().ExpressParts, cfg.Attrs, cfg.Encoding)
 	if err != nil {
-		return Base{}, conflict(obj, err)
+		return Base{}, err
 	}
-	f.Update(func(jj *spool.Journal) { jj.ExpressParts = parts + 1 })
-	return Base{Exists: true, Size: cb.Size + n, ETag: info.ETag}, nil
+	f.Update(func(jj *spool.Journal) { jj.ExpressParts = parts })
+	return Base{Exists: true, Size: cb.Size + n, ETag: etag}, nil
 }
 
 // spillAbove: publications of more uncompressed bytes than this (a

@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/s3mount/s3mount/internal/s3store"
 )
@@ -25,29 +26,45 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 	if to <= base.Size {
 		return base, parts, nil
 	}
+	n := to - base.Size
+	body := func() io.ReadSeeker { return src.Section(base.Size, n) }
+	etag, parts, err := appendCompacting(ctx, st, ex, key, base, body, n, parts, cfg.Attrs, nil)
+	if err != nil {
+		return Base{}, parts, err
+	}
+	return Base{Exists: true, Size: to, ETag: etag}, parts, nil
+}
+
+// appendCompacting appends the n bytes body gives (from their start, each
+// time it is called) at base.Size of key on a directory bucket: one
+// PutObject with x-amz-write-offset-bytes. It compacts the object first
+// when the append would near the part limit, and once more if S3 says it
+// has too many parts anyway. parts is the object's part count; it returns
+// the new ETag and count. enc, when not nil, is a compressed object's mark
+// (kept by compaction).
+func appendCompacting(ctx context.Context, st s3store.Store, ex s3store.Express, key string, base Base, body func() io.ReadSeeker, n int64, parts int, attrs *s3store.Attrs, enc *s3store.Encoding) (string, int, error) {
 	if needsCompaction(parts) {
-		nb, err := compact(ctx, st, key, base, cfg.Attrs, nil)
+		nb, err := compact(ctx, st, key, base, attrs, enc)
 		if err != nil {
-			return Base{}, parts, err
+			return "", parts, err
 		}
 		base, parts = nb, 1
 	}
-	n := to - base.Size
-	info, err := ex.AppendAt(ctx, key, base.Size, src.Section(base.Size, n), n)
+	info, err := ex.AppendAt(ctx, key, base.Size, body(), n)
 	if errors.Is(err, s3store.ErrTooManyParts) {
 		// The object has more parts than counted (a new spool file of an
 		// existing object starts at 0; another host appends too).
-		nb, cerr := compact(ctx, st, key, base, cfg.Attrs, nil)
+		nb, cerr := compact(ctx, st, key, base, attrs, enc)
 		if cerr != nil {
-			return Base{}, parts, cerr
+			return "", parts, cerr
 		}
 		base, parts = nb, 1
-		info, err = ex.AppendAt(ctx, key, base.Size, src.Section(base.Size, n), n)
+		info, err = ex.AppendAt(ctx, key, base.Size, body(), n)
 	}
 	if err != nil {
-		return Base{}, parts, conflict(key, err)
+		return "", parts, conflict(key, err)
 	}
-	return Base{Exists: true, Size: to, ETag: info.ETag}, parts + 1, nil
+	return info.ETag, parts + 1, nil
 }
 
 // compact copies the object onto itself (If-Match on base), which makes it
