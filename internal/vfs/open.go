@@ -183,8 +183,7 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 		}
 	case flags&os.O_APPEND != 0:
 		// Appends never destroy a byte: allowed by default.
-		if err := fs.attachFile(n, spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindAppend, Exists: true,
-			BaseSize: size, BaseETag: etag, Shift: size, LocalStart: size, Size: size}); err != nil {
+		if err := fs.attachFile(n, appendJournal(fs.key(n.Path()), etag, size)); err != nil {
 			return nil, err
 		}
 	default:

@@ -244,16 +244,17 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 // leaving the file under both names: a spool file with no local bytes
 // (an append with nothing to add) whose journal Move fills in.
 func (fs *FS) moveRecord(key, etag string, size int64) (*spool.File, error) {
-	f, err := fs.newSpoolFile(moveJournal(key, etag, size))
+	f, err := fs.newSpoolFile(appendJournal(key, etag, size))
 	if err != nil {
 		return nil, fs.spoolErr(err, strings.TrimPrefix(key, fs.opt.Prefix))
 	}
 	return f, nil
 }
 
-// moveJournal is the journal of a move record: the object at key (etag,
-// size bytes) as a published append with no local bytes.
-func moveJournal(key, etag string, size int64) spool.Journal {
+// appendJournal is the journal of the object at key (etag, size bytes)
+// as a published append with no local bytes yet: an O_APPEND open's, and
+// a move record's.
+func appendJournal(key, etag string, size int64) spool.Journal {
 	return spool.Journal{Key: key, Kind: spool.KindAppend, Exists: true, BaseSize: size, BaseETag: etag, Shift: size, LocalStart: size, Size: size}
 }
 
@@ -336,7 +337,7 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 	}
 	for _, k := range keys {
 		newKey := newPrefix + strings.TrimPrefix(k.Key, prefix)
-		j := moveJournal(newKey, k.ETag, k.Size)
+		j := appendJournal(newKey, k.ETag, k.Size)
 		j.RenamedFrom, j.RenamedFromETag = k.Key, k.ETag
 		rec, err := fs.newSpoolFile(j)
 		if err != nil {
