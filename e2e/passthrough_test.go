@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,16 +45,7 @@ func ptMount(t *testing.T, srv *testenv.Server, b, mode string, extra ...string)
 // serves from the spool file.
 func ptCounters(t *testing.T, addr string) (reads, localOpens float64) {
 	t.Helper()
-	r, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(body), "\n") {
+	for _, l := range strings.Split(scrapeText(t, addr), "\n") {
 		v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
 		switch {
 		case strings.HasPrefix(l, `s3mount_fuse_op_seconds_count{op="read"}`):

@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/s3mount/s3mount/internal/compress"
@@ -239,34 +238,7 @@ func TestModelCompressed(t *testing.T) {
 	if testing.Short() {
 		want = 600
 	}
-	base := int64(1)
-	if exploring() {
-		base = time.Now().UnixNano() % 1_000_000_000
-	}
-	if *modelSeed != 0 {
-		base, want = *modelSeed, 1
-	}
-	t.Logf("compressed model test: first seed %d (run one again with -run TestModelCompressed -model.seed=N)", base)
-	start := time.Now()
-	steps, runs := 0, 0
-	for seed := base; steps < want; seed++ {
-		opt, ops := compressedModelRun(seed)
-		f, n, logTail := runOps(t, opt, ops, modelStepTimeout)
-		if testing.Verbose() {
-			t.Logf("seed %d (%v): %d steps", seed, opt, n)
-		}
-		steps += n
-		runs++
-		if f != nil && known(f) {
-			t.Logf("seed %d: known defect at step %d: %v", seed, f.step, f)
-			continue
-		}
-		if f != nil {
-			reportModelFailure(t, seed, opt, ops, f, logTail)
-			return
-		}
-	}
-	t.Logf("compressed model test: %d steps in %d sequences in %v", steps, runs, time.Since(start).Round(time.Millisecond))
+	runModelSeeds(t, "compressed model test", "-run TestModelCompressed -model.seed=N", want, compressedModelRun)
 }
 
 // compressedModelRun is modelRun's sequence of seed with --compress: the

@@ -103,6 +103,24 @@ func TestModel(t *testing.T) {
 	if testing.Short() {
 		want = 2000
 	}
+	runModelSeeds(t, "model test", "-model.seed=N", want, modelRun)
+	coverage.Lock()
+	var cov []string
+	for k, v := range coverage.n {
+		cov = append(cov, fmt.Sprintf("%s: %d", k, v))
+	}
+	coverage.Unlock()
+	sort.Strings(cov)
+	t.Logf("exercised: %s", strings.Join(cov, ", "))
+}
+
+// runModelSeeds runs gen's sequences seed after seed until want steps ran:
+// from seed 1, from a random seed with -model.random, or -model.seed's
+// sequence alone. The first failure that is no known defect is shrunk and
+// fails the test. name and rerun say, in the log, what ran and how to run
+// one sequence again.
+func runModelSeeds(t *testing.T, name, rerun string, want int, gen func(seed int64) (coreOptions, []op)) {
+	t.Helper()
 	base := int64(1)
 	if exploring() {
 		base = time.Now().UnixNano() % 1_000_000_000
@@ -110,11 +128,11 @@ func TestModel(t *testing.T) {
 	if *modelSeed != 0 {
 		base, want = *modelSeed, 1
 	}
-	t.Logf("model test: first seed %d (run one again with -model.seed=N)", base)
+	t.Logf("%s: first seed %d (run one again with %s)", name, base, rerun)
 	start := time.Now()
 	steps, runs := 0, 0
 	for seed := base; steps < want; seed++ {
-		opt, ops := modelRun(seed)
+		opt, ops := gen(seed)
 		t0 := time.Now()
 		f, n, logTail := runOps(t, opt, ops, modelStepTimeout)
 		if testing.Verbose() {
@@ -131,15 +149,7 @@ func TestModel(t *testing.T) {
 			return
 		}
 	}
-	t.Logf("model test: %d steps in %d sequences in %v", steps, runs, time.Since(start).Round(time.Millisecond))
-	coverage.Lock()
-	var cov []string
-	for k, v := range coverage.n {
-		cov = append(cov, fmt.Sprintf("%s: %d", k, v))
-	}
-	coverage.Unlock()
-	sort.Strings(cov)
-	t.Logf("exercised: %s", strings.Join(cov, ", "))
+	t.Logf("%s: %d steps in %d sequences in %v", name, steps, runs, time.Since(start).Round(time.Millisecond))
 }
 
 func reportModelFailure(t *testing.T, seed int64, opt coreOptions, ops []op, f *failure, logTail string) {
