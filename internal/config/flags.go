@@ -2,9 +2,10 @@ package config
 
 import (
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
+
+	"github.com/s3mount/s3mount/internal/compress"
 )
 
 // Help groups, in --help order (Mountpoint's headings, then ours).
@@ -429,8 +430,8 @@ var flagTable = []*flagDef{
 		help: "Which file names --compress applies to (a shell pattern matched against the base name; repeatable)",
 		def:  DefaultCompressGlob,
 		set: func(o *Options, v string) error {
-			if _, err := path.Match(v, ""); err != nil || v == "" {
-				return fmt.Errorf("invalid --compress-glob %q: not a shell pattern", printable(v))
+			if _, err := compress.Glob(v); err != nil {
+				return fmt.Errorf("invalid --compress-glob %q: %v", printable(v), err)
 			}
 			o.CompressGlobs = append(o.CompressGlobs, v)
 			return nil

@@ -298,7 +298,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"b-1", "/m", "--allow-other", "--allow-root"}, "--allow-other cannot be used with --allow-root"},
 		{[]string{"b-1", "/m", "--compress-glob", "*.log"}, "--compress-glob needs --compress"},
 		{[]string{"b-1", "/m", "--compress", "lz4"}, "invalid value \"lz4\" for --compress"},
-		{[]string{"b-1", "/m", "--compress", "gzip", "--compress-glob", "[x"}, "invalid --compress-glob"},
+		{[]string{"b-1", "/m", "--compress", "gzip", "--compress-glob", "*.[[:digit:]]"}, "invalid --compress-glob"},
 		{[]string{"b-1", "/m", "--no-log", "--debug"}, "--no-log cannot be used with --debug"},
 		{[]string{"b-1", "/m", "--no-log", "-l", "/l"}, "--no-log cannot be used with --log-directory"},
 		{[]string{"b-1", "/m", "--no-log", "--log-metrics"}, "--no-log cannot be used with --log-metrics"},

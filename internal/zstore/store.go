@@ -28,7 +28,7 @@ import (
 type Store struct {
 	s3store.Store
 	codec compress.Codec
-	globs []string
+	globs []string // in path.Match's syntax
 	idx   *compress.Index
 	// members: recently decompressed members; streams: the shared
 	// decompression of each object version being read (get.go).
@@ -112,10 +112,17 @@ type mark struct {
 	info s3store.ObjectInfo // the raw HEAD; Encoding nil: not ours
 }
 
-// New wraps raw: files whose base name matches one of globs (path.Match
-// patterns) are stored compressed with codec.
+// New wraps raw: files whose base name matches one of globs (shell
+// patterns, compress.Glob; one that is not never matches) are stored
+// compressed with codec.
 func New(raw s3store.Store, codec compress.Codec, globs []string) *Store {
-	return &Store{Store: raw, codec: codec, globs: globs, idx: compress.NewIndex(), members: newMemberCache(membersCacheSize),
+	var pats []string
+	for _, g := range globs {
+		if p, err := compress.Glob(g); err == nil {
+			pats = append(pats, p)
+		}
+	}
+	return &Store{Store: raw, codec: codec, globs: pats, idx: compress.NewIndex(), members: newMemberCache(membersCacheSize),
 		state: map[string]bool{}, marks: map[string]mark{}, streams: map[streamKey]*stream{}, sizes: map[string]sized{}, trailers: map[string]trailerOf{}}
 }
 

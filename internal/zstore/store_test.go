@@ -300,3 +300,17 @@ func TestSharedStreamOutlivesItsFirstReader(t *testing.T) {
 		t.Fatalf("%d GETs for two readers of one stream, want 1", n)
 	}
 }
+
+// --compress-glob takes shell patterns: `[!0-9]` negates (path.Match alone
+// reads the `!` as a member), and a name under no glob stays plain.
+func TestViewGlobsAreShellPatterns(t *testing.T) {
+	z := New(memstore.New("b"), compress.Gzip, []string{"*.[!0-9]", "app-[]ab]"})
+	for name, want := range map[string]bool{
+		"access.x": true, "access.1": false, "access.!": true, "dir/access.y": true,
+		"app-]": true, "app-a": true, "app-c": false, "dir/": false,
+	} {
+		if _, got := z.Compressed(name); got != want {
+			t.Errorf("Compressed(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
