@@ -115,7 +115,9 @@ func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 			break
 		}
 	}
-	if err := nf.Update(func(jj *spool.Journal) { jj.Size, jj.Unlinked, jj.Exists = j.Size, false, j.Exists }); err != nil {
+	// It comes alive as f was: a file unlinked (or replaced) while open
+	// stays unlinked, or recovery would publish it again.
+	if err := nf.Update(func(jj *spool.Journal) { jj.Size, jj.Unlinked, jj.Exists = j.Size, j.Unlinked, j.Exists }); err != nil {
 		nf.Remove()
 		return err
 	}
@@ -132,7 +134,7 @@ func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 // published the zeros. The new file is born unlinked and comes alive, as
 // the newer of the two, in one journal write; the old one is removed
 // after. A crash anywhere leaves f as it was or the empty file (n.wmu
-// held).
+// held). Like relocate's copy, it comes alive unlinked when f was.
 func (fs *FS) emptied(n *Node, f *spool.File) error {
 	j := f.Journal()
 	nf, err := fs.newSpoolFile(spool.Journal{Key: j.Key, Kind: spool.KindWhole, Dirty: true,
@@ -141,7 +143,7 @@ func (fs *FS) emptied(n *Node, f *spool.File) error {
 	if err != nil {
 		return fs.spoolErr(err, n.Path())
 	}
-	if err := nf.Update(func(jj *spool.Journal) { jj.Unlinked, jj.Exists = false, j.Exists }); err != nil {
+	if err := nf.Update(func(jj *spool.Journal) { jj.Unlinked, jj.Exists = j.Unlinked, j.Exists }); err != nil {
 		nf.Remove()
 		return fs.spoolErr(err, n.Path())
 	}

@@ -116,6 +116,16 @@ func modelCases() []modelCase {
 	add("close after a failed fsync publishes or fails", all, func(s *scenario) []op {
 		return []op{s.open(0, "c", wrCreate), s.bytes(0, 20), s.faulty(s.fsync(0), faultFailFirst), s.close(0)}
 	})
+	add("a file unlinked while open, then truncated to zero, stays gone after a crash", all, func(s *scenario) []op {
+		// As found (seed 34099184): the empty spool file that replaces
+		// the truncated one came alive as a file to publish.
+		return []op{s.remoteAppend("c"), s.open(4, "c", os.O_RDWR|os.O_CREATE|os.O_APPEND), s.unlink("c"), s.ftruncate(4, 0, 0),
+			s.crash(), s.open(1, "c", os.O_RDWR|os.O_APPEND)}
+	})
+	add("a file replaced by rename while open, then truncated to zero, stays replaced after a crash", all, func(s *scenario) []op {
+		return []op{s.remoteAppend("c"), s.open(4, "c", os.O_RDWR|os.O_APPEND), s.lines(4, 2), s.open(2, "b", wrCreate), s.bytes(2, 20), s.close(2),
+			s.rename("b", "c"), s.ftruncate(4, 0, 0), s.crash()}
+	})
 	return out
 }
 
