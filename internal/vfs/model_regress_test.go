@@ -126,6 +126,19 @@ func modelCases() []modelCase {
 		return []op{s.remoteAppend("c"), s.open(4, "c", os.O_RDWR|os.O_APPEND), s.lines(4, 2), s.open(2, "b", wrCreate), s.bytes(2, 20), s.close(2),
 			s.rename("b", "c"), s.ftruncate(4, 0, 0), s.crash()}
 	})
+	add("a retried publication of a file written without O_APPEND is a version it had, not a line prefix", all, func(s *scenario) []op {
+		// As found (seed 775721807; the IDs choose the faults): the
+		// failed fsync's retry, under the writers, was cut at the last
+		// newline of the (non-log) data, as a log's would be.
+		return []op{
+			{ID: 99, Kind: opOpen, Slot: 1, Name: "c", Flags: os.O_WRONLY | os.O_CREATE},
+			{ID: 118, Kind: opOpen, Slot: 4, Name: "c", Flags: os.O_RDWR | os.O_TRUNC},
+			{ID: 129, Kind: opFsync, Slot: 4},
+			{ID: 130, Kind: opWrite, Slot: 4, Frac: 10, Len: 120, Partial: true},
+			{ID: 131, Kind: opFsync, Slot: 4, Faults: 3},
+			{ID: 132, Kind: opTick},
+		}
+	})
 	return out
 }
 

@@ -138,11 +138,15 @@ func (n *Node) takeEnd(f *spool.File, final bool) (int64, error) {
 	j := f.Journal()
 	to := j.Size
 	n.mu.Lock()
-	appenders := n.appenders > 0
+	appenders, log := n.appenders > 0, n.logMode
 	n.mu.Unlock()
 	switch {
 	case final:
-	case j.Kind == spool.KindAppend:
+	case j.Kind == spool.KindAppend && log:
+		// A log: whole lines only. (Every file continues as an append
+		// once published; one never written through O_APPEND is
+		// published as far as it is, a version it had, when a retry
+		// or a full buffer publishes it under its writers.)
 		to = lastLineEnd(f, j.BaseSize, j.Size)
 		if to <= j.BaseSize {
 			return -1, nil // no whole line yet
