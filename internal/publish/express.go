@@ -10,8 +10,9 @@ import (
 
 // ExpressCompactAt: on S3 Express One Zone every append adds a part, and an
 // object cannot have more than 10,000. Before an append would reach this
-// many, the object is compacted by copying it onto itself (CopyObject
-// writes a one-part object), so users never see TooManyParts.
+// many, the object is compacted by copying it onto itself (a CopyObject
+// writes a one-part object; above 5 GiB a multipart copy one part per GiB),
+// so users never see TooManyParts.
 const ExpressCompactAt = 9000
 
 // ExpressAppend publishes logical [base.Size, to) of src on a directory
@@ -44,21 +45,21 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 // (kept by compaction).
 func appendCompacting(ctx context.Context, st s3store.Store, ex s3store.Express, key string, base Base, body func() io.ReadSeeker, n int64, parts int, attrs *s3store.Attrs, enc *s3store.Encoding) (string, int, error) {
 	if needsCompaction(parts) {
-		nb, err := compact(ctx, st, key, base, attrs, enc)
+		nb, np, err := compact(ctx, st, key, base, attrs, enc)
 		if err != nil {
 			return "", parts, err
 		}
-		base, parts = nb, 1
+		base, parts = nb, np
 	}
 	info, err := ex.AppendAt(ctx, key, base.Size, body(), n)
 	if errors.Is(err, s3store.ErrTooManyParts) {
 		// The object has more parts than counted (a new spool file of an
 		// existing object starts at 0; another host appends too).
-		nb, cerr := compact(ctx, st, key, base, attrs, enc)
+		nb, np, cerr := compact(ctx, st, key, base, attrs, enc)
 		if cerr != nil {
 			return "", parts, cerr
 		}
-		base, parts = nb, 1
+		base, parts = nb, np
 		info, err = ex.AppendAt(ctx, key, base.Size, body(), n)
 	}
 	if err != nil {
@@ -68,18 +69,36 @@ func appendCompacting(ctx context.Context, st s3store.Store, ex s3store.Express,
 }
 
 // compact copies the object onto itself (If-Match on base), which makes it
-// one part. It writes no tag (S3 drops the old one): the copy is not a
+// one part: one CopyObject, or above CopyObject's 5 GiB a multipart upload
+// of UploadPartCopy parts (one part per compactPart bytes) completed with
+// If-Match. It writes no tag (S3 drops the old one): the copy is not a
 // publication, and the append after it must not look applied when only the
 // copy was. enc, when not nil, is a compressed object's mark (the copy
-// replaces the metadata).
-func compact(ctx context.Context, st s3store.Store, key string, base Base, attrs *s3store.Attrs, enc *s3store.Encoding) (Base, error) {
-	info, err := st.Copy(ctx, key, base.ETag, key, s3store.Cond{IfMatch: base.ETag, Attrs: attrs, Encoding: enc})
+// replaces the metadata). It returns the new base and its part count.
+func compact(ctx context.Context, st s3store.Store, key string, base Base, attrs *s3store.Attrs, enc *s3store.Encoding) (Base, int, error) {
+	c := s3store.Cond{IfMatch: base.ETag, Attrs: attrs, Encoding: enc}
+	var info s3store.ObjectInfo
+	var err error
+	parts := 1
+	if base.Size <= compactByCopyUpTo {
+		info, err = st.Copy(ctx, key, base.ETag, key, c)
+	} else {
+		info, err = s3store.CopyParts(ctx, st, key, base.ETag, base.Size, key, c, compactPart)
+		parts = int((base.Size + compactPart - 1) / compactPart)
+	}
 	if err != nil {
-		return Base{}, conflict(key, err)
+		return Base{}, parts, conflict(key, err)
 	}
 	base.ETag = info.ETag
-	return base, nil
+	return base, parts, nil
 }
+
+// compactByCopyUpTo: the largest object one CopyObject compacts (S3's
+// limit; tests lower it). compactPart: the part size above it.
+var (
+	compactByCopyUpTo int64 = s3store.MaxCopySize
+	compactPart       int64 = 1 << 30
+)
 
 // needsCompaction: the next append would take the object to the limit.
 func needsCompaction(parts int) bool { return parts+1 >= ExpressCompactAt }

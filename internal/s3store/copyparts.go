@@ -5,7 +5,8 @@ import "context"
 // CopyParts copies the whole object src (pinned to etag, size bytes) to
 // dst by a multipart upload of UploadPartCopy parts of chunk bytes (a
 // CopyObject takes at most MaxCopySize), aborted on failure. meta is the
-// new object's metadata.
+// new object's metadata; its IfMatch / IfNoneMatch condition the
+// completion (S3 takes none on the upload's other requests).
 func CopyParts(ctx context.Context, st Store, src, etag string, size int64, dst string, meta Cond, chunk int64) (ObjectInfo, error) {
 	id, err := st.CreateMultipart(ctx, dst, meta)
 	if err != nil {
@@ -23,7 +24,7 @@ func CopyParts(ctx context.Context, st Store, src, etag string, size int64, dst 
 		parts = append(parts, p)
 		num++
 	}
-	info, err := st.CompleteMultipart(ctx, dst, id, parts, Cond{})
+	info, err := st.CompleteMultipart(ctx, dst, id, parts, Cond{IfMatch: meta.IfMatch, IfNoneMatch: meta.IfNoneMatch})
 	if err != nil {
 		abort()
 	}
