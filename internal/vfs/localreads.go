@@ -223,30 +223,26 @@ func (h *Handle) republishIfMapped() {
 }
 
 // republishWhole marks f, still n's pinned data file, for a whole
-// publication (the job's token, then the writers' lock, as editWhole).
+// publication.
 func (n *Node) republishWhole(ctx context.Context, f *spool.File) error {
-	defer n.job.Hold()()
-	if err := n.settle(ctx); err != nil {
-		return err
-	}
-	n.wmu.Lock()
-	defer n.wmu.Unlock()
-	n.mu.Lock()
-	same := n.file == f && n.state != stateUnlinked
-	n.mu.Unlock()
-	if !same {
-		return nil // unlinked or replaced: nothing of f is published any more
-	}
-	if err := n.makeWhole(ctx); err != nil {
-		return err
-	}
-	if err := f.Update(func(j *spool.Journal) { j.Dirty = true }); err != nil {
-		return err
-	}
-	n.mu.Lock()
-	if n.dirtySince.IsZero() {
-		n.dirtySince = time.Now()
-	}
-	n.mu.Unlock()
-	return nil
+	return n.quiet(ctx, func() error {
+		n.mu.Lock()
+		same := n.file == f && n.state != stateUnlinked
+		n.mu.Unlock()
+		if !same {
+			return nil // unlinked or replaced: nothing of f is published any more
+		}
+		if err := n.makeWhole(ctx); err != nil {
+			return err
+		}
+		if err := f.Update(func(j *spool.Journal) { j.Dirty = true }); err != nil {
+			return err
+		}
+		n.mu.Lock()
+		if n.dirtySince.IsZero() {
+			n.dirtySince = time.Now()
+		}
+		n.mu.Unlock()
+		return nil
+	})
 }

@@ -49,22 +49,31 @@ const (
 )
 
 // editWhole turns an appended file into a whole edit before a write below
-// its published base. A publication in flight reads the journal it
-// started with: it ends first (the job's token), then writers are held off.
+// its published base.
 func (n *Node) editWhole(ctx context.Context) error {
+	return n.quiet(ctx, func() error {
+		n.mu.Lock()
+		f := n.file
+		n.mu.Unlock()
+		if f == nil {
+			return syscall.EBADF
+		}
+		return n.makeWhole(ctx)
+	})
+}
+
+// quiet runs fn, which changes the kind of n's spool file, with no
+// publication and no writer running: a publication in flight reads the
+// journal it started with, so it ends first (the job's token, then a
+// lost answer settled), then writers are held off (their lock).
+func (n *Node) quiet(ctx context.Context, fn func() error) error {
 	defer n.job.Hold()()
 	if err := n.settle(ctx); err != nil {
 		return err
 	}
 	n.wmu.Lock()
 	defer n.wmu.Unlock()
-	n.mu.Lock()
-	f := n.file
-	n.mu.Unlock()
-	if f == nil {
-		return syscall.EBADF
-	}
-	return n.makeWhole(ctx)
+	return fn()
 }
 
 // writeOnce makes one attempt under the writer lock. need > 0: the write
