@@ -464,3 +464,87 @@ func TestCompressNonBlockingMarker(t *testing.T) {
 		t.Fatal("the line written after S3 came back is missing")
 	}
 }
+
+// logrotate's own `compress` (Debian's nginx default, with delaycompress)
+// on a --compress mount: access.log.1's object is access.log.1.gz, so
+// gzip's access.log.1.gz would be a second file on that key. It is
+// refused (EEXIST, one log line); logrotate fails loudly and rotates
+// nothing more. Before, logrotate found the object under its raw name,
+// renamed it to a .backup name (access.log.1 vanished from the mount)
+// and gzip then failed reading access.log.1. Every line stays where the
+// mount showed it, and S3 holds no object under another name.
+func TestCompressLogrotateCompressIsRefused(t *testing.T) {
+	srv, b := setup(t)
+	m := mount(t, srv, b, "--allow-delete", "--allow-overwrite", "--upload-interval", "1s", "--compress", "gzip")
+	logs := filepath.Join(m.Dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	conf := filepath.Join(state, "logrotate.conf")
+	if err := os.WriteFile(conf, []byte(logs+"/access.log {\n  create 0644 root root\n  rotate 5\n  compress\n  delaycompress\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rotate := func() (string, error) {
+		out, err := exec.Command("logrotate", "-v", "-f", "-s", filepath.Join(state, "logrotate.state"), conf).CombinedOutput()
+		return string(out), err
+	}
+	round := func(r int) string {
+		var s strings.Builder
+		for i := 0; i < 100; i++ {
+			fmt.Fprintf(&s, "round %d line %d\n", r, i)
+		}
+		f, err := os.OpenFile(filepath.Join(logs, "access.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(s.String()); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return s.String()
+	}
+	r1 := round(1)
+	// Published first: a log renamed before its first publication is
+	// stored under its new name's form (access.log.1: plain), and then
+	// logrotate's compress has no other file's key to meet.
+	deadline := time.Now().Add(time.Minute)
+	for !srv.Exists(t, b, "logs/access.log.gz") {
+		if time.Now().After(deadline) {
+			t.Fatal("access.log not published within a minute")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, err := rotate(); err != nil { // delaycompress: nothing to compress yet
+		t.Fatalf("first rotation: %v\n%s", err, out)
+	}
+	r2 := round(2)
+	out, err := rotate()
+	if err == nil {
+		t.Fatalf("logrotate compressed access.log.1 into the key of its own object:\n%s", out)
+	}
+	if !strings.Contains(m.Stderr(), "refused a name whose S3 object is another file's") || !strings.Contains(m.Stderr(), "errno=EEXIST") {
+		t.Fatalf("no log line for the refusal:\n%s", m.Stderr())
+	}
+	for name, want := range map[string]string{"access.log.1": r1, "access.log": r2} {
+		got, err := os.ReadFile(filepath.Join(logs, name))
+		if err != nil || string(got) != want {
+			t.Fatalf("%s through the mount: %d bytes, %v; want %d", name, len(got), err, len(want))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(logs, "access.log.1.gz")); !os.IsNotExist(err) {
+		t.Fatalf("access.log.1.gz is a second name of access.log.1's object: %v", err)
+	}
+	m.Unmount(t)
+	keys := srv.Keys(t, b, "logs/")
+	sort.Strings(keys)
+	if want := []string{"logs/", "logs/access.log.1.gz", "logs/access.log.gz"}; strings.Join(keys, " ") != strings.Join(want, " ") {
+		t.Fatalf("keys %v, want %v", keys, want)
+	}
+	for key, want := range map[string]string{"logs/access.log.1.gz": r1, "logs/access.log.gz": r2} {
+		got, err := unpack(t, "gzip", srv.Get(t, b, key))
+		if err != nil || string(got) != want {
+			t.Fatalf("%s: %d bytes, %v; want %d", key, len(got), err, len(want))
+		}
+	}
+}

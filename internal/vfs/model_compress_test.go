@@ -27,7 +27,7 @@ import (
 )
 
 // modelCompressGlobs: every name but those starting with "d".
-var modelCompressGlobs = []string{"[^d]*"} // path.Match: ^ negates (not !)
+var modelCompressGlobs = []string{"[^d]*"} // [^d] negates in the shell's syntax and path.Match's alike
 
 func compressedName(name string) bool {
 	for _, g := range modelCompressGlobs {

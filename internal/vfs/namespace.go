@@ -37,6 +37,30 @@ func (fs *FS) checkNewName(dir *Node, name string, isDir bool) error {
 	return fs.checkKeyLen(join(dir.Path(), name), isDir)
 }
 
+// objectHolders is a store where a file's object may be under another
+// name's key (zstore, --compress: the log NAME is the object NAME.gz).
+type objectHolders interface {
+	Holder(ctx context.Context, key string, compressed bool) (string, error)
+}
+
+// checkObjectFree refuses a new name at p (EEXIST, one log line) whose
+// object would be another file's: S3 has one key for both, and writing it
+// would take the other file's bytes away. compressed: the new file is
+// stored compressed.
+func (fs *FS) checkObjectFree(ctx context.Context, p string, compressed bool) error {
+	h, ok := fs.st.(objectHolders)
+	if !ok {
+		return nil
+	}
+	other, err := h.Holder(ctx, fs.key(p), compressed)
+	if err != nil || other == "" {
+		return err
+	}
+	fs.log.Warn("refused a name whose S3 object is another file's (--compress stores the log NAME as the object NAME.gz or NAME.zst)",
+		"path", p, "other_file_key", other, "errno", "EEXIST")
+	return ErrExists
+}
+
 // checkKeyLen: ENAMETOOLONG when path's key is longer than S3 takes.
 func (fs *FS) checkKeyLen(p string, isDir bool) error {
 	k := fs.key(p)

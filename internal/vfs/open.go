@@ -67,6 +67,9 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 		return nil, nil, err
 	}
 	p := join(dir.Path(), name)
+	if err := fs.checkObjectFree(ctx, p, fs.pub.Compressed(fs.key(p))); err != nil {
+		return nil, nil, err
+	}
 	kind := spool.KindWhole
 	if flags&os.O_APPEND != 0 {
 		kind = spool.KindAppend

@@ -57,6 +57,9 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	if dst != nil && dst.dir {
 		return ErrIsDir
 	}
+	if err := fs.checkObjectFree(ctx, newPath, fs.pub.Compressed(fs.key(src.Path()))); err != nil {
+		return err
+	}
 
 	// Both names are held, and the rename acts on the nodes that have
 	// them now (a create or another rename may have come in between).

@@ -190,6 +190,9 @@ func (fs *FS) makeSpecial(ctx context.Context, dir *Node, name string, mode, rde
 		return nil, err
 	}
 	p := join(dir.Path(), name)
+	if err := fs.checkObjectFree(ctx, p, false); err != nil {
+		return nil, err
+	}
 	unlock := fs.lockPaths(p)
 	defer unlock()
 	fs.mu.Lock()

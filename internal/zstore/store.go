@@ -197,12 +197,18 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 			return info, err
 		}
 		pinfo, perr := z.Store.Head(ctx, key)
+		if perr == nil && z.aliasOf(key, pinfo) != "" {
+			return s3store.ObjectInfo{}, z.alias(key, pinfo)
+		}
 		if perr == nil {
 			z.learn(key, false) // a plain object: it stays plain
 		}
 		return pinfo, perr
 	}
 	info, err := z.Store.Head(ctx, key)
+	if err == nil && z.aliasOf(key, info) != "" {
+		return s3store.ObjectInfo{}, z.alias(key, info)
+	}
 	if err == nil && !strings.HasSuffix(key, "/") {
 		z.learn(key, false)
 	}
@@ -215,6 +221,50 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 		return z.logical(key, cinfo), nil
 	}
 	return info, err
+}
+
+// aliasOf is the file whose object key is, when info (key's raw HEAD)
+// says one of our compressed files is stored there, else "".
+func (z *Store) aliasOf(key string, info s3store.ObjectInfo) string {
+	ext := z.codec.Ext()
+	if !strings.HasSuffix(key, ext) || path.Base(key) == ext || !z.ours(info) {
+		return ""
+	}
+	return strings.TrimSuffix(key, ext)
+}
+
+// alias: NAME.gz that s3mount wrote is the file NAME, not a second file
+// (a listing does not show it either).
+func (z *Store) alias(key string, info s3store.ObjectInfo) error {
+	return fmt.Errorf("HeadObject %s: the object of the file %s: %w", key, z.aliasOf(key, info), s3store.ErrNotFound)
+}
+
+// Holder is the other file whose object a new file at key would write
+// over, or "": a plain file NAME.gz is stored where the compressed file
+// NAME is; a compressed file NAME where the plain file NAME.gz is. S3 has
+// one key for both, so the mount refuses the second name (EEXIST) rather
+// than replace the first file's object. compressed: the new file is
+// stored compressed (the globs, or a rename of a compressed file).
+func (z *Store) Holder(ctx context.Context, key string, compressed bool) (string, error) {
+	ext := z.codec.Ext()
+	obj := key
+	if compressed {
+		obj = key + ext
+	} else if !strings.HasSuffix(key, ext) || path.Base(key) == ext {
+		return "", nil
+	}
+	info, err := z.Store.Head(ctx, obj)
+	switch {
+	case errors.Is(err, s3store.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	case compressed && !z.ours(info):
+		return obj, nil // the plain file NAME.gz
+	case !compressed && z.ours(info):
+		return strings.TrimSuffix(key, ext), nil // the compressed file NAME
+	}
+	return "", nil
 }
 
 // Learn makes sure the view knows in which form key's file is stored

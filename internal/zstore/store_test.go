@@ -314,3 +314,50 @@ func TestViewGlobsAreShellPatterns(t *testing.T) {
 		}
 	}
 }
+
+// S3 has one key for the compressed file NAME and the plain file NAME.gz:
+// the view shows NAME.gz that s3mount wrote only as NAME (a lookup of
+// NAME.gz finds nothing, as a listing shows nothing), and Holder names
+// the file a new name would take the object of.
+func TestViewOneKeyOneFile(t *testing.T) {
+	mem := memstore.New("b")
+	z := New(mem, compress.Gzip, []string{"*.log"})
+	putMarked(t, mem, "a.log.gz", "ours\n")
+	putMarked(t, mem, "r.log.1.gz", "rotated\n") // access.log.1's object after a rename
+	mem.PutObject("p.log.gz", []byte("a plain gzip someone uploaded"))
+
+	for _, name := range []string{"a.log.gz", "r.log.1.gz"} {
+		if info, err := z.Head(bg, name); !errors.Is(err, s3store.ErrNotFound) {
+			t.Errorf("Head(%q) = %+v, %v; want not found (it is the file %s)", name, info, err, strings.TrimSuffix(name, ".gz"))
+		}
+	}
+	if info, err := z.Head(bg, "r.log.1"); err != nil || info.Size != int64(len("rotated\n")) {
+		t.Fatalf("Head(r.log.1) = %+v, %v", info, err)
+	}
+	if info, err := z.Head(bg, "p.log.gz"); err != nil || info.Encoding != nil {
+		t.Fatalf("Head of an unmarked p.log.gz = %+v, %v; want the plain object", info, err)
+	}
+
+	for _, c := range []struct {
+		key        string
+		compressed bool
+		want       string
+	}{
+		{"a.log.gz", false, "a.log"},     // plain NAME.gz over the compressed a.log
+		{"r.log.1.gz", false, "r.log.1"}, // logrotate's compress of a rotated log
+		{"p.log", true, "p.log.gz"},      // a compressed p.log over the plain p.log.gz
+		{"a.log", true, ""},              // its own object
+		{"new.log", true, ""},
+		{"p.log.gz", false, ""}, // a plain object is its own file
+		{"x.txt", false, ""},
+	} {
+		before := mem.Stats().Total()
+		got, err := z.Holder(bg, c.key, c.compressed)
+		if err != nil || got != c.want {
+			t.Errorf("Holder(%q, %v) = %q, %v; want %q", c.key, c.compressed, got, err, c.want)
+		}
+		if c.key == "x.txt" && mem.Stats().Total() != before {
+			t.Errorf("Holder of a plain name without the codec's extension sent a request")
+		}
+	}
+}
