@@ -143,19 +143,23 @@ type passthroughFS struct {
 }
 
 func (p *passthroughFS) Write(c <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
-	if in.WriteFlags&fuse.WRITE_KILL_SUIDGID != 0 {
-		p.kill.Store(c, struct{}{})
-		defer p.kill.Delete(c)
-	}
+	defer p.markKill(c, in)()
 	return p.RawFileSystem.Write(c, in, data)
 }
 
 func (p *passthroughFS) Writev(c <-chan struct{}, in *fuse.WriteIn, data [][]byte) (uint32, fuse.Status) {
-	if in.WriteFlags&fuse.WRITE_KILL_SUIDGID != 0 {
-		p.kill.Store(c, struct{}{})
-		defer p.kill.Delete(c)
-	}
+	defer p.markKill(c, in)()
 	return p.RawFileSystem.Writev(c, in, data)
+}
+
+// markKill marks the write of c when the kernel asks it to clear
+// setuid/setgid, until the returned func runs.
+func (p *passthroughFS) markKill(c <-chan struct{}, in *fuse.WriteIn) func() {
+	if in.WriteFlags&fuse.WRITE_KILL_SUIDGID == 0 {
+		return func() {}
+	}
+	p.kill.Store(c, struct{}{})
+	return func() { p.kill.Delete(c) }
 }
 
 // killsPrivs: the write of ctx was asked to clear setuid/setgid.
