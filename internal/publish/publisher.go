@@ -69,8 +69,10 @@ type File interface {
 	// Published: a publication landed and the journal says so: S3 holds
 	// size bytes at the last ETag, written by this host.
 	Published(size int64, etags ...string)
-	// Rebased: another writer changed the object; it is now this.
-	Rebased(exists bool, size int64, etag string, attrs *s3store.Attrs)
+	// Rebased: another writer changed the object; it is now this. move
+	// moves the journal's offsets: it runs inside, so that readers of the
+	// file see the new object and the moved offsets together.
+	Rebased(exists bool, size int64, etag string, attrs *s3store.Attrs, move func() error) error
 	// Attrs are the POSIX attributes the object is to carry (nil: none).
 	Attrs() *s3store.Attrs
 }
@@ -268,20 +270,17 @@ func (p *Publisher) rebase(ctx context.Context, f *spool.File, t File) error {
 	}
 	delta := remote - j.BaseSize
 	p.log.Info("object changed by another writer: appending after it", "key", j.Key, "remote_size", remote, "our_base", j.BaseSize)
-	err = f.Update(func(jj *spool.Journal) {
-		jj.Shift += delta
-		jj.LocalStart = remote
-		jj.Size += delta
-		jj.BaseSize = remote
-		jj.BaseETag = info.ETag
-		jj.Exists = exists
-		jj.Pending = 0
+	return t.Rebased(exists, remote, info.ETag, info.Attrs, func() error {
+		return f.Update(func(jj *spool.Journal) {
+			jj.Shift += delta
+			jj.LocalStart = remote
+			jj.Size += delta
+			jj.BaseSize = remote
+			jj.BaseETag = info.ETag
+			jj.Exists = exists
+			jj.Pending = 0
+		})
 	})
-	if err != nil {
-		return err
-	}
-	t.Rebased(exists, remote, info.ETag, info.Attrs)
-	return nil
 }
 
 // Settle asks S3 whether the publication the journal has in flight (its

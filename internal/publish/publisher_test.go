@@ -60,10 +60,14 @@ func (t *fakeFile) Published(size int64, _ ...string) {
 
 func (t *fakeFile) Attrs() *s3store.Attrs { return t.attrs }
 
-func (t *fakeFile) Rebased(bool, int64, string, *s3store.Attrs) {
+func (t *fakeFile) Rebased(_ bool, _ int64, _ string, _ *s3store.Attrs, move func() error) error {
+	if err := move(); err != nil {
+		return err
+	}
 	t.mu.Lock()
 	t.rebased++
 	t.mu.Unlock()
+	return nil
 }
 
 func newSpoolFile(t *testing.T, j spool.Journal, data string) (*spool.Spool, *spool.File) {

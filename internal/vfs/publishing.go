@@ -114,9 +114,17 @@ func (p pubFile) Published(size int64, etags ...string) {
 	n.fs.markParentsPublished(n.Path())
 }
 
-func (p pubFile) Rebased(exists bool, size int64, etag string, attrs *s3store.Attrs) {
+func (p pubFile) Rebased(exists bool, size int64, etag string, attrs *s3store.Attrs, move func() error) error {
 	n := p.n
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	// A reader takes the journal's local start and the node's object
+	// under n.mu: between the two changes it read the new start with the
+	// old object, short (as an empty file, before a new file's first
+	// publication).
+	if err := move(); err != nil {
+		return err
+	}
 	if exists {
 		n.applyAttrsLocked(attrs)
 	}
@@ -126,7 +134,7 @@ func (p pubFile) Rebased(exists bool, size int64, etag string, attrs *s3store.At
 	}
 	n.size, n.etag, n.checked = size, etag, time.Now()
 	n.changedAt = n.checked
-	n.mu.Unlock()
+	return nil
 }
 
 // takeEnd chooses where this publication ends and records it as the
