@@ -29,6 +29,9 @@ type Compressing interface {
 	// Learn makes sure Compressed(key) tells the form key's existing
 	// object is stored in.
 	Learn(ctx context.Context, key string) error
+	// Keep makes Compressed(key) say compressed: the form of a file not
+	// yet in S3, decided under another name (spool.Journal.Form).
+	Keep(key string, compressed bool)
 	// Stat is the file's view of key's object (uncompressed size) and
 	// the object's stored size, at one ETag.
 	Stat(ctx context.Context, key string) (s3store.ObjectInfo, int64, error)
@@ -40,6 +43,30 @@ type Compressing interface {
 // errNoStream: a compressed file is not streamed while written (its bytes
 // are compressed at publication).
 var errNoStream = errors.New("publish: compressed files are uploaded at publication, not streamed")
+
+// FormAfterRename is the form a file not yet in S3 keeps when renamed
+// from oldKey to newKey: compressed when either name says so (a log
+// rotated to access.log.1; a temporary file renamed to its .log name, as
+// rsync does). FormByName without --compress.
+func (p *Publisher) FormAfterRename(oldKey, newKey string) spool.Form {
+	if _, ok := p.st.(Compressing); !ok {
+		return spool.FormByName
+	}
+	if p.Compressed(oldKey) || p.Compressed(newKey) {
+		return spool.FormCompressed
+	}
+	return spool.FormPlain
+}
+
+// KeepForm tells the store view the form j's file was given before it
+// had its key (nothing when it is in S3: its object's form rules).
+func (p *Publisher) KeepForm(j spool.Journal) {
+	z, ok := p.st.(Compressing)
+	if !ok || j.Form == spool.FormByName || j.Exists {
+		return
+	}
+	z.Keep(j.Key, j.Form == spool.FormCompressed)
+}
 
 // Compressed reports whether key's file is published compressed.
 func (p *Publisher) Compressed(key string) bool {

@@ -173,6 +173,7 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 			return false, err
 		}
 	}
+	p.KeepForm(j)
 	watch, began := &createWatch{Store: p.st}, time.Now()
 	var nb Base
 	switch {

@@ -23,6 +23,19 @@ const (
 	KindWhole Kind = "whole"
 )
 
+// Form is how a file not yet in S3 is to be stored under --compress.
+type Form string
+
+const (
+	// FormByName: the --compress globs decide by the file's key.
+	FormByName Form = ""
+	// FormCompressed, FormPlain: decided before the file had its key (a
+	// rename of a file never published keeps its form: access.log ->
+	// access.log.1 stays a compressed log).
+	FormCompressed Form = "compressed"
+	FormPlain      Form = "plain"
+)
+
 // Journal is the durable description of one spooled file.
 type Journal struct {
 	Key  string `json:"key"`
@@ -76,6 +89,8 @@ type Journal struct {
 	// recovery finishes the rename.
 	RenamedFrom     string `json:"renamed_from,omitempty"`
 	RenamedFromETag string `json:"renamed_from_etag,omitempty"`
+	// Form: how a file renamed before its first publication is stored.
+	Form Form `json:"form,omitempty"`
 	// RenameTag is the tag the rename's copy carries (not on S3 Express,
 	// whose RenameObject is atomic).
 	RenameTag string `json:"rename_tag,omitempty"`

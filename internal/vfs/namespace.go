@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/s3store"
 )
 
@@ -41,6 +42,7 @@ func (fs *FS) checkNewName(dir *Node, name string, isDir bool) error {
 // name's key (zstore, --compress: the log NAME is the object NAME.gz).
 type objectHolders interface {
 	Holder(ctx context.Context, key string, compressed bool) (string, error)
+	Codec() compress.Codec
 }
 
 // checkObjectFree refuses a new name at p (EEXIST, one log line) whose
@@ -52,13 +54,36 @@ func (fs *FS) checkObjectFree(ctx context.Context, p string, compressed bool) er
 	if !ok {
 		return nil
 	}
-	other, err := h.Holder(ctx, fs.key(p), compressed)
-	if err != nil || other == "" {
-		return err
+	other := fs.localHolder(p, compressed, h.Codec().Ext())
+	if other == "" {
+		var err error
+		if other, err = h.Holder(ctx, fs.key(p), compressed); err != nil || other == "" {
+			return err
+		}
 	}
 	fs.log.Warn("refused a name whose S3 object is another file's (--compress stores the log NAME as the object NAME.gz or NAME.zst)",
 		"path", p, "other_file_key", other, "errno", "EEXIST")
 	return ErrExists
+}
+
+// localHolder is the key of a file of this mount, maybe not yet in S3,
+// whose object a new name at p would write (as Holder, for the files S3
+// does not have yet), or "".
+func (fs *FS) localHolder(p string, compressed bool, ext string) string {
+	other := p + ext // a compressed p's object is the plain file p.gz's
+	if !compressed {
+		if !strings.HasSuffix(p, ext) || path.Base(p) == ext {
+			return ""
+		}
+		other = strings.TrimSuffix(p, ext) // a plain p.gz is the compressed file p's object
+	}
+	fs.mu.Lock()
+	n := fs.byPath[other]
+	fs.mu.Unlock()
+	if n == nil || n.dir || n.isUnlinked() || fs.pub.Compressed(fs.key(other)) == compressed {
+		return ""
+	}
+	return fs.key(other)
 }
 
 // checkKeyLen: ENAMETOOLONG when path's key is longer than S3 takes.

@@ -86,4 +86,15 @@ func TestOneKeyIsOneFile(t *testing.T) {
 	if err := c.fs.Rename(ctx, root, "dx", root, "dy.gz", 0); err != nil {
 		t.Fatalf("rename dx -> dy.gz: %v", err)
 	}
+
+	// The same for a file not in S3 yet: d3, a compressed log renamed
+	// before its first publication, is to be stored as d3.gz.
+	write("a3", "compressed, not published\n", os.O_APPEND)
+	if err := c.fs.Rename(ctx, root, "a3", root, "d3", 0); err != nil {
+		t.Fatal(err)
+	}
+	write("dz", "plain\n", 0)
+	if err := c.fs.Rename(ctx, root, "dz", root, "d3.gz", 0); !errors.Is(err, ErrExists) {
+		t.Fatalf("rename dz -> d3.gz beside the unpublished compressed d3: %v, want EEXIST", err)
+	}
 }

@@ -60,6 +60,7 @@ func (fs *FS) adopt(f *spool.File) {
 		since = time.Unix(0, j.PendingSince)
 	}
 	fs.pub.RecoverUploads(f, since)
+	fs.pub.KeepForm(j)
 	fs.mu.Lock()
 	n := fs.byPath[p]
 	if n == nil {

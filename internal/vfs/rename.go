@@ -57,7 +57,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	if dst != nil && dst.dir {
 		return ErrIsDir
 	}
-	if err := fs.checkObjectFree(ctx, newPath, fs.pub.Compressed(fs.key(src.Path()))); err != nil {
+	if err := fs.checkObjectFree(ctx, newPath, fs.compressedAfterRename(src, newPath)); err != nil {
 		return err
 	}
 
@@ -182,16 +182,21 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			switch {
 			case dstExists:
 				// Replacing an object: the first publication is a
-				// whole-object overwrite of what was there.
+				// whole-object overwrite of what was there, in its form.
 				j.Exists, j.BaseETag = true, dstETag
 				j.Kind, j.Dirty = spool.KindWhole, true
+				j.Form = spool.FormByName
 			case j.Kind == spool.KindWhole:
 				j.Exists, j.BaseETag = false, ""
+			}
+			if !j.Exists {
+				j.Form = fs.pub.FormAfterRename(oldKey, newKey)
 			}
 		})
 		if err != nil {
 			return err
 		}
+		fs.pub.KeepForm(f.Journal())
 		if old.Exists && old.Kind == spool.KindWhole {
 			// The old key holds an object this file was to overwrite
 			// (it was renamed over it): that object goes with the name.
@@ -239,6 +244,20 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		}
 	}
 	return nil
+}
+
+// compressedAfterRename: src renamed to newPath is stored compressed.
+// One in S3 keeps its object's form; one not yet is compressed when
+// either name is (publish.FormAfterRename).
+func (fs *FS) compressedAfterRename(src *Node, newPath string) bool {
+	oldKey := fs.key(src.Path())
+	src.mu.Lock()
+	local := src.file != nil && src.state != stateInS3
+	src.mu.Unlock()
+	if !local {
+		return fs.pub.Compressed(oldKey)
+	}
+	return fs.pub.FormAfterRename(oldKey, fs.key(newPath)) == spool.FormCompressed
 }
 
 // moveRecord journals the move of an object that has no spool file, so

@@ -169,6 +169,10 @@ func (z *Store) learn(key string, compressed bool) {
 	z.mu.Unlock()
 }
 
+// Keep records the form of key's file, decided before it had its key (a
+// file renamed before its first publication).
+func (z *Store) Keep(key string, compressed bool) { z.learn(key, compressed) }
+
 // logical is what the file system is told of a compressed object.
 func (z *Store) logical(key string, raw s3store.ObjectInfo) s3store.ObjectInfo {
 	z.sized(key, sized{raw.ETag, raw.Size, raw.Encoding.Trailer})
