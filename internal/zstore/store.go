@@ -200,7 +200,7 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 		if err != nil && !errors.Is(err, s3store.ErrNotFound) {
 			return info, err
 		}
-		pinfo, perr := z.Store.Head(ctx, key)
+		pinfo, perr := z.rawHead(ctx, key)
 		if perr == nil && z.aliasOf(key, pinfo) != "" {
 			return s3store.ObjectInfo{}, z.alias(key, pinfo)
 		}
@@ -209,7 +209,7 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 		}
 		return pinfo, perr
 	}
-	info, err := z.Store.Head(ctx, key)
+	info, err := z.rawHead(ctx, key)
 	if err == nil && z.aliasOf(key, info) != "" {
 		return s3store.ObjectInfo{}, z.alias(key, info)
 	}
@@ -243,6 +243,17 @@ func (z *Store) alias(key string, info s3store.ObjectInfo) error {
 	return fmt.Errorf("HeadObject %s: the object of the file %s: %w", key, z.aliasOf(key, info), s3store.ErrNotFound)
 }
 
+// rawHead is a HEAD of the object key itself; of NAME.gz with its mark
+// checked as NAME's view does (on a directory bucket, a marked object
+// whose last bytes are no trailer comes back unmarked: not ours).
+func (z *Store) rawHead(ctx context.Context, key string) (s3store.ObjectInfo, error) {
+	ext := z.codec.Ext()
+	if strings.HasSuffix(key, ext) && path.Base(key) != ext {
+		return z.headObject(ctx, strings.TrimSuffix(key, ext), key)
+	}
+	return z.Store.Head(ctx, key)
+}
+
 // Holder is the other file whose object a new file at key would write
 // over, or "": a plain file NAME.gz is stored where the compressed file
 // NAME is; a compressed file NAME where the plain file NAME.gz is. S3 has
@@ -257,7 +268,7 @@ func (z *Store) Holder(ctx context.Context, key string, compressed bool) (string
 	} else if !strings.HasSuffix(key, ext) || path.Base(key) == ext {
 		return "", nil
 	}
-	info, err := z.Store.Head(ctx, obj)
+	info, err := z.rawHead(ctx, obj)
 	switch {
 	case errors.Is(err, s3store.ErrNotFound):
 		return "", nil
