@@ -324,12 +324,24 @@ func (p *Publisher) Settle(ctx context.Context, f *spool.File, t File, unchanged
 		})
 		t.Wrote(nb.Size, j.BaseETag, nb.ETag)
 		return false, err
+	case j.Kind == spool.KindAppend && j.Pending > j.BaseSize && info.Size >= j.Pending && info.ETag != j.BaseETag:
+		// Another tag: our append may have landed and another host
+		// appended to it since (its publication carries its own tag).
+		// Our pending bytes where we put them tell; appending them
+		// again after the other host's would publish them twice.
+		if err := p.AlreadyOurs(ctx, f, t); err != nil {
+			return false, fmt.Errorf("cannot tell whether the last publication landed: %w", err)
+		}
+		if f.Journal().BaseSize != j.BaseSize {
+			return true, f.Update(func(jj *spool.Journal) { jj.Pending, jj.PendingTag, jj.PendingSince = 0, "", 0 })
+		}
 	}
 	return false, f.Update(func(jj *spool.Journal) { jj.Pending, jj.PendingTag, jj.PendingSince = 0, "", 0 })
 }
 
-// AlreadyOurs (S3 Express only: appends keep the object's first tag, so
-// Settle cannot tell) handles a crash between S3 accepting a publication
+// AlreadyOurs (S3 Express: appends keep the object's first tag, so Settle
+// cannot tell; elsewhere: another host appended after a publication whose
+// answer was lost, and its tag replaced ours) handles a crash between S3 accepting a publication
 // and the journal recording it: if the object's bytes past our base are
 // our own pending bytes, they are published already and must not be
 // appended twice.

@@ -139,6 +139,18 @@ func modelCases() []modelCase {
 			{ID: 132, Kind: opTick},
 		}
 	})
+	add("a lost answer of a log's publication, then another host's append, publishes our lines once", all, func(s *scenario) []op {
+		// As found (seed 379624237; the IDs choose the faults): the lost
+		// PUT landed, the other host's append replaced its tag, and the
+		// settle took the publication for one that never happened: the
+		// rebase put our lines after theirs a second time.
+		return []op{
+			{ID: 130, Kind: opOpen, Slot: 3, Name: "b", Flags: wrAppend},
+			{ID: 131, Kind: opWrite, Slot: 3, Len: 4},
+			{ID: 137, Kind: opRaceTick, Name: "b", Nth: 2, Faults: 3},
+			{ID: 148, Kind: opTick},
+		}
+	})
 	return out
 }
 
