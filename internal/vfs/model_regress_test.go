@@ -151,6 +151,14 @@ func modelCases() []modelCase {
 			{ID: 148, Kind: opTick},
 		}
 	})
+	add("a file renamed over an object, then over another, may leave that one until its first publication", all, func(s *scenario) []op {
+		// As found (seed 650752723): a model defect. The file took the
+		// name of another host's object; S3 under its name was that
+		// object, not the file's, and the model then forbade the second
+		// replaced object, which stays until the file is published.
+		return []op{s.open(2, "c", os.O_WRONLY|os.O_CREATE|os.O_TRUNC), s.bytes(2, 29), s.op(op{Kind: opRestart}), s.rename("c", "b"),
+			s.open(1, "a", os.O_RDWR|os.O_CREATE), s.remoteAppend("c"), s.rename("a", "c"), s.rename("c", "b")}
+	})
 	return out
 }
 

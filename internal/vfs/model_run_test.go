@@ -651,7 +651,7 @@ func (r *runner) rename(o op) *failure {
 	if g != nil && g != f && g.handles > 0 && avoiding("unlink-open") {
 		return nil
 	}
-	_, srcPresent := r.object(o.Name)
+	srcObj, srcPresent := r.object(o.Name)
 	dstOld, dstPresent := r.object(o.To)
 	want := wantOK
 	if !r.opt.AllowDelete && f != nil && o.Name != o.To && (srcPresent || dstPresent) {
@@ -683,7 +683,10 @@ func (r *runner) rename(o op) *failure {
 	if f.handles > 0 {
 		r.count("renames of open files")
 	}
-	if !srcPresent && dstPresent {
+	// S3 under the old name may be an object the file replaced, not the
+	// file: then it is as unpublished as a new file.
+	srcOwn := srcPresent && !f.replacedWith(srcObj)
+	if !srcOwn && dstPresent {
 		f.replaced = [][]byte{dstOld}
 	}
 	return nil

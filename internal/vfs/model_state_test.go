@@ -133,6 +133,17 @@ func (f *mfile) acked() {
 	f.replaced = nil
 }
 
+// replacedWith: s is an object the file replaced (by a rename over it)
+// and has not published over yet.
+func (f *mfile) replacedWith(s []byte) bool {
+	for _, v := range f.replaced {
+		if bytes.Equal(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // unlink takes the file off its name.
 func (m *model) unlink(f *mfile) {
 	if f.name != "" && m.files[f.name] == f {
