@@ -79,11 +79,13 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 		}
 	}
 	info, err := p.copyObject(ctx, oldKey, etag, size, newKey, s3store.Cond{Tag: tag, Attrs: attrs})
-	if err != nil && p.express != nil {
-		// RenameObject S3 applied can still fail here (its answer lost,
-		// or a request after it): reverting the journal to the old key
-		// would send the file's next appends to a key that is gone.
-		if moved, ok := p.renameApplied(ctx, oldKey, newKey, etag); ok {
+	if err != nil {
+		// A copy (RenameObject) S3 applied can still fail here (its
+		// answer lost, or a request after it): reverting the journal to
+		// the old key would leave the copy under the new name (over the
+		// file it replaced), and on a directory bucket send the file's
+		// next appends to a key that is gone.
+		if moved, ok := p.moveLanded(ctx, oldKey, newKey, etag, tag); ok {
 			info, err = moved, nil
 		}
 	}
@@ -101,14 +103,78 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 		}
 	}
 	if p.express == nil {
-		if err := p.st.Delete(ctx, oldKey); err != nil && !errors.Is(err, s3store.ErrNotFound) {
-			return "", err
+		if err := p.deleteOld(ctx, oldKey); err != nil {
+			if f == nil {
+				return "", err
+			}
+			// The copy stands: the file is under its new name. The
+			// journal keeps the old key, which the file's next
+			// publication deletes (FinishRename).
+			return info.ETag, fmt.Errorf("%w: deleting the old key %s: %v", ErrMoveUnfinished, oldKey, err)
 		}
 	}
 	if f != nil {
 		_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag, j.RenameTag = "", "", "" })
 	}
 	return info.ETag, nil
+}
+
+// ErrMoveUnfinished: Move copied the object to its new key, but the old
+// key is still to be deleted; the file's journal says so, and its next
+// publication finishes the move.
+var ErrMoveUnfinished = errors.New("rename: the old key is still to be deleted")
+
+// moveLanded reports whether a copy (RenameObject) that reported a failure
+// took effect: on a directory bucket the old key is gone and the new one
+// holds the object; elsewhere the new key holds an object with the copy's
+// tag.
+func (p *Publisher) moveLanded(ctx context.Context, oldKey, newKey, etag, tag string) (s3store.ObjectInfo, bool) {
+	if p.express != nil {
+		return p.renameApplied(ctx, oldKey, newKey, etag)
+	}
+	if tag == "" {
+		return s3store.ObjectInfo{}, false
+	}
+	info, err := p.head(ctx, newKey)
+	if err != nil || info.Tag != tag {
+		return s3store.ObjectInfo{}, false
+	}
+	return info, true
+}
+
+// head is Head tried up to three times: it settles what a call whose
+// answer was lost did, and a transient failure should not leave that
+// unknown.
+func (p *Publisher) head(ctx context.Context, key string) (s3store.ObjectInfo, error) {
+	var info s3store.ObjectInfo
+	var err error
+	for try := 0; try < 3; try++ {
+		info, err = p.st.Head(ctx, key)
+		if err == nil || errors.Is(err, s3store.ErrNotFound) || ctx.Err() != nil {
+			break
+		}
+	}
+	return info, err
+}
+
+// Gone reports whether S3 says key does not exist: a delete that reported
+// a failure (its answer lost) took effect.
+func (p *Publisher) Gone(ctx context.Context, key string) bool {
+	_, err := p.head(ctx, key)
+	return errors.Is(err, s3store.ErrNotFound)
+}
+
+// deleteOld deletes a moved object's old key. A delete whose answer was
+// lost is one that happened when the key is gone.
+func (p *Publisher) deleteOld(ctx context.Context, key string) error {
+	err := p.st.Delete(ctx, key)
+	if err == nil || errors.Is(err, s3store.ErrNotFound) {
+		return nil
+	}
+	if p.Gone(ctx, key) {
+		return nil
+	}
+	return err
 }
 
 // renameApplied reports whether a RenameObject of oldKey (at etag) to

@@ -287,13 +287,14 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 		mu.Lock()
 		x := rng.Intn(100)
 		first := calls == 0 && writeOps[c.Op]
+		second := calls == 1 && writeOps[c.Op]
 		if writeOps[c.Op] {
 			calls++
 		}
 		mu.Unlock()
 		f := memstore.Pass
 		switch {
-		case o.Faults == faultFailFirst && first:
+		case o.Faults == faultFailFirst && first, o.Faults == faultFailSecond && second:
 			f = memstore.Fail
 		case o.Faults == faultLoseFirst && first, o.Faults == faultLoseAll:
 			f = memstore.LoseAnswer
@@ -660,22 +661,41 @@ func (r *runner) rename(o op) *failure {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	fs := r.c.fs
+	stop := r.faults(o, nil)
 	err := fs.Rename(ctx, fs.Root(), o.Name, fs.Root(), o.To, 0)
+	stop()
 	r.steps++
 	what := fmt.Sprintf("rename(%q, %q)", o.Name, o.To)
 	if f == nil {
-		if Errno(err) != syscall.ENOENT {
+		if e := Errno(err); e != syscall.ENOENT && (e != syscall.EIO || r.injected.Load() == 0) {
 			return fail("errno", "%s: %v, want ENOENT", what, err)
 		}
 		return nil
 	}
-	if ff := r.outcome(what, err, want); ff != nil || err != nil || o.Name == o.To {
+	if ff := r.outcome(what, err, want); ff != nil || o.Name == o.To {
 		return ff
 	}
+	if err != nil {
+		// A store fault failed it: the mount says whether it happened
+		// (what S3 holds must then agree, as after any step).
+		if gone, ff := r.nameGone(o.Name); ff != nil || !gone {
+			return ff
+		}
+		r.count("renames that happened though a store fault failed them")
+	}
+	// S3 under the old name may be an object the file replaced, not the
+	// file: then it is as unpublished as a new file.
+	srcOwn := srcPresent && !f.replacedWith(srcObj)
 	if g != nil {
 		r.m.unlink(g)
 	}
 	r.m.unlink(f)
+	delete(r.m.lingering, o.To)
+	if srcOwn && r.injected.Load() > 0 {
+		// The old key's delete may have failed: the file's next
+		// publication deletes it (the next tick without faults).
+		r.m.lingering[o.Name] = srcObj
+	}
 	f.name = o.To
 	r.m.files[o.To] = f
 	delete(r.m.gone, o.To)
@@ -683,9 +703,6 @@ func (r *runner) rename(o op) *failure {
 	if f.handles > 0 {
 		r.count("renames of open files")
 	}
-	// S3 under the old name may be an object the file replaced, not the
-	// file: then it is as unpublished as a new file.
-	srcOwn := srcPresent && !f.replacedWith(srcObj)
 	if !srcOwn && dstPresent {
 		f.replaced = [][]byte{dstOld}
 	}
@@ -705,17 +722,25 @@ func (r *runner) unlink(o op) *failure {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	fs := r.c.fs
+	stop := r.faults(o, nil)
 	err := fs.Unlink(ctx, fs.Root(), o.Name)
+	stop()
 	r.steps++
 	what := fmt.Sprintf("unlink(%q)", o.Name)
 	if f == nil {
-		if Errno(err) != syscall.ENOENT {
+		if e := Errno(err); e != syscall.ENOENT && (e != syscall.EIO || r.injected.Load() == 0) {
 			return fail("errno", "%s: %v, want ENOENT", what, err)
 		}
 		return nil
 	}
-	if ff := r.outcome(what, err, want); ff != nil || err != nil {
+	if ff := r.outcome(what, err, want); ff != nil {
 		return ff
+	}
+	if err != nil {
+		if gone, ff := r.nameGone(o.Name); ff != nil || !gone {
+			return ff
+		}
+		r.count("unlinks that happened though a store fault failed them")
 	}
 	r.count("unlinks")
 	if f.handles > 0 {
@@ -725,11 +750,34 @@ func (r *runner) unlink(o op) *failure {
 	return nil
 }
 
+// nameGone asks the mount whether name is gone, after a rename or unlink
+// of it that a store fault failed: either outcome is right, as long as
+// S3 and reads agree with it.
+func (r *runner) nameGone(name string) (bool, *failure) {
+	r.count("renames and unlinks failed by a store fault")
+	ctx, cancel := r.ctx()
+	defer cancel()
+	fs := r.c.fs
+	_, err := fs.Lookup(ctx, fs.Root(), name)
+	switch e := Errno(err); {
+	case err == nil:
+		return false, nil
+	case e == syscall.ENOENT:
+		return true, nil
+	default:
+		return false, fail("lookup", "lookup %q after a failed rename or unlink: %v", name, err)
+	}
+}
+
 // tick runs the due publications and checks that a log with writers open
 // is published up to a line end only.
 func (r *runner) tick(o op) *failure {
 	defer r.faults(o, nil)()
-	return r.tickChecked()
+	ff := r.tickChecked()
+	if r.injected.Load() == 0 {
+		clear(r.m.lingering) // the publications ran: old keys are gone
+	}
+	return ff
 }
 
 func (r *runner) tickChecked() *failure {
@@ -1057,6 +1105,8 @@ func (r *runner) check() *failure {
 		}
 		f := r.m.files[k]
 		switch {
+		case r.m.gone[k] && bytes.Equal(r.m.lingering[k], s) && r.m.lingering[k] != nil:
+			continue // a renamed file's old key, until its next publication
 		case r.m.gone[k]:
 			return fail("resurrected", "S3 holds %q, which was unlinked, renamed away or deleted (%d bytes)", k, len(s))
 		case f == nil:

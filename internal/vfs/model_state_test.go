@@ -85,12 +85,15 @@ type mhandle struct {
 type model struct {
 	files map[string]*mfile
 	gone  map[string]bool // names S3 must not have (unlinked, renamed away, deleted)
-	h     map[int]*mhandle
-	ids   int
+	// lingering: a gone name S3 may still hold, with these bytes, until
+	// the next tick (a rename whose delete of the old key failed).
+	lingering map[string][]byte
+	h         map[int]*mhandle
+	ids       int
 }
 
 func newModel() *model {
-	return &model{files: map[string]*mfile{}, gone: map[string]bool{}, h: map[int]*mhandle{}}
+	return &model{files: map[string]*mfile{}, gone: map[string]bool{}, lingering: map[string][]byte{}, h: map[int]*mhandle{}}
 }
 
 func (m *model) newFile(name string, data []byte) *mfile {
@@ -98,6 +101,7 @@ func (m *model) newFile(name string, data []byte) *mfile {
 	f := &mfile{id: m.ids, name: name, data: data, hist: [][]byte{data}}
 	m.files[name] = f
 	delete(m.gone, name)
+	delete(m.lingering, name)
 	return f
 }
 

@@ -490,6 +490,9 @@ func (n *Node) dropCleanFile() bool {
 	if n.handles > 0 || n.file == nil || (n.dirtyLocked() && n.state != stateUnlinked) || n.stream != nil {
 		return false
 	}
+	if n.state != stateUnlinked && n.file.Journal().RenamedFrom != "" {
+		return false // the old key is still to be deleted (its publication does)
+	}
 	f := n.file
 	j := f.Journal()
 	n.file = nil

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"syscall"
 	"time"
@@ -110,7 +111,8 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		return ErrPerm
 	}
 	newKey, oldKey := fs.key(newPath), fs.key(oldPath)
-	renamed := false // set once the rename happened: undo nothing after
+	renamed := false           // set once the rename happened: undo nothing after
+	var unfinished *spool.File // the journal of a move whose old key is still to delete
 	// A stream to the old key must not complete there.
 	src.abortStream()
 	if dst != nil {
@@ -155,7 +157,13 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			}
 		}
 		etag, err := fs.pub.Move(ctx, rec, oldKey, srcETag, srcSize, newKey, attrs)
-		if rec != f {
+		if errors.Is(err, publish.ErrMoveUnfinished) {
+			// Moved; the old key's delete failed: the journal keeps it
+			// for the file's next publication, which the job runs soon.
+			fs.log.Warn("renamed; the old key is deleted later", "key", newKey, "old_key", oldKey, "err", err)
+			unfinished, err = rec, nil
+		}
+		if rec != f && unfinished == nil {
 			rec.Remove()
 		}
 		if err != nil {
@@ -224,6 +232,9 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	}
 	src.checked = time.Now()
 	src.changedAt = src.checked
+	if unfinished != nil && src.file == nil {
+		src.file, src.logMode = unfinished, true // a move record, as recovery adopts it
+	}
 	src.mu.Unlock()
 	fs.byPath[newPath] = src
 	delete(fs.inoOf, oldPath)
@@ -233,7 +244,9 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	if srcExists {
 		fs.markParentsPublished(newPath)
 	}
-	if f != nil {
+	if unfinished != nil {
+		src.job.After(0)
+	} else if f != nil {
 		src.mu.Lock()
 		dirty := src.dirtyLocked()
 		log := src.logMode

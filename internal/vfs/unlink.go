@@ -57,7 +57,9 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 		return err
 	}
 	if published {
-		if err := fs.st.Delete(ctx, fs.key(p)); err != nil && !isNotFound(err) {
+		// A delete whose answer was lost happened when the key is gone:
+		// undoing the unlink then would show a file S3 no longer has.
+		if err := fs.st.Delete(ctx, fs.key(p)); err != nil && !isNotFound(err) && !fs.pub.Gone(ctx, fs.key(p)) {
 			undo()
 			return err
 		}

@@ -17,7 +17,7 @@ func (z *Store) RenameObject(ctx context.Context, ex s3store.Express, srcKey, ds
 	obj, comp := z.Compressed(srcKey)
 	dobj, dcomp := z.Compressed(dstKey)
 	if !comp {
-		if err := ex.Rename(ctx, srcKey, dstKey); err != nil {
+		if err := ex.Rename(ctx, srcKey, dstKey); err != nil && !z.renamed(ctx, srcKey, dstKey, "") {
 			return s3store.ObjectInfo{}, err
 		}
 		z.learn(dstKey, false)
@@ -33,7 +33,7 @@ func (z *Store) RenameObject(ctx context.Context, ex s3store.Express, srcKey, ds
 		return s3store.ObjectInfo{}, err
 	}
 	dst := dstKey + z.codec.Ext()
-	if err := ex.Rename(ctx, obj, dst); err != nil {
+	if err := ex.Rename(ctx, obj, dst); err != nil && !z.renamed(ctx, obj, dst, h.ETag) {
 		return s3store.ObjectInfo{}, err
 	}
 	z.learn(dstKey, true)
@@ -44,4 +44,15 @@ func (z *Store) RenameObject(ctx context.Context, ex s3store.Express, srcKey, ds
 		}
 	}
 	return z.Head(ctx, dstKey)
+}
+
+// renamed reports whether a RenameObject that reported a failure (its
+// answer lost) took effect: from is gone and to exists (at etag, if
+// given). Then the other kind's object under the new name must still go.
+func (z *Store) renamed(ctx context.Context, from, to, etag string) bool {
+	if _, err := z.Store.Head(ctx, from); !errors.Is(err, s3store.ErrNotFound) {
+		return false
+	}
+	h, err := z.Store.Head(ctx, to)
+	return err == nil && (etag == "" || h.ETag == etag)
 }
