@@ -196,6 +196,15 @@ func modelCases() []modelCase {
 		return []op{s.remoteAppend("c"), s.open(4, "d", os.O_RDWR|os.O_CREATE), s.open(5, "d", os.O_RDWR|os.O_APPEND),
 			s.op(op{Kind: opWrite, Slot: 4, Where: atBeyond, Frac: 4, Len: 101}), s.tick(), s.faulty(s.rename("d", "c"), faultLoseFirst)}
 	})
+	zgeneral := all
+	zgeneral.Compress = compress.Gzip
+	add("a plain file renamed over a compressed one whose copy's answer was lost leaves one object", zgeneral, func(s *scenario) []op {
+		// As found (TestModelCompressed -model.random seed 557770650):
+		// the compressed view removed the replaced file's compressed
+		// object only when CopyObject answered.
+		return []op{s.open(4, "d", os.O_RDWR|os.O_CREATE), s.close(4), s.rename("d", "b"), s.put("c", false),
+			s.faulty(s.rename("b", "c"), faultLoseFirst)}
+	})
 	return out
 }
 

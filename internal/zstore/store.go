@@ -475,7 +475,10 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 		dobj, dcomp := z.Compressed(dstKey)
 		info, err := z.Store.Copy(ctx, srcKey, srcETag, dstKey, c)
 		if err != nil {
-			return info, err
+			var ok bool
+			if info, ok = z.copied(ctx, dstKey, c.Tag); !ok {
+				return info, err
+			}
 		}
 		z.learn(dstKey, false)
 		if dcomp {
@@ -508,7 +511,10 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 		info, err = z.Store.Copy(ctx, obj, h.ETag, dst, c)
 	}
 	if err != nil {
-		return info, err
+		var ok bool
+		if info, ok = z.copied(ctx, dst, c.Tag); !ok {
+			return info, err
+		}
 	}
 	z.learn(dstKey, true)
 	z.idx.Move(srcKey, dstKey, h.ETag, info.ETag)
@@ -537,4 +543,18 @@ func special(a *s3store.Attrs) bool {
 	}
 	t := a.Mode & syscall.S_IFMT
 	return t != 0 && t != syscall.S_IFREG
+}
+
+// copied reports whether a copy that reported a failure (its answer lost)
+// landed: the object at key carries the copy's tag. Then the object of
+// the other kind under the new name must still go.
+func (z *Store) copied(ctx context.Context, key, tag string) (s3store.ObjectInfo, bool) {
+	if tag == "" {
+		return s3store.ObjectInfo{}, false
+	}
+	h, err := z.Store.Head(ctx, key)
+	if err != nil || h.Tag != tag {
+		return s3store.ObjectInfo{}, false
+	}
+	return h, true
 }
