@@ -160,6 +160,12 @@ func saveProfileOf(t testing.TB, bin string, p profile, dir, name string) {
 // to dir/name.pprof and prints its top entries by bytes in use.
 func saveHeap(t testing.TB, addr, dir, name string) {
 	t.Helper()
+	saveHeapOf(t, testenv.Binary(t), addr, dir, name)
+}
+
+// saveHeapOf is saveHeap for a daemon running the binary bin.
+func saveHeapOf(t testing.TB, bin, addr, dir, name string) {
+	t.Helper()
 	resp, err := http.Get("http://" + addr + "/debug/pprof/heap")
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +179,7 @@ func saveHeap(t testing.TB, addr, dir, name string) {
 	if err := os.WriteFile(out, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", testenv.Binary(t), out).CombinedOutput()
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", bin, out).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go tool pprof: %v\n%s", err, top)
 	}

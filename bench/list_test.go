@@ -39,7 +39,9 @@ func BenchmarkListing(b *testing.B) {
 	// measures that cost), and that is not what this measures.
 	body := bytes.Repeat([]byte("x"), listObjectSize)
 	testenv.PutMany(b, st, n, 32, func(i int) string { return fmt.Sprintf("list/f%06d", i) }, func(int) []byte { return body })
-	// S3MOUNT_BENCH_PPROF=DIR: the daemon's heap right after the ls.
+	// S3MOUNT_BENCH_PPROF=DIR: after the timed rounds, one more ls -l per
+	// build with the daemon's CPU profiled during it and its heap saved
+	// right after (not in a timed round: profiling costs the daemon CPU).
 	profDir := os.Getenv("S3MOUNT_BENCH_PPROF")
 	var env []string
 	if profDir != "" {
@@ -55,6 +57,41 @@ func BenchmarkListing(b *testing.B) {
 		baseRSS     int64
 	}
 	baseBin := os.Getenv("S3MOUNT_BENCH_BASELINE_BINARY")
+	lsOn := func(bin string, prof string) (mnt, lsCPU time.Duration, rss int64, cpu cpuUse) {
+		maddr := freeAddr()
+		m := testenv.MountBinaryAt(b, bin, env, srv.Endpoint, srv, bucket, "--metrics-addr", maddr)
+		pid := m.Cmd.Process.Pid
+		// VmHWM from here on: the mount's peak while listing, not at startup.
+		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0); err != nil {
+			b.Fatalf("reset the daemon's VmHWM: %v", err)
+		}
+		var out []byte
+		var cpuProf <-chan profile
+		if prof != "" {
+			// Longer than the ls takes; a profile's idle tail costs nothing.
+			cpuProf = fetchProfile(maddr, time.Duration(max(5, n/3000))*time.Second)
+		}
+		cpu = measureCPU(b, pid, srv.Pid, func() {
+			cmd := exec.Command("ls", "-l", m.Dir+"/list")
+			mnt = timeIt(func() {
+				var err error
+				if out, err = cmd.Output(); err != nil {
+					b.Fatalf("ls -l: %v", err)
+				}
+			})
+			lsCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		})
+		rss = peakRSS(b, pid)
+		if lines := strings.Count(string(out), "\n") - 1; lines != n { // and the "total" line
+			b.Fatalf("ls -l listed %d entries, want %d", lines, n)
+		}
+		if prof != "" {
+			saveHeapOf(b, bin, maddr, profDir, prof+"-heap")
+			saveProfileOf(b, bin, <-cpuProf, profDir, prof+"-cpu")
+		}
+		m.Unmount(b)
+		return
+	}
 	var rounds []round
 	for i := 0; i < listRounds; i++ {
 		var r round
@@ -76,42 +113,23 @@ func BenchmarkListing(b *testing.B) {
 				}
 			})
 		})
-		lsOn := func(bin string, heap bool) (mnt, lsCPU time.Duration, rss int64, cpu cpuUse) {
-			maddr := freeAddr()
-			m := testenv.MountBinaryAt(b, bin, env, srv.Endpoint, srv, bucket, "--metrics-addr", maddr)
-			pid := m.Cmd.Process.Pid
-			// VmHWM from here on: the mount's peak while listing, not at startup.
-			if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0); err != nil {
-				b.Fatalf("reset the daemon's VmHWM: %v", err)
-			}
-			var out []byte
-			cpu = measureCPU(b, pid, srv.Pid, func() {
-				cmd := exec.Command("ls", "-l", m.Dir+"/list")
-				mnt = timeIt(func() {
-					var err error
-					if out, err = cmd.Output(); err != nil {
-						b.Fatalf("ls -l: %v", err)
-					}
-				})
-				lsCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-			})
-			rss = peakRSS(b, pid)
-			if lines := strings.Count(string(out), "\n") - 1; lines != n { // and the "total" line
-				b.Fatalf("ls -l listed %d entries, want %d", lines, n)
-			}
-			if heap {
-				saveHeap(b, maddr, profDir, "list-heap")
-			}
-			m.Unmount(b)
-			return
+		// With a baseline build, the builds take turns at going first.
+		if baseBin != "" && i%2 == 1 {
+			r.baseMnt, _, r.baseRSS, _ = lsOn(baseBin, "")
 		}
-		r.mnt, r.lsCPU, r.rss, r.cpu = lsOn(testenv.Binary(b), profDir != "" && i == listRounds-1)
-		if baseBin != "" {
-			r.baseMnt, _, r.baseRSS, _ = lsOn(baseBin, false)
+		r.mnt, r.lsCPU, r.rss, r.cpu = lsOn(testenv.Binary(b), "")
+		if baseBin != "" && i%2 == 0 {
+			r.baseMnt, _, r.baseRSS, _ = lsOn(baseBin, "")
 		}
 		rounds = append(rounds, r)
 	}
 	b.StopTimer()
+	if profDir != "" {
+		lsOn(testenv.Binary(b), "list")
+		if baseBin != "" {
+			lsOn(baseBin, "list-baseline")
+		}
+	}
 	t := &table{
 		title:  fmt.Sprintf("Listing %d objects of %d bytes in one directory (server: %s, a fresh mount per round)", n, listObjectSize, srv.Kind),
 		header: []string{"round", "ls -l", "raw paging", "ratio (target <= 1.2x)", "daemon peak RSS (target <= 128 MiB)", "CPU: daemon / server / ls", "CPU raw: client / server"},

@@ -144,7 +144,7 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 				// Journaled: a crash before the publication keeps them.
 				_ = f.Update(func(j *spool.Journal) { j.Mode, j.UID, j.GID = mode, uid, gid })
 			}
-			n.job.After(fs.timing.CloseDelay)
+			n.ws().job.After(fs.timing.CloseDelay)
 		}
 	}()
 	if a.Mode != nil || a.UID != nil || a.GID != nil || a.Atime != nil || a.Mtime != nil {

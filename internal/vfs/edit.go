@@ -37,13 +37,13 @@ func (n *Node) truncateLocal(ctx context.Context, size int64) error {
 	}
 	n.mu.Lock()
 	n.localMtime = time.Now()
-	if n.dirtySince.IsZero() {
-		n.dirtySince = n.localMtime
+	if n.ws().dirtySince.IsZero() {
+		n.ws().dirtySince = n.localMtime
 	}
-	log := n.logMode
+	log := n.ws().logMode
 	n.mu.Unlock()
 	if log {
-		n.job.After(n.fs.timing.Interval)
+		n.ws().job.After(n.fs.timing.Interval)
 	}
 	return nil
 }
@@ -156,23 +156,23 @@ func (fs *FS) emptied(n *Node, f *spool.File) error {
 func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
 	// An append publication in flight rewrites the journal when it ends and
 	// does not hold wmu: let it finish first (copytruncate of a busy log).
-	unlockPub := sync.OnceFunc(n.job.Hold())
+	unlockPub := sync.OnceFunc(n.ws().job.Hold())
 	defer unlockPub()
 	if err := n.settle(ctx); err != nil {
 		return err
 	}
-	n.wmu.Lock()
+	n.ws().wmu.Lock()
 	n.mu.Lock()
 	local := n.file != nil
-	exists, cur, etag, handles := n.state == stateInS3, n.sizeLocked(), n.etag, n.writers
+	exists, cur, etag, handles := n.state == stateInS3, n.sizeLocked(), n.etag, n.ws().writers
 	n.mu.Unlock()
 	if !local {
 		if size == cur && exists {
-			n.wmu.Unlock()
+			n.ws().wmu.Unlock()
 			return nil
 		}
 		if exists && !fs.opt.AllowOverwrite {
-			n.wmu.Unlock()
+			n.ws().wmu.Unlock()
 			fs.log.Warn("refused to truncate an existing object (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
 			return ErrPerm
 		}
@@ -183,17 +183,17 @@ func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
 			err = fs.copyIn(ctx, n, cur, etag)
 		}
 		if err != nil {
-			n.wmu.Unlock()
+			n.ws().wmu.Unlock()
 			return err
 		}
 	}
 	if local && n.cutsPublished(size) {
-		n.wmu.Unlock()
+		n.ws().wmu.Unlock()
 		fs.log.Warn("refused to truncate bytes S3 already has (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
 		return ErrPerm
 	}
 	err := n.truncateLocal(ctx, size)
-	n.wmu.Unlock()
+	n.ws().wmu.Unlock()
 	unlockPub()
 	if err != nil {
 		return err

@@ -256,7 +256,6 @@ func (fs *FS) newNodeLocked(p string, dir bool) *Node {
 		fs.inoOf[p] = ino
 	}
 	n := &Node{fs: fs, ino: ino, path: p, dir: dir}
-	n.job = fs.queue.NewJob(ino, pubFile{n})
 	fs.nodes[n.ino] = n
 	fs.byPath[p] = n
 	delete(fs.negative, p)
@@ -377,7 +376,14 @@ func (fs *FS) Shutdown(ctx context.Context) error {
 	fs.closed = true
 	var dirty []*Node
 	for _, n := range fs.nodes {
-		dirty = append(dirty, n)
+		n.mu.Lock()
+		// One never opened, written or published has no job and nothing
+		// to publish: no local bytes, no attribute change.
+		idle := !n.hasWriteState() && n.file == nil && !n.attrDirty
+		n.mu.Unlock()
+		if !idle {
+			dirty = append(dirty, n)
+		}
 	}
 	fs.mu.Unlock()
 	var first error

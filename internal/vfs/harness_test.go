@@ -443,15 +443,25 @@ func (c *core) settle(d time.Duration) error {
 		}
 		c.fs.mu.Unlock()
 		for _, n := range nodes {
-			if n.job.Busy() {
+			w := n.wst.Load()
+			if w == nil {
+				// Never opened, written or published: nothing of its own
+				// to publish, and it must hold no local bytes.
+				if n.spoolFile() != nil {
+					busy = n.Path() + " (local bytes without a write state)"
+					break
+				}
+				continue
+			}
+			if w.job.Busy() {
 				busy = n.Path() + " (publishing)"
 				break
 			}
-			pubErr, _ := n.job.Outcome()
+			pubErr, _ := w.job.Outcome()
 			n.mu.Lock()
 			pending := n.file != nil && n.dirtyLocked() && pubErr == nil && n.handles == 0
 			n.mu.Unlock()
-			if pending && !n.job.Waiting() {
+			if pending && !w.job.Waiting() {
 				busy = n.Path()
 				break
 			}
@@ -474,10 +484,16 @@ func (c *core) nodeState(p string) string {
 	if n == nil {
 		return "no node"
 	}
-	pubErr, _ := n.job.Outcome()
+	w := n.wst.Load()
+	if w == nil {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return fmt.Sprintf("state=%v size=%d handles=%d no write state file=%v", n.state, n.size, n.handles, n.file != nil)
+	}
+	pubErr, _ := w.job.Outcome()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	s := fmt.Sprintf("state=%v size=%d handles=%d writers=%d pubErr=%v", n.state, n.size, n.handles, n.writers, pubErr)
+	s := fmt.Sprintf("state=%v size=%d handles=%d writers=%d pubErr=%v", n.state, n.size, n.handles, w.writers, pubErr)
 	if n.file != nil {
 		s += fmt.Sprintf(" journal=%+v", n.file.Journal())
 	}
@@ -496,7 +512,9 @@ func (c *core) tick() {
 	fs.mu.Unlock()
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ino < nodes[j].ino })
 	for _, n := range nodes {
-		n.job.RunWaiting()
+		if w := n.wst.Load(); w != nil {
+			w.job.RunWaiting() // a node without one has no job to run
+		}
 	}
 }
 

@@ -96,13 +96,13 @@ func (h *Handle) LocalFailed(why string) {
 	if h.pinned != nil {
 		h.pinned.Unpin()
 		h.pinned = nil
-		n.ioLocal--
+		n.ws().ioLocal--
 	}
 	if h.io == IOLocal {
 		n.fs.local.granted.Add(-1)
 	}
 	h.io = IOCached
-	n.ioCached++
+	n.ws().ioCached++
 	n.mu.Unlock()
 	if n.fs.local.on.CompareAndSwap(true, false) {
 		n.fs.log.Warn("FUSE passthrough failed: reads of files in the spool go through the daemon from now on", "reason", why)
@@ -116,7 +116,7 @@ func (n *Node) chooseIOLocked(h *Handle, canPin bool) {
 	readOnly := !h.write
 	writeOnly := h.flags&syscall.O_ACCMODE == os.O_WRONLY
 	switch {
-	case n.ioLocal > 0:
+	case n.ws().ioLocal > 0:
 		// The kernel reads the file locally for another open: this one
 		// must name the same data file, which stays pinned.
 		if n.file != nil {
@@ -130,13 +130,13 @@ func (n *Node) chooseIOLocked(h *Handle, canPin bool) {
 		} else {
 			h.io = IOLocalWriter
 		}
-		n.ioLocal++
+		n.ws().ioLocal++
 		return
 	case !n.fs.local.on.Load():
 		h.io = IOCached
-	case n.ioCached > 0:
+	case n.ws().ioCached > 0:
 		h.io = IOCached // the kernel allows no local read beside it
-	case readOnly && n.ioUnsettled > 0:
+	case readOnly && n.ws().ioUnsettled > 0:
 		// A direct open's reply may still be on its way into the kernel:
 		// once a local read began, the kernel would fail that open.
 		h.io = IOCached
@@ -144,7 +144,7 @@ func (n *Node) chooseIOLocked(h *Handle, canPin bool) {
 		if fd, ok := n.file.Pin(); ok {
 			h.pinned, h.pinnedFd = n.file, fd
 			h.io = IOLocal
-			n.ioLocal++
+			n.ws().ioLocal++
 			n.fs.local.granted.Add(1)
 			return
 		}
@@ -152,12 +152,12 @@ func (n *Node) chooseIOLocked(h *Handle, canPin bool) {
 	case writeOnly:
 		h.io = IODirect
 		h.unsettled.Store(true)
-		n.ioUnsettled++
+		n.ws().ioUnsettled++
 	default:
 		h.io = IOCached
 	}
 	if h.io == IOCached {
-		n.ioCached++
+		n.ws().ioCached++
 	}
 }
 
@@ -172,7 +172,7 @@ func (h *Handle) settled() {
 	if h.unsettled.CompareAndSwap(true, false) {
 		n := h.node
 		n.mu.Lock()
-		n.ioUnsettled--
+		n.ws().ioUnsettled--
 		n.mu.Unlock()
 	}
 }
@@ -180,13 +180,13 @@ func (h *Handle) settled() {
 // releaseIOLocked uncounts the handle's mode (n.mu held).
 func (n *Node) releaseIOLocked(h *Handle) {
 	if h.unsettled.CompareAndSwap(true, false) {
-		n.ioUnsettled--
+		n.ws().ioUnsettled--
 	}
 	switch h.io {
 	case IOCached:
-		n.ioCached--
+		n.ws().ioCached--
 	case IOLocal, IOLocalWriter:
-		n.ioLocal--
+		n.ws().ioLocal--
 	}
 	if h.pinned != nil {
 		h.pinned.Unpin()
@@ -196,7 +196,7 @@ func (n *Node) releaseIOLocked(h *Handle) {
 
 // readLocally: the kernel may be reading the spool file directly, so it
 // must not be replaced (n.mu held).
-func (n *Node) readLocallyLocked() bool { return n.ioLocal > 0 }
+func (n *Node) readLocallyLocked() bool { return n.ws().ioLocal > 0 }
 
 // republishIfMapped: a read-write open that named the spool's data file
 // (IOLocalWriter) may have mapped it shared and writable, and such writes
@@ -219,7 +219,7 @@ func (h *Handle) republishIfMapped() {
 		n.fs.log.Warn("a read-write open read the spool file directly and may have written it through a shared mapping; cannot mark the file for a whole publication", "path", n.Path(), "err", err)
 		return
 	}
-	n.job.Now()
+	n.ws().job.Now()
 }
 
 // republishWhole marks f, still n's pinned data file, for a whole
@@ -239,8 +239,8 @@ func (n *Node) republishWhole(ctx context.Context, f *spool.File) error {
 			return err
 		}
 		n.mu.Lock()
-		if n.dirtySince.IsZero() {
-			n.dirtySince = time.Now()
+		if n.ws().dirtySince.IsZero() {
+			n.ws().dirtySince = time.Now()
 		}
 		n.mu.Unlock()
 		return nil

@@ -233,9 +233,10 @@ func (n *Node) setRemoteLocked(info s3store.ObjectInfo, asked time.Time, headed 
 	}
 	now := asked
 	sameVersion := n.etag == info.ETag
-	if n.file == nil && n.etag != "" && !sameVersion {
-		// Changed elsewhere: our earlier ETags no longer describe it.
-		n.ownETags.reset()
+	if w := n.wst.Load(); w != nil && n.file == nil && n.etag != "" && !sameVersion {
+		// Changed elsewhere: our earlier ETags no longer describe it (a
+		// node without a write state has none).
+		w.ownETags.reset()
 	}
 	n.state = stateInS3
 	n.size = info.Size

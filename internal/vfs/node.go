@@ -3,9 +3,9 @@ package vfs
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/spool"
 )
 
@@ -14,13 +14,6 @@ import (
 type Node struct {
 	fs  *FS
 	ino uint64
-
-	job *publish.Job // its token: one publication / rename / unlink / truncate at a time
-	wmu sync.Mutex   // serializes writers (appends stay whole and ordered)
-	// pendMu orders a publication's choice of its end (journal Pending)
-	// with a non-blocking drop cutting a half-accepted line off the spool
-	// file: a line is never cut under a publication that took it.
-	pendMu sync.Mutex
 
 	mu      sync.Mutex
 	path    string
@@ -67,23 +60,12 @@ type Node struct {
 	target, targetETag string
 	marker             bool
 
-	// Write state.
-	file       *spool.File // non-nil while the file has local bytes
-	handles    int         // open handles
-	writers    int         // open handles that may write
-	appenders  int         // open O_APPEND handles
-	logMode    bool        // written through O_APPEND: log semantics
-	dirtySince time.Time   // first unpublished write (interval deadline)
-	lastClose  time.Time
-	stream     *streamState
-	drops      dropState
-	ownETags   ownETags // ETags our own publications produced (reads may follow them)
-	openLine   bool     // the last append did not end with a newline
-
-	// Open handles by how the kernel serves them (localreads.go):
-	// page-cached, naming the spool file as backing (pinned), and direct
-	// ones the kernel may not have completed the open of.
-	ioCached, ioLocal, ioUnsettled int
+	// Local state.
+	file    *spool.File // non-nil while the file has local bytes
+	handles int         // open handles
+	// wst: the write state (writestate.go), nil until the node is first
+	// opened, written, published, renamed, unlinked or truncated.
+	wst atomic.Pointer[writeState]
 }
 
 // Ino is the inode number.
@@ -94,7 +76,8 @@ func (n *Node) IsDir() bool { return n.dir }
 
 // nodeState is where a node's name stands with S3: one value, not a set of
 // booleans. Whether it has local bytes is n.file; whether a publication
-// runs is n.job's token; a refused publication is the journal's Conflict.
+// runs is its job's token (writeState.job); a refused publication is the
+// journal's Conflict.
 type nodeState uint8
 
 const (
@@ -118,7 +101,7 @@ func (s nodeState) String() string {
 // are out of date (n.mu held).
 func (n *Node) wroteLocked(size int64, etags ...string) {
 	for _, e := range etags {
-		n.ownETags.add(e)
+		n.ws().ownETags.add(e)
 	}
 	n.state, n.size, n.etag, n.checked = stateInS3, size, etags[len(etags)-1], time.Now()
 	n.changedAt = n.checked

@@ -129,8 +129,8 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 			}
 			// An unlink in progress finishes first (it copies the bytes
 			// of open files into the spool before the object goes).
-			n.wmu.Lock()
-			defer n.wmu.Unlock()
+			n.ws().wmu.Lock()
+			defer n.ws().wmu.Unlock()
 			if n.isUnlinked() {
 				return nil, ErrNotFound
 			}
@@ -145,13 +145,13 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 	}
 	if flags&os.O_TRUNC != 0 {
 		// Truncating bytes a publication is reading: it ends first.
-		defer n.job.Hold()()
+		defer n.ws().job.Hold()()
 		if err := n.settle(ctx); err != nil {
 			return nil, err
 		}
 	}
-	n.wmu.Lock()
-	defer n.wmu.Unlock()
+	n.ws().wmu.Lock()
+	defer n.ws().wmu.Unlock()
 	n.mu.Lock()
 	local := n.file != nil
 	exists, size, etag := n.state == stateInS3, n.size, n.etag
@@ -365,10 +365,10 @@ func (n *Node) newHandle(flags int, canPin bool) *Handle {
 	n.chooseIOLocked(h, canPin)
 	n.handles++
 	if h.write {
-		n.writers++
+		n.ws().writers++
 		if h.append {
-			n.appenders++
-			n.logMode = true
+			n.ws().appenders++
+			n.ws().logMode = true
 		}
 	}
 	n.mu.Unlock()
@@ -438,25 +438,25 @@ func (h *Handle) Release() {
 	n.releaseIOLocked(h)
 	n.handles--
 	if h.write {
-		n.writers--
+		n.ws().writers--
 		if h.append {
-			n.appenders--
+			n.ws().appenders--
 		}
 	}
-	n.lastClose = time.Now()
-	lastWriter := h.write && n.writers == 0
-	if lastWriter && n.drops.writes > 0 {
+	n.ws().lastClose = time.Now()
+	lastWriter := h.write && n.ws().writers == 0
+	if lastWriter && n.ws().drops.writes > 0 {
 		n.mu.Unlock()
 		n.markGapAtEnd()
 		n.mu.Lock()
 	}
 	dirty := n.file != nil && n.dirtyLocked()
-	log := n.logMode
+	log := n.ws().logMode
 	idle := n.handles == 0
 	n.mu.Unlock()
 	switch {
 	case lastWriter && dirty && log:
-		n.job.Closed()
+		n.ws().job.Closed()
 	case idle && !dirty:
 		n.dropClean()
 	}
@@ -476,9 +476,9 @@ func (n *Node) dirtyLocked() bool {
 // dropClean lets go of the spool file of a published, unused file, and
 // of the node too if the kernel forgot it meanwhile.
 func (n *Node) dropClean() {
-	defer n.job.Hold()()
-	n.wmu.Lock()
-	defer n.wmu.Unlock()
+	defer n.ws().job.Hold()()
+	n.ws().wmu.Lock()
+	defer n.ws().wmu.Unlock()
 	if n.dropCleanFile() {
 		n.fs.letGoIfForgotten(n)
 	}
@@ -487,7 +487,7 @@ func (n *Node) dropClean() {
 func (n *Node) dropCleanFile() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.handles > 0 || n.file == nil || (n.dirtyLocked() && n.state != stateUnlinked) || n.stream != nil {
+	if n.handles > 0 || n.file == nil || (n.dirtyLocked() && n.state != stateUnlinked) || n.ws().stream != nil {
 		return false
 	}
 	if n.state != stateUnlinked && n.file.Journal().RenamedFrom != "" {
@@ -500,7 +500,7 @@ func (n *Node) dropCleanFile() bool {
 		n.size, n.etag, n.state = j.BaseSize, j.BaseETag, stateInS3
 		n.checked = time.Now()
 	}
-	n.logMode = false
+	n.ws().logMode = false
 	f.Remove()
 	return true
 }

@@ -18,7 +18,7 @@ import (
 // otherwise (an open log) it stops at the last newline so readers
 // elsewhere never see half a line.
 func (n *Node) publish(ctx context.Context, final bool) error {
-	err := n.job.Publish(ctx, final)
+	err := n.ws().job.Publish(ctx, final)
 	if errors.Is(err, publish.ErrGaveUp) {
 		return fmt.Errorf("%w: %v", err, ErrIO)
 	}
@@ -52,10 +52,10 @@ func (p pubFile) Next() publish.Work {
 	dirty := n.dirtyLocked()
 	w := publish.Work{
 		Spool:    f,
-		Writers:  n.writers > 0,
-		Unmarked: n.drops.writes > 0 && f != nil && !unlinked,
+		Writers:  n.ws().writers > 0,
+		Unmarked: n.ws().drops.writes > 0 && f != nil && !unlinked,
 		Idle:     n.handles == 0,
-		Log:      publish.LogState{DirtySince: n.dirtySince, Size: n.sizeLocked(), Closed: n.writers == 0, LastClose: n.lastClose},
+		Log:      publish.LogState{DirtySince: n.ws().dirtySince, Size: n.sizeLocked(), Closed: n.ws().writers == 0, LastClose: n.ws().lastClose},
 	}
 	switch {
 	case dirty, f != nil && !unlinked && f.Journal().RenamedFrom != "":
@@ -78,8 +78,8 @@ func (p pubFile) Clean() { p.n.dropClean() }
 func (p pubFile) End(f *spool.File, final bool) (int64, error) { return p.n.takeEnd(f, final) }
 
 func (p pubFile) HoldWriters() func() {
-	p.n.wmu.Lock()
-	return p.n.wmu.Unlock
+	p.n.ws().wmu.Lock()
+	return p.n.ws().wmu.Unlock
 }
 
 func (p pubFile) Stream(to int64) *publish.Stream { return p.n.takeStream(to) }
@@ -106,9 +106,9 @@ func (p pubFile) Published(size int64, etags ...string) {
 	}
 	n.metaKnown = true
 	if !n.dirtyLocked() {
-		n.dirtySince = time.Time{}
+		n.ws().dirtySince = time.Time{}
 	} else {
-		n.dirtySince = time.Now()
+		n.ws().dirtySince = time.Now()
 	}
 	n.mu.Unlock()
 	n.fs.markParentsPublished(n.Path())
@@ -141,12 +141,12 @@ func (p pubFile) Rebased(exists bool, size int64, etag string, attrs *s3store.At
 // journal's Pending (-1: nothing to publish). An open log's publication
 // ends at its last newline, so readers elsewhere never see half a line.
 func (n *Node) takeEnd(f *spool.File, final bool) (int64, error) {
-	n.pendMu.Lock()
-	defer n.pendMu.Unlock()
+	n.ws().pendMu.Lock()
+	defer n.ws().pendMu.Unlock()
 	j := f.Journal()
 	to := j.Size
 	n.mu.Lock()
-	appenders, log := n.appenders > 0, n.logMode
+	appenders, log := n.ws().appenders > 0, n.ws().logMode
 	n.mu.Unlock()
 	switch {
 	case final:

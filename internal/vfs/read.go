@@ -40,7 +40,7 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 		// S3 may have the new object before the publication in flight
 		// records its ETag: let it finish.
 		// If its answer was lost, ask S3 whether it landed.
-		release := h.node.job.Hold()
+		release := h.node.ws().job.Hold()
 		if f := h.node.spoolFile(); f != nil {
 			_, _ = h.node.settlePending(ctx, f, false)
 		}
@@ -188,7 +188,7 @@ func (h *Handle) remote(etag string, size int64) (*readahead.Reader, error) {
 		n := h.node
 		n.mu.Lock()
 		// A new key is always ours: a rename here copied the object.
-		own := h.rETag == etag || h.rKey != key || n.ownETags.has(etag)
+		own := h.rETag == etag || h.rKey != key || n.ws().ownETags.has(etag)
 		n.mu.Unlock()
 		if !own {
 			return h.reader, nil // pinned: S3 answers 412 -> ESTALE

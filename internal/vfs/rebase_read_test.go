@@ -39,7 +39,7 @@ func TestReadDuringRebaseSeesOurLines(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- n.job.Publish(ctx, false) }()
+		go func() { done <- n.ws().job.Publish(ctx, false) }()
 		for reading := true; reading; {
 			select {
 			case err := <-done:

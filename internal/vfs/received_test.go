@@ -86,7 +86,7 @@ func TestForgottenNodeLeavesOncePublished(t *testing.T) {
 	if got := nodeCount(fs); got != base+1 {
 		t.Fatalf("%d nodes after the kernel forgot a file with unpublished bytes, want %d (kept)", got, base+1)
 	}
-	n.job.Now()
+	n.ws().job.Now()
 	deadline := time.Now().Add(time.Minute)
 	for nodeCount(fs) != base {
 		if time.Now().After(deadline) {
@@ -108,7 +108,7 @@ func TestForgottenNodeLeavesOncePublished(t *testing.T) {
 	}
 	mustWrite(t, h2, "two\n")
 	h2.Release()
-	m.job.Now()
+	m.ws().job.Now()
 	for {
 		if got, _, _ := mem.Object("a.log"); string(got) == "line\ntwo\n" {
 			break
@@ -150,7 +150,7 @@ func TestUnhandedNodeStaysAfterPublication(t *testing.T) {
 	}
 	mustWrite(t, h, "line\n")
 	h.Release()
-	n.job.Now()
+	n.ws().job.Now()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		n.mu.Lock()

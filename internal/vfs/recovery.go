@@ -69,13 +69,13 @@ func (fs *FS) adopt(f *spool.File) {
 	fs.mu.Unlock()
 	n.mu.Lock()
 	n.file = f
-	n.logMode = j.Kind == spool.KindAppend
+	n.ws().logMode = j.Kind == spool.KindAppend
 	n.state = stateNew
 	if j.Exists {
 		n.state = stateInS3
 	}
 	n.size, n.etag = j.BaseSize, j.BaseETag
-	n.dirtySince = time.Now()
+	n.ws().dirtySince = time.Now()
 	n.mu.Unlock()
 	fs.adopting.Add(1)
 	go func() {

@@ -91,8 +91,8 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	// files' jobs are held, in inode order.
 	unlock := lockJobs(src, dst)
 	defer unlock()
-	src.wmu.Lock()
-	defer src.wmu.Unlock()
+	src.ws().wmu.Lock()
+	defer src.ws().wmu.Unlock()
 	src.mu.Lock()
 	f := src.file
 	oldPath := src.path
@@ -120,8 +120,8 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		// its spool file is never published once replaced.
 		// Its opens wait until it is replaced: an open between the copy
 		// for open handles and the replacement would read nothing.
-		dst.wmu.Lock()
-		defer dst.wmu.Unlock()
+		dst.ws().wmu.Lock()
+		defer dst.ws().wmu.Unlock()
 		dst.keepReadableLocked(ctx)
 		undo, err := dst.markUnlinked(true)
 		if err != nil {
@@ -227,13 +227,13 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	src.path = newPath
 	if srcExists {
 		src.etag = srcETag
-		src.ownETags.add(srcOldETag) // the copy has the same bytes
-		src.ownETags.add(srcETag)
+		src.ws().ownETags.add(srcOldETag) // the copy has the same bytes
+		src.ws().ownETags.add(srcETag)
 	}
 	src.checked = time.Now()
 	src.changedAt = src.checked
 	if unfinished != nil && src.file == nil {
-		src.file, src.logMode = unfinished, true // a move record, as recovery adopts it
+		src.file, src.ws().logMode = unfinished, true // a move record, as recovery adopts it
 	}
 	src.mu.Unlock()
 	fs.byPath[newPath] = src
@@ -245,15 +245,15 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		fs.markParentsPublished(newPath)
 	}
 	if unfinished != nil {
-		src.job.After(0)
+		src.ws().job.After(0)
 	} else if f != nil {
 		src.mu.Lock()
 		dirty := src.dirtyLocked()
-		log := src.logMode
-		open := src.writers > 0
+		log := src.ws().logMode
+		open := src.ws().writers > 0
 		src.mu.Unlock()
 		if dirty && (log || !open) {
-			src.job.After(fs.timing.CloseDelay)
+			src.ws().job.After(fs.timing.CloseDelay)
 		}
 	}
 	return nil
@@ -298,9 +298,9 @@ func appendJournal(key, etag string, size int64) spool.Journal {
 func lockJobs(a, b *Node) (unlock func()) {
 	var bj *publish.Job
 	if b != nil {
-		bj = b.job
+		bj = b.ws().job
 	}
-	return publish.HoldBoth(a.job, bj)
+	return publish.HoldBoth(a.ws().job, bj)
 }
 
 // renameDir moves a directory: a local (mkdir'd, empty) one by name only; a

@@ -17,6 +17,6 @@ func (fs *FS) kick() {
 	fs.mu.Unlock()
 	now := time.Now()
 	for _, n := range dirty {
-		n.job.At(now)
+		n.ws().job.At(now)
 	}
 }

@@ -43,8 +43,8 @@ func (fs *FS) Files() []FileStatus {
 			continue
 		}
 		s := FileStatus{Key: fs.key(n.path), State: n.state.String(), Open: n.handles, Size: n.sizeLocked(),
-			DroppedBytes: n.drops.bytes, DroppedWrites: n.drops.writes}
-		pubErr, lastPub := n.job.Outcome()
+			DroppedBytes: n.ws().drops.bytes, DroppedWrites: n.ws().drops.writes}
+		pubErr, lastPub := n.ws().job.Outcome()
 		s.LastPublished = lastPub
 		if pubErr != nil {
 			s.LastError = pubErr.Error()

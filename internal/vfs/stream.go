@@ -22,10 +22,10 @@ func (n *Node) streamAdvance(ctx context.Context, off int64, m int) {
 	fs := n.fs
 	n.mu.Lock()
 	f := n.file
-	if n.stream == nil {
-		n.stream = &streamState{}
+	if n.ws().stream == nil {
+		n.ws().stream = &streamState{}
 	}
-	ss := n.stream
+	ss := n.ws().stream
 	n.mu.Unlock()
 	if ss.broken {
 		return
@@ -61,8 +61,8 @@ func (n *Node) streamAdvance(ctx context.Context, off int64, m int) {
 // takeStream hands the stream to a publication of [0, to), or aborts it.
 func (n *Node) takeStream(to int64) *publish.Stream {
 	n.mu.Lock()
-	ss := n.stream
-	n.stream = nil
+	ss := n.ws().stream
+	n.ws().stream = nil
 	n.mu.Unlock()
 	if ss == nil || ss.s == nil {
 		return nil
@@ -76,8 +76,8 @@ func (n *Node) takeStream(to int64) *publish.Stream {
 
 func (n *Node) abortStream() {
 	n.mu.Lock()
-	ss := n.stream
-	n.stream = nil
+	ss := n.ws().stream
+	n.ws().stream = nil
 	n.mu.Unlock()
 	if ss != nil && ss.s != nil {
 		ss.s.Abort()

@@ -30,11 +30,11 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 	if cur != n {
 		return ErrNotFound // renamed or unlinked meanwhile
 	}
-	defer n.job.Hold()()
+	defer n.ws().job.Hold()()
 	// Writers and opens wait until the name is gone: an open that came in
 	// between the copy for open handles and the delete would read nothing.
-	n.wmu.Lock()
-	defer n.wmu.Unlock()
+	n.ws().wmu.Lock()
+	defer n.ws().wmu.Unlock()
 	// A publication whose answer was lost may have made the file exist.
 	if err := n.settle(ctx); err != nil {
 		return err
@@ -130,7 +130,7 @@ func (n *Node) keepReadableLocked(ctx context.Context) {
 // detachLocked takes n off its name: it is unlinked or replaced (n.wmu
 // held, so that an open or write in progress keeps the file it holds).
 func (fs *FS) detachLocked(n *Node) {
-	n.job.Cancel()
+	n.ws().job.Cancel()
 	n.abortStream()
 	fs.mu.Lock()
 	fs.dropLocked(n)

@@ -67,12 +67,12 @@ func (n *Node) editWhole(ctx context.Context) error {
 // journal it started with, so it ends first (the job's token, then a
 // lost answer settled), then writers are held off (their lock).
 func (n *Node) quiet(ctx context.Context, fn func() error) error {
-	defer n.job.Hold()()
+	defer n.ws().job.Hold()()
 	if err := n.settle(ctx); err != nil {
 		return err
 	}
-	n.wmu.Lock()
-	defer n.wmu.Unlock()
+	n.ws().wmu.Lock()
+	defer n.ws().wmu.Unlock()
 	return fn()
 }
 
@@ -81,8 +81,8 @@ func (n *Node) quiet(ctx context.Context, fn func() error) error {
 func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64) (m int, need int64, err error) {
 	n := h.node
 	fs := n.fs
-	n.wmu.Lock()
-	defer n.wmu.Unlock()
+	n.ws().wmu.Lock()
+	defer n.ws().wmu.Unlock()
 	n.mu.Lock()
 	f := n.file
 	unlinked := n.state == stateUnlinked
@@ -164,17 +164,17 @@ func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64) (m int, 
 	now := time.Now()
 	n.mu.Lock()
 	if h.append && m > 0 {
-		n.openLine = data[m-1] != '\n'
+		n.ws().openLine = data[m-1] != '\n'
 	}
 	n.localMtime = now
-	first := n.dirtySince.IsZero()
+	first := n.ws().dirtySince.IsZero()
 	if first {
-		n.dirtySince = now
+		n.ws().dirtySince = now
 	}
-	log := n.logMode
+	log := n.ws().logMode
 	n.mu.Unlock()
 	if log && !unlinked && first {
-		n.job.Wrote()
+		n.ws().job.Wrote()
 	}
 	if !h.append && !unlinked {
 		n.streamAdvance(ctx, off, m)
@@ -240,8 +240,8 @@ func (n *Node) cutOpenLine(f *spool.File) int64 {
 	if !n.midLine() {
 		return 0
 	}
-	n.pendMu.Lock()
-	defer n.pendMu.Unlock()
+	n.ws().pendMu.Lock()
+	defer n.ws().pendMu.Unlock()
 	j := f.Journal()
 	from := max(j.BaseSize, j.Pending, j.LocalStart)
 	at := lastLineEnd(f, from, j.Size)
@@ -258,7 +258,7 @@ func (n *Node) cutOpenLine(f *spool.File) int64 {
 		}
 	}
 	n.mu.Lock()
-	n.openLine = open
+	n.ws().openLine = open
 	n.mu.Unlock()
 	return j.Size - at
 }
@@ -267,7 +267,7 @@ func (n *Node) cutOpenLine(f *spool.File) int64 {
 func (n *Node) midLine() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.openLine
+	return n.ws().openLine
 }
 
 func modeName(m spool.Mode) string {
@@ -329,13 +329,13 @@ type dropState struct {
 func (n *Node) recordDrop(size int) {
 	now := time.Now()
 	n.mu.Lock()
-	startBurst := n.drops.writes == 0
+	startBurst := n.ws().drops.writes == 0
 	if startBurst {
-		n.drops.first = now
+		n.ws().drops.first = now
 	}
-	n.drops.bytes += int64(size)
-	n.drops.writes++
-	n.drops.last = now
+	n.ws().drops.bytes += int64(size)
+	n.ws().drops.writes++
+	n.ws().drops.last = now
 	p := n.path
 	n.mu.Unlock()
 	n.fs.count(func(s *Stats) { s.DroppedBytes += int64(size); s.DroppedWrites++ })
@@ -354,25 +354,25 @@ func (n *Node) writeDropMarker(ctx context.Context, f *spool.File) error {
 // last writer closed). It reports whether drops are still unmarked: the
 // spool disk had no room even for the marker (a publication frees it).
 func (n *Node) markGapAtEnd() bool {
-	n.wmu.Lock()
-	defer n.wmu.Unlock()
+	n.ws().wmu.Lock()
+	defer n.ws().wmu.Unlock()
 	n.mu.Lock()
 	f := n.file
-	due := n.drops.writes > 0 && f != nil && n.state != stateUnlinked && n.writers == 0
+	due := n.ws().drops.writes > 0 && f != nil && n.state != stateUnlinked && n.ws().writers == 0
 	n.mu.Unlock()
 	if due {
 		n.dropMarker(context.Background(), f, true)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.drops.writes > 0 && n.file != nil && n.state != stateUnlinked
+	return n.ws().drops.writes > 0 && n.file != nil && n.state != stateUnlinked
 }
 
 // dropMarker writes the marker; force charges it over the buffer bound
 // (the last close: no later write would carry it).
 func (n *Node) dropMarker(ctx context.Context, f *spool.File, force bool) error {
 	n.mu.Lock()
-	d := n.drops
+	d := n.ws().drops
 	p := n.path
 	n.mu.Unlock()
 	if d.writes == 0 {
@@ -401,11 +401,11 @@ func (n *Node) dropMarker(ctx context.Context, f *spool.File, force bool) error 
 			return nil
 		}
 		n.mu.Lock()
-		n.openLine = false
+		n.ws().openLine = false
 		n.mu.Unlock()
 	}
 	n.mu.Lock()
-	n.drops = dropState{}
+	n.ws().drops = dropState{}
 	n.mu.Unlock()
 	n.fs.log.Warn(strings.TrimSpace(line), "path", p)
 	return nil
