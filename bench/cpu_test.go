@@ -156,7 +156,7 @@ func saveProfileOf(t testing.TB, bin string, p profile, dir, name string) {
 	fmt.Printf("\nCPU profile of the daemon (%s), top by cumulative time:\n%s", out, top)
 }
 
-// saveHeap writes the daemon's heap profile (live objects at the last GC)
+// saveHeap writes the daemon's heap profile (live objects, after a GC)
 // to dir/name.pprof and prints its top entries by bytes in use.
 func saveHeap(t testing.TB, addr, dir, name string) {
 	t.Helper()
@@ -166,7 +166,7 @@ func saveHeap(t testing.TB, addr, dir, name string) {
 // saveHeapOf is saveHeap for a daemon running the binary bin.
 func saveHeapOf(t testing.TB, bin, addr, dir, name string) {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/debug/pprof/heap")
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?gc=1") // live objects now, not at the last GC
 	if err != nil {
 		t.Fatal(err)
 	}
