@@ -45,29 +45,33 @@ func (n *Node) attrLocked() Attr {
 		a.Mode = o.FileMode
 		a.Size = n.sizeLocked()
 	}
+	la := n.la
+	if la == nil {
+		la = &localAttrs{} // on the stack: the mount's defaults
+	}
 	if n.ftype != 0 {
 		a.Mode = fileModeType(n.ftype) | permOf(a.Mode)
-		a.Rdev = n.rdev
+		a.Rdev = la.rdev
 	}
-	if n.modeSet {
-		a.Mode = a.Mode&os.ModeType | permOf(n.mode)
+	if la.modeSet {
+		a.Mode = a.Mode&os.ModeType | permOf(la.mode)
 	}
-	if n.uid != nil {
-		a.UID = *n.uid
+	if la.uid != nil {
+		a.UID = *la.uid
 	}
-	if n.gid != nil {
-		a.GID = *n.gid
+	if la.gid != nil {
+		a.GID = *la.gid
 	}
-	if !n.localMtime.IsZero() {
-		a.Mtime = n.localMtime
+	if !la.localMtime.IsZero() {
+		a.Mtime = la.localMtime
 	}
 	a.Atime = a.Mtime
-	if !n.atime.IsZero() {
-		a.Atime = n.atime
+	if !la.atime.IsZero() {
+		a.Atime = la.atime
 	}
 	a.Ctime = a.Mtime
-	if n.ctime.After(a.Ctime) {
-		a.Ctime = n.ctime
+	if la.ctime.After(a.Ctime) {
+		a.Ctime = la.ctime
 	}
 	return a
 }
@@ -83,10 +87,11 @@ func (fs *FS) touchDirs(err *error, nodes ...*Node) {
 	now := time.Now()
 	for _, n := range nodes {
 		n.mu.Lock()
+		la := n.attrsLocked()
 		if n.dir {
-			n.localMtime = now
+			la.localMtime = now
 		}
-		n.ctime = now
+		la.ctime = now
 		n.mu.Unlock()
 	}
 }
@@ -133,7 +138,7 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 	stored := fs.opt.PosixMetadata && !n.dir && (a.Mode != nil || a.UID != nil || a.GID != nil || a.Mtime != nil)
 	if stored {
 		n.attrDirty = true
-		n.attrGen++
+		n.attrsLocked().attrGen++
 	}
 	defer func() {
 		f := n.file
@@ -152,19 +157,20 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 		// forgetting it, or stat would lose them (rsync -a, logrotate).
 		n.attrSet = true
 	}
+	la := n.attrsLocked()
 	if a.Mode != nil {
-		n.mode, n.modeSet = permOf(*a.Mode), true
+		la.mode, la.modeSet = permOf(*a.Mode), true
 	}
 	n.setOwnerLocked(a.UID, a.GID)
 	if a.Atime != nil {
-		n.atime = *a.Atime
+		la.atime = *a.Atime
 	}
 	if a.Mtime != nil {
-		n.localMtime = *a.Mtime
+		la.localMtime = *a.Mtime
 	} else if a.Size != nil && !n.dir {
-		n.localMtime = time.Now() // truncate(2) stamps it even when the size stays
+		la.localMtime = time.Now() // truncate(2) stamps it even when the size stays
 	}
-	n.ctime = time.Now() // every change of attributes
+	la.ctime = time.Now() // every change of attributes
 	return nil
 }
 
@@ -187,7 +193,11 @@ func (n *Node) applyAttrsLocked(a *s3store.Attrs) {
 		return
 	}
 	if !n.dir {
-		n.ftype, n.rdev = specialOf(a)
+		var rdev uint32
+		n.ftype, rdev = specialOf(a)
+		if rdev != 0 || n.la != nil {
+			n.attrsLocked().rdev = rdev
+		}
 	}
 	if a != nil && !a.Mtime.IsZero() {
 		// The object's own mtime, not its LastModified, even while a
@@ -197,16 +207,19 @@ func (n *Node) applyAttrsLocked(a *s3store.Attrs) {
 	if n.attrDirty {
 		return
 	}
-	n.modeSet, n.mode, n.uid, n.gid = false, 0, nil, nil
+	if la := n.la; la != nil {
+		la.modeSet, la.mode, la.uid, la.gid = false, 0, nil, nil
+	}
 	if a == nil {
 		return
 	}
-	n.mode, n.modeSet = ModeFromStat(a.Mode), true
+	la := n.attrsLocked()
+	la.mode, la.modeSet = ModeFromStat(a.Mode), true
 	u, g := a.UID, a.GID
-	n.uid, n.gid = &u, &g
+	la.uid, la.gid = &u, &g
 	if !a.Mtime.IsZero() {
 		n.mtime = a.Mtime
-		n.localMtime = time.Time{}
+		la.localMtime = time.Time{}
 	}
 }
 
@@ -240,10 +253,11 @@ func (n *Node) unpublishedAttrsLocked() (mode uint32, uid, gid *uint32) {
 	if !n.fs.opt.PosixMetadata || !n.attrDirty && n.state != stateNew {
 		return 0, nil, nil
 	}
-	if n.modeSet {
-		mode = statPerm(n.mode) | syscall.S_IFREG
+	la := n.attrsOrNoneLocked()
+	if la.modeSet {
+		mode = statPerm(la.mode) | syscall.S_IFREG
 	}
-	return mode, n.uid, n.gid
+	return mode, la.uid, la.gid
 }
 
 // journaledAttrsLocked takes the attributes a recovered journal kept:
@@ -252,12 +266,13 @@ func (n *Node) journaledAttrsLocked(j spool.Journal) {
 	if !n.fs.opt.PosixMetadata || j.Mode == 0 && j.UID == nil && j.GID == nil {
 		return
 	}
+	la := n.attrsLocked()
 	if j.Mode != 0 {
-		n.mode, n.modeSet = ModeFromStat(j.Mode), true
+		la.mode, la.modeSet = ModeFromStat(j.Mode), true
 	}
 	n.setOwnerLocked(j.UID, j.GID)
 	n.attrSet, n.attrDirty = true, true
-	n.attrGen++
+	la.attrGen++
 }
 
 // setOwnerLocked sets the owner and group that are given (copies: the
@@ -265,10 +280,10 @@ func (n *Node) journaledAttrsLocked(j spool.Journal) {
 func (n *Node) setOwnerLocked(uid, gid *uint32) {
 	if uid != nil {
 		u := *uid
-		n.uid = &u
+		n.attrsLocked().uid = &u
 	}
 	if gid != nil {
 		g := *gid
-		n.gid = &g
+		n.attrsLocked().gid = &g
 	}
 }

@@ -51,8 +51,9 @@ func (fs *FS) mkdirMarker(ctx context.Context, p string, mode os.FileMode, uid, 
 	n.mu.Lock()
 	n.state, n.marker, n.metaKnown = stateInS3, true, true
 	n.mtime, n.checked, n.changedAt = now, now, now
-	n.mode, n.modeSet = permOf(mode), true
-	n.uid, n.gid = uid, gid
+	la := n.attrsLocked()
+	la.mode, la.modeSet = permOf(mode), true
+	la.uid, la.gid = uid, gid
 	n.mu.Unlock()
 	fs.mu.Unlock()
 	fs.markParentsPublished(p)
@@ -99,12 +100,13 @@ func (fs *FS) setDirAttrs(ctx context.Context, n *Node, a SetAttr) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.mode, n.modeSet = ModeFromStat(want.Mode), true
+	la := n.attrsLocked()
+	la.mode, la.modeSet = ModeFromStat(want.Mode), true
 	u, g := want.UID, want.GID
-	n.uid, n.gid = &u, &g
-	n.localMtime = want.Mtime
+	la.uid, la.gid = &u, &g
+	la.localMtime = want.Mtime
 	if a.Atime != nil {
-		n.atime = *a.Atime
+		la.atime = *a.Atime
 	}
 	n.marker, n.metaKnown, n.attrSet = true, true, true
 	if n.state == stateNew {

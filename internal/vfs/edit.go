@@ -36,9 +36,10 @@ func (n *Node) truncateLocal(ctx context.Context, size int64) error {
 		return n.fs.spoolErr(err, n.Path())
 	}
 	n.mu.Lock()
-	n.localMtime = time.Now()
+	now := time.Now()
+	n.attrsLocked().localMtime = now
 	if n.ws().dirtySince.IsZero() {
-		n.ws().dirtySince = n.localMtime
+		n.ws().dirtySince = now
 	}
 	log := n.ws().logMode
 	n.mu.Unlock()

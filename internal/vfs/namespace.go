@@ -517,8 +517,9 @@ func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string, mode os.FileMod
 	n := fs.newNodeLocked(p, true)
 	n.state = stateNew // a local directory until a file is published in it
 	n.mtime = time.Now()
-	n.mode, n.modeSet = permOf(mode), true
-	n.uid, n.gid = uid, gid
+	la := n.attrsLocked()
+	la.mode, la.modeSet = permOf(mode), true
+	la.uid, la.gid = uid, gid
 	return n, nil
 }
 

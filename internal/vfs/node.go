@@ -1,7 +1,6 @@
 package vfs
 
 import (
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,37 +27,27 @@ type Node struct {
 	// out of date and are not taken.
 	changedAt time.Time
 
-	// POSIX attributes: from the object's metadata (Options.PosixMetadata)
-	// or set here (create, chmod/chown/utimes); unset ones show the mount's
-	// defaults.
-	mode       os.FileMode // permission bits, when modeSet
-	modeSet    bool
-	uid, gid   *uint32
-	atime      time.Time
-	localMtime time.Time
-	ctime      time.Time // last change of attributes here (stat shows the later of it and mtime)
+	// POSIX attributes beyond the type (localattrs.go): nil until set
+	// here or read from the object's metadata; a node made from a listing
+	// shows the mount's defaults without them.
+	la *localAttrs
 	// received: the kernel was handed the node (it forgets it with
 	// Forget); pruned: let go unreceived after a listing (received.go);
 	// forgotten: the kernel forgot it while it still had local state, so
 	// it leaves once that state ends (letGoIfForgotten).
 	received, pruned, forgotten bool
 	attrSet                     bool // chmod/chown/utimes happened: keep the node until unlink
-	// attrDirty: attributes changed here that S3 does not have yet;
-	// attrGen counts the changes and attrPubGen is the one the running
-	// publication carries. metaKnown: a HEAD told the object's attributes
+	// attrDirty: attributes changed here that S3 does not have yet (la's
+	// attrGen counts the changes). metaKnown: a HEAD told the object's attributes
 	// (a listing cannot).
-	attrDirty           bool
-	attrGen, attrPubGen int
-	metaKnown           bool
+	attrDirty bool
+	metaKnown bool
 	// Special files (symlink.go): ftype is the S_IFMT type of a symlink,
-	// FIFO, device node or socket (0 for a regular file or directory),
-	// rdev a device's number, target a symlink's target as read from the
-	// object of ETag targetETag. marker: S3 holds the directory's "dir/"
-	// marker object (dirattrs.go).
-	ftype              uint32
-	rdev               uint32
-	target, targetETag string
-	marker             bool
+	// FIFO, device node or socket (0 for a regular file or directory);
+	// its device number and target are in la. marker: S3 holds the
+	// directory's "dir/" marker object (dirattrs.go).
+	ftype  uint32
+	marker bool
 
 	// Local state.
 	file    *spool.File // non-nil while the file has local bytes

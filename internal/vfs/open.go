@@ -95,8 +95,9 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 	n.mu.Lock()
 	n.file = f
 	n.mtime = time.Now()
-	n.mode, n.modeSet = permOf(mode), true
-	n.uid, n.gid = uid, gid
+	la := n.attrsLocked()
+	la.mode, la.modeSet = permOf(mode), true
+	la.uid, la.gid = uid, gid
 	n.metaKnown = true
 	n.mu.Unlock()
 	fs.mu.Unlock()

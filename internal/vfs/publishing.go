@@ -87,7 +87,9 @@ func (p pubFile) Stream(to int64) *publish.Stream { return p.n.takeStream(to) }
 func (p pubFile) Attrs() *s3store.Attrs {
 	p.n.mu.Lock()
 	defer p.n.mu.Unlock()
-	p.n.attrPubGen = p.n.attrGen
+	if la := p.n.la; la != nil {
+		la.attrPubGen = la.attrGen
+	}
 	return p.n.s3AttrsLocked()
 }
 
@@ -101,7 +103,7 @@ func (p pubFile) Published(size int64, etags ...string) {
 	n := p.n
 	n.mu.Lock()
 	n.wroteLocked(size, etags...)
-	if n.attrGen == n.attrPubGen {
+	if la := n.attrsOrNoneLocked(); la.attrGen == la.attrPubGen {
 		n.attrDirty = false // S3 has the attributes this publication carried
 	}
 	n.metaKnown = true

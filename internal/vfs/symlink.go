@@ -223,13 +223,14 @@ func (fs *FS) makeSpecial(ctx context.Context, dir *Node, name string, mode, rde
 	fs.mu.Lock()
 	n := fs.newNodeLocked(p, false)
 	n.mu.Lock()
-	n.ftype, n.rdev = mode&syscall.S_IFMT, rdev
-	n.mode, n.modeSet = ModeFromStat(mode), true
-	n.uid, n.gid = uid, gid
+	la := n.attrsLocked()
+	n.ftype, la.rdev = mode&syscall.S_IFMT, rdev
+	la.mode, la.modeSet = ModeFromStat(mode), true
+	la.uid, la.gid = uid, gid
 	n.mtime, n.metaKnown = now, true
 	n.wroteLocked(int64(len(target)), info.ETag)
 	if target != "" {
-		n.target, n.targetETag = target, info.ETag
+		la.target, la.targetETag = target, info.ETag
 	}
 	n.mu.Unlock()
 	fs.mu.Unlock()
@@ -242,8 +243,8 @@ func (fs *FS) makeSpecial(ctx context.Context, dir *Node, name string, mode, rde
 func (fs *FS) Readlink(ctx context.Context, n *Node) (string, error) {
 	n.mu.Lock()
 	ftype, etag, size, p := n.ftype, n.etag, n.size, n.path
-	if ftype == syscall.S_IFLNK && n.target != "" && n.targetETag == etag {
-		t := n.target
+	if la := n.la; ftype == syscall.S_IFLNK && la != nil && la.target != "" && la.targetETag == etag {
+		t := la.target
 		n.mu.Unlock()
 		return t, nil
 	}
@@ -271,7 +272,8 @@ func (fs *FS) Readlink(ctx context.Context, n *Node) (string, error) {
 	t := string(b)
 	n.mu.Lock()
 	if n.etag == etag {
-		n.target, n.targetETag = t, etag
+		la := n.attrsLocked()
+		la.target, la.targetETag = t, etag
 	}
 	n.mu.Unlock()
 	return t, nil

@@ -166,7 +166,7 @@ func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64) (m int, 
 	if h.append && m > 0 {
 		n.ws().openLine = data[m-1] != '\n'
 	}
-	n.localMtime = now
+	n.attrsLocked().localMtime = now
 	first := n.ws().dirtySince.IsZero()
 	if first {
 		n.ws().dirtySince = now
