@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -134,9 +135,12 @@ func (a *adapter) done(op string, start time.Time, err error) syscall.Errno {
 // node is one vfs node in go-fuse's tree.
 type node struct {
 	fs.Inode
-	a  *adapter
-	v  *vfs.Node
-	pt backing // the spool file the kernel reads directly (passthrough.go)
+	a *adapter
+	v *vfs.Node
+	// pt: the spool file the kernel reads directly (passthrough.go), made
+	// by the first local open: most nodes (a large directory's listed
+	// entries) never have one.
+	pt atomic.Pointer[backing]
 }
 
 var (

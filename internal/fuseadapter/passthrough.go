@@ -106,6 +106,16 @@ func (t *slotTable) take(slot uint32) (int32, bool) {
 	return id, ok
 }
 
+// backing is n's backing, made on first use; it stays for the node's
+// life, so every open of the kernel inode names the same one.
+func (n *node) backing() *backing {
+	if b := n.pt.Load(); b != nil {
+		return b
+	}
+	n.pt.CompareAndSwap(nil, &backing{})
+	return n.pt.Load()
+}
+
 // ioFlags adds to flags what h's mode asks of the kernel; a local open
 // gets the node's backing id (through a slot). It returns the backing the
 // handle holds, to release at close.
@@ -115,7 +125,8 @@ func (n *node) ioFlags(h *vfs.Handle, flags uint32) (uint32, *backing) {
 		return flags | fuse.FOPEN_DIRECT_IO, nil
 	case vfs.IOLocal, vfs.IOLocalWriter:
 		fd, ok := h.LocalFd()
-		id, err := n.pt.acquire(n.a.srv, fd, ok)
+		b := n.backing()
+		id, err := b.acquire(n.a.srv, fd, ok)
 		if err != nil {
 			h.LocalFailed(err.Error())
 			return flags, nil
@@ -125,7 +136,7 @@ func (n *node) ioFlags(h *vfs.Handle, flags uint32) (uint32, *backing) {
 			// sees every byte); only mmap would use the backing file.
 			flags |= fuse.FOPEN_DIRECT_IO
 		}
-		return flags | slotMark | n.a.slots.put(id)<<slotShift, &n.pt
+		return flags | slotMark | n.a.slots.put(id)<<slotShift, b
 	}
 	return flags, nil
 }

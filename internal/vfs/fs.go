@@ -1,7 +1,9 @@
 // Package vfs is the file system of a mount, without FUSE: the inode table,
 // names <-> keys, directories, the open/handle policy, attributes, and the
 // write path (spool -> publish). internal/fuseadapter maps FUSE requests onto
-// it; nothing here imports the FUSE library. Files by concern: namespace
+// it; nothing here imports the FUSE library. Files by concern: node,
+// writestate and localattrs (what a node carries once opened or given
+// attributes: nothing for a node only listed), namespace
 // (lookup, listing, mkdir/rmdir), received (nodes the kernel never got),
 // listtypes (what a listing cannot tell), open (create, open, close,
 // fsync), read, write (the buffer policy, drops and markers), edit
@@ -22,13 +24,13 @@
 //	lock              guards                                  may be held across
 //	FS.pathMu         namespace changes of one name (create,  S3 requests of a rename
 //	                  rename, unlink); striped, pathlock.go   or unlink
-//	Node.job's token  one publication / rename / unlink /     S3 requests: it is the
-//	(publish.Job)     truncate of the file at a time          file's job token
-//	Node.wmu          the spool file's bytes and journal      S3 requests of a whole-file
+//	job's token       one publication / rename / unlink /     S3 requests: it is the
+//	(writeState.job)  truncate of the file at a time          file's job token
+//	writeState.wmu    the spool file's bytes and journal      S3 requests of a whole-file
 //	                  offsets against other writers;          publication, rebase, copy-in
 //	                  n.file replacement (relocate)           (close is atomic); never a
 //	                                                          wait for buffer space
-//	Node.pendMu       the choice of a publication's end       journal writes only
+//	writeState.pendMu the choice of a publication's end       journal writes only
 //	                  (journal Pending) vs a drop cutting
 //	                  a half-accepted line
 //	Handle.mu         reader, rETag, wrote, served, dropLine  nothing slow
@@ -36,8 +38,10 @@
 //	FS.mu             nodes, byPath, negative, inoOf,         nothing slow: no S3, no I/O
 //	                  nextIno, closed
 //	Node.mu           every other Node field (path, file,     nothing slow: no S3, no I/O
-//	                  handles, state, drops, ownETags,
-//	                  ioCached, ioLocal, ...)
+//	                  handles, state, la, ...), every
+//	                  other writeState field (drops,
+//	                  ownETags, ioCached, ioLocal, ...) and
+//	                  every localAttrs field
 //	spool.File.dataMu data file reads vs freeing bytes        disk I/O
 //	spool.File.mu     the journal, accounting and pins        journal writes (disk I/O)
 //	spool.Spool.mu    used bytes, disk-full flag, file set    nothing slow (cond waits)
@@ -47,6 +51,11 @@
 //	                  held, never held into vfs)
 //	fuseadapter's     backing ids on their way into open      leaf
 //	slotTable.mu      replies
+//
+// A node's writeState and its locks are made on first use (Node.ws, an
+// atomic pointer: no lock) and stay for the node's life, so wmu, pendMu
+// and the job's token are always the same locks; Node.la is made under
+// Node.mu.
 //
 // Nothing waits for buffer space while holding a Node lock: Write drops
 // n.wmu first (FS.waitRoom). publish.Scheduler's, publish.Job's outcome
