@@ -105,6 +105,12 @@ func join(dir, name string) string {
 	return dir + "/" + name
 }
 
+// baseOf is name, the last component of path p, as a substring of p: the
+// kernel's side keeps a listed entry's name for as long as the node keeps
+// its path, and one string serves both (name alone would keep the whole
+// ListObjectsV2 key it was cut from).
+func baseOf(p, name string) string { return p[len(p)-len(name):] }
+
 func parentPath(p string) string {
 	d := path.Dir(p)
 	if d == "." {
@@ -373,11 +379,12 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 			if seen[name] {
 				continue
 			}
-			n := fs.cacheEntry(join(dp, name), true, s3store.ObjectInfo{}, now, false)
+			p := join(dp, name)
+			n := fs.cacheEntry(p, true, s3store.ObjectInfo{}, now, false)
 			if n == nil {
 				continue
 			}
-			entries = append(entries, DirEntry{Name: name, Node: n})
+			entries = append(entries, DirEntry{Name: baseOf(p, name), Node: n})
 		}
 		for _, o := range page.Objects {
 			name := strings.TrimPrefix(o.Key, prefix)
@@ -391,11 +398,12 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 			if dirs[name] || seen[name] {
 				continue // a directory shadows a file of the same name
 			}
-			n := fs.cacheEntry(join(dp, name), false, o, now, false)
+			p := join(dp, name)
+			n := fs.cacheEntry(p, false, o, now, false)
 			if n == nil {
 				continue
 			}
-			entries = append(entries, DirEntry{Name: name, Node: n})
+			entries = append(entries, DirEntry{Name: baseOf(p, name), Node: n})
 		}
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
 		for _, e := range entries {
