@@ -50,7 +50,7 @@ func (fs *FS) mkdirMarker(ctx context.Context, p string, mode os.FileMode, uid, 
 	n := fs.newNodeLocked(p, true)
 	n.mu.Lock()
 	n.state, n.marker, n.metaKnown = stateInS3, true, true
-	n.mtime, n.checked, n.changedAt = now, now, now
+	n.mtime, n.checked, n.ws().changedAt = now, now, now
 	la := n.attrsLocked()
 	la.mode, la.modeSet = permOf(mode), true
 	la.uid, la.gid = uid, gid
@@ -112,7 +112,7 @@ func (fs *FS) setDirAttrs(ctx context.Context, n *Node, a SetAttr) error {
 	if n.state == stateNew {
 		n.state = stateInS3 // the marker makes it exist in S3
 	}
-	n.changedAt = time.Now()
+	n.ws().changedAt = time.Now()
 	return nil
 }
 
@@ -147,7 +147,7 @@ func (fs *FS) learnDirAttrs(ctx context.Context, n *Node) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if asked.Before(n.changedAt) {
+	if asked.Before(n.changedAtLocked()) {
 		return
 	}
 	n.marker = err == nil

@@ -175,7 +175,7 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	if n != nil {
 		n.mu.Lock()
 		local := n.hasLocalState()
-		fresh := now.Before(n.changedAt) // we published it after asking
+		fresh := now.Before(n.changedAtLocked()) // we published it after asking
 		if !fresh {
 			n.state = stateNew
 		}
@@ -234,7 +234,7 @@ func (fs *FS) markGoneLocked(p string, now time.Time) {
 // headed: info comes from a HEAD and carries the object's attributes (a
 // listing's does not).
 func (n *Node) setRemoteLocked(info s3store.ObjectInfo, asked time.Time, headed bool) {
-	if asked.Before(n.changedAt) || n.state == stateUnlinked {
+	if asked.Before(n.changedAtLocked()) || n.state == stateUnlinked {
 		return
 	}
 	now := asked
@@ -456,7 +456,7 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 	}
 	if n != nil && n.dir != dir {
 		n.mu.Lock()
-		local := n.hasLocalState() || now.Before(n.changedAt)
+		local := n.hasLocalState() || now.Before(n.changedAtLocked())
 		n.mu.Unlock()
 		if local {
 			return n

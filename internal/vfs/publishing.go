@@ -135,7 +135,7 @@ func (p pubFile) Rebased(exists bool, size int64, etag string, attrs *s3store.At
 		n.state = stateInS3
 	}
 	n.size, n.etag, n.checked = size, etag, time.Now()
-	n.changedAt = n.checked
+	n.ws().changedAt = n.checked
 	return nil
 }
 

@@ -157,7 +157,7 @@ func (h *Handle) freshStale(ctx context.Context) bool {
 		return false
 	}
 	n.mu.Lock()
-	changed := n.file == nil && info.ETag != n.etag && !asked.Before(n.changedAt)
+	changed := n.file == nil && info.ETag != n.etag && !asked.Before(n.changedAtLocked())
 	if changed {
 		n.setRemoteLocked(info, asked, true)
 	}

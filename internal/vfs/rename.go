@@ -231,7 +231,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		src.ws().ownETags.add(srcETag)
 	}
 	src.checked = time.Now()
-	src.changedAt = src.checked
+	src.ws().changedAt = src.checked
 	if unfinished != nil && src.file == nil {
 		src.file, src.ws().logMode = unfinished, true // a move record, as recovery adopts it
 	}

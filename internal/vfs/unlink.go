@@ -144,7 +144,7 @@ func (fs *FS) detachLocked(n *Node) {
 	fs.mu.Unlock()
 	n.mu.Lock()
 	n.state = stateUnlinked
-	n.changedAt = time.Now()
+	n.ws().changedAt = time.Now()
 	f := n.file
 	idle := n.handles == 0
 	if idle {

@@ -22,6 +22,10 @@ type writeState struct {
 	pendMu sync.Mutex
 
 	// Under Node.mu.
+	// changedAt: when this host last changed the object (publication,
+	// rename, unlink, a directory's marker). S3's answers to questions
+	// asked before then are out of date and are not taken.
+	changedAt  time.Time
 	writers    int       // open handles that may write
 	appenders  int       // open O_APPEND handles
 	logMode    bool      // written through O_APPEND: log semantics
@@ -50,6 +54,16 @@ func (n *Node) ws() *writeState {
 		return w
 	}
 	return n.wst.Load()
+}
+
+// changedAtLocked is when this host last changed the object (zero: it
+// never did, and a node that never had a write state never did). n.mu
+// held.
+func (n *Node) changedAtLocked() time.Time {
+	if w := n.wst.Load(); w != nil {
+		return w.changedAt
+	}
+	return time.Time{}
 }
 
 // hasWriteState reports whether n's write state was ever made: a node
