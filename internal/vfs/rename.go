@@ -208,8 +208,14 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		if old.Exists && old.Kind == spool.KindWhole {
 			// The old key holds an object this file was to overwrite
 			// (it was renamed over it): that object goes with the name.
-			if err := fs.pub.DeleteIfStill(ctx, oldKey, old.BaseETag); err != nil {
-				fs.log.Warn("cannot delete the object a renamed file was to replace", "key", oldKey, "err", err)
+			// If it cannot go, the rename fails: the name kept it, and
+			// nothing would delete it later.
+			if err := fs.pub.DeleteIfStill(ctx, oldKey, old.BaseETag); err != nil && !fs.pub.Gone(ctx, oldKey) {
+				fs.log.Warn("cannot delete the object a renamed file was to replace: rename refused", "key", oldKey, "err", err, "errno", "EIO")
+				_ = f.Update(func(j *spool.Journal) {
+					j.Key, j.Exists, j.BaseETag, j.Kind, j.Dirty = old.Key, old.Exists, old.BaseETag, old.Kind, old.Dirty
+				})
+				return err
 			}
 		}
 	}
