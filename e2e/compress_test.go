@@ -466,16 +466,15 @@ func TestCompressNonBlockingMarker(t *testing.T) {
 }
 
 // logrotate's own `compress` (Debian's nginx default, with delaycompress)
-// on a --compress mount: access.log.1's object is access.log.1.gz, so
-// gzip's access.log.1.gz would be a second file on that key. It is
-// refused (EEXIST, one log line); logrotate fails loudly and rotates
-// nothing more. Before, logrotate found the object under its raw name,
-// renamed it to a .backup name (access.log.1 vanished from the mount)
-// and gzip then failed reading access.log.1. The same whether or not
-// access.log was published before the first rotation (a log renamed
-// before its first publication stays a compressed log). Every line stays
-// where the mount showed it, and S3 holds no object under another name.
-func TestCompressLogrotateCompressIsRefused(t *testing.T) {
+// on a --compress mount: access.log.1's object is access.log.1.gz (the
+// rename moved it there), so gzip's access.log.1.gz is a second file on
+// that key until logrotate unlinks access.log.1. Its publication waits
+// for that (one log line), then it is stored as written. Before, logrotate
+// found access.log.1's object under its raw name, renamed it to a .backup
+// name (access.log.1 vanished from the mount) and gzip failed. Four
+// rotations: every round's lines are in exactly one object, each a valid
+// gzip stream, and the mount shows what S3 holds.
+func TestCompressLogrotateCompress(t *testing.T) {
 	srv, b := setup(t)
 	m := mount(t, srv, b, "--allow-delete", "--allow-overwrite", "--upload-interval", "1s", "--compress", "gzip")
 	logs := filepath.Join(m.Dir, "logs")
@@ -486,10 +485,6 @@ func TestCompressLogrotateCompressIsRefused(t *testing.T) {
 	conf := filepath.Join(state, "logrotate.conf")
 	if err := os.WriteFile(conf, []byte(logs+"/access.log {\n  create 0644 root root\n  rotate 5\n  compress\n  delaycompress\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
-	}
-	rotate := func() (string, error) {
-		out, err := exec.Command("logrotate", "-v", "-f", "-s", filepath.Join(state, "logrotate.state"), conf).CombinedOutput()
-		return string(out), err
 	}
 	round := func(r int) string {
 		var s strings.Builder
@@ -506,37 +501,74 @@ func TestCompressLogrotateCompressIsRefused(t *testing.T) {
 		f.Close()
 		return s.String()
 	}
-	r1 := round(1)
-	if out, err := rotate(); err != nil { // delaycompress: nothing to compress yet
-		t.Fatalf("first rotation: %v\n%s", err, out)
+	var rounds []string
+	for r := 1; r <= 4; r++ {
+		rounds = append(rounds, round(r))
+		logrotate(t, state, string(mustRead(t, conf)))
 	}
-	r2 := round(2)
-	out, err := rotate()
-	if err == nil {
-		t.Fatalf("logrotate compressed access.log.1 into the key of its own object:\n%s", out)
+	rounds = append(rounds, round(5))
+	if !strings.Contains(m.Stderr(), "publication waits") {
+		t.Fatalf("no log line for a publication that waited for its key:\n%s", m.Stderr())
 	}
-	if !strings.Contains(m.Stderr(), "refused a name whose S3 object is another file's") || !strings.Contains(m.Stderr(), "errno=EEXIST") {
-		t.Fatalf("no log line for the refusal:\n%s", m.Stderr())
-	}
-	for name, want := range map[string]string{"access.log.1": r1, "access.log": r2} {
-		got, err := os.ReadFile(filepath.Join(logs, name))
-		if err != nil || string(got) != want {
-			t.Fatalf("%s through the mount: %d bytes, %v; want %d", name, len(got), err, len(want))
+
+	// name -> round, as logrotate leaves them: access.log.N.gz written by
+	// gzip, access.log.1 and access.log stored compressed by the mount.
+	want := map[string]string{"access.log": rounds[4], "access.log.1": rounds[3], "access.log.2.gz": rounds[2], "access.log.3.gz": rounds[1], "access.log.4.gz": rounds[0]}
+	check := func(name string, data []byte) {
+		t.Helper()
+		if strings.HasSuffix(name, ".gz") {
+			var err error
+			if data, err = unpack(t, "gzip", data); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if string(data) != want[name] {
+			t.Fatalf("%s holds %d bytes, want round %q's %d", name, len(data), strings.SplitN(want[name], " line", 2)[0], len(want[name]))
 		}
 	}
-	if _, err := os.Stat(filepath.Join(logs, "access.log.1.gz")); !os.IsNotExist(err) {
-		t.Fatalf("access.log.1.gz is a second name of access.log.1's object: %v", err)
+	entries, err := os.ReadDir(logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		data, err := os.ReadFile(filepath.Join(logs, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(e.Name(), data)
+	}
+	if len(names) != len(want) {
+		t.Fatalf("the mount shows %v, want the %d files of %v", names, len(want), want)
 	}
 	m.Unmount(t)
 	keys := srv.Keys(t, b, "logs/")
 	sort.Strings(keys)
-	if want := []string{"logs/", "logs/access.log.1.gz", "logs/access.log.gz"}; strings.Join(keys, " ") != strings.Join(want, " ") {
-		t.Fatalf("keys %v, want %v", keys, want)
+	wantKeys := []string{"logs/", "logs/access.log.1.gz", "logs/access.log.2.gz", "logs/access.log.3.gz", "logs/access.log.4.gz", "logs/access.log.gz"}
+	if strings.Join(keys, " ") != strings.Join(wantKeys, " ") {
+		t.Fatalf("keys %v, want %v", keys, wantKeys)
 	}
-	for key, want := range map[string]string{"logs/access.log.1.gz": r1, "logs/access.log.gz": r2} {
-		got, err := unpack(t, "gzip", srv.Get(t, b, key))
-		if err != nil || string(got) != want {
-			t.Fatalf("%s: %d bytes, %v; want %d", key, len(got), err, len(want))
+	for name := range want {
+		obj := name
+		if !strings.HasSuffix(name, ".gz") {
+			obj = name + ".gz"
+			data, err := unpack(t, "gzip", srv.Get(t, b, "logs/"+obj))
+			if err != nil {
+				t.Fatalf("%s: %v", obj, err)
+			}
+			check(name, data)
+			continue
 		}
+		check(name, srv.Get(t, b, "logs/"+obj))
 	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

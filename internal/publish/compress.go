@@ -32,6 +32,9 @@ type Compressing interface {
 	// Keep makes Compressed(key) say compressed: the form of a file not
 	// yet in S3, decided under another name (spool.Journal.Form).
 	Keep(key string, compressed bool)
+	// Holder is the key of another file whose object a new file at key
+	// (stored compressed or not) would write over, or "".
+	Holder(ctx context.Context, key string, compressed bool) (string, error)
 	// Stat is the file's view of key's object (uncompressed size) and
 	// the object's stored size, at one ETag.
 	Stat(ctx context.Context, key string) (s3store.ObjectInfo, int64, error)
@@ -66,6 +69,31 @@ func (p *Publisher) KeepForm(j spool.Journal) {
 		return
 	}
 	z.Keep(j.Key, j.Form == spool.FormCompressed)
+}
+
+// ErrHeld: a new file's object key is another file's object (with
+// --compress, the plain file NAME.gz written beside the compressed file
+// NAME: logrotate's compress). Its publication waits, its bytes kept in
+// the spool, until that file is gone (logrotate unlinks it next).
+var ErrHeld = errors.New("publication waits: the object's key is another file's")
+
+// checkHeld is ErrHeld when the new plain file f (NAME.gz) is the
+// compressed file NAME's object.
+func (p *Publisher) checkHeld(ctx context.Context, f *spool.File) error {
+	z, ok := p.st.(Compressing)
+	j := f.Journal()
+	if !ok || j.Exists {
+		return nil // an object of its own already: it extends or replaces it
+	}
+	p.KeepForm(j)
+	if p.Compressed(j.Key) {
+		return nil // refused at create when another file's (vfs); no HEAD here
+	}
+	other, err := z.Holder(ctx, j.Key, false) // a request only for NAME.gz
+	if err != nil || other == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %s is the object of the file %s; published once that file is unlinked or renamed", ErrHeld, j.Key, other)
 }
 
 // Compressed reports whether key's file is published compressed.

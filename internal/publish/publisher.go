@@ -92,6 +92,10 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 		_ = f.Sync()
 	}
 	start := time.Now()
+	if err := p.checkHeld(ctx, f); err != nil {
+		p.log.Warn("publication waits; data kept in the spool", "key", f.Journal().Key, "err", err)
+		return res, err
+	}
 	var err error
 	for attempt := 0; ; attempt++ {
 		res.Published, err = p.once(ctx, f, t, final)

@@ -66,6 +66,28 @@ func (fs *FS) checkObjectFree(ctx context.Context, p string, compressed bool) er
 	return ErrExists
 }
 
+// releaseHeld: the file at p is gone (unlinked, renamed away); a new file
+// whose publication waited for p's object key (publish.ErrHeld: the plain
+// p.gz that logrotate's compress wrote) is published now.
+func (fs *FS) releaseHeld(p string) {
+	h, ok := fs.st.(objectHolders)
+	if !ok {
+		return
+	}
+	fs.mu.Lock()
+	n := fs.byPath[p+h.Codec().Ext()]
+	fs.mu.Unlock()
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	waiting := n.file != nil && n.state != stateUnlinked
+	n.mu.Unlock()
+	if waiting {
+		n.ws().job.Now()
+	}
+}
+
 // localHolder is the key of a file of this mount, maybe not yet in S3,
 // whose object a new name at p would write (as Holder, for the files S3
 // does not have yet), or "".

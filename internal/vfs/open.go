@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/readahead"
 	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/spool"
@@ -67,8 +68,14 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 		return nil, nil, err
 	}
 	p := join(dir.Path(), name)
-	if err := fs.checkObjectFree(ctx, p, fs.pub.Compressed(fs.key(p))); err != nil {
-		return nil, nil, err
+	if fs.pub.Compressed(fs.key(p)) {
+		// A compressed log over another file's object is refused; a
+		// plain NAME.gz beside the compressed NAME (logrotate's compress)
+		// is made, and its publication waits for NAME to go
+		// (publish.ErrHeld).
+		if err := fs.checkObjectFree(ctx, p, true); err != nil {
+			return nil, nil, err
+		}
 	}
 	kind := spool.KindWhole
 	if flags&os.O_APPEND != 0 {
@@ -389,6 +396,11 @@ func (h *Handle) Flush(ctx context.Context) error {
 		return nil
 	}
 	err := h.node.publish(ctx, true)
+	if errors.Is(err, publish.ErrHeld) {
+		// Kept in the spool; its job publishes it once the other file
+		// is gone (one log line said so).
+		return nil
+	}
 	if err != nil {
 		h.markWrote() // the next close or fsync tries again
 	}

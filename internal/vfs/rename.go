@@ -35,6 +35,11 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		return err
 	}
 	defer fs.touchDirs(&err, src) // a rename changes the file's ctime
+	defer func(p string) {
+		if err == nil && !src.dir {
+			fs.releaseHeld(p)
+		}
+	}(src.Path())
 	if err := fs.checkNewName(ndir, nname, src.dir); err != nil {
 		return err
 	}

@@ -22,6 +22,11 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 	if n.dir {
 		return ErrIsDir
 	}
+	defer func(p string) {
+		if err == nil {
+			fs.releaseHeld(p)
+		}
+	}(n.Path())
 	unlockPath := fs.lockPaths(n.Path())
 	defer unlockPath()
 	fs.mu.Lock()
