@@ -212,6 +212,16 @@ func modelCases() []modelCase {
 		return []op{s.open(4, "d", os.O_RDWR|os.O_CREATE), s.close(4), s.rename("d", "b"), s.put("c", false),
 			s.faulty(s.rename("b", "c"), faultLoseFirst)}
 	})
+	for _, o := range []coreOptions{all, express} {
+		o.Compress = compress.Gzip
+		add("a name whose plain object was deleted takes the globs' form again ("+o.String()+")", o, func(s *scenario) []op {
+			// As found (seed 456588800): "c" stayed known as plain after
+			// its plain object (renamed there from "d") was unlinked, so a
+			// new log "c" was stored plain while another host wrote c.gz.
+			return []op{s.open(5, "d", wrAppend), s.crash(), s.rename("d", "b"), s.rename("b", "c"), s.unlink("c"),
+				s.open(1, "c", wrAppend), s.remoteAppend("c")}
+		})
+	}
 	return out
 }
 

@@ -21,6 +21,7 @@ func (z *Store) RenameObject(ctx context.Context, ex s3store.Express, srcKey, ds
 			return s3store.ObjectInfo{}, err
 		}
 		z.learn(dstKey, false)
+		z.forget(srcKey)
 		if dcomp {
 			if h, herr := z.Store.Head(ctx, dobj); herr == nil && z.ours(h) {
 				_ = z.Store.Delete(ctx, dobj)
@@ -37,6 +38,9 @@ func (z *Store) RenameObject(ctx context.Context, ex s3store.Express, srcKey, ds
 		return s3store.ObjectInfo{}, err
 	}
 	z.learn(dstKey, true)
+	if srcKey != dstKey {
+		z.forget(srcKey)
+	}
 	z.idx.Move(srcKey, dstKey, h.ETag, h.ETag) // RenameObject keeps the ETag
 	if srcKey != dstKey {
 		if perr := z.Store.Delete(ctx, dstKey); perr != nil && !errors.Is(perr, s3store.ErrNotFound) {

@@ -169,6 +169,14 @@ func (z *Store) learn(key string, compressed bool) {
 	z.mu.Unlock()
 }
 
+// forget: key has no object any more (deleted, renamed away), so a new
+// file of that name takes the form the globs give it, as on a fresh mount.
+func (z *Store) forget(key string) {
+	z.mu.Lock()
+	delete(z.state, key)
+	z.mu.Unlock()
+}
+
 // Keep records the form of key's file, decided before it had its key (a
 // file renamed before its first publication).
 func (z *Store) Keep(key string, compressed bool) { z.learn(key, compressed) }
@@ -448,10 +456,15 @@ func (z *Store) ListMultipartUploads(ctx context.Context, prefix string) ([]s3st
 func (z *Store) Delete(ctx context.Context, key string) error {
 	obj, comp := z.Compressed(key)
 	if !comp {
-		return z.Store.Delete(ctx, obj)
+		err := z.Store.Delete(ctx, obj)
+		if err == nil {
+			z.forget(key)
+		}
+		return err
 	}
 	h, err := z.Store.Head(ctx, obj)
 	if errors.Is(err, s3store.ErrNotFound) {
+		z.forget(key)
 		return nil
 	}
 	if err != nil {
@@ -460,7 +473,11 @@ func (z *Store) Delete(ctx context.Context, key string) error {
 	if !z.ours(h) {
 		return nil
 	}
-	return z.Store.Delete(ctx, obj)
+	err = z.Store.Delete(ctx, obj)
+	if err == nil {
+		z.forget(key)
+	}
+	return err
 }
 
 // Copy (a rename) moves a compressed file's object to the new name's
