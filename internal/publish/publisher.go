@@ -306,7 +306,13 @@ func (p *Publisher) Settle(ctx context.Context, f *spool.File, t File, unchanged
 		if err := p.AlreadyOurs(ctx, f, t); err != nil {
 			return false, fmt.Errorf("cannot tell whether the last publication landed: %w", err)
 		}
-		return f.Journal().BaseSize != j.BaseSize, nil
+		if f.Journal().BaseSize != j.BaseSize {
+			return true, nil
+		}
+		// S3 does not have it: it never happened. The journal must not
+		// keep its end (a truncate below it would leave a journal that
+		// recovery refuses).
+		return false, f.Update(func(jj *spool.Journal) { jj.Pending, jj.PendingTag, jj.PendingSince = 0, "", 0 })
 	}
 	if j.PendingTag == "" {
 		return false, nil

@@ -212,6 +212,23 @@ func modelCases() []modelCase {
 		return []op{s.open(4, "d", os.O_RDWR|os.O_CREATE), s.close(4), s.rename("d", "b"), s.put("c", false),
 			s.faulty(s.rename("b", "c"), faultLoseFirst)}
 	})
+	add("a truncate below a failed Express append's end survives a crash", express, func(s *scenario) []op {
+		// As found (seed 351162004 of TestModelCompressed; the IDs
+		// choose the faults): the failed append's end stayed in the
+		// journal (Express settles by bytes, not tags), the truncate cut
+		// the file below it, and recovery refused the journal as damaged:
+		// the mount showed the old object.
+		return []op{
+			{ID: 124, Kind: opOpen, Slot: 2, Name: "a", Flags: os.O_RDWR | os.O_CREATE},
+			{ID: 133, Kind: opOpen, Slot: 1, Name: "a", Flags: os.O_WRONLY | os.O_APPEND},
+			{ID: 141, Kind: opWrite, Slot: 1, Len: 107},
+			{ID: 142, Kind: opTick},
+			{ID: 144, Kind: opWrite, Slot: 1, Len: 8},
+			{ID: 146, Kind: opTick, Faults: 1},
+			{ID: 147, Kind: opTruncate, Slot: 1, Frac: 11, Len: 12},
+			{ID: 149, Kind: opCrash},
+		}
+	})
 	for _, o := range []coreOptions{all, express} {
 		o.Compress = compress.Gzip
 		add("a name whose plain object was deleted takes the globs' form again ("+o.String()+")", o, func(s *scenario) []op {
