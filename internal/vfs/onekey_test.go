@@ -21,27 +21,10 @@ import (
 func TestOneKeyIsOneFile(t *testing.T) {
 	mem := memstore.New("b")
 	mem.PutObject("b.gz", []byte("a plain gzip someone uploaded"))
-	c, err := newCore(mem, coreOptions{Compress: compress.Gzip, AllowOverwrite: true, AllowDelete: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.cleanup()
+	c := compressedCore(t, mem)
 	ctx := context.Background()
 	root := c.fs.Root()
-	write := func(name, data string, flags int) {
-		t.Helper()
-		_, h, err := c.fs.Create(ctx, root, name, flags|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatalf("create %s: %v", name, err)
-		}
-		if _, err := h.Write(ctx, []byte(data), 0); err != nil {
-			t.Fatalf("write %s: %v", name, err)
-		}
-		if err := h.Flush(ctx); err != nil {
-			t.Fatalf("close %s: %v", name, err)
-		}
-		h.Release()
-	}
+	write := func(name, data string, flags int) { createWith(t, c, name, data, flags, true) }
 	write("a", "compressed a\n", os.O_APPEND) // "a" matches the globs: object a.gz
 	write("dx", "plain dx\n", 0)              // "d*" does not: object dx
 	c.tick()
@@ -97,4 +80,38 @@ func TestOneKeyIsOneFile(t *testing.T) {
 	if err := c.fs.Rename(ctx, root, "dz", root, "d3.gz", 0); !errors.Is(err, ErrExists) {
 		t.Fatalf("rename dz -> d3.gz beside the unpublished compressed d3: %v, want EEXIST", err)
 	}
+}
+
+// compressedCore is a core over mem with --compress gzip (its globs:
+// every name but those starting with "d"), --allow-overwrite and
+// --allow-delete.
+func compressedCore(t *testing.T, mem *memstore.Store) *core {
+	t.Helper()
+	c, err := newCore(mem, coreOptions{Compress: compress.Gzip, AllowOverwrite: true, AllowDelete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.cleanup)
+	return c
+}
+
+// createWith makes name in c's root holding data (flags add to
+// O_CREAT|O_WRONLY). closed: close(2) (a file written whole is published
+// then); otherwise only the last reference goes.
+func createWith(t *testing.T, c *core, name, data string, flags int, closed bool) {
+	t.Helper()
+	ctx := context.Background()
+	_, h, err := c.fs.Create(ctx, c.fs.Root(), name, flags|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	if _, err := h.Write(ctx, []byte(data), 0); err != nil {
+		t.Fatalf("write %s: %v", name, err)
+	}
+	if closed {
+		if err := h.Flush(ctx); err != nil {
+			t.Fatalf("close %s: %v", name, err)
+		}
+	}
+	h.Release()
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 )
 
@@ -25,24 +24,10 @@ func TestRenameBeforePublicationKeepsTheForm(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			mem := memstore.New("b")
-			c, err := newCore(mem, coreOptions{Compress: compress.Gzip, AllowOverwrite: true, AllowDelete: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.cleanup()
+			c := compressedCore(t, mem)
 			ctx := context.Background()
 			root := c.fs.Root()
-			write := func(name, data string, flags int) {
-				t.Helper()
-				_, h, err := c.fs.Create(ctx, root, name, flags|os.O_CREATE|os.O_WRONLY, 0o644)
-				if err != nil {
-					t.Fatalf("create %s: %v", name, err)
-				}
-				if _, err := h.Write(ctx, []byte(data), 0); err != nil {
-					t.Fatalf("write %s: %v", name, err)
-				}
-				h.Release()
-			}
+			write := func(name, data string, flags int) { createWith(t, c, name, data, flags, false) }
 			write("a", "a log line\n", os.O_APPEND)
 			write("dtmp", "copied in\n", 0)
 			for _, mv := range [][2]string{{"a", "d1"}, {"dtmp", "b"}} {
