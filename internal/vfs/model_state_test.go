@@ -177,6 +177,12 @@ func (f *mfile) checkS3(s []byte, present bool) string {
 		}
 		return ""
 	}
+	if f.replacedWith(s) {
+		// Still the object the file replaced (its own bytes may be equal
+		// to it, an empty file over an empty object): no sign that S3 has
+		// the file, which may go on being unpublished.
+		return ""
+	}
 	// A whole version, else (logs) a line prefix of one.
 	for pass := 0; pass < 2; pass++ {
 		for i, v := range f.hist {
