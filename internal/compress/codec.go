@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"path"
+	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -43,6 +45,23 @@ func (c Codec) Ext() string {
 		return ".zst"
 	}
 	return ".gz"
+}
+
+// Twin is the other name whose file would be stored under the same S3
+// object as key's (S3 has one key for both): the plain file NAME.gz's
+// object is the compressed file NAME's. For a compressed key NAME it is
+// NAME.gz; for a plain key NAME.gz it is NAME. ok false: a plain key that
+// is no compressed file's object (it does not end in the extension, or
+// its base name is the extension alone: ".gz" is nobody's NAME.gz).
+func (c Codec) Twin(key string, compressed bool) (other string, ok bool) {
+	ext := c.Ext()
+	if compressed {
+		return key + ext, true
+	}
+	if !strings.HasSuffix(key, ext) || path.Base(key) == ext {
+		return "", false
+	}
+	return strings.TrimSuffix(key, ext), true
 }
 
 // MemberSize is the most uncompressed bytes one member holds: a read at

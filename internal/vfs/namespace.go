@@ -54,7 +54,7 @@ func (fs *FS) checkObjectFree(ctx context.Context, p string, compressed bool) er
 	if !ok {
 		return nil
 	}
-	other := fs.localHolder(p, compressed, h.Codec().Ext())
+	other := fs.localHolder(p, compressed, h.Codec())
 	if other == "" {
 		var err error
 		if other, err = h.Holder(ctx, fs.key(p), compressed); err != nil || other == "" {
@@ -74,8 +74,9 @@ func (fs *FS) releaseHeld(p string) {
 	if !ok {
 		return
 	}
+	held, _ := h.Codec().Twin(p, true) // the plain p.gz
 	fs.mu.Lock()
-	n := fs.byPath[p+h.Codec().Ext()]
+	n := fs.byPath[held]
 	fs.mu.Unlock()
 	if n == nil {
 		return
@@ -91,13 +92,10 @@ func (fs *FS) releaseHeld(p string) {
 // localHolder is the key of a file of this mount, maybe not yet in S3,
 // whose object a new name at p would write (as Holder, for the files S3
 // does not have yet), or "".
-func (fs *FS) localHolder(p string, compressed bool, ext string) string {
-	other := p + ext // a compressed p's object is the plain file p.gz's
-	if !compressed {
-		if !strings.HasSuffix(p, ext) || path.Base(p) == ext {
-			return ""
-		}
-		other = strings.TrimSuffix(p, ext) // a plain p.gz is the compressed file p's object
+func (fs *FS) localHolder(p string, compressed bool, codec compress.Codec) string {
+	other, ok := codec.Twin(p, compressed)
+	if !ok {
+		return ""
 	}
 	fs.mu.Lock()
 	n := fs.byPath[other]

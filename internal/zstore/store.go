@@ -238,11 +238,11 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 // aliasOf is the file whose object key is, when info (key's raw HEAD)
 // says one of our compressed files is stored there, else "".
 func (z *Store) aliasOf(key string, info s3store.ObjectInfo) string {
-	ext := z.codec.Ext()
-	if !strings.HasSuffix(key, ext) || path.Base(key) == ext || !z.ours(info) {
+	name, ok := z.codec.Twin(key, false)
+	if !ok || !z.ours(info) {
 		return ""
 	}
-	return strings.TrimSuffix(key, ext)
+	return name
 }
 
 // alias: NAME.gz that s3mount wrote is the file NAME, not a second file
@@ -255,9 +255,8 @@ func (z *Store) alias(key string, info s3store.ObjectInfo) error {
 // checked as NAME's view does (on a directory bucket, a marked object
 // whose last bytes are no trailer comes back unmarked: not ours).
 func (z *Store) rawHead(ctx context.Context, key string) (s3store.ObjectInfo, error) {
-	ext := z.codec.Ext()
-	if strings.HasSuffix(key, ext) && path.Base(key) != ext {
-		return z.headObject(ctx, strings.TrimSuffix(key, ext), key)
+	if name, ok := z.codec.Twin(key, false); ok {
+		return z.headObject(ctx, name, key)
 	}
 	return z.Store.Head(ctx, key)
 }
@@ -269,12 +268,13 @@ func (z *Store) rawHead(ctx context.Context, key string) (s3store.ObjectInfo, er
 // than replace the first file's object. compressed: the new file is
 // stored compressed (the globs, or a rename of a compressed file).
 func (z *Store) Holder(ctx context.Context, key string, compressed bool) (string, error) {
-	ext := z.codec.Ext()
-	obj := key
-	if compressed {
-		obj = key + ext
-	} else if !strings.HasSuffix(key, ext) || path.Base(key) == ext {
+	other, ok := z.codec.Twin(key, compressed)
+	if !ok {
 		return "", nil
+	}
+	obj := key // the object both names share: NAME.gz
+	if compressed {
+		obj = other
 	}
 	info, err := z.rawHead(ctx, obj)
 	switch {
@@ -283,9 +283,9 @@ func (z *Store) Holder(ctx context.Context, key string, compressed bool) (string
 	case err != nil:
 		return "", err
 	case compressed && !z.ours(info):
-		return obj, nil // the plain file NAME.gz
+		return other, nil // the plain file NAME.gz
 	case !compressed && z.ours(info):
-		return strings.TrimSuffix(key, ext), nil // the compressed file NAME
+		return other, nil // the compressed file NAME
 	}
 	return "", nil
 }
