@@ -130,7 +130,12 @@ var ErrMoveUnfinished = errors.New("rename: the old key is still to be deleted")
 // tag.
 func (p *Publisher) moveLanded(ctx context.Context, oldKey, newKey, etag, tag string) (s3store.ObjectInfo, bool) {
 	if p.express != nil {
-		return p.renameApplied(ctx, oldKey, newKey, etag)
+		if etag == "" {
+			// A move is of the version this host knew; with none
+			// known, any object at newKey is no proof of ours.
+			return s3store.ObjectInfo{}, false
+		}
+		return s3store.RenameLanded(ctx, p.st, oldKey, newKey, etag)
 	}
 	if tag == "" {
 		return s3store.ObjectInfo{}, false
@@ -175,20 +180,6 @@ func (p *Publisher) deleteOld(ctx context.Context, key string) error {
 		return nil
 	}
 	return err
-}
-
-// renameApplied reports whether a RenameObject of oldKey (at etag) to
-// newKey took effect though it reported a failure: the old key is gone and
-// the new one holds the object (RenameObject keeps its ETag).
-func (p *Publisher) renameApplied(ctx context.Context, oldKey, newKey, etag string) (s3store.ObjectInfo, bool) {
-	if _, err := p.st.Head(ctx, oldKey); !errors.Is(err, s3store.ErrNotFound) {
-		return s3store.ObjectInfo{}, false
-	}
-	info, err := p.st.Head(ctx, newKey)
-	if err != nil || info.ETag != etag {
-		return s3store.ObjectInfo{}, false
-	}
-	return info, true
 }
 
 // copyObject copies a whole object server side (RenameObject on directory

@@ -50,13 +50,11 @@ func (z *Store) RenameObject(ctx context.Context, ex s3store.Express, srcKey, ds
 	return z.Head(ctx, dstKey)
 }
 
-// renamed reports whether a RenameObject that reported a failure (its
-// answer lost) took effect: from is gone and to exists (at etag, if
-// given). Then the other kind's object under the new name must still go.
+// renamed reports whether a RenameObject of raw objects that reported a
+// failure (its answer lost) took effect; etag "" for a plain file's, which
+// is not pinned to a version. Then the other kind's object under the new
+// name must still go.
 func (z *Store) renamed(ctx context.Context, from, to, etag string) bool {
-	if _, err := z.Store.Head(ctx, from); !errors.Is(err, s3store.ErrNotFound) {
-		return false
-	}
-	h, err := z.Store.Head(ctx, to)
-	return err == nil && (etag == "" || h.ETag == etag)
+	_, ok := s3store.RenameLanded(ctx, z.Store, from, to, etag)
+	return ok
 }
