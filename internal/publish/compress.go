@@ -85,8 +85,7 @@ func (p *Publisher) checkHeld(ctx context.Context, f *spool.File) error {
 	if !ok || j.Exists {
 		return nil // an object of its own already: it extends or replaces it
 	}
-	p.KeepForm(j)
-	if p.Compressed(j.Key) {
+	if p.Compressed(j.Key) { // its form: Publish told the view (KeepForm)
 		return nil // refused at create when another file's (vfs); no HEAD here
 	}
 	other, err := z.Holder(ctx, j.Key, false) // a request only for NAME.gz

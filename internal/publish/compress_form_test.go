@@ -48,3 +48,43 @@ func TestRecoveredFilePublishesInItsObjectsForm(t *testing.T) {
 		t.Fatalf("keys %v: a file was published in the other form", keys)
 	}
 }
+
+// A new file keeps the form its journal gives it (spool.Journal.Form: a
+// file renamed before its first publication is compressed when either
+// name matched), not the one its name's globs give, even published by a
+// view that was never told it (a fresh mount publishing a recovered
+// file): the publication tells the view first.
+func TestPublicationKeepsTheJournalsForm(t *testing.T) {
+	for _, c := range []struct {
+		key  string
+		form spool.Form
+		kind spool.Kind
+		obj  string
+	}{
+		{"d1", spool.FormCompressed, spool.KindAppend, "d1.gz"},
+		{"b", spool.FormCompressed, spool.KindWhole, "b.gz"},
+		{"x.log", spool.FormPlain, spool.KindWhole, "x.log"},
+		{"y.log", spool.FormPlain, spool.KindAppend, "y.log"},
+	} {
+		t.Run(c.key, func(t *testing.T) {
+			mem := memstore.New("b")
+			z := zstore.New(mem, compress.Gzip, []string{"*.log"})
+			data := "a line of " + c.key + "\n"
+			sp, f := newSpoolFile(t, spool.Journal{Key: c.key, Kind: c.kind, Form: c.form, Dirty: true}, data)
+			p := NewPublisher(z, nil, sp, Config{PartSize: 5 << 20}, nil)
+			if _, err := p.Publish(context.Background(), f, &fakeFile{}, true); err != nil {
+				t.Fatal(err)
+			}
+			if keys := mem.Keys(); len(keys) != 1 || keys[0] != c.obj {
+				t.Fatalf("keys %v, want only %s", keys, c.obj)
+			}
+			got, _, _ := mem.Object(c.obj)
+			if c.form == spool.FormCompressed {
+				got = []byte(gunzip(t, got))
+			}
+			if string(got) != data {
+				t.Fatalf("%s holds %q, want %q", c.obj, got, data)
+			}
+		})
+	}
+}

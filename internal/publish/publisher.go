@@ -92,6 +92,9 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 		_ = f.Sync()
 	}
 	start := time.Now()
+	// The form of a file not yet in S3 (renamed before its first
+	// publication) is told to the view before anything below asks it.
+	p.KeepForm(f.Journal())
 	if err := p.checkHeld(ctx, f); err != nil {
 		p.log.Warn("publication waits; data kept in the spool", "key", f.Journal().Key, "err", err)
 		return res, err
@@ -177,7 +180,6 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 			return false, err
 		}
 	}
-	p.KeepForm(j)
 	watch, began := &createWatch{Store: p.st}, time.Now()
 	var nb Base
 	switch {
