@@ -165,7 +165,7 @@ func runStatus(args []string) int {
 	}
 	t := rep.Totals
 	fmt.Printf("s3://%s/%s mounted at %s\nspool %s: %d unpublished bytes of %d in %d files\n", rep.Bucket, rep.Prefix, rep.Mount, rep.SpoolDir, t.SpoolUsed, rep.BufferMax, t.SpoolFiles)
-	fmt.Printf("publications %d, errors %d, conflicts %d, rebases %d, dropped %d bytes in %d writes\n", t.Publications, t.PublishErrors, t.Conflicts, t.Rebases, t.DroppedBytes, t.DroppedWrites)
+	fmt.Printf("publications %d, errors %d, waiting %d, conflicts %d, rebases %d, dropped %d bytes in %d writes\n", t.Publications, t.PublishErrors, t.PublishWaits, t.Conflicts, t.Rebases, t.DroppedBytes, t.DroppedWrites)
 	if c := rep.Compression; c != nil {
 		fmt.Printf("compression %s: %d bytes published, stored as %d\n", c.Codec, c.RawBytes, c.StoredBytes)
 	}

@@ -77,7 +77,7 @@ func (m *M) Summary() []any {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	out := []any{"s3_requests", ops.Total(), "publications", s.Publications, "publish_errors", s.PublishErrors,
+	out := []any{"s3_requests", ops.Total(), "publications", s.Publications, "publish_errors", s.PublishErrors, "publish_waits", s.PublishWaits,
 		"spool_bytes", s.SpoolUsed, "spool_files", s.SpoolFiles, "dropped_bytes", s.DroppedBytes,
 		"readahead_bytes", m.pool.MemoryInUse()}
 	for _, k := range names {
@@ -104,6 +104,7 @@ var (
 	descBytesOut = prometheus.NewDesc("s3mount_s3_bytes_out_total", "Body bytes sent to S3, by operation.", []string{"op"}, nil)
 	descPubs     = prometheus.NewDesc("s3mount_publications_total", "Publications that succeeded.", nil, nil)
 	descPubErr   = prometheus.NewDesc("s3mount_publication_errors_total", "Publications that failed (data kept in the spool).", nil, nil)
+	descPubWait  = prometheus.NewDesc("s3mount_publication_waits_total", "Publications that waited, not failed: with --compress, a new plain NAME.gz whose key is the compressed file NAME's object is published once NAME is gone (data kept in the spool).", nil, nil)
 	descConfl    = prometheus.NewDesc("s3mount_publication_conflicts_total", "Conditional writes refused because another writer changed the object.", nil, nil)
 	descPubLat   = prometheus.NewDesc("s3mount_publication_last_seconds", "Duration of the last publication.", nil, nil)
 	descSpool    = prometheus.NewDesc("s3mount_spool_unpublished_bytes", "Unpublished bytes held in the spool.", nil, nil)
@@ -117,7 +118,7 @@ var (
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReq, descReqErr, descBytesIn, descBytesOut, descPubs, descPubErr, descConfl, descPubLat, descSpool, descFiles, descDropB, descDropW, descRA, descLocal, descLag, descDelay, descZIn, descZOut} {
+	for _, d := range []*prometheus.Desc{descReq, descReqErr, descBytesIn, descBytesOut, descPubs, descPubErr, descPubWait, descConfl, descPubLat, descSpool, descFiles, descDropB, descDropW, descRA, descLocal, descLag, descDelay, descZIn, descZOut} {
 		ch <- d
 	}
 }
@@ -132,6 +133,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.m.fs.Stats()
 	ch <- prometheus.MustNewConstMetric(descPubs, prometheus.CounterValue, float64(s.Publications))
 	ch <- prometheus.MustNewConstMetric(descPubErr, prometheus.CounterValue, float64(s.PublishErrors))
+	ch <- prometheus.MustNewConstMetric(descPubWait, prometheus.CounterValue, float64(s.PublishWaits))
 	ch <- prometheus.MustNewConstMetric(descConfl, prometheus.CounterValue, float64(s.Conflicts))
 	ch <- prometheus.MustNewConstMetric(descPubLat, prometheus.GaugeValue, s.LastPublish.Seconds())
 	ch <- prometheus.MustNewConstMetric(descSpool, prometheus.GaugeValue, float64(s.SpoolUsed))

@@ -336,6 +336,7 @@ type Stats struct {
 	mu             sync.Mutex
 	Publications   int64
 	PublishErrors  int64
+	PublishWaits   int64 // publish.ErrHeld: waiting for another file's object key
 	Conflicts      int64
 	Rebases        int64
 	DroppedBytes   int64
@@ -345,17 +346,17 @@ type Stats struct {
 
 // StatsSnapshot is a copy of Stats without the lock.
 type StatsSnapshot struct {
-	Publications, PublishErrors, Conflicts, Rebases, DroppedBytes, DroppedWrites int64
-	LastPublish                                                                  time.Duration
-	SpoolUsed                                                                    int64
-	SpoolFiles                                                                   int
+	Publications, PublishErrors, PublishWaits, Conflicts, Rebases, DroppedBytes, DroppedWrites int64
+	LastPublish                                                                                time.Duration
+	SpoolUsed                                                                                  int64
+	SpoolFiles                                                                                 int
 }
 
 // Stats returns the counters.
 func (fs *FS) Stats() StatsSnapshot {
 	fs.stats.mu.Lock()
 	s := StatsSnapshot{
-		Publications: fs.stats.Publications, PublishErrors: fs.stats.PublishErrors,
+		Publications: fs.stats.Publications, PublishErrors: fs.stats.PublishErrors, PublishWaits: fs.stats.PublishWaits,
 		Conflicts: fs.stats.Conflicts, Rebases: fs.stats.Rebases,
 		DroppedBytes: fs.stats.DroppedBytes, DroppedWrites: fs.stats.DroppedWrites,
 		LastPublish: fs.stats.LastPublishDur,

@@ -31,6 +31,10 @@ func (fs *FS) countPublication(res publish.Result, err error) {
 		s.Conflicts += int64(res.Conflicts)
 		s.Rebases += int64(res.Rebases)
 		switch {
+		case errors.Is(err, publish.ErrHeld):
+			// A wait, not an error: it publishes once the other file
+			// whose object the key is goes.
+			s.PublishWaits++
 		case err != nil:
 			s.PublishErrors++
 		case res.Published:
