@@ -209,15 +209,22 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 	}
 	if err != nil {
 		p.log.Debug("publication failed", "key", j.Key, "spool_file", f.ID(), "err", err)
-		// The answer may be lost while S3 applied it: settle it now, or
-		// before the next attempt if S3 cannot be asked.
-		if did, serr := p.Settle(ctx, f, t, true); did && serr == nil {
+		// The answer may be lost while S3 applied it (a refusal can be
+		// the SDK's retry meeting its own first attempt): settle it now,
+		// or before the next attempt if S3 cannot tell.
+		did, serr := p.Settle(ctx, f, t, true)
+		if did && serr == nil {
 			return true, nil
 		}
 		// The journal's upload (a failed abort) and, if a
 		// CreateMultipartUpload failed, the upload its lost answer may
 		// have left, which no journal names.
 		p.AbortUploads(f.Journal(), watch.lostSince(began))
+		if serr != nil {
+			// Not a conflict: a rebase now would append our bytes
+			// again after S3's if they did land.
+			return false, fmt.Errorf("%v; %w", err, serr)
+		}
 		return false, err
 	}
 	p.log.Debug("published", "key", j.Key, "etag", nb.ETag, "size", nb.Size, "spool_file", f.ID())
@@ -362,20 +369,11 @@ func (p *Publisher) AlreadyOurs(ctx context.Context, f *spool.File, t File) erro
 	if j.Pending <= j.BaseSize {
 		return nil // nothing was in flight
 	}
-	info, err := p.st.Head(ctx, j.Key)
-	if err != nil || info.ETag == j.BaseETag || info.Size <= j.BaseSize {
+	info, theirs, err := p.bytesAfterBase(ctx, j)
+	if err != nil || theirs == nil {
 		return err
 	}
-	m := min(info.Size-j.BaseSize, j.Size-j.BaseSize, j.Pending-j.BaseSize)
-	rc, err := p.st.Get(ctx, j.Key, j.BaseSize, m, info.ETag)
-	if err != nil {
-		return err
-	}
-	theirs, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		return err
-	}
+	m := int64(len(theirs))
 	ours := make([]byte, m)
 	if _, err := f.ReadAt(ours, j.BaseSize); err != nil && !errors.Is(err, io.EOF) {
 		return err
@@ -387,18 +385,43 @@ func (p *Publisher) AlreadyOurs(ctx context.Context, f *spool.File, t File) erro
 	t.Wrote(info.Size, j.BaseETag, info.ETag) // extended by our bytes
 	return f.Update(func(jj *spool.Journal) {
 		jj.BaseSize += m
-		jj.BaseETag = info.ETag
 		jj.Exists = true
 		jj.Pending = 0
-		if info.Size > jj.BaseSize {
-			// More bytes after ours (another host): move the rest after them.
-			delta := info.Size - jj.BaseSize
-			jj.Shift += delta
-			jj.Size += delta
-			jj.BaseSize = info.Size
-			jj.LocalStart = info.Size
+		if info.Size == jj.BaseSize {
+			jj.BaseETag = info.ETag
 		}
+		// Else another host appended after our bytes: the base keeps
+		// the ETag of an object S3 no longer holds, so the next
+		// publication meets a conflict and its rebase moves our
+		// unpublished bytes after theirs. Not here: writers may be
+		// appending (their offsets would move under them) and some
+		// callers hold the writers' lock.
 	})
+}
+
+// bytesAfterBase reads what S3 holds where j's pending bytes went (as
+// many as both have), pinned to the object the HEAD saw. Another host
+// appending between the HEAD and the read moves the object: ask again
+// (bounded; each round is one HEAD and one GET). theirs is nil when the
+// object is still the base or no longer than it.
+func (p *Publisher) bytesAfterBase(ctx context.Context, j spool.Journal) (s3store.ObjectInfo, []byte, error) {
+	const rounds = 4
+	for round := 1; ; round++ {
+		info, err := p.st.Head(ctx, j.Key)
+		if err != nil || info.ETag == j.BaseETag || info.Size <= j.BaseSize {
+			return info, nil, err
+		}
+		m := min(info.Size-j.BaseSize, j.Size-j.BaseSize, j.Pending-j.BaseSize)
+		rc, err := p.st.Get(ctx, j.Key, j.BaseSize, m, info.ETag)
+		if err == nil {
+			theirs, rerr := io.ReadAll(rc)
+			rc.Close()
+			return info, theirs, rerr
+		}
+		if !errors.Is(err, s3store.ErrPrecondition) || round == rounds {
+			return info, nil, err
+		}
+	}
 }
 
 // AbortUploads aborts the multipart uploads a crash or a lost answer left:

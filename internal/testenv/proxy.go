@@ -3,6 +3,7 @@ package testenv
 import (
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -24,6 +25,8 @@ type Proxy struct {
 	latency  atomic.Int64 // time.Duration
 	slowDown atomic.Int64
 	resets   atomic.Int64
+	lost     atomic.Int64 // every nth write is applied with its answer lost
+	writes   atomic.Int64
 	requests atomic.Int64
 	reads    atomic.Int64 // GETs of an object's bytes (not listings)
 
@@ -91,6 +94,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		resetHijacked(w)
 		return
 	}
+	if k := p.lost.Load(); k > 0 && isWrite(r) && p.writes.Add(1)%k == 0 {
+		// The server applies the request; the client never hears: the
+		// connection is reset where the answer would be.
+		p.rp.ServeHTTP(httptest.NewRecorder(), r)
+		resetHijacked(w)
+		return
+	}
 	if k := p.slowDown.Load(); k > 0 && n%k == 0 {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -122,6 +132,18 @@ func reset(c net.Conn) {
 		tc.SetLinger(0)
 	}
 	c.Close()
+}
+
+// SetLostAnswers applies every nth write (PUT, POST, DELETE) at the
+// server and resets the client's connection instead of answering (0: off):
+// the answer is lost after S3 acted on the request.
+func (p *Proxy) SetLostAnswers(everyNth int) { p.lost.Store(int64(everyNth)) }
+
+// Writes is how many writes the proxy saw while SetLostAnswers was on.
+func (p *Proxy) Writes() int64 { return p.writes.Load() }
+
+func isWrite(r *http.Request) bool {
+	return r.Method == http.MethodPut || r.Method == http.MethodPost || r.Method == http.MethodDelete
 }
 
 // SetLatency delays every request by d before it is forwarded.

@@ -123,3 +123,22 @@ func TestProxyResets(t *testing.T) {
 		t.Fatalf("Head after resets: %v, want ErrNotFound", err)
 	}
 }
+
+func TestProxyLostAnswers(t *testing.T) {
+	srv := StartServer(t)
+	b := srv.NewBucket(t)
+	p := NewProxy(t, srv.Endpoint)
+	st := proxiedStore(t, srv, p, b, 1)
+	p.SetLostAnswers(1)
+	_, err := st.Put(context.Background(), "k", bytes.NewReader([]byte("applied")), 7, s3store.Cond{})
+	if err == nil {
+		t.Fatal("a put whose answer was lost succeeded")
+	}
+	if _, err := st.Head(context.Background(), "k"); err != nil { // a HEAD is no write
+		t.Fatalf("the put was not applied behind a lost answer: %v", err)
+	}
+	p.SetLostAnswers(0)
+	if got := srv.Get(t, b, "k"); string(got) != "applied" {
+		t.Fatalf("object %q", got)
+	}
+}

@@ -173,3 +173,68 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A log's publication lands, its answer is lost and the SDK's retry is
+// refused (412: the first attempt changed the object), while another host
+// keeps appending: between the settle's HEAD and its read of our bytes,
+// and (second case) with that read failing. Our line must be in S3 once:
+// a settle that cannot tell must not turn into a rebase, which appends
+// the line again after the other host's.
+func TestLostAnswerRetriedWhileAnotherHostAppends(t *testing.T) {
+	ctx := context.Background()
+	for _, failRead := range []bool{false, true} {
+		name := map[bool]string{false: "object moved under the settle", true: "settle's read fails"}[failRead]
+		t.Run(name, func(t *testing.T) {
+			mem := memstore.New("b")
+			mem.PutObject("app.log", []byte("line 1\n"))
+			fs := lostFS(t, mem, t.TempDir())
+			n, err := fs.Lookup(ctx, fs.Root(), "app.log")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustWrite(t, h, "line 2\n")
+			put, head, get := false, false, false
+			mem.SetHook(func(c memstore.Call) memstore.Fault {
+				switch {
+				case c.Op == "PutObject" && !put:
+					put = true
+					return memstore.Retried
+				case c.Op == "HeadObject" && put && !head:
+					head = true
+					mem.AppendObject("app.log", []byte("other 1\n"))
+				case c.Op == "GetObject" && head && !get:
+					get = true
+					mem.AppendObject("app.log", []byte("other 2\n"))
+					if failRead {
+						return memstore.Fail
+					}
+				}
+				return memstore.Pass
+			})
+			err = h.Fsync(ctx)
+			if !get {
+				t.Fatal("the settle never read our bytes back: the test does not test it")
+			}
+			if failRead && err == nil {
+				t.Fatal("fsync succeeded though whether the publication landed was not known")
+			}
+			if !failRead && err != nil {
+				t.Fatalf("fsync: %v", err)
+			}
+			mem.SetHook(nil)
+			mustWrite(t, h, "line 3\n")
+			if err := h.Fsync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			h.Release()
+			want := "line 1\nline 2\nother 1\nother 2\nline 3\n"
+			if got, _, _ := mem.Object("app.log"); string(got) != want {
+				t.Fatalf("S3 holds %q, want %q", got, want)
+			}
+		})
+	}
+}

@@ -25,6 +25,10 @@ const (
 	Pass       Fault = iota // run normally
 	Fail                    // do nothing, return a transient error (matches no sentinel)
 	LoseAnswer              // apply the call fully, then return the same kind of error
+	// Retried: apply the call, lose its answer, and answer what the SDK's
+	// retry of the same request gets (the call applied again: a
+	// conditional write the first attempt changed is refused, 412).
+	Retried
 )
 
 // Hook decides the fate of each call.
@@ -63,8 +67,11 @@ func (s *Store) do(ctx context.Context, c Call, out int64, apply func() error) e
 		err = transportErr(c.Op, c.Key, ctx.Err())
 	default:
 		err = apply()
-		if f == LoseAnswer {
+		switch {
+		case f == LoseAnswer:
 			err = injected(c)
+		case f == Retried && err == nil:
+			err = apply()
 		}
 	}
 	if err != nil {

@@ -114,6 +114,25 @@ func TestLostCompleteMultipart(t *testing.T) {
 	}
 }
 
+// Retried: the call applies, and its answer is the SDK retry's: a
+// conditional write refused by its own first attempt, an unconditional one
+// done.
+func TestRetriedAnswersAsTheRetry(t *testing.T) {
+	st := memstore.New("b")
+	base := st.PutObject("k", []byte("v1"))
+	st.SetHook(func(memstore.Call) memstore.Fault { return memstore.Retried })
+	if _, err := putBytes(st, "k", []byte("v2"), s3store.Cond{IfMatch: base}); !errors.Is(err, s3store.ErrPrecondition) {
+		t.Fatalf("conditional put retried: %v, want ErrPrecondition", err)
+	}
+	if _, err := putBytes(st, "u", []byte("u"), s3store.Cond{}); err != nil {
+		t.Fatalf("unconditional put retried: %v", err)
+	}
+	st.SetHook(nil)
+	if data, _, _ := st.Object("k"); string(data) != "v2" {
+		t.Fatalf("the first attempt was not applied: %q", data)
+	}
+}
+
 // A hook may act as another host between two calls: here it appends to the
 // log just before our conditional write, which must then be refused.
 func TestHookForeignWriteBetweenCalls(t *testing.T) {
