@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/readahead"
 	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 	"github.com/s3mount/s3mount/internal/spool"
+	"github.com/s3mount/s3mount/internal/zstore"
 )
 
 var (
@@ -27,19 +29,41 @@ var (
 // timedFS is a file system over st whose publications run on their own
 // timers (a short interval), as a mount's do: publications race the
 // writers, the closes and the other host.
-func timedFS(t *testing.T, st s3store.Store, dir string) *FS {
+// (With a codec: a --compress mount, its view of S3 its own, as each
+// host's is. express: a directory bucket's appends.)
+func timedFS(t *testing.T, mem *memstore.Store, dir string, codec compress.Codec, express bool) *FS {
 	t.Helper()
 	sp, recovered, err := spool.Open(dir, "test/", spool.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var st s3store.Store = mem
+	if codec != "" {
+		st = zstore.New(mem, codec, []string{"*.log"})
+	}
 	pool := readahead.NewPool(st, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
-	fs := New(st, sp, recovered, pool, Options{
+	o := Options{
 		UploadInterval: 15 * time.Millisecond, CloseDelay: 5 * time.Millisecond,
 		WritePartSize: s3store.MinPartSize,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	return fs
+	}
+	if express {
+		o.Express = mem
+	}
+	return New(st, sp, recovered, pool, o)
+}
+
+// twoHostsVariants: the buckets and forms a log can be appended in.
+var twoHostsVariants = []struct {
+	name    string
+	codec   compress.Codec
+	express bool
+}{
+	{"general", "", false},
+	{"general gzip", compress.Gzip, false},
+	{"general zstd", compress.Zstd, false},
+	{"express", "", true},
+	{"express gzip", compress.Gzip, true},
 }
 
 // Two hosts (two file systems, two spools, one bucket) append to one log
@@ -55,20 +79,27 @@ func timedFS(t *testing.T, st s3store.Store, dir string) *FS {
 // answer was lost appended twice (settle could not tell, and the retry's
 // 412 became a rebase): 2 rounds in 15 before the fix, 0 in 80 after.
 func TestTwoHostsAppendUnderFaults(t *testing.T) {
-	for round := 0; round < *twoHostsRounds; round++ {
-		seed := int64(round + 1)
-		if *twoHostsRandom {
-			seed = time.Now().UnixNano()
-		}
-		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { twoHostsRound(t, seed) })
+	for _, v := range twoHostsVariants {
+		t.Run(v.name, func(t *testing.T) {
+			for round := 0; round < *twoHostsRounds; round++ {
+				seed := int64(round + 1)
+				if *twoHostsRandom {
+					seed = time.Now().UnixNano()
+				}
+				t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { twoHostsRound(t, seed, v.codec, v.express) })
+			}
+		})
 	}
 }
 
-func twoHostsRound(t *testing.T, seed int64) {
+func twoHostsRound(t *testing.T, seed int64, codec compress.Codec, express bool) {
 	ctx := context.Background()
 	const lines = 300
 	mem := memstore.New("b")
-	hosts := []*FS{timedFS(t, mem, t.TempDir()), timedFS(t, mem, t.TempDir())}
+	if express {
+		mem = memstore.NewExpress("b--x-s3")
+	}
+	hosts := []*FS{timedFS(t, mem, t.TempDir(), codec, express), timedFS(t, mem, t.TempDir(), codec, express)}
 	shut := make([]func() error, len(hosts))
 	for i, fs := range hosts {
 		shut[i] = sync.OnceValue(func() error { return fs.Shutdown(ctx) })
@@ -126,14 +157,39 @@ func twoHostsRound(t *testing.T, seed int64) {
 			t.Fatalf("host %d: shutdown with the faults gone: %v", i, err)
 		}
 	}
-	got, _, ok := mem.Object("both.log")
-	if !ok {
-		t.Fatal("S3 holds no both.log")
-	}
+	got := readAll(t, mem, codec)
 	mu.Lock()
 	t.Logf("faults: %d failed, %d answers lost, %d retries refused, of %d calls", faults[memstore.Fail], faults[memstore.LoseAnswer], faults[memstore.Retried], mem.Calls())
 	mu.Unlock()
 	checkLines(t, string(got), []string{"A", "B", "C", "D"}, lines)
+}
+
+// readAll is both.log as a fresh mount reads it (decompressed with a codec).
+func readAll(t *testing.T, mem *memstore.Store, codec compress.Codec) []byte {
+	t.Helper()
+	var st s3store.Store = mem
+	if codec != "" {
+		st = zstore.New(mem, codec, []string{"*.log"})
+		_, _, plain := mem.Object("both.log")
+		if _, _, ok := mem.Object("both.log" + codec.Ext()); !ok || plain {
+			t.Fatalf("a compressed log: S3 holds both.log%s %v, both.log %v", codec.Ext(), ok, plain)
+		}
+	}
+	ctx := context.Background()
+	info, err := st.Head(ctx, "both.log")
+	if err != nil {
+		t.Fatalf("S3 holds no both.log: %v", err)
+	}
+	rc, err := st.Get(ctx, "both.log", 0, info.Size, info.ETag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("reading both.log: %v", err)
+	}
+	return b
 }
 
 // appendLines appends n lines "name-i" to both.log: through one handle, or
