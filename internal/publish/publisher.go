@@ -331,6 +331,13 @@ func (p *Publisher) Settle(ctx context.Context, f *spool.File, t File, unchanged
 	case errors.Is(err, s3store.ErrNotFound):
 	case err != nil:
 		return false, fmt.Errorf("cannot tell whether the last publication landed: %w", err)
+	case info.Tag == j.PendingTag && p.express != nil && j.Kind == spool.KindAppend && j.Pending > j.BaseSize && info.Size > j.Pending && j.Size >= j.Pending:
+		// A directory bucket's appends keep the object's tag: our
+		// publication landed and another host appended after it. Taking
+		// the whole object for ours would drop our next lines below its
+		// end, and leave theirs to be written over.
+		p.log.Info("a publication whose answer was lost is in S3, another writer's bytes after it", "key", j.Key, "ours", j.Pending, "size", info.Size)
+		return true, p.oursThenTheirs(f, t, j.Pending, info)
 	case info.Tag == j.PendingTag:
 		p.log.Info("a publication whose answer was lost is in S3", "key", j.Key, "size", info.Size)
 		nb := Base{Exists: true, Size: info.Size, ETag: info.ETag}
@@ -356,6 +363,25 @@ func (p *Publisher) Settle(ctx context.Context, f *spool.File, t File, unchanged
 		}
 	}
 	return false, f.Update(func(jj *spool.Journal) { jj.Pending, jj.PendingTag, jj.PendingSince = 0, "", 0 })
+}
+
+// oursThenTheirs records that S3 holds the file's [0, ours) (a log's
+// publication whose answer was lost) followed by another writer's bytes,
+// up to info.Size: our unpublished bytes move to after theirs, as in a
+// rebase, with the writers held off and readers seeing the new object and
+// the moved offsets together.
+func (p *Publisher) oursThenTheirs(f *spool.File, t File, ours int64, info s3store.ObjectInfo) error {
+	defer t.HoldWriters()()
+	return t.Rebased(true, info.Size, info.ETag, info.Attrs, func() error {
+		return f.Update(func(jj *spool.Journal) {
+			delta := info.Size - ours
+			jj.Shift += delta
+			jj.Size += delta
+			jj.LocalStart = info.Size
+			jj.Exists, jj.BaseSize, jj.BaseETag = true, info.Size, info.ETag
+			jj.Pending, jj.PendingTag, jj.PendingSince = 0, "", 0
+		})
+	})
 }
 
 // AlreadyOurs (S3 Express: appends keep the object's first tag, so Settle

@@ -159,7 +159,7 @@ func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
 	// does not hold wmu: let it finish first (copytruncate of a busy log).
 	unlockPub := sync.OnceFunc(n.ws().job.Hold())
 	defer unlockPub()
-	if err := n.settle(ctx); err != nil {
+	if err := n.settle(ctx, false); err != nil {
 		return err
 	}
 	n.ws().wmu.Lock()

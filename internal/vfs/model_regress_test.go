@@ -229,6 +229,19 @@ func modelCases() []modelCase {
 			{ID: 149, Kind: opCrash},
 		}
 	})
+	gexpress := express
+	gexpress.Compress = compress.Gzip
+	for _, o := range []coreOptions{express, gexpress} {
+		add("a lost answer of a log's first publication on a directory bucket, then another host's append, keeps their lines ("+o.String()+")", o, func(s *scenario) []op {
+			// As found (TestModelCompressed seed 737613196, gzip): the PUT
+			// landed, the other host's append kept its tag (Express
+			// appends keep metadata), and the settle took the whole
+			// object for ours: our next lines fell below its end and the
+			// next publication wrote over theirs.
+			return []op{s.open(0, "a", wrAppend), s.lines(0, 3), s.op(op{Kind: opRaceTick, Name: "a", Nth: 2, Faults: faultLoseFirst}),
+				s.lines(0, 1), s.tick()}
+		})
+	}
 	for _, o := range []coreOptions{all, express} {
 		o.Compress = compress.Gzip
 		add("a name whose plain object was deleted takes the globs' form again ("+o.String()+")", o, func(s *scenario) []op {

@@ -154,7 +154,7 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 	if flags&os.O_TRUNC != 0 {
 		// Truncating bytes a publication is reading: it ends first.
 		defer n.ws().job.Hold()()
-		if err := n.settle(ctx); err != nil {
+		if err := n.settle(ctx, false); err != nil {
 			return nil, err
 		}
 	}

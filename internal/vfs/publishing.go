@@ -45,7 +45,12 @@ func (fs *FS) countPublication(res publish.Result, err error) {
 }
 
 // pubFile is a node as its publication job sees it (publish.Subject).
-type pubFile struct{ n *Node }
+type pubFile struct {
+	n *Node
+	// writersHeld: the caller holds n's writer lock (a rename or unlink
+	// settling a lost answer): HoldWriters must not take it again.
+	writersHeld bool
+}
 
 func (p pubFile) Next() publish.Work {
 	n := p.n
@@ -82,6 +87,9 @@ func (p pubFile) Clean() { p.n.dropClean() }
 func (p pubFile) End(f *spool.File, final bool) (int64, error) { return p.n.takeEnd(f, final) }
 
 func (p pubFile) HoldWriters() func() {
+	if p.writersHeld {
+		return func() {}
+	}
 	p.n.ws().wmu.Lock()
 	return p.n.ws().wmu.Unlock
 }

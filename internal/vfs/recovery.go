@@ -10,18 +10,20 @@ import (
 // settlePending settles the publication the journal has in flight
 // (publish.Publisher.Settle) with the job's token held.
 func (n *Node) settlePending(ctx context.Context, f *spool.File, unchanged bool) (bool, error) {
-	return n.fs.pub.Settle(ctx, f, pubFile{n}, unchanged)
+	return n.fs.pub.Settle(ctx, f, pubFile{n: n}, unchanged)
 }
 
 // settle settles a publication whose answer was lost before the journal's
 // kind or base changes (truncate, edit, unlink, rename), so that what S3
-// took is known first (the job's token held).
-func (n *Node) settle(ctx context.Context) error {
+// took is known first (the job's token held). writersHeld: the caller
+// holds n's writer lock (settling may move the journal's offsets, which
+// it does with the writers held off).
+func (n *Node) settle(ctx context.Context, writersHeld bool) error {
 	f := n.spoolFile()
 	if f == nil {
 		return nil
 	}
-	if _, err := n.settlePending(ctx, f, false); err != nil {
+	if _, err := n.fs.pub.Settle(ctx, f, pubFile{n: n, writersHeld: writersHeld}, false); err != nil {
 		n.fs.log.Warn("cannot change a file whose last publication's outcome is unknown (S3 unreachable)", "path", n.Path(), "err", err, "errno", "EIO")
 		return ErrIO
 	}
@@ -100,7 +102,7 @@ func (fs *FS) adopt(f *spool.File) {
 		n.journaledAttrsLocked(j)
 		n.mu.Unlock()
 		if fs.opt.Express != nil && j.Kind == spool.KindAppend && j.Exists {
-			if err := fs.pub.AlreadyOurs(ctx, f, pubFile{n}); err != nil {
+			if err := fs.pub.AlreadyOurs(ctx, f, pubFile{n: n}); err != nil {
 				fs.log.Warn("recovered spool file: cannot check the object", "key", j.Key, "err", err)
 			}
 		}

@@ -141,7 +141,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	// A file with a publication whose answer was lost is settled first:
 	// the copy below is pinned to what S3 holds.
 	if f != nil {
-		if err := src.settle(ctx); err != nil {
+		if err := src.settle(ctx, true); err != nil {
 			return err
 		}
 		src.mu.Lock()

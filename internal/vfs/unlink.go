@@ -41,7 +41,7 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 	n.ws().wmu.Lock()
 	defer n.ws().wmu.Unlock()
 	// A publication whose answer was lost may have made the file exist.
-	if err := n.settle(ctx); err != nil {
+	if err := n.settle(ctx, true); err != nil {
 		return err
 	}
 	n.mu.Lock()

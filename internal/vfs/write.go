@@ -68,7 +68,7 @@ func (n *Node) editWhole(ctx context.Context) error {
 // lost answer settled), then writers are held off (their lock).
 func (n *Node) quiet(ctx context.Context, fn func() error) error {
 	defer n.ws().job.Hold()()
-	if err := n.settle(ctx); err != nil {
+	if err := n.settle(ctx, false); err != nil {
 		return err
 	}
 	n.ws().wmu.Lock()

@@ -49,7 +49,7 @@ func (n *Node) ws() *writeState {
 	if w := n.wst.Load(); w != nil {
 		return w
 	}
-	w := &writeState{job: n.fs.queue.NewJob(n.ino, pubFile{n})}
+	w := &writeState{job: n.fs.queue.NewJob(n.ino, pubFile{n: n})}
 	if n.wst.CompareAndSwap(nil, w) {
 		return w
 	}
