@@ -32,6 +32,9 @@ type Compressing interface {
 	// Keep makes Compressed(key) say compressed: the form of a file not
 	// yet in S3, decided under another name (spool.Journal.Form).
 	Keep(key string, compressed bool)
+	// Unkeep ends key's kept form: its file is published (its object
+	// tells the form now) or its name is gone.
+	Unkeep(key string, published bool)
 	// Holder is the key of another file whose object a new file at key
 	// (stored compressed or not) would write over, or "".
 	Holder(ctx context.Context, key string, compressed bool) (string, error)
@@ -69,6 +72,22 @@ func (p *Publisher) KeepForm(j spool.Journal) {
 		return
 	}
 	z.Keep(j.Key, j.Form == spool.FormCompressed)
+}
+
+// formPublished: once j's file is in S3 its object tells its form, which
+// the view need not keep any more.
+func (p *Publisher) formPublished(j spool.Journal) {
+	if z, ok := p.st.(Compressing); ok && j.Form != spool.FormByName && j.Exists {
+		z.Unkeep(j.Key, true)
+	}
+}
+
+// ForgetForm: no file has key's name any more (an unpublished file
+// unlinked or renamed away): its kept form goes with it.
+func (p *Publisher) ForgetForm(key string) {
+	if z, ok := p.st.(Compressing); ok {
+		z.Unkeep(key, false)
+	}
 }
 
 // ErrHeld: a new file's object key is another file's object (with

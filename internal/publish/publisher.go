@@ -141,6 +141,7 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
 		return res, err
 	}
+	p.formPublished(f.Journal())
 	res.Took = time.Since(start)
 	return res, nil
 }

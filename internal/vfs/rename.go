@@ -210,6 +210,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			return err
 		}
 		fs.pub.KeepForm(f.Journal())
+		fs.pub.ForgetForm(oldKey) // no file has that name now
 		if old.Exists && old.Kind == spool.KindWhole {
 			// The old key holds an object this file was to overwrite
 			// (it was renamed over it): that object goes with the name.

@@ -69,6 +69,8 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 			return err
 		}
 		fs.keepParents(p)
+	} else {
+		fs.pub.ForgetForm(fs.key(p)) // a new file there takes its own form
 	}
 	fs.detachLocked(n)
 	return nil

@@ -20,7 +20,7 @@ func (z *Store) RenameObject(ctx context.Context, ex s3store.Express, srcKey, ds
 		if err := ex.Rename(ctx, srcKey, dstKey); err != nil && !z.renamed(ctx, srcKey, dstKey, "") {
 			return s3store.ObjectInfo{}, err
 		}
-		z.learn(dstKey, false)
+		z.stored(dstKey, false)
 		z.forget(srcKey)
 		if dcomp {
 			if h, herr := z.Store.Head(ctx, dobj); herr == nil && z.ours(h) {
@@ -37,7 +37,7 @@ func (z *Store) RenameObject(ctx context.Context, ex s3store.Express, srcKey, ds
 	if err := ex.Rename(ctx, obj, dst); err != nil && !z.renamed(ctx, obj, dst, h.ETag) {
 		return s3store.ObjectInfo{}, err
 	}
-	z.learn(dstKey, true)
+	z.stored(dstKey, true)
 	if srcKey != dstKey {
 		z.forget(srcKey)
 	}

@@ -35,9 +35,14 @@ type Store struct {
 	members *memberCache
 
 	mu sync.Mutex
-	// state: true, the key's file is (or is to be) stored compressed;
-	// false, it is a plain object. Absent: the glob decides.
+	// state: true, the key's file is stored compressed; false, it is a
+	// plain object (learned from S3: a cache, dropped when it grows).
+	// Absent: the glob decides.
 	state map[string]bool
+	// kept: the form of a file not yet in S3, decided under another name
+	// (Keep). No HEAD can tell it again, so it rules over state and stays
+	// until the file is published or its name is gone (Unkeep, forget).
+	kept map[string]bool
 	// marks caches what a HEAD told of a listed object: its mark at an
 	// ETag (a listing carries no metadata).
 	marks   map[string]mark
@@ -65,7 +70,7 @@ type sized struct {
 func (z *Store) Published(key, etag string, raw, comp, objectSize int64, trailer bool) {
 	z.rawBytes.Add(raw)
 	z.compBytes.Add(comp)
-	z.learn(key, true)
+	z.stored(key, true)
 	z.sized(key, sized{etag, objectSize, trailer})
 }
 
@@ -123,7 +128,7 @@ func New(raw s3store.Store, codec compress.Codec, globs []string) *Store {
 		}
 	}
 	return &Store{Store: raw, codec: codec, globs: pats, idx: compress.NewIndex(), members: newMemberCache(membersCacheSize),
-		state: map[string]bool{}, marks: map[string]mark{}, streams: map[streamKey]*stream{}, sizes: map[string]sized{}, trailers: map[string]trailerOf{}}
+		state: map[string]bool{}, kept: map[string]bool{}, marks: map[string]mark{}, streams: map[streamKey]*stream{}, sizes: map[string]sized{}, trailers: map[string]trailerOf{}}
 }
 
 // Raw is the store below the view.
@@ -139,15 +144,23 @@ func (z *Store) Index() *compress.Index { return z.idx }
 // object's key.
 func (z *Store) Compressed(key string) (object string, ok bool) {
 	z.mu.Lock()
-	c, known := z.state[key]
+	c, known := z.kept[key]
+	if !known {
+		c, known = z.state[key]
+	}
 	z.mu.Unlock()
 	if !known {
-		c = z.matches(key) && !strings.HasSuffix(key, "/") // directories' markers are not files
+		c = z.byName(key)
 	}
 	if !c {
 		return key, false
 	}
 	return key + z.codec.Ext(), true
+}
+
+// byName: the form the globs give key's file.
+func (z *Store) byName(key string) bool {
+	return z.matches(key) && !strings.HasSuffix(key, "/") // directories' markers are not files
 }
 
 func (z *Store) matches(key string) bool {
@@ -160,9 +173,13 @@ func (z *Store) matches(key string) bool {
 	return false
 }
 
+// learnedMax: forms learned from S3 that the view remembers; past it
+// they are all dropped (re-learned by a HEAD when asked). Tests lower it.
+var learnedMax = 1 << 16
+
 func (z *Store) learn(key string, compressed bool) {
 	z.mu.Lock()
-	if len(z.state) > 1<<16 {
+	if len(z.state) > learnedMax {
 		z.state = map[string]bool{}
 	}
 	z.state[key] = compressed
@@ -174,12 +191,50 @@ func (z *Store) learn(key string, compressed bool) {
 func (z *Store) forget(key string) {
 	z.mu.Lock()
 	delete(z.state, key)
+	delete(z.kept, key)
 	z.mu.Unlock()
 }
 
 // Keep records the form of key's file, decided before it had its key (a
-// file renamed before its first publication).
-func (z *Store) Keep(key string, compressed bool) { z.learn(key, compressed) }
+// file renamed before its first publication). A form the globs give
+// anyway is only learned: dropping it loses nothing.
+func (z *Store) Keep(key string, compressed bool) {
+	if compressed == z.byName(key) {
+		z.mu.Lock()
+		delete(z.kept, key)
+		z.mu.Unlock()
+		z.learn(key, compressed)
+		return
+	}
+	z.mu.Lock()
+	z.kept[key] = compressed
+	z.mu.Unlock()
+}
+
+// Unkeep ends key's kept form: its file was published (published true:
+// its object tells the form from now on, learned here) or left the name
+// before that (forgotten, as a deleted object's).
+func (z *Store) Unkeep(key string, published bool) {
+	if !published {
+		z.forget(key)
+		return
+	}
+	z.mu.Lock()
+	c, ok := z.kept[key]
+	z.mu.Unlock()
+	if ok {
+		z.stored(key, c)
+	}
+}
+
+// stored: this mount wrote key's object in that form; a kept form of
+// another file that was to have the name is over.
+func (z *Store) stored(key string, compressed bool) {
+	z.mu.Lock()
+	delete(z.kept, key)
+	z.mu.Unlock()
+	z.learn(key, compressed)
+}
 
 // logical is what the file system is told of a compressed object.
 func (z *Store) logical(key string, raw s3store.ObjectInfo) s3store.ObjectInfo {
@@ -298,8 +353,9 @@ func (z *Store) Holder(ctx context.Context, key string, compressed bool) (string
 func (z *Store) Learn(ctx context.Context, key string) error {
 	z.mu.Lock()
 	_, known := z.state[key]
+	_, kept := z.kept[key]
 	z.mu.Unlock()
-	if known {
+	if known || kept {
 		return nil
 	}
 	_, err := z.Head(ctx, key)
@@ -411,7 +467,7 @@ func (z *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		if !special(c.Attrs) {
 			return s3store.ObjectInfo{}, z.refuse(key, "PutObject")
 		}
-		z.learn(key, false) // a symlink, FIFO or device node stays plain
+		z.stored(key, false) // a symlink, FIFO or device node stays plain
 	}
 	return z.Store.Put(ctx, key, body, size, c)
 }
@@ -497,7 +553,7 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 				return info, err
 			}
 		}
-		z.learn(dstKey, false)
+		z.stored(dstKey, false)
 		if dcomp {
 			if h, herr := z.Store.Head(ctx, dobj); herr == nil && z.ours(h) {
 				_ = z.Store.Delete(ctx, dobj)
@@ -533,7 +589,7 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 			return info, err
 		}
 	}
-	z.learn(dstKey, true)
+	z.stored(dstKey, true)
 	z.idx.Move(srcKey, dstKey, h.ETag, info.ETag)
 	z.sized(dstKey, sized{info.ETag, h.Size, h.Encoding != nil && h.Encoding.Trailer})
 	// The plain object of a file it replaced goes (else a remount would
