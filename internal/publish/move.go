@@ -137,35 +137,13 @@ func (p *Publisher) moveLanded(ctx context.Context, oldKey, newKey, etag, tag st
 		}
 		return s3store.RenameLanded(ctx, p.st, oldKey, newKey, etag)
 	}
-	if tag == "" {
-		return s3store.ObjectInfo{}, false
-	}
-	info, err := p.head(ctx, newKey)
-	if err != nil || info.Tag != tag {
-		return s3store.ObjectInfo{}, false
-	}
-	return info, true
-}
-
-// head is Head tried up to three times: it settles what a call whose
-// answer was lost did, and a transient failure should not leave that
-// unknown.
-func (p *Publisher) head(ctx context.Context, key string) (s3store.ObjectInfo, error) {
-	var info s3store.ObjectInfo
-	var err error
-	for try := 0; try < 3; try++ {
-		info, err = p.st.Head(ctx, key)
-		if err == nil || errors.Is(err, s3store.ErrNotFound) || ctx.Err() != nil {
-			break
-		}
-	}
-	return info, err
+	return s3store.CopyLanded(ctx, p.st, newKey, tag)
 }
 
 // Gone reports whether S3 says key does not exist: a delete that reported
 // a failure (its answer lost) took effect.
 func (p *Publisher) Gone(ctx context.Context, key string) bool {
-	_, err := p.head(ctx, key)
+	_, err := s3store.HeadSettled(ctx, p.st, key)
 	return errors.Is(err, s3store.ErrNotFound)
 }
 

@@ -619,15 +619,8 @@ func special(a *s3store.Attrs) bool {
 }
 
 // copied reports whether a copy that reported a failure (its answer lost)
-// landed: the object at key carries the copy's tag. Then the object of
-// the other kind under the new name must still go.
+// landed. Then the object of the other kind under the new name must still
+// go.
 func (z *Store) copied(ctx context.Context, key, tag string) (s3store.ObjectInfo, bool) {
-	if tag == "" {
-		return s3store.ObjectInfo{}, false
-	}
-	h, err := z.Store.Head(ctx, key)
-	if err != nil || h.Tag != tag {
-		return s3store.ObjectInfo{}, false
-	}
-	return h, true
+	return s3store.CopyLanded(ctx, z.Store, key, tag)
 }
