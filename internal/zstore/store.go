@@ -388,11 +388,12 @@ func (z *Store) List(ctx context.Context, prefix, delimiter, token string, max i
 	if err != nil {
 		return page, err
 	}
-	ext := z.codec.Ext()
 	var todo []int
+	names := make([]string, len(page.Objects))
 	for i, o := range page.Objects {
-		if strings.HasSuffix(o.Key, ext) && len(o.Key) > len(prefix)+len(ext) {
+		if name, ok := z.codec.Twin(o.Key, false); ok {
 			todo = append(todo, i)
+			names[i] = name
 		}
 	}
 	// The marks are asked for in parallel (a directory of rotated logs
@@ -407,7 +408,7 @@ func (z *Store) List(ctx context.Context, prefix, delimiter, token string, max i
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			infos[j], errs[j] = z.markOf(ctx, strings.TrimSuffix(page.Objects[i].Key, ext), page.Objects[i])
+			infos[j], errs[j] = z.markOf(ctx, names[i], page.Objects[i])
 		}()
 	}
 	wg.Wait()
@@ -419,7 +420,7 @@ func (z *Store) List(ctx context.Context, prefix, delimiter, token string, max i
 		if info.Encoding == nil || !z.ours(info) {
 			continue
 		}
-		key := strings.TrimSuffix(page.Objects[i].Key, ext)
+		key := names[i]
 		z.learn(key, true)
 		page.Objects[i] = z.logical(key, info)
 	}

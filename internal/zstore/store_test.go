@@ -256,6 +256,29 @@ func TestViewListingHeadsOncePerETag(t *testing.T) {
 	}
 }
 
+// An object whose base name is the extension alone (x/.gz) is nobody's
+// NAME.gz (compress.Codec.Twin): a listing without a delimiter shows it
+// under its own name, even marked, not as the file "x/".
+func TestViewListsDotGzAsItIs(t *testing.T) {
+	mem := memstore.New("b")
+	z := New(mem, compress.Gzip, []string{"*"})
+	putMarked(t, mem, "x/.gz", "line\n")
+	putMarked(t, mem, "x/a.gz", "line\n")
+	for _, prefix := range []string{"", "x"} {
+		page, err := z.List(bg, prefix, "", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, o := range page.Objects {
+			keys = append(keys, o.Key)
+		}
+		if got := strings.Join(keys, " "); got != "x/.gz x/a" {
+			t.Errorf("listing %q: %s, want x/.gz x/a", prefix, got)
+		}
+	}
+}
+
 // The decompressing stream several readers share keeps reading after the
 // reader that started it is done and its context cancelled (the
 // read-ahead cancels each part's context once the part is in): before,
