@@ -170,9 +170,16 @@ func runStatus(args []string) int {
 		fmt.Printf("compression %s: %d bytes published, stored as %d\n", c.Codec, c.RawBytes, c.StoredBytes)
 	}
 	fmt.Println()
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KEY\tOPEN\tSIZE\tSTORED\tUNPUBLISHED\tLAST PUBLICATION\tDROPPED\tERROR")
-	for _, f := range rep.Files {
+	printFiles(os.Stdout, rep.Files)
+	return 0
+}
+
+// printFiles is the table of files: a publication that waits (for its
+// object key) shows in STATE, not as an error.
+func printFiles(out io.Writer, files []vfs.FileStatus) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "KEY\tOPEN\tSIZE\tSTORED\tUNPUBLISHED\tLAST PUBLICATION\tDROPPED\tERROR\tSTATE")
+	for _, f := range files {
 		last := "-"
 		if !f.LastPublished.IsZero() {
 			last = f.LastPublished.Format(time.RFC3339)
@@ -181,10 +188,13 @@ func runStatus(args []string) int {
 		if f.Conflict != "" {
 			e = f.Conflict
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\n", f.Key, f.Open, f.Size, stored(f), f.Unpublished, last, f.DroppedBytes, e)
+		state := f.State
+		if f.Waiting != "" {
+			state = "waiting: " + f.Waiting
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\n", f.Key, f.Open, f.Size, stored(f), f.Unpublished, last, f.DroppedBytes, e, state)
 	}
 	w.Flush()
-	return 0
 }
 
 // stored is a file's STORED column: its compressed object's size and name

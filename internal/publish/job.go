@@ -151,28 +151,37 @@ func (j *Job) publishHeld(ctx context.Context, final bool) error {
 	}
 	j.q.report(res, err)
 	failures := j.record(err)
-	if err != nil && !isGaveUp(err) {
+	switch {
+	case errors.Is(err, ErrHeld):
+		// A wait, not a failure: tried again at the interval (the
+		// other file's going wakes it sooner: vfs releaseHeld).
+		j.After(j.q.timing.Interval)
+	case err != nil && !isGaveUp(err):
 		j.At(time.Now().Add(j.q.timing.RetryAfter(failures)))
 	}
 	return err
 }
 
-// record keeps a publication's outcome and returns the failures in a row.
+// record keeps a publication's outcome and returns the failures in a row
+// (a wait for the object key, ErrHeld, is none and ends the row).
 func (j *Job) record(err error) int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.err = err
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrHeld):
+		j.failures = 0
+	case err != nil:
 		j.failures++
-		return j.failures
+	default:
+		j.failures = 0
+		j.last = time.Now()
 	}
-	j.failures = 0
-	j.last = time.Now()
-	return 0
+	return j.failures
 }
 
-// Outcome is the last publication's error (nil: it succeeded) and when
-// the file was last published.
+// Outcome is the last publication's error (nil: it succeeded; ErrHeld:
+// it waits) and when the file was last published.
 func (j *Job) Outcome() (err error, last time.Time) {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -3,13 +3,17 @@ package publish
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/compress"
+	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 	"github.com/s3mount/s3mount/internal/spool"
+	"github.com/s3mount/s3mount/internal/zstore"
 )
 
 // fakeSubject is a file as its job sees it: one spool file, dirty until a
@@ -194,5 +198,41 @@ func TestJobFollowsAPartialPublication(t *testing.T) {
 	}
 	if s.cleaned != 1 {
 		t.Fatalf("a published idle file was let go %d times, want 1", s.cleaned)
+	}
+}
+
+// A publication waiting for its object key (ErrHeld: the plain d1.gz
+// beside the compressed d1) is no failure: its retries stay at the
+// interval (the other file's going wakes it sooner) and do not grow the
+// backoff of a real failure after them.
+func TestJobHeldPublicationWaitsAtTheInterval(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	gz := compress.Gzip.AppendMember(nil, []byte("compressed d1\n"))
+	if _, err := mem.Put(ctx, "d1.gz", bytes.NewReader(gz), int64(len(gz)), s3store.Cond{Encoding: &s3store.Encoding{Name: "gzip", Size: 14}}); err != nil {
+		t.Fatal(err)
+	}
+	z := zstore.New(mem, compress.Gzip, []string{"*.log"})
+	sp, f := newSpoolFile(t, spool.Journal{Key: "d1.gz", Kind: spool.KindWhole, Dirty: true}, "plain d1.gz\n")
+	q := NewQueue(NewPublisher(z, nil, sp, Config{PartSize: 5 << 20}, nil), Timing{Interval: time.Hour, CloseDelay: time.Hour}, 2, nil)
+	t.Cleanup(q.Stop)
+	j := q.NewJob(1, &fakeSubject{f: f})
+	for i := 0; i < 5; i++ {
+		before := time.Now()
+		if err := j.Publish(ctx, true); !errors.Is(err, ErrHeld) {
+			t.Fatalf("publication %d: %v, want ErrHeld", i, err)
+		}
+		if at, ok := q.sched.Pending(1); !ok || at.Before(before.Add(30*time.Minute)) {
+			t.Fatalf("after wait %d the next try is due at %v (%v from the publication), want about the interval (1h), not a backoff", i, at, at.Sub(before))
+		}
+	}
+	j.mu.Lock()
+	failures := j.failures
+	j.mu.Unlock()
+	if failures != 0 {
+		t.Fatalf("5 waits counted as %d failures: a failure after them backs off %v, not %v", failures, q.timing.RetryAfter(failures+1), q.timing.RetryAfter(1))
+	}
+	if err, last := j.Outcome(); !errors.Is(err, ErrHeld) || !last.IsZero() {
+		t.Fatalf("outcome %v, last publication %v: want the wait, never published", err, last)
 	}
 }

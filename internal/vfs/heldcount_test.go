@@ -12,8 +12,9 @@ import (
 
 // A publication that waits for its object key (publish.ErrHeld: the plain
 // d1.gz written beside the compressed d1, as logrotate's compress does) is
-// counted as a wait, not as a publication error, and still logs its one
-// line; once d1 is gone it is published and counted as a publication.
+// counted as a wait, not as a publication error, still logs its one line,
+// and status shows it waiting, not failing; once d1 is gone it is
+// published and counted as a publication.
 func TestHeldPublicationIsAWaitNotAnError(t *testing.T) {
 	mem := memstore.New("b")
 	c := compressedCore(t, mem)
@@ -46,6 +47,16 @@ func TestHeldPublicationIsAWaitNotAnError(t *testing.T) {
 	}
 	if strings.Contains(logs, "publication failed") {
 		t.Fatalf("a wait logged as a failure:\n%s", logs)
+	}
+	// s3mount status shows it waiting, with why, and no error.
+	var st *FileStatus
+	for _, f := range c.fs.Files() {
+		if f.Key == "d1.gz" {
+			st = &f
+		}
+	}
+	if st == nil || st.LastError != "" || !strings.Contains(st.Waiting, "d1.gz is the object of the file d1") {
+		t.Fatalf("status of the held d1.gz: %+v, want waiting and no error", st)
 	}
 	if err := c.fs.Unlink(ctx, root, "d1"); err != nil {
 		t.Fatal(err)

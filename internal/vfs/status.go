@@ -1,9 +1,12 @@
 package vfs
 
 import (
+	"errors"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/spool"
 )
 
@@ -16,10 +19,13 @@ type FileStatus struct {
 	Unpublished   int64     `json:"unpublished_bytes"`
 	LastPublished time.Time `json:"last_publication,omitempty"`
 	LastError     string    `json:"last_error,omitempty"`
-	Conflict      string    `json:"conflict,omitempty"`
-	DroppedBytes  int64     `json:"dropped_bytes,omitempty"`
-	DroppedWrites int64     `json:"dropped_writes,omitempty"`
-	SpoolFile     string    `json:"spool_file,omitempty"`
+	// Waiting: why the file's publication waits (publish.ErrHeld: its
+	// object key is another file's), not an error.
+	Waiting       string `json:"waiting,omitempty"`
+	Conflict      string `json:"conflict,omitempty"`
+	DroppedBytes  int64  `json:"dropped_bytes,omitempty"`
+	DroppedWrites int64  `json:"dropped_writes,omitempty"`
+	SpoolFile     string `json:"spool_file,omitempty"`
 	// Object and ObjectSize: a compressed file's object and its size
 	// (-1: not known yet); filled by the daemon with --compress.
 	Object     string `json:"object,omitempty"`
@@ -46,7 +52,10 @@ func (fs *FS) Files() []FileStatus {
 			DroppedBytes: n.ws().drops.bytes, DroppedWrites: n.ws().drops.writes}
 		pubErr, lastPub := n.ws().job.Outcome()
 		s.LastPublished = lastPub
-		if pubErr != nil {
+		switch {
+		case errors.Is(pubErr, publish.ErrHeld):
+			s.Waiting = strings.TrimPrefix(pubErr.Error(), publish.ErrHeld.Error()+": ")
+		case pubErr != nil:
 			s.LastError = pubErr.Error()
 		}
 		if f := n.file; f != nil {
