@@ -210,7 +210,6 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			return err
 		}
 		fs.pub.KeepForm(f.Journal())
-		fs.pub.ForgetForm(oldKey) // no file has that name now
 		if old.Exists && old.Kind == spool.KindWhole {
 			// The old key holds an object this file was to overwrite
 			// (it was renamed over it): that object goes with the name.
@@ -224,6 +223,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 				return err
 			}
 		}
+		fs.pub.ForgetForm(oldKey) // no file has that name now
 	}
 	renamed = true
 	if dst != nil {
