@@ -242,6 +242,22 @@ func modelCases() []modelCase {
 				s.lines(0, 1), s.tick()}
 		})
 	}
+	zstd := coreOptions{Compress: compress.Zstd}
+	add("a read through a log's handle after a rebase whose publication then failed gives our lines or ESTALE", zstd, func(s *scenario) []op {
+		// As found (TestModelCompressed seed 505024679; the IDs choose
+		// the faults): the rebase moved the node to the other host's
+		// object, the publication failed after it, and the handle's
+		// reader, pinned to the old object, served it from its cached
+		// members: the read stopped at the old object's end, short of
+		// our lines (uncached, S3's 412 made it ESTALE).
+		return []op{
+			{ID: 14, Kind: opRemotePut, Name: "a", Len: 5},
+			{ID: 29, Kind: opOpen, Slot: 1, Name: "a", Flags: os.O_RDWR | os.O_CREATE | os.O_APPEND},
+			{ID: 34, Kind: opRemoteAppend, Name: "a", Len: 2},
+			{ID: 48, Kind: opWrite, Slot: 1, Len: 62},
+			{ID: 50, Kind: opTick, Faults: 1},
+		}
+	})
 	for _, o := range []coreOptions{all, express} {
 		o.Compress = compress.Gzip
 		add("a name whose plain object was deleted takes the globs' form again ("+o.String()+")", o, func(s *scenario) []op {

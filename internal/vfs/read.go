@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -82,7 +83,7 @@ func (h *Handle) readOnce(ctx context.Context, p []byte, off int64) (int, error)
 		if f != nil && int64(len(want)) > localStart-off {
 			want = want[:localStart-off]
 		}
-		r, err := h.remote(etag, remoteSize)
+		r, err := h.remote(etag, remoteSize, f != nil)
 		if err != nil {
 			return 0, err
 		}
@@ -120,7 +121,7 @@ func (h *Handle) ReadSlices(ctx context.Context, p []byte, off int64) (bufs [][]
 	if int64(len(p)) > size-off {
 		p = p[:size-off]
 	}
-	r, err := h.remote(etag, size)
+	r, err := h.remote(etag, size, false)
 	if err != nil {
 		return nil, nil, false
 	}
@@ -176,7 +177,8 @@ func (h *Handle) freshStale(ctx context.Context) bool {
 // remote returns the handle's S3 reader, following the file's ETag when it
 // moved because of our own publication (same bytes, extended), but never
 // when someone else replaced the object: then reads fail with ESTALE.
-func (h *Handle) remote(etag string, size int64) (*readahead.Reader, error) {
+// local: the file's local bytes follow the part read from S3.
+func (h *Handle) remote(etag string, size int64, local bool) (*readahead.Reader, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	key := h.node.fs.key(h.node.Path())
@@ -190,6 +192,16 @@ func (h *Handle) remote(etag string, size int64) (*readahead.Reader, error) {
 		// A new key is always ours: a rename here copied the object.
 		own := h.rETag == etag || h.rKey != key || n.ws().ownETags.has(etag)
 		n.mu.Unlock()
+		if !own && (local || h.reader.Size() != size) {
+			// The old object is not the file's remote part: read
+			// to the node's size, or up to where the local bytes
+			// start, it would come back short or mixed with ours.
+			// Its parts and decompressed members are served from
+			// caches without S3's 412, so say so here (after a
+			// rebase whose publication failed, a read stopped at
+			// the old end, short of our lines).
+			return nil, fmt.Errorf("%s: %w", key, readahead.ErrStale)
+		}
 		if !own {
 			return h.reader, nil // pinned: S3 answers 412 -> ESTALE
 		}
