@@ -414,17 +414,23 @@ func (p *Publisher) AlreadyOurs(ctx context.Context, f *spool.File, t File) erro
 		jj.BaseSize += m
 		jj.Exists = true
 		jj.Pending = 0
-		if info.Size == jj.BaseSize {
-			jj.BaseETag = info.ETag
+		jj.BaseETag = info.ETag
+		if info.Size > jj.BaseSize {
+			// Another host appended after our bytes: the base's ETag
+			// is one no object has, so the next publication meets a
+			// conflict and its rebase moves our unpublished bytes
+			// after theirs. Not here: writers may be appending (their
+			// offsets would move under them) and some callers hold
+			// the writers' lock. (Not the old ETag: a new file's is
+			// "", which would make the next write unconditional.)
+			jj.BaseETag = staleETag
 		}
-		// Else another host appended after our bytes: the base keeps
-		// the ETag of an object S3 no longer holds, so the next
-		// publication meets a conflict and its rebase moves our
-		// unpublished bytes after theirs. Not here: writers may be
-		// appending (their offsets would move under them) and some
-		// callers hold the writers' lock.
 	})
 }
+
+// staleETag stands for a base S3 has moved past: no object has it, so a
+// write conditioned on it is refused (412) and rebased.
+const staleETag = `"s3mount-stale-base"`
 
 // bytesAfterBase reads what S3 holds where j's pending bytes went (as
 // many as both have), pinned to the object the HEAD saw. Another host

@@ -238,3 +238,45 @@ func TestLostAnswerRetriedWhileAnotherHostAppends(t *testing.T) {
 		})
 	}
 }
+
+// A new log's first publication lands with its answer lost and S3 cannot
+// be asked; another host then appends to the object ours created. The
+// next attempt finds our bytes with theirs after them: the base it records
+// must still condition the next write (a new file had no ETag: an empty
+// one made the re-put unconditional, and it overwrote the other host's
+// line).
+func TestLostFirstPublicationThenAnotherHostAppends(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	fs := lostFS(t, mem, t.TempDir())
+	_, h, err := fs.Create(ctx, fs.Root(), "new.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, h, "ours 1\n")
+	put := false
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		switch {
+		case c.Op == "PutObject" && !put:
+			put = true
+			return memstore.LoseAnswer
+		case put:
+			return memstore.Fail // the settle cannot ask
+		}
+		return memstore.Pass
+	})
+	if err := h.Fsync(ctx); err == nil {
+		t.Fatal("fsync succeeded though whether the publication landed was not known")
+	}
+	mem.SetHook(nil)
+	mem.AppendObject("new.log", []byte("theirs\n"))
+	mustWrite(t, h, "ours 2\n")
+	if err := h.Fsync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.Release()
+	want := "ours 1\ntheirs\nours 2\n"
+	if got, _, _ := mem.Object("new.log"); string(got) != want {
+		t.Fatalf("S3 holds %q, want %q", got, want)
+	}
+}

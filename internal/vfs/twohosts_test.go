@@ -31,7 +31,7 @@ var (
 // writers, the closes and the other host.
 // (With a codec: a --compress mount, its view of S3 its own, as each
 // host's is. express: a directory bucket's appends.)
-func timedFS(t *testing.T, mem *memstore.Store, dir string, codec compress.Codec, express bool) *FS {
+func timedFS(t *testing.T, mem *memstore.Store, dir string, codec compress.Codec, express bool, opts ...func(*Options)) *FS {
 	t.Helper()
 	sp, recovered, err := spool.Open(dir, "test/", spool.Options{})
 	if err != nil {
@@ -45,10 +45,13 @@ func timedFS(t *testing.T, mem *memstore.Store, dir string, codec compress.Codec
 	o := Options{
 		UploadInterval: 15 * time.Millisecond, CloseDelay: 5 * time.Millisecond,
 		WritePartSize: s3store.MinPartSize,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:        slog.New(slog.NewTextHandler(stressLog, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if express {
 		o.Express = mem
+	}
+	for _, f := range opts {
+		f(&o)
 	}
 	return New(st, sp, recovered, pool, o)
 }
@@ -93,6 +96,7 @@ func TestTwoHostsAppendUnderFaults(t *testing.T) {
 }
 
 func twoHostsRound(t *testing.T, seed int64, codec compress.Codec, express bool) {
+	logRound(t)
 	ctx := context.Background()
 	const lines = 300
 	mem := memstore.New("b")
@@ -129,6 +133,9 @@ func twoHostsRound(t *testing.T, seed int64, codec compress.Codec, express bool)
 			f = memstore.Fail
 		}
 		faults[f]++
+		if f != memstore.Pass || !readOps[c.Op] {
+			logCall(c, f)
+		}
 		return f
 	})
 	// Writers: on each host one holds the log open, one opens it per line.
@@ -140,7 +147,7 @@ func twoHostsRound(t *testing.T, seed int64, codec compress.Codec, express bool)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs <- appendLines(ctx, fs, name, lines, perLine)
+				errs <- appendLines(ctx, fs, "both.log", name, lines, perLine)
 			}()
 		}
 	}
@@ -164,38 +171,46 @@ func twoHostsRound(t *testing.T, seed int64, codec compress.Codec, express bool)
 	checkLines(t, string(got), []string{"A", "B", "C", "D"}, lines)
 }
 
+// readOps: calls the round logs only when they fail.
+var readOps = map[string]bool{"HeadObject": true, "GetObject": true, "ListObjectsV2": true}
+
 // readAll is both.log as a fresh mount reads it (decompressed with a codec).
 func readAll(t *testing.T, mem *memstore.Store, codec compress.Codec) []byte {
+	return readKey(t, mem, codec, "both.log")
+}
+
+// readKey is the file name as a fresh mount reads it.
+func readKey(t *testing.T, mem *memstore.Store, codec compress.Codec, name string) []byte {
 	t.Helper()
 	var st s3store.Store = mem
 	if codec != "" {
 		st = zstore.New(mem, codec, []string{"*.log"})
-		_, _, plain := mem.Object("both.log")
-		if _, _, ok := mem.Object("both.log" + codec.Ext()); !ok || plain {
-			t.Fatalf("a compressed log: S3 holds both.log%s %v, both.log %v", codec.Ext(), ok, plain)
+		_, _, plain := mem.Object(name)
+		if _, _, ok := mem.Object(name + codec.Ext()); !ok || plain {
+			t.Fatalf("a compressed log: S3 holds %s%s %v, %s %v", name, codec.Ext(), ok, name, plain)
 		}
 	}
 	ctx := context.Background()
-	info, err := st.Head(ctx, "both.log")
+	info, err := st.Head(ctx, name)
 	if err != nil {
-		t.Fatalf("S3 holds no both.log: %v", err)
+		t.Fatalf("S3 holds no %s: %v", name, err)
 	}
-	rc, err := st.Get(ctx, "both.log", 0, info.Size, info.ETag)
+	rc, err := st.Get(ctx, name, 0, info.Size, info.ETag)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
 	if err != nil {
-		t.Fatalf("reading both.log: %v", err)
+		t.Fatalf("reading %s: %v", name, err)
 	}
 	return b
 }
 
-// appendLines appends n lines "name-i" to both.log: through one handle, or
+// appendLines appends n lines "name-i" to file: through one handle, or
 // (perLine) opening, writing and closing for each line as `echo >>` does.
 // Opens and writes must not fail; a close's publication may (S3 faults).
-func appendLines(ctx context.Context, fs *FS, name string, n int, perLine bool) error {
+func appendLines(ctx context.Context, fs *FS, file, name string, n int, perLine bool) error {
 	rng := rand.New(rand.NewSource(int64(name[0])))
 	var h *Handle
 	open := func() error {
@@ -203,12 +218,12 @@ func appendLines(ctx context.Context, fs *FS, name string, n int, perLine bool) 
 		// An open that must ask S3 fails while S3 does: the
 		// writer tries again, as a log shipper would.
 		for try := 0; try < 100; try++ {
-			node, lerr := fs.Lookup(ctx, fs.Root(), "both.log")
+			node, lerr := fs.Lookup(ctx, fs.Root(), file)
 			switch {
 			case lerr == nil:
 				h, err = fs.Open(ctx, node, os.O_WRONLY|os.O_APPEND)
 			case lerr == ErrNotFound:
-				_, h, err = fs.Create(ctx, fs.Root(), "both.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+				_, h, err = fs.Create(ctx, fs.Root(), file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 			default:
 				err = lerr
 			}
@@ -263,4 +278,50 @@ func checkLines(t *testing.T, s string, writers []string, n int) {
 			t.Fatalf("writer %s: %d lines in S3, want %d", w, next[w]-1, n)
 		}
 	}
+}
+
+// stressLog gets a round's file system logs (debug) and store faults; a
+// round that fails leaves them in a file it names.
+var stressLog io.Writer = io.Discard
+
+// logRound points stressLog at a buffer for this round.
+func logRound(t *testing.T) {
+	b := &lockedBuf{}
+	stressLog = b
+	t.Cleanup(func() {
+		stressLog = io.Discard
+		if !t.Failed() {
+			return
+		}
+		f, err := os.CreateTemp("", "s3mount-stress-*.log")
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		f.Write(b.bytes())
+		t.Logf("the round's log: %s", f.Name())
+	})
+}
+
+// logCall logs a store call the round's hook decided on.
+func logCall(c memstore.Call, f memstore.Fault) {
+	fmt.Fprintf(stressLog, "call %d %s %s <- %q: fault %d\n", c.Seq, c.Op, c.Key, c.Src, f)
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lockedBuf) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b
 }
