@@ -258,6 +258,21 @@ func modelCases() []modelCase {
 			{ID: 50, Kind: opTick, Faults: 1},
 		}
 	})
+	zgeneralZstd := all
+	zgeneralZstd.Compress = compress.Zstd
+	add("a name whose plain object another host deleted takes the globs' form again", zgeneralZstd, func(s *scenario) []op {
+		// As found (TestModelCompressed -model.random seed 187586779):
+		// "a" stayed known as plain (a plain "d" renamed there) after
+		// another host deleted it, so the new log "a" was stored plain
+		// while the other host, as any fresh mount, wrote a.zst.
+		return []op{
+			{ID: 100, Kind: opRemoteAppend, Name: "d", Len: 2},
+			{ID: 121, Kind: opRename, Name: "d", To: "a"},
+			{ID: 147, Kind: opRemoteDelete, Name: "a"},
+			{ID: 153, Kind: opOpen, Slot: 1, Name: "a", Flags: os.O_RDWR | os.O_CREATE | os.O_APPEND},
+			{ID: 154, Kind: opRemoteAppend, Name: "a", Len: 4},
+		}
+	})
 	for _, o := range []coreOptions{all, express} {
 		o.Compress = compress.Gzip
 		add("a name whose plain object was deleted takes the globs' form again ("+o.String()+")", o, func(s *scenario) []op {

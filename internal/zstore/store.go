@@ -195,6 +195,16 @@ func (z *Store) forget(key string) {
 	z.mu.Unlock()
 }
 
+// unlearn: S3 holds neither of key's objects (another host deleted it):
+// a new file of that name takes the form the globs give it, as on a fresh
+// mount and on the other hosts. A kept form stays: its file is not in S3
+// yet.
+func (z *Store) unlearn(key string) {
+	z.mu.Lock()
+	delete(z.state, key)
+	z.mu.Unlock()
+}
+
 // Keep records the form of key's file, decided before it had its key (a
 // file renamed before its first publication). A form the globs give
 // anyway is only learned: dropping it loses nothing.
@@ -270,6 +280,9 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 		if perr == nil {
 			z.learn(key, false) // a plain object: it stays plain
 		}
+		if errors.Is(err, s3store.ErrNotFound) && errors.Is(perr, s3store.ErrNotFound) {
+			z.unlearn(key)
+		}
 		return pinfo, perr
 	}
 	info, err := z.rawHead(ctx, key)
@@ -286,6 +299,9 @@ func (z *Store) Head(ctx context.Context, key string) (s3store.ObjectInfo, error
 	if cerr == nil && z.ours(cinfo) {
 		z.learn(key, true)
 		return z.logical(key, cinfo), nil
+	}
+	if errors.Is(cerr, s3store.ErrNotFound) {
+		z.unlearn(key)
 	}
 	return info, err
 }
