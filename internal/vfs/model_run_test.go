@@ -302,6 +302,13 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 			f = memstore.Fail
 		case o.Faults == 2 && x < 25, o.Faults == 3 && x < 30:
 			f = memstore.LoseAnswer
+			if x%2 == 1 && writeOps[c.Op] && c.Op != "CreateMultipartUpload" {
+				// The SDK retried the request and its own first
+				// attempt made S3 refuse the retry (412, NoSuchKey).
+				// (Not CreateMultipartUpload: its retry leaves an
+				// empty upload no answer names — the note's "left".)
+				f = memstore.Retried
+			}
 		}
 		if f != memstore.Pass {
 			r.injected.Add(1)
