@@ -2,7 +2,6 @@ package vfs
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"math/rand"
 	"os"
@@ -25,61 +24,16 @@ import (
 // holds after shutdown, and every writer's lines are there once, in
 // order across the rotated files. Renames and opens may fail while S3
 // does (EIO); nothing may be lost, repeated, or shown differently.
-func TestRotateUnderFaults(t *testing.T) {
-	for _, v := range twoHostsVariants {
-		t.Run(v.name, func(t *testing.T) {
-			for round := 0; round < *twoHostsRounds; round++ {
-				seed := int64(round + 1)
-				if *twoHostsRandom {
-					seed = time.Now().UnixNano()
-				}
-				t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { rotateRound(t, seed, v.codec, v.express) })
-			}
-		})
-	}
-}
+func TestRotateUnderFaults(t *testing.T) { stressRounds(t, rotateRound) }
 
 func rotateRound(t *testing.T, seed int64, codec compress.Codec, express bool) {
-	logRound(t)
 	ctx := context.Background()
 	const lines, rotations = 200, 5
-	mem := memstore.New("b")
-	if express {
-		mem = memstore.NewExpress("b--x-s3")
-	}
+	mem := stressBucket(express)
 	fs := timedFS(t, mem, t.TempDir(), codec, express, func(o *Options) { o.AllowDelete = true })
 	shut := sync.OnceValue(func() error { return fs.Shutdown(ctx) })
 	t.Cleanup(func() { mem.SetHook(nil); shut() })
-	var mu sync.Mutex
-	rng := rand.New(rand.NewSource(seed))
-	faults := 0
-	mem.SetHook(func(c memstore.Call) memstore.Fault {
-		mu.Lock()
-		delay := time.Duration(rng.Intn(4000)) * time.Microsecond
-		x := rng.Intn(100)
-		mu.Unlock()
-		time.Sleep(delay)
-		f := memstore.Pass
-		switch {
-		case writeOps[c.Op] && x < 5:
-			f = memstore.Fail
-		case writeOps[c.Op] && x < 10:
-			f = memstore.LoseAnswer
-		case writeOps[c.Op] && x < 15:
-			f = memstore.Retried
-		case !writeOps[c.Op] && x < 2:
-			f = memstore.Fail
-		}
-		if f != memstore.Pass {
-			mu.Lock()
-			faults++
-			mu.Unlock()
-		}
-		if f != memstore.Pass || !readOps[c.Op] {
-			logCall(c, f)
-		}
-		return f
-	})
+	faults := stressFaults(mem, seed, 4*time.Millisecond, 5)
 	writers := []string{"A", "B", "C"}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(writers))
@@ -138,7 +92,8 @@ func rotateRound(t *testing.T, seed int64, codec compress.Codec, express bool) {
 	if err := shut(); err != nil {
 		t.Fatalf("shutdown with the faults gone: %v", err)
 	}
-	t.Logf("%d rotations (%d renames failed), %d faults, %d calls", rotated, failedRenames, faults, mem.Calls())
+	f := faults()
+	t.Logf("%d rotations (%d renames failed), %d faults, %d calls", rotated, failedRenames, f[memstore.Fail]+f[memstore.LoseAnswer]+f[memstore.Retried], mem.Calls())
 	names := make([]string, 0, len(shown))
 	for name := range shown {
 		names = append(names, name)

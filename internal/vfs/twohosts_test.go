@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand"
 	"os"
 	"strings"
@@ -81,63 +82,85 @@ var twoHostsVariants = []struct {
 // -twohosts.random -twohosts.rounds=40.) It found a log publication whose
 // answer was lost appended twice (settle could not tell, and the retry's
 // 412 became a rebase): 2 rounds in 15 before the fix, 0 in 80 after.
-func TestTwoHostsAppendUnderFaults(t *testing.T) {
+func TestTwoHostsAppendUnderFaults(t *testing.T) { stressRounds(t, twoHostsRound) }
+
+// stressRounds runs round on every variant, -twohosts.rounds times each.
+func stressRounds(t *testing.T, round func(t *testing.T, seed int64, codec compress.Codec, express bool)) {
 	for _, v := range twoHostsVariants {
 		t.Run(v.name, func(t *testing.T) {
-			for round := 0; round < *twoHostsRounds; round++ {
-				seed := int64(round + 1)
+			for i := 0; i < *twoHostsRounds; i++ {
+				seed := int64(i + 1)
 				if *twoHostsRandom {
 					seed = time.Now().UnixNano()
 				}
-				t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { twoHostsRound(t, seed, v.codec, v.express) })
+				t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+					logRound(t)
+					round(t, seed, v.codec, v.express)
+				})
 			}
 		})
 	}
 }
 
+// stressBucket is the round's bucket: general, or a directory bucket.
+func stressBucket(express bool) *memstore.Store {
+	if express {
+		return memstore.NewExpress("b--x-s3")
+	}
+	return memstore.New("b")
+}
+
+// stressFaults makes mem act as S3 under load and trouble: each call waits
+// up to maxDelay (other calls overtake it), and of the calls that write,
+// pct% fail, pct% lose their answer, pct% lose it to a refused SDK retry;
+// of those that read, pct/3% fail. It returns the faults counted so far.
+func stressFaults(mem *memstore.Store, seed int64, maxDelay time.Duration, pct int) func() map[memstore.Fault]int {
+	var mu sync.Mutex
+	rng := rand.New(rand.NewSource(seed))
+	faults := map[memstore.Fault]int{}
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		mu.Lock()
+		delay := time.Duration(rng.Int63n(int64(maxDelay)))
+		x := rng.Intn(100)
+		mu.Unlock()
+		time.Sleep(delay)
+		f := memstore.Pass
+		switch {
+		case writeOps[c.Op] && x < pct:
+			f = memstore.Fail
+		case writeOps[c.Op] && x < 2*pct:
+			f = memstore.LoseAnswer
+		case writeOps[c.Op] && x < 3*pct:
+			f = memstore.Retried
+		case !writeOps[c.Op] && x < pct/3:
+			f = memstore.Fail
+		}
+		mu.Lock()
+		faults[f]++
+		mu.Unlock()
+		if f != memstore.Pass || !readOps[c.Op] {
+			logCall(c, f)
+		}
+		return f
+	})
+	return func() map[memstore.Fault]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(faults)
+	}
+}
+
 func twoHostsRound(t *testing.T, seed int64, codec compress.Codec, express bool) {
-	logRound(t)
 	ctx := context.Background()
 	const lines = 300
-	mem := memstore.New("b")
-	if express {
-		mem = memstore.NewExpress("b--x-s3")
-	}
+	mem := stressBucket(express)
 	hosts := []*FS{timedFS(t, mem, t.TempDir(), codec, express), timedFS(t, mem, t.TempDir(), codec, express)}
 	shut := make([]func() error, len(hosts))
 	for i, fs := range hosts {
 		shut[i] = sync.OnceValue(func() error { return fs.Shutdown(ctx) })
 		t.Cleanup(func() { mem.SetHook(nil); shut[i]() })
 	}
-	var mu sync.Mutex
-	rng := rand.New(rand.NewSource(seed))
-	faults := map[memstore.Fault]int{}
-	mem.SetHook(func(c memstore.Call) memstore.Fault {
-		mu.Lock()
-		// S3's latency: other calls (the other host's) overtake this one.
-		delay := time.Duration(rng.Intn(8000)) * time.Microsecond
-		mu.Unlock()
-		time.Sleep(delay)
-		mu.Lock()
-		defer mu.Unlock()
-		x := rng.Intn(100)
-		f := memstore.Pass
-		switch {
-		case writeOps[c.Op] && x < 6:
-			f = memstore.Fail
-		case writeOps[c.Op] && x < 12:
-			f = memstore.LoseAnswer
-		case writeOps[c.Op] && x < 18:
-			f = memstore.Retried
-		case !writeOps[c.Op] && x < 3:
-			f = memstore.Fail
-		}
-		faults[f]++
-		if f != memstore.Pass || !readOps[c.Op] {
-			logCall(c, f)
-		}
-		return f
-	})
+	faults := stressFaults(mem, seed, 8*time.Millisecond, 6)
 	// Writers: on each host one holds the log open, one opens it per line.
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -165,9 +188,8 @@ func twoHostsRound(t *testing.T, seed int64, codec compress.Codec, express bool)
 		}
 	}
 	got := readAll(t, mem, codec)
-	mu.Lock()
-	t.Logf("faults: %d failed, %d answers lost, %d retries refused, of %d calls", faults[memstore.Fail], faults[memstore.LoseAnswer], faults[memstore.Retried], mem.Calls())
-	mu.Unlock()
+	f := faults()
+	t.Logf("faults: %d failed, %d answers lost, %d retries refused, of %d calls", f[memstore.Fail], f[memstore.LoseAnswer], f[memstore.Retried], mem.Calls())
 	checkLines(t, string(got), []string{"A", "B", "C", "D"}, lines)
 }
 
