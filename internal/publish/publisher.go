@@ -441,6 +441,13 @@ func (p *Publisher) bytesAfterBase(ctx context.Context, j spool.Journal) (s3stor
 	const rounds = 4
 	for round := 1; ; round++ {
 		info, err := p.st.Head(ctx, j.Key)
+		if errors.Is(err, s3store.ErrNotFound) {
+			// The object went (deleted, or moved by a rename whose
+			// outcome was not known): nothing of ours is there, and
+			// the next publication starts it anew (as Settle's tag
+			// check decides on other buckets).
+			return info, nil, nil
+		}
 		if err != nil || info.ETag == j.BaseETag || info.Size <= j.BaseSize {
 			return info, nil, err
 		}

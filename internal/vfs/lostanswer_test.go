@@ -280,3 +280,50 @@ func TestLostFirstPublicationThenAnotherHostAppends(t *testing.T) {
 		t.Fatalf("S3 holds %q, want %q", got, want)
 	}
 }
+
+// On a directory bucket a log's append is applied with its answer lost and
+// S3 cannot be asked; then the object goes (another host deleted it, or a
+// rename whose outcome this host could not tell moved it). The next
+// attempt must not be stuck on "cannot tell" for good: the object is gone,
+// so nothing of ours is there, and the file's bytes start a new object.
+func TestExpressLostAppendThenObjectGone(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.NewExpress("b--x-s3")
+	mem.PutObject("app.log", []byte("line 1\n"))
+	fs := memFS(t, mem, t.TempDir(), Options{AllowDelete: true, AllowOverwrite: true, Express: mem})
+	n, err := fs.Lookup(ctx, fs.Root(), "app.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, h, "line 2\n")
+	put := false
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		switch {
+		case c.Op == "PutObject" && !put:
+			put = true
+			return memstore.LoseAnswer
+		case put:
+			return memstore.Fail // the settle cannot ask
+		}
+		return memstore.Pass
+	})
+	if err := h.Fsync(ctx); err == nil {
+		t.Fatal("fsync succeeded though whether the append landed was not known")
+	}
+	mem.SetHook(nil)
+	mem.DeleteObject("app.log")
+	mustWrite(t, h, "line 3\n")
+	if err := h.Fsync(ctx); err != nil {
+		t.Fatalf("fsync after the object went: %v", err)
+	}
+	h.Release()
+	// The file keeps what S3 did not hold of it: line 1 went with the
+	// object, line 2 (its append's outcome unknown) and line 3 did not.
+	if got, _, _ := mem.Object("app.log"); string(got) != "line 2\nline 3\n" {
+		t.Fatalf("S3 holds %q, want our unpublished lines", got)
+	}
+}
