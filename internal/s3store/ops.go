@@ -247,6 +247,12 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	return wrapErr("DeleteObject", key, err)
 }
 
+// DeleteIf implements Store: DeleteObject with If-Match.
+func (s *S3) DeleteIf(ctx context.Context, key, etag string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key, IfMatch: &etag})
+	return wrapErr("DeleteObject", key, err)
+}
+
 func (s *S3) kmsKey() *string {
 	if s.opts.SSEKMSKeyID == "" {
 		return nil

@@ -134,6 +134,12 @@ type Store interface {
 	// an object onto itself when its metadata is replaced).
 	Copy(ctx context.Context, srcKey, srcETag, dstKey string, c Cond) (ObjectInfo, error)
 	Delete(ctx context.Context, key string) error
+	// DeleteIf deletes key only while its object is still at etag (a
+	// conditional DeleteObject, If-Match: S3 decides atomically, where a
+	// HEAD then a DELETE could delete what another writer put in
+	// between): ErrPrecondition when the object changed, ErrNotFound
+	// when it is gone.
+	DeleteIf(ctx context.Context, key, etag string) error
 	// Stats returns the per-operation request and byte counters so far.
 	Stats() Stats
 }

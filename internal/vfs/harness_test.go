@@ -213,6 +213,9 @@ func (f *fence) Copy(ctx context.Context, src, srcETag, dst string, c s3store.Co
 	return info, err
 }
 
+func (f *fence) DeleteIf(ctx context.Context, key, etag string) error {
+	return f.call("DeleteObject", key, func() error { return f.mem.DeleteIf(ctx, key, etag) })
+}
 func (f *fence) Delete(ctx context.Context, key string) error {
 	return f.call("DeleteObject", key, func() error { return f.mem.Delete(ctx, key) })
 }

@@ -553,6 +553,17 @@ func (z *Store) Delete(ctx context.Context, key string) error {
 	return err
 }
 
+// DeleteIf removes a file's object (NAME.gz for a compressed one) while
+// it is still at etag: an ETag names one object, ours or not.
+func (z *Store) DeleteIf(ctx context.Context, key, etag string) error {
+	obj, _ := z.Compressed(key)
+	err := z.Store.DeleteIf(ctx, obj, etag)
+	if err == nil || errors.Is(err, s3store.ErrNotFound) {
+		z.forget(key)
+	}
+	return err
+}
+
 // Copy (a rename) moves a compressed file's object to the new name's
 // object, keeping its mark: access.log -> access.log.1 copies access.log.gz
 // to access.log.1.gz. A plain file stays plain under any name.

@@ -22,6 +22,12 @@ type quirks struct {
 	// copyIgnoresDestCond: CopyObject ignores If-Match / If-None-Match on
 	// the destination (AWS answers 412).
 	copyIgnoresDestCond bool
+	// deleteIfMissingOK: DeleteObject with If-Match of a missing key
+	// answers 204 (AWS: 404 NoSuchKey).
+	deleteIfMissingOK bool
+	// deleteIgnoresIfMatch: DeleteObject deletes whatever If-Match says
+	// (AWS: 412 when the object is at another ETag).
+	deleteIgnoresIfMatch bool
 }
 
 // checkSemantics is the contract memstore shares with real S3: the same
@@ -292,6 +298,28 @@ func contractCopyDelete(t *testing.T, st s3store.Store, q quirks) {
 	}
 	if err := st.Delete(bg, "cd/src"); err != nil {
 		t.Errorf("Delete of a missing key: %v", err)
+	}
+	// A conditional delete: only the version named goes.
+	v0 := mustPut(t, st, "cd/cond", []byte("zero"))
+	if err := st.DeleteIf(bg, "cd/cond", v0.ETag); err != nil {
+		t.Errorf("DeleteIf of the current version: %v", err)
+	}
+	if _, err := st.Head(bg, "cd/cond"); !errors.Is(err, s3store.ErrNotFound) {
+		t.Errorf("Head after DeleteIf: %v", err)
+	}
+	if err := st.DeleteIf(bg, "cd/cond", v0.ETag); !errors.Is(err, s3store.ErrNotFound) && (err != nil || !q.deleteIfMissingOK) {
+		t.Errorf("DeleteIf of a missing key: %v", err)
+	}
+	if q.deleteIgnoresIfMatch {
+		return
+	}
+	v1 := mustPut(t, st, "cd/cond", []byte("one"))
+	mustPut(t, st, "cd/cond", []byte("two"))
+	if err := st.DeleteIf(bg, "cd/cond", v1.ETag); !errors.Is(err, s3store.ErrPrecondition) {
+		t.Errorf("DeleteIf of a replaced version: %v", err)
+	}
+	if got, err := getBytes(st, "cd/cond", 0, -1, ""); string(got) != "two" {
+		t.Errorf("after a refused DeleteIf the key holds %q, %v", got, err)
 	}
 }
 

@@ -184,6 +184,25 @@ func (s *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 	return info, err
 }
 
+// DeleteIf implements s3store.Store: 412 when the object is at another
+// ETag, 404 when there is none (as S3 answers an If-Match delete).
+func (s *Store) DeleteIf(ctx context.Context, key, etag string) error {
+	return s.do(ctx, Call{Op: "DeleteObject", Key: key}, 0, func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		o := s.objects[key]
+		switch {
+		case o == nil:
+			return noSuchKey("DeleteObject", key)
+		case o.etag != etag:
+			return preconditionFailed("DeleteObject", key)
+		}
+		delete(s.objects, key)
+		s.sorted = nil
+		return nil
+	})
+}
+
 // Delete implements s3store.Store: a missing key is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.do(ctx, Call{Op: "DeleteObject", Key: key}, 0, func() error {
