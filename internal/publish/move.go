@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -103,7 +104,7 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 		}
 	}
 	if p.express == nil {
-		if err := p.deleteOld(ctx, oldKey); err != nil {
+		if err := p.deleteOld(ctx, oldKey, etag); err != nil {
 			if f == nil {
 				return "", err
 			}
@@ -147,11 +148,12 @@ func (p *Publisher) Gone(ctx context.Context, key string) bool {
 	return errors.Is(err, s3store.ErrNotFound)
 }
 
-// deleteOld deletes a moved object's old key. A delete whose answer was
-// lost is one that happened when the key is gone.
-func (p *Publisher) deleteOld(ctx context.Context, key string) error {
-	err := p.st.Delete(ctx, key)
-	if err == nil || errors.Is(err, s3store.ErrNotFound) {
+// deleteOld deletes a moved object's old key while it holds the version
+// copied (another host's append since is theirs to keep). A delete whose
+// answer was lost is one that happened when the key is gone.
+func (p *Publisher) deleteOld(ctx context.Context, key, etag string) error {
+	err := p.DeleteIfStill(ctx, key, etag)
+	if err == nil {
 		return nil
 	}
 	if p.Gone(ctx, key) {
@@ -177,8 +179,20 @@ func (p *Publisher) copyObject(ctx context.Context, oldKey, etag string, size in
 }
 
 // DeleteIfStill deletes key while its object is still at etag; gone or
-// someone else's object now is no error.
+// someone else's object now is no error. The DELETE carries the
+// condition (If-Match: S3 decides atomically); the HEAD before it is for
+// servers that ignore that header (MinIO does), and the deletes of one
+// key from this host take turns (deleteStripe): a HEAD then a DELETE of
+// an object a rename left could otherwise race another's delete of it
+// and the first publication of a new file there (clearLeaving), and take
+// the new file's bytes.
 func (p *Publisher) DeleteIfStill(ctx context.Context, key, etag string) error {
+	if etag == "" {
+		return nil // no version known: nothing of ours to delete
+	}
+	mu := &p.deleteMu[maphash.String(deleteSeed, key)%deleteStripes]
+	mu.Lock()
+	defer mu.Unlock()
 	info, err := p.st.Head(ctx, key)
 	switch {
 	case errors.Is(err, s3store.ErrNotFound):
@@ -188,8 +202,32 @@ func (p *Publisher) DeleteIfStill(ctx context.Context, key, etag string) error {
 	case info.ETag != etag:
 		return nil
 	}
-	if err := p.st.Delete(ctx, key); err != nil && !errors.Is(err, s3store.ErrNotFound) {
-		return err
+	err = p.st.DeleteIf(ctx, key, etag)
+	if err == nil || errors.Is(err, s3store.ErrNotFound) || errors.Is(err, s3store.ErrPrecondition) {
+		return nil
+	}
+	return err
+}
+
+// deleteStripes is how many locks the keys DeleteIfStill deletes share.
+const deleteStripes = 16
+
+var deleteSeed = maphash.MakeSeed()
+
+// clearLeaving deletes the objects renames moved away from the key of a
+// file about to be published there for the first time, and did not
+// delete yet (spool.Spool.Leaving): they are the renamed files'. The new
+// file's first publication (If-None-Match) would be refused by such an
+// object and then rebase onto it: the rotated lines published twice.
+func (p *Publisher) clearLeaving(ctx context.Context, f *spool.File) error {
+	j := f.Journal()
+	if j.Exists || p.sp == nil {
+		return nil
+	}
+	for _, etag := range p.sp.Leaving(j.Key) {
+		if err := p.DeleteIfStill(ctx, j.Key, etag); err != nil {
+			return fmt.Errorf("deleting the object a rename moved away from %s: %w", j.Key, err)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,9 @@ type Publisher struct {
 	sp      *spool.Spool
 	cfg     Config
 	log     *slog.Logger
+	// deleteMu: one DeleteIfStill of a key at a time (a stripe of keys);
+	// held across its HEAD and DELETE, nothing else taken under it.
+	deleteMu [deleteStripes]sync.Mutex
 }
 
 // NewPublisher makes a publisher over st and sp.
@@ -164,6 +168,9 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 		return false, err
 	}
 	p.AbortLeftUploads(ctx, f)
+	if err := p.clearLeaving(ctx, f); err != nil {
+		return settled, err
+	}
 	to, err := t.End(f, final)
 	if err != nil || to < 0 {
 		return settled, err

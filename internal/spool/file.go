@@ -170,6 +170,7 @@ func (f *File) Update(fn func(j *Journal)) error {
 		f.unsaved = true
 	}
 	f.recount()
+	f.sp.track(f.id, old, f.j)
 	return nil
 }
 
@@ -479,10 +480,12 @@ func (f *File) Remove() error {
 	f.removed = true
 	f.recount()
 	f.data.Close()
+	j := f.j
 	f.mu.Unlock()
 	f.sp.mu.Lock()
 	delete(f.sp.files, f.id)
 	f.sp.mu.Unlock()
+	f.sp.track(f.id, j, Journal{})
 	err := os.Remove(f.journalPath())
 	if err == nil {
 		f.sp.hook(OpRemove, f.journalPath())

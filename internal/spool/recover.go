@@ -120,6 +120,7 @@ func (s *Spool) recoverFile(jp string) (*File, error) {
 	s.used += f.accounted
 	s.files[id] = f
 	s.mu.Unlock()
+	s.track(id, Journal{}, f.j)
 	return f, nil
 }
 

@@ -82,6 +82,12 @@ type Spool struct {
 	used    int64 // unpublished bytes over all files
 	diskFul bool  // the last data write met ENOSPC; cleared when space is freed
 	files   map[string]*File
+	// leaving: old key -> file id -> ETag of the journals' RenamedFrom
+	// (leaving.go).
+	leaving map[string]map[string]string
+	// left: the objects of finished entries of leaving, and when.
+	left      map[leftObject]time.Time
+	leftSwept int
 	// unlinked: journals of files recovery found unlinked (Unlinked).
 	unlinked []Journal
 	stop     chan struct{}
@@ -371,6 +377,7 @@ func (s *Spool) Create(j Journal) (*File, error) {
 	s.mu.Lock()
 	s.files[f.id] = f
 	s.mu.Unlock()
+	s.track(f.id, Journal{}, j)
 	return f, nil
 }
 

@@ -30,6 +30,8 @@
 //	                  offsets against other writers;          publication, rebase, copy-in
 //	                  n.file replacement (relocate)           (close is atomic); never a
 //	                                                          wait for buffer space
+//	Publisher.deleteMu one DeleteIfStill of a key (striped;   its HEAD and DELETE;
+//	                  publish/move.go)                        leaf: nothing taken under it
 //	writeState.pendMu the choice of a publication's end       journal writes only
 //	                  (journal Pending) vs a drop cutting
 //	                  a half-accepted line
@@ -44,7 +46,8 @@
 //	                  every localAttrs field
 //	spool.File.dataMu data file reads vs freeing bytes        disk I/O
 //	spool.File.mu     the journal, accounting and pins        journal writes (disk I/O)
-//	spool.Spool.mu    used bytes, disk-full flag, file set    nothing slow (cond waits)
+//	spool.Spool.mu    used bytes, disk-full flag, file set,   nothing slow (cond waits)
+//	                  renames' old keys (Leaving)
 //	Stats.mu, FS.warnMu                                       leaves
 //	fuseadapter's     a kernel inode's backing id and its     the BACKING_OPEN/CLOSE
 //	backing.mu        users (leaf: taken with no vfs lock     ioctl

@@ -474,6 +474,21 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 	if n == nil && now.Before(fs.gone[p]) {
 		return nil // asked before this host renamed or unlinked it
 	}
+	if !dir && fs.sp.LeavingAt(fs.key(p), info.ETag, now) {
+		// An object this host renamed away, its delete still to come
+		// (spool.Spool.Leaving): a file under its new name, not this one.
+		if n == nil {
+			return nil
+		}
+		n.mu.Lock()
+		local := n.hasLocalState() || now.Before(n.changedAtLocked())
+		n.mu.Unlock()
+		if local {
+			return n
+		}
+		fs.dropLocked(n)
+		return nil
+	}
 	if n != nil && n.dir != dir {
 		n.mu.Lock()
 		local := n.hasLocalState() || now.Before(n.changedAtLocked())

@@ -206,11 +206,34 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 			return nil, err
 		}
 	}
+	if !local && !fs.named(n) {
+		// Dropped from the name table since its lookup (its object
+		// gone, or one a rename moved away): a spool file here would be
+		// a second file of that name. Checked once the file is attached,
+		// which keeps the node from being dropped; the kernel looks the
+		// name up again.
+		n.mu.Lock()
+		f := n.file
+		n.file = nil
+		n.mu.Unlock()
+		if f != nil {
+			f.Remove()
+		}
+		return nil, ErrStale
+	}
 	h := n.newHandle(flags, true)
 	if flags&os.O_TRUNC != 0 {
 		h.markWrote() // truncated: close publishes even without a write
 	}
 	return h, nil
+}
+
+// named reports whether n is the node of its path in the name table.
+func (fs *FS) named(n *Node) bool {
+	p := n.Path()
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.byPath[p] == n
 }
 
 // learnAttrs asks S3 for the attributes of an object about to be written,

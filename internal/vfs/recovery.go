@@ -30,6 +30,23 @@ func (n *Node) settle(ctx context.Context, writersHeld bool) error {
 	return nil
 }
 
+// finishMove completes an earlier rename of n's file whose old key's
+// delete is still to do (the journal's RenamedFrom) before the journal
+// changes again: a second rename would overwrite that key, and an unlink
+// forget it, leaving the old object under its old name for good (the
+// job's token held; writersHeld as for settle).
+func (n *Node) finishMove(ctx context.Context, writersHeld bool) error {
+	f := n.spoolFile()
+	if f == nil || f.Journal().RenamedFrom == "" {
+		return nil
+	}
+	if err := n.fs.pub.FinishRename(ctx, f, pubFile{n: n, writersHeld: writersHeld}); err != nil {
+		n.fs.log.Warn("cannot change a file whose earlier rename is unfinished (its old key not deleted yet)", "path", n.Path(), "err", err, "errno", "EIO")
+		return ErrIO
+	}
+	return nil
+}
+
 // newestPerKey keeps one recovered spool file per key. Two files for one
 // key are left by a crash while one replaced the other; recovery hands
 // them over oldest first, and the newer one is the file's content.

@@ -144,6 +144,9 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		if err := src.settle(ctx, true); err != nil {
 			return err
 		}
+		if err := src.finishMove(ctx, true); err != nil {
+			return err
+		}
 		src.mu.Lock()
 		srcExists, srcETag, srcSize = src.state == stateInS3, src.etag, src.size
 		src.mu.Unlock()

@@ -44,6 +44,9 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 	if err := n.settle(ctx, true); err != nil {
 		return err
 	}
+	if err := n.finishMove(ctx, true); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	published := n.state == stateInS3 || (n.file != nil && n.file.Journal().Exists)
 	p := n.path

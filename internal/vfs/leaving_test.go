@@ -1,0 +1,145 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/s3mount/s3mount/internal/s3store/memstore"
+)
+
+// failDeletes makes every DeleteObject of key fail while on is set.
+func failDeletes(mem *memstore.Store, key string, on *atomic.Bool) {
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		if c.Op == "DeleteObject" && c.Key == key && on.Load() {
+			return memstore.Fail
+		}
+		return memstore.Pass
+	})
+}
+
+func listNames(t *testing.T, fs *FS) []string {
+	t.Helper()
+	var names []string
+	if err := fs.ReadDir(context.Background(), fs.Root(), func(e DirEntry) bool {
+		names = append(names, e.Name)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// A rotation (rename app.log -> app.log.1) whose old key's delete fails
+// leaves the old object at app.log until the file's next publication
+// deletes it. Meanwhile that object is no file app.log: a writer
+// reopening the name (logrotate's create, `echo >>`) starts a new file
+// rather than appending to the rotated lines (which then were published
+// twice, under both names), and the late delete never takes the new
+// file's lines (before, a HEAD then an unconditional DELETE could). Also
+// after a restart, the journal still naming the old key.
+func TestRotationWhoseOldKeyIsDeletedLater(t *testing.T) {
+	ctx := context.Background()
+	for _, restart := range []bool{false, true} {
+		name := "same run"
+		if restart {
+			name = "after a restart"
+		}
+		t.Run(name, func(t *testing.T) {
+			mem := memstore.New("b")
+			mem.PutObject("app.log", []byte("old 1\nold 2\n"))
+			dir := t.TempDir()
+			fs := lostFS(t, mem, dir)
+			var failing atomic.Bool
+			failing.Store(true)
+			failDeletes(mem, "app.log", &failing)
+			if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.1", 0); err != nil {
+				t.Fatalf("rename whose old key's delete fails: %v", err)
+			}
+			if _, _, ok := mem.Object("app.log"); !ok {
+				t.Fatal("the old key is gone: the test's fault did not apply")
+			}
+			if restart {
+				if err := fs.Shutdown(ctx); err == nil {
+					t.Log("shutdown with the old key's delete failing reported no error")
+				}
+				fs = lostFS(t, mem, dir)
+			}
+			if n, err := fs.Lookup(ctx, fs.Root(), "app.log"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("lookup of the rotated name finds %v, %v: the renamed object is adopted", n, err)
+			}
+			if names := listNames(t, fs); len(names) != 1 || names[0] != "app.log.1" {
+				t.Fatalf("listing shows %q, want only app.log.1", names)
+			}
+			_, h, err := fs.Create(ctx, fs.Root(), "app.log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustWrite(t, h, "new 1\n")
+			if err := h.Fsync(ctx); err == nil {
+				t.Fatal("the new file was published over the renamed object with its delete failing")
+			}
+			failing.Store(false)
+			mustWrite(t, h, "new 2\n")
+			if err := h.Flush(ctx); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			h.Release()
+			if err := fs.Shutdown(ctx); err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+			for key, want := range map[string]string{"app.log": "new 1\nnew 2\n", "app.log.1": "old 1\nold 2\n"} {
+				if got, _, _ := mem.Object(key); string(got) != want {
+					t.Errorf("S3 %s = %q, want %q", key, got, want)
+				}
+			}
+		})
+	}
+}
+
+// A file whose rename left its old key to delete later finishes that
+// delete before it is renamed again or unlinked: either would drop the
+// journal's old key, and the old object would stay under its old name
+// for good (a file resurrected). While the delete fails, they fail (EIO).
+func TestUnfinishedRenameIsFinishedFirst(t *testing.T) {
+	ctx := context.Background()
+	for _, then := range []string{"rename", "unlink"} {
+		t.Run(then, func(t *testing.T) {
+			mem := memstore.New("b")
+			mem.PutObject("app.log", []byte("old\n"))
+			fs := lostFS(t, mem, t.TempDir())
+			var failing atomic.Bool
+			failing.Store(true)
+			failDeletes(mem, "app.log", &failing)
+			if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.1", 0); err != nil {
+				t.Fatal(err)
+			}
+			change := func() error {
+				if then == "rename" {
+					return fs.Rename(ctx, fs.Root(), "app.log.1", fs.Root(), "app.log.2", 0)
+				}
+				return fs.Unlink(ctx, fs.Root(), "app.log.1")
+			}
+			if err := change(); Errno(err) != syscall.EIO {
+				t.Fatalf("%s while the old key cannot be deleted: %v, want EIO", then, err)
+			}
+			failing.Store(false)
+			if err := change(); err != nil {
+				t.Fatalf("%s: %v", then, err)
+			}
+			if err := fs.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"app.log.2": "old\n"}
+			if then == "unlink" {
+				want = map[string]string{}
+			}
+			if got := mem.Keys(); len(got) != len(want) || (then == "rename" && got[0] != "app.log.2") {
+				t.Fatalf("S3 holds %q, want %v", got, want)
+			}
+		})
+	}
+}
