@@ -416,28 +416,19 @@ func (p *Publisher) AlreadyOurs(ctx context.Context, f *spool.File, t File) erro
 		return nil // someone else's bytes: publish will rebase
 	}
 	p.log.Info("recovered spool file: S3 already has its first bytes", "key", j.Key, "bytes", m)
+	if ours := j.BaseSize + m; info.Size > ours {
+		// Another host appended after our bytes: our unpublished bytes
+		// move after theirs (the writers held off).
+		return p.oursThenTheirs(f, t, ours, info)
+	}
 	t.Wrote(info.Size, j.BaseETag, info.ETag) // extended by our bytes
 	return f.Update(func(jj *spool.Journal) {
 		jj.BaseSize += m
 		jj.Exists = true
 		jj.Pending = 0
 		jj.BaseETag = info.ETag
-		if info.Size > jj.BaseSize {
-			// Another host appended after our bytes: the base's ETag
-			// is one no object has, so the next publication meets a
-			// conflict and its rebase moves our unpublished bytes
-			// after theirs. Not here: writers may be appending (their
-			// offsets would move under them) and some callers hold
-			// the writers' lock. (Not the old ETag: a new file's is
-			// "", which would make the next write unconditional.)
-			jj.BaseETag = staleETag
-		}
 	})
 }
-
-// staleETag stands for a base S3 has moved past: no object has it, so a
-// write conditioned on it is refused (412) and rebased.
-const staleETag = `"s3mount-stale-base"`
 
 // bytesAfterBase reads what S3 holds where j's pending bytes went (as
 // many as both have), pinned to the object the HEAD saw. Another host
