@@ -60,6 +60,37 @@ func mustWrite(t *testing.T, h *Handle, s string) {
 	}
 }
 
+// openAppend opens the published file name for appending.
+func openAppend(t *testing.T, fs *FS, name string) *Handle {
+	t.Helper()
+	ctx := context.Background()
+	n, err := fs.Lookup(ctx, fs.Root(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// loseThenFail makes the first PutObject apply and lose its answer, and
+// every call after it fail: S3 cannot be asked whether it landed.
+func loseThenFail(mem *memstore.Store) {
+	put := false
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		switch {
+		case c.Op == "PutObject" && !put:
+			put = true
+			return memstore.LoseAnswer
+		case put:
+			return memstore.Fail
+		}
+		return memstore.Pass
+	})
+}
+
 // A publication S3 applied but whose answer was lost is recognised by its
 // tag: not published twice, not taken for another writer's (which would
 // make close fail with EIO), and identical bytes appended by another host
@@ -87,14 +118,7 @@ func TestLostAnswerIsSettledByTag(t *testing.T) {
 		mem := memstore.New("b")
 		mem.PutObject("app.log", []byte("line 1\n"))
 		fs := lostFS(t, mem, t.TempDir())
-		n, err := fs.Lookup(ctx, fs.Root(), "app.log")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := openAppend(t, fs, "app.log")
 		mustWrite(t, h, "line 2\n")
 		loseOnce(mem, "PutObject")
 		if err := h.Fsync(ctx); err != nil {
@@ -188,14 +212,7 @@ func TestLostAnswerRetriedWhileAnotherHostAppends(t *testing.T) {
 			mem := memstore.New("b")
 			mem.PutObject("app.log", []byte("line 1\n"))
 			fs := lostFS(t, mem, t.TempDir())
-			n, err := fs.Lookup(ctx, fs.Root(), "app.log")
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
-			if err != nil {
-				t.Fatal(err)
-			}
+			h := openAppend(t, fs, "app.log")
 			mustWrite(t, h, "line 2\n")
 			put, head, get := false, false, false
 			mem.SetHook(func(c memstore.Call) memstore.Fault {
@@ -215,7 +232,7 @@ func TestLostAnswerRetriedWhileAnotherHostAppends(t *testing.T) {
 				}
 				return memstore.Pass
 			})
-			err = h.Fsync(ctx)
+			err := h.Fsync(ctx)
 			if !get {
 				t.Fatal("the settle never read our bytes back: the test does not test it")
 			}
@@ -254,17 +271,7 @@ func TestLostFirstPublicationThenAnotherHostAppends(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustWrite(t, h, "ours 1\n")
-	put := false
-	mem.SetHook(func(c memstore.Call) memstore.Fault {
-		switch {
-		case c.Op == "PutObject" && !put:
-			put = true
-			return memstore.LoseAnswer
-		case put:
-			return memstore.Fail // the settle cannot ask
-		}
-		return memstore.Pass
-	})
+	loseThenFail(mem)
 	if err := h.Fsync(ctx); err == nil {
 		t.Fatal("fsync succeeded though whether the publication landed was not known")
 	}
@@ -291,26 +298,9 @@ func TestExpressLostAppendThenObjectGone(t *testing.T) {
 	mem := memstore.NewExpress("b--x-s3")
 	mem.PutObject("app.log", []byte("line 1\n"))
 	fs := memFS(t, mem, t.TempDir(), Options{AllowDelete: true, AllowOverwrite: true, Express: mem})
-	n, err := fs.Lookup(ctx, fs.Root(), "app.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := openAppend(t, fs, "app.log")
 	mustWrite(t, h, "line 2\n")
-	put := false
-	mem.SetHook(func(c memstore.Call) memstore.Fault {
-		switch {
-		case c.Op == "PutObject" && !put:
-			put = true
-			return memstore.LoseAnswer
-		case put:
-			return memstore.Fail // the settle cannot ask
-		}
-		return memstore.Pass
-	})
+	loseThenFail(mem)
 	if err := h.Fsync(ctx); err == nil {
 		t.Fatal("fsync succeeded though whether the append landed was not known")
 	}

@@ -43,7 +43,7 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 		// If its answer was lost, ask S3 whether it landed.
 		release := h.node.ws().job.Hold()
 		if f := h.node.spoolFile(); f != nil {
-			_, _ = h.node.settlePending(ctx, f, false)
+			_, _ = h.node.fs.pub.Settle(ctx, f, pubFile{n: h.node}, false)
 		}
 		release()
 		h.node.mu.Lock()

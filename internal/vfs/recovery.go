@@ -7,12 +7,6 @@ import (
 	"github.com/s3mount/s3mount/internal/spool"
 )
 
-// settlePending settles the publication the journal has in flight
-// (publish.Publisher.Settle) with the job's token held.
-func (n *Node) settlePending(ctx context.Context, f *spool.File, unchanged bool) (bool, error) {
-	return n.fs.pub.Settle(ctx, f, pubFile{n: n}, unchanged)
-}
-
 // settle settles a publication whose answer was lost before the journal's
 // kind or base changes (truncate, edit, unlink, rename), so that what S3
 // took is known first (the job's token held). writersHeld: the caller
