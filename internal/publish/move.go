@@ -18,7 +18,12 @@ import (
 // or may not have landed there (its tag tells; on S3 Express the new key
 // exists once RenameObject ran), and the old key may still be there. The
 // old key is deleted only while it is still the object that was copied.
+// A rename reported failed that S3 may have applied is undone first
+// (resolveMoveDoubt).
 func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) error {
+	if err := p.resolveMoveDoubt(ctx, f); err != nil {
+		return err
+	}
 	j := f.Journal()
 	if j.RenamedFrom == "" {
 		return nil
@@ -91,9 +96,17 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 		}
 	}
 	if err != nil {
+		var doubt *spool.MoveDoubt
+		if f != nil && !p.moveRefused(ctx, oldKey, newKey, etag, tag) {
+			// Neither landed nor refused as far as S3 says now: the next
+			// publication looks again (resolveMoveDoubt).
+			doubt = &spool.MoveDoubt{Key: newKey, Tag: tag, ETag: etag}
+			err = fmt.Errorf("%w: %v", ErrMoveInDoubt, err)
+		}
 		if f != nil {
 			_ = f.Update(func(j *spool.Journal) {
 				j.Key, j.RenamedFrom, j.RenamedFromETag, j.RenameTag = oldKey, "", "", ""
+				j.MoveDoubt = doubt
 			})
 		}
 		return "", err
@@ -124,6 +137,59 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 // key is still to be deleted; the file's journal says so, and its next
 // publication finishes the move.
 var ErrMoveUnfinished = errors.New("rename: the old key is still to be deleted")
+
+// ErrMoveInDoubt: a rename failed and S3 could not be asked whether it
+// took effect all the same; the file's journal says where its object may
+// be (Journal.MoveDoubt), and its next publication undoes what landed.
+var ErrMoveInDoubt = errors.New("rename failed; whether S3 applied it is not known yet")
+
+// moveRefused reports whether S3 says a move that reported a failure did
+// not happen: the new key has no copy of ours (directory bucket: the old
+// key still holds the object).
+func (p *Publisher) moveRefused(ctx context.Context, oldKey, newKey, etag, tag string) bool {
+	if p.express != nil {
+		info, err := s3store.HeadSettled(ctx, p.st, oldKey)
+		return err == nil && info.ETag == etag
+	}
+	info, err := s3store.HeadSettled(ctx, p.st, newKey)
+	return errors.Is(err, s3store.ErrNotFound) || (err == nil && info.Tag != tag)
+}
+
+// resolveMoveDoubt undoes a rename of f that was reported failed though
+// S3 may have applied it (Journal.MoveDoubt): a copy at the new key is
+// deleted; on a directory bucket an object RenameObject moved there is
+// moved back. Until S3 can tell, the publication waits (an error).
+func (p *Publisher) resolveMoveDoubt(ctx context.Context, f *spool.File) error {
+	j := f.Journal()
+	d := j.MoveDoubt
+	if d == nil {
+		return nil
+	}
+	if p.express != nil {
+		if _, moved := s3store.RenameLanded(ctx, p.st, j.Key, d.Key, d.ETag); moved {
+			p.log.Warn("a rename reported failed had moved the object: moving it back", "key", j.Key, "new_key", d.Key)
+			if _, err := p.copyObject(ctx, d.Key, d.ETag, -1, j.Key, s3store.Cond{}); err != nil {
+				if _, back := s3store.RenameLanded(ctx, p.st, d.Key, j.Key, d.ETag); !back {
+					return fmt.Errorf("moving %s back from %s: %w", j.Key, d.Key, err)
+				}
+			}
+		} else if !p.moveRefused(ctx, j.Key, d.Key, d.ETag, d.Tag) {
+			return fmt.Errorf("a failed rename to %s: %w", d.Key, ErrMoveInDoubt)
+		}
+	} else {
+		info, err := s3store.HeadSettled(ctx, p.st, d.Key)
+		switch {
+		case err == nil && info.Tag == d.Tag:
+			p.log.Warn("a rename reported failed had copied the object: deleting the copy", "key", j.Key, "new_key", d.Key)
+			if err := p.DeleteIfStill(ctx, d.Key, info.ETag); err != nil {
+				return fmt.Errorf("deleting the copy a failed rename left at %s: %w", d.Key, err)
+			}
+		case err != nil && !errors.Is(err, s3store.ErrNotFound):
+			return fmt.Errorf("a failed rename to %s: %w: %v", d.Key, ErrMoveInDoubt, err)
+		}
+	}
+	return f.Update(func(jj *spool.Journal) { jj.MoveDoubt = nil })
+}
 
 // moveLanded reports whether a copy (RenameObject) that reported a failure
 // took effect: on a directory bucket the old key is gone and the new one

@@ -48,6 +48,11 @@ func (j Journal) Check(prefix string) error {
 			return fmt.Errorf("renamed_from: %w", err)
 		}
 	}
+	if j.MoveDoubt != nil {
+		if err := CheckKey(j.MoveDoubt.Key, prefix); err != nil {
+			return fmt.Errorf("move_doubt: %w", err)
+		}
+	}
 	if j.Kind != KindAppend && j.Kind != KindWhole {
 		return fmt.Errorf("kind %q is neither %q nor %q", j.Kind, KindAppend, KindWhole)
 	}

@@ -94,6 +94,10 @@ type Journal struct {
 	// RenameTag is the tag the rename's copy carries (not on S3 Express,
 	// whose RenameObject is atomic).
 	RenameTag string `json:"rename_tag,omitempty"`
+	// MoveDoubt is a rename of this file that reported a failure (and
+	// was reported failed) though S3 may have applied it: S3 could not be
+	// asked. The next publication looks and undoes what landed.
+	MoveDoubt *MoveDoubt `json:"move_doubt,omitempty"`
 	// Conflict records why the last publication was refused, for status
 	// and recovery.
 	Conflict string `json:"conflict,omitempty"`
@@ -525,4 +529,13 @@ func (f *File) writeJournal() error {
 		return f.sp.diskErr(fmt.Errorf("cannot write spool journal %s: %w", f.journalPath(), err))
 	}
 	return nil
+}
+
+// MoveDoubt is where a rename whose outcome is unknown may have put the
+// file's object: Key (the new name's), carrying Tag (a copy) or ETag (a
+// RenameObject, which keeps it).
+type MoveDoubt struct {
+	Key  string `json:"key"`
+	Tag  string `json:"tag,omitempty"`
+	ETag string `json:"etag,omitempty"`
 }

@@ -143,3 +143,61 @@ func TestUnfinishedRenameIsFinishedFirst(t *testing.T) {
 		})
 	}
 }
+
+// A rename S3 applied whose answer was lost, with S3 not askable after
+// it, fails (EIO): the file keeps its name. What S3 did is undone by the
+// file's next publication: the copy under the new name is deleted (on a
+// directory bucket the object moved back), and the file goes on under
+// its name. Before, the new name showed a copy of the file for good (on
+// a directory bucket the file's bytes split between the two names).
+func TestRenameInDoubtIsUndone(t *testing.T) {
+	ctx := context.Background()
+	for _, express := range []bool{false, true} {
+		t.Run(map[bool]string{false: "general", true: "directory bucket"}[express], func(t *testing.T) {
+			mem := memstore.New("b")
+			o := Options{AllowDelete: true, AllowOverwrite: true}
+			move := "CopyObject"
+			if express {
+				mem = memstore.NewExpress("b--x-s3")
+				o.Express = mem
+				move = "RenameObject"
+			}
+			mem.PutObject("app.log", []byte("line 1\n"))
+			fs := memFS(t, mem, t.TempDir(), o)
+			var lost, blind atomic.Bool
+			mem.SetHook(func(c memstore.Call) memstore.Fault {
+				switch {
+				case c.Op == move && !lost.Load():
+					lost.Store(true)
+					blind.Store(true)
+					return memstore.LoseAnswer
+				case c.Op == "HeadObject" && blind.Load():
+					return memstore.Fail
+				}
+				return memstore.Pass
+			})
+			if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.1", 0); Errno(err) != syscall.EIO {
+				t.Fatalf("rename whose outcome S3 cannot tell: %v, want EIO", err)
+			}
+			if _, _, ok := mem.Object("app.log.1"); !ok {
+				t.Fatal("the move did not land: the test does not test it")
+			}
+			blind.Store(false)
+			h := openAppend(t, fs, "app.log")
+			mustWrite(t, h, "line 2\n")
+			if err := h.Fsync(ctx); err != nil {
+				t.Fatalf("fsync: %v", err)
+			}
+			h.Release()
+			if err := fs.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, _, _ := mem.Object("app.log"); string(got) != "line 1\nline 2\n" {
+				t.Errorf("S3 app.log = %q", got)
+			}
+			if keys := mem.Keys(); len(keys) != 1 {
+				t.Errorf("S3 holds %q, want only app.log", keys)
+			}
+		})
+	}
+}

@@ -526,8 +526,8 @@ func (n *Node) dropCleanFile() bool {
 	if n.handles > 0 || n.file == nil || (n.dirtyLocked() && n.state != stateUnlinked) || n.ws().stream != nil {
 		return false
 	}
-	if n.state != stateUnlinked && n.file.Journal().RenamedFrom != "" {
-		return false // the old key is still to be deleted (its publication does)
+	if n.state != stateUnlinked && moveOpen(n.file.Journal()) {
+		return false // a rename still to finish or undo (its publication does)
 	}
 	f := n.file
 	j := f.Journal()

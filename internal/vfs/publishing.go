@@ -67,7 +67,7 @@ func (p pubFile) Next() publish.Work {
 		Log:      publish.LogState{DirtySince: n.ws().dirtySince, Size: n.sizeLocked(), Closed: n.ws().writers == 0, LastClose: n.ws().lastClose},
 	}
 	switch {
-	case dirty, f != nil && !unlinked && f.Journal().RenamedFrom != "":
+	case dirty, f != nil && !unlinked && moveOpen(f.Journal()):
 		// A rename a crash cut is finished by the publication.
 		w.Need = publish.NeedData
 	case !unlinked && n.attrDirty && n.state == stateInS3:
@@ -79,6 +79,10 @@ func (p pubFile) Next() publish.Work {
 	}
 	return w
 }
+
+// moveOpen: j's file has a rename its publication is to finish (the old
+// key to delete) or to undo (one reported failed that S3 may have done).
+func moveOpen(j spool.Journal) bool { return j.RenamedFrom != "" || j.MoveDoubt != nil }
 
 func (p pubFile) MarkGap() bool { return p.n.markGapAtEnd() }
 

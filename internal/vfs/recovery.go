@@ -25,13 +25,14 @@ func (n *Node) settle(ctx context.Context, writersHeld bool) error {
 }
 
 // finishMove completes an earlier rename of n's file whose old key's
-// delete is still to do (the journal's RenamedFrom) before the journal
-// changes again: a second rename would overwrite that key, and an unlink
+// delete is still to do (the journal's RenamedFrom), or undoes one S3 may
+// have applied though it failed (MoveDoubt), before the journal changes
+// again: a second rename would overwrite that key, and an unlink
 // forget it, leaving the old object under its old name for good (the
 // job's token held; writersHeld as for settle).
 func (n *Node) finishMove(ctx context.Context, writersHeld bool) error {
 	f := n.spoolFile()
-	if f == nil || f.Journal().RenamedFrom == "" {
+	if f == nil || !moveOpen(f.Journal()) {
 		return nil
 	}
 	if err := n.fs.pub.FinishRename(ctx, f, pubFile{n: n, writersHeld: writersHeld}); err != nil {

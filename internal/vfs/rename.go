@@ -171,6 +171,17 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			fs.log.Warn("renamed; the old key is deleted later", "key", newKey, "old_key", oldKey, "err", err)
 			unfinished, err = rec, nil
 		}
+		if errors.Is(err, publish.ErrMoveInDoubt) {
+			fs.log.Warn("rename failed; S3 may have applied it: undone by the file's next publication", "key", oldKey, "new_key", newKey, "err", err, "errno", "EIO")
+			if dstExists {
+				// The copy may have replaced the other file's object:
+				// deleting it would take that name too. Left as is.
+				_ = rec.Update(func(j *spool.Journal) { j.MoveDoubt = nil })
+			} else {
+				fs.keepMoveDoubt(src, rec)
+				rec = f // kept
+			}
+		}
 		if rec != f && unfinished == nil {
 			rec.Remove()
 		}
@@ -272,6 +283,18 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		}
 	}
 	return nil
+}
+
+// keepMoveDoubt gives src the spool file rec whose journal records a
+// rename S3 may have applied though it failed (rec is src's own file or a
+// move record), and runs its publication soon: it undoes what landed.
+func (fs *FS) keepMoveDoubt(src *Node, rec *spool.File) {
+	src.mu.Lock()
+	if src.file == nil {
+		src.file, src.ws().logMode = rec, true // a move record, as recovery adopts it
+	}
+	src.mu.Unlock()
+	src.ws().job.After(0)
 }
 
 // compressedAfterRename: src renamed to newPath is stored compressed.
