@@ -117,10 +117,7 @@ type Pool struct {
 	threads  *prioSem
 	throttle *tokenBucket // nil: unlimited
 
-	freeMu    sync.Mutex
-	free      map[int][][]byte // by capacity
-	freeBytes int64
-	maxFree   int64
+	bufs buffers // free part buffers (buffers.go)
 }
 
 // NewPool returns a Pool reading through store.
@@ -130,12 +127,11 @@ func NewPool(store s3store.Store, o PoolOptions) *Pool {
 		store:   store,
 		o:       o,
 		threads: newPrioSem(o.MaxThreads),
-		free:    map[int][][]byte{},
 		holders: map[*Reader]struct{}{},
-		// A few parts of free buffers are enough for steady streaming;
-		// more would only sit in RSS.
-		maxFree: min(4*o.PartSize, o.MemoryTarget/4),
 	}
+	// A stream's worth (what a sequential reader releases and asks for
+	// again), never more than the budget itself.
+	p.bufs.init(min(o.MaxWindow+o.PartSize, o.MemoryTarget), freeIdle)
 	if o.MaxThroughputGbps > 0 {
 		p.throttle = newTokenBucket(o.MaxThroughputGbps*1e9/8, o.PartSize)
 	}
@@ -222,30 +218,4 @@ func (p *Pool) bufClass(n int64) int {
 		c <<= 1
 	}
 	return int(c)
-}
-
-// getBuf returns a buffer of length n from the free list or a new one.
-func (p *Pool) getBuf(n int64) []byte {
-	c := p.bufClass(n)
-	p.freeMu.Lock()
-	if l := p.free[c]; len(l) > 0 {
-		b := l[len(l)-1]
-		p.free[c] = l[:len(l)-1]
-		p.freeBytes -= int64(c)
-		p.freeMu.Unlock()
-		return b[:n]
-	}
-	p.freeMu.Unlock()
-	return make([]byte, n, c)
-}
-
-func (p *Pool) putBuf(b []byte) {
-	c := cap(b)
-	p.freeMu.Lock()
-	defer p.freeMu.Unlock()
-	if p.freeBytes+int64(c) > p.maxFree {
-		return // let the GC have it
-	}
-	p.free[c] = append(p.free[c], b[:0])
-	p.freeBytes += int64(c)
 }
