@@ -120,7 +120,11 @@ func (s *S3) CreateMultipart(ctx context.Context, key string, meta Cond) (string
 	in.StorageClass = types.StorageClass(s.opts.StorageClass)
 	in.ServerSideEncryption = types.ServerSideEncryption(s.opts.SSE)
 	in.SSEKMSKeyId = s.kmsKey()
-	out, err := s.client.CreateMultipartUpload(ctx, in)
+	// Not retried by the SDK: an attempt whose answer was lost may have
+	// made an upload, and a retry that succeeds would hide it (it would
+	// stay, billed, until a lifecycle rule). The error lets the caller
+	// abort what the lost answer left (publish.Publisher.AbortUploads).
+	out, err := s.client.CreateMultipartUpload(ctx, in, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
 	if err != nil {
 		return "", wrapErr("CreateMultipartUpload", key, err)
 	}

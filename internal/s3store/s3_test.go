@@ -418,3 +418,29 @@ func TestStatsCount(t *testing.T) {
 		t.Fatalf("Total %d", st.Stats().Total())
 	}
 }
+
+// A CreateMultipartUpload whose answer is lost after S3 made the upload
+// is not retried by the SDK: a retry that succeeded would hide the first
+// upload (billed until a lifecycle rule). The error tells the caller to
+// abort what the lost answer left, and ListMultipartUploads finds it.
+func TestCreateMultipartLostAnswerIsNotRetried(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	p := testenv.NewProxy(t, srv.Endpoint)
+	st := srv.StoreWith(t, s3store.Options{Bucket: b, EndpointURL: p.URL, MaxAttempts: 5})
+	p.SetLostAnswers(2) // the first write is answered, the second lost, ...
+	if _, err := put(t, st, "first", []byte("x"), s3store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateMultipart(bg, "big", s3store.Cond{}); err == nil {
+		t.Fatal("CreateMultipartUpload with its answer lost reported success: the SDK retried it")
+	}
+	p.SetLostAnswers(0)
+	ups, err := st.ListMultipartUploads(bg, "big")
+	if err != nil || len(ups) != 1 {
+		t.Fatalf("uploads after the lost answer: %+v, %v (want the one S3 made)", ups, err)
+	}
+	if err := st.AbortMultipart(bg, "big", ups[0].UploadID); err != nil {
+		t.Fatal(err)
+	}
+}

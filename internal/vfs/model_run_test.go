@@ -305,8 +305,9 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 			if x%2 == 1 && writeOps[c.Op] && c.Op != "CreateMultipartUpload" {
 				// The SDK retried the request and its own first
 				// attempt made S3 refuse the retry (412, NoSuchKey).
-				// (Not CreateMultipartUpload: its retry leaves an
-				// empty upload no answer names — the note's "left".)
+				// (Not CreateMultipartUpload: s3store has the SDK
+				// never retry it, so that a lost answer's upload is
+				// found and aborted.)
 				f = memstore.Retried
 			}
 		}
