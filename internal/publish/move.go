@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -60,7 +61,7 @@ func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) err
 	// Also on a directory bucket: RenameObject removed the old key, but a
 	// directory rename's moves are copies (and their deletes may not
 	// have run).
-	if err := p.DeleteIfStill(ctx, j.RenamedFrom, j.RenamedFromETag); err != nil {
+	if err := p.deleteLeft(ctx, j.RenamedFrom, j.RenamedFromETag); err != nil {
 		return warn(err)
 	}
 	t.Wrote(j.BaseSize, info.ETag)
@@ -218,7 +219,7 @@ func (p *Publisher) Gone(ctx context.Context, key string) bool {
 // copied (another host's append since is theirs to keep). A delete whose
 // answer was lost is one that happened when the key is gone.
 func (p *Publisher) deleteOld(ctx context.Context, key, etag string) error {
-	err := p.DeleteIfStill(ctx, key, etag)
+	err := p.deleteLeft(ctx, key, etag)
 	if err == nil {
 		return nil
 	}
@@ -247,18 +248,33 @@ func (p *Publisher) copyObject(ctx context.Context, oldKey, etag string, size in
 // DeleteIfStill deletes key while its object is still at etag; gone or
 // someone else's object now is no error. The DELETE carries the
 // condition (If-Match: S3 decides atomically); the HEAD before it is for
-// servers that ignore that header (MinIO does), and the deletes of one
-// key from this host take turns (deleteStripe): a HEAD then a DELETE of
-// an object a rename left could otherwise race another's delete of it
-// and the first publication of a new file there (clearLeaving), and take
-// the new file's bytes.
+// servers that ignore that header (MinIO does). The deletes of one key
+// from this host take turns with each other and with a new file taking
+// over an object a rename left there (deleteMu): a HEAD then a DELETE
+// could otherwise take the new file's bytes.
 func (p *Publisher) DeleteIfStill(ctx context.Context, key, etag string) error {
 	if etag == "" {
 		return nil // no version known: nothing of ours to delete
 	}
-	mu := &p.deleteMu[maphash.String(deleteSeed, key)%deleteStripes]
-	mu.Lock()
-	defer mu.Unlock()
+	defer p.lockKey(key)()
+	return p.deleteIfStillLocked(ctx, key, etag)
+}
+
+// deleteLeft deletes the object a rename moved away from key (at etag),
+// unless a new file there took it over (takeOverLeaving): its next
+// publication replaces it.
+func (p *Publisher) deleteLeft(ctx context.Context, key, etag string) error {
+	if etag == "" {
+		return nil
+	}
+	defer p.lockKey(key)()
+	if p.sp != nil && p.sp.Claimed(key, etag) {
+		return nil
+	}
+	return p.deleteIfStillLocked(ctx, key, etag)
+}
+
+func (p *Publisher) deleteIfStillLocked(ctx context.Context, key, etag string) error {
 	info, err := p.st.Head(ctx, key)
 	switch {
 	case errors.Is(err, s3store.ErrNotFound):
@@ -275,25 +291,53 @@ func (p *Publisher) DeleteIfStill(ctx context.Context, key, etag string) error {
 	return err
 }
 
+// lockKey takes key's turn (deleteMu's stripe) and returns its release.
+func (p *Publisher) lockKey(key string) (unlock func()) {
+	mu := &p.deleteMu[maphash.String(deleteSeed, key)%deleteStripes]
+	mu.Lock()
+	return mu.Unlock
+}
+
 // deleteStripes is how many locks the keys DeleteIfStill deletes share.
 const deleteStripes = 16
 
 var deleteSeed = maphash.MakeSeed()
 
-// clearLeaving deletes the objects renames moved away from the key of a
-// file about to be published there for the first time, and did not
-// delete yet (spool.Spool.Leaving): they are the renamed files'. The new
-// file's first publication (If-None-Match) would be refused by such an
-// object and then rebase onto it: the rotated lines published twice.
-func (p *Publisher) clearLeaving(ctx context.Context, f *spool.File) error {
+// takeOverLeaving: the first publication of a file at a key a rename
+// moved an object away from, that object not deleted yet
+// (spool.Spool.Leaving), replaces it (If-Match on its ETag) rather than
+// be refused by it (If-None-Match) and rebase onto it: the rotated lines
+// published twice. A replace needs no DeleteObject permission (a bucket
+// that refuses deletes would otherwise hold the new file back for good).
+// On a directory bucket, whose appends cannot start over an object, it is
+// deleted first.
+func (p *Publisher) takeOverLeaving(ctx context.Context, f *spool.File) error {
 	j := f.Journal()
 	if j.Exists || p.sp == nil {
 		return nil
 	}
-	for _, etag := range p.sp.Leaving(j.Key) {
-		if err := p.DeleteIfStill(ctx, j.Key, etag); err != nil {
+	etags := p.sp.Leaving(j.Key)
+	if len(etags) == 0 {
+		return nil
+	}
+	// In turn with the renamed file's delete of it (deleteLeft): once
+	// the journal claims the object, that delete leaves it alone.
+	defer p.lockKey(j.Key)()
+	info, err := p.st.Head(ctx, j.Key)
+	switch {
+	case errors.Is(err, s3store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("looking at the object a rename moved away from %s: %w", j.Key, err)
+	case !slices.Contains(etags, info.ETag):
+		return nil // another writer's since: the publication's condition meets it
+	}
+	if p.express != nil {
+		if err := p.deleteIfStillLocked(ctx, j.Key, info.ETag); err != nil {
 			return fmt.Errorf("deleting the object a rename moved away from %s: %w", j.Key, err)
 		}
+		return nil
 	}
-	return nil
+	p.log.Info("a new file replaces the object a rename left under its name", "key", j.Key, "etag", info.ETag)
+	return f.Update(func(jj *spool.Journal) { jj.Exists, jj.BaseETag, jj.BaseSize = true, info.ETag, 0 })
 }

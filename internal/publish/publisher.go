@@ -36,8 +36,9 @@ type Publisher struct {
 	sp      *spool.Spool
 	cfg     Config
 	log     *slog.Logger
-	// deleteMu: one DeleteIfStill of a key at a time (a stripe of keys);
-	// held across its HEAD and DELETE, nothing else taken under it.
+	// deleteMu: a key's deletes and takeovers (move.go) one at a time (a
+	// stripe of keys); held across their HEAD and DELETE; only spool
+	// locks (journal writes) are taken under it.
 	deleteMu [deleteStripes]sync.Mutex
 }
 
@@ -168,7 +169,7 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 		return false, err
 	}
 	p.AbortLeftUploads(ctx, f)
-	if err := p.clearLeaving(ctx, f); err != nil {
+	if err := p.takeOverLeaving(ctx, f); err != nil {
 		return settled, err
 	}
 	to, err := t.End(f, final)

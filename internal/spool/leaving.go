@@ -24,6 +24,24 @@ func (s *Spool) Leaving(key string) []string {
 	return etags
 }
 
+// Claimed reports whether a file's journal claims key's object at etag
+// as its base: a new file that took over an object a rename left there
+// (publish's takeOverLeaving), which its publication replaces.
+func (s *Spool) Claimed(key, etag string) bool {
+	s.mu.Lock()
+	files := make([]*File, 0, len(s.files))
+	for _, f := range s.files {
+		files = append(files, f)
+	}
+	s.mu.Unlock()
+	for _, f := range files { // File.mu is taken without Spool.mu held
+		if j := f.Journal(); j.Key == key && j.Exists && j.BaseETag == etag && !j.Unlinked {
+			return true
+		}
+	}
+	return false
+}
+
 // LeavingAt reports whether key's object at etag, as S3 described it
 // when asked at the time given, is one a rename moved away: its delete
 // still to come, or done after that answer was asked (the same object

@@ -67,3 +67,22 @@ func TestLeavingFollowsTheJournals(t *testing.T) {
 		t.Fatal("an object is hidden from answers asked after its delete, or a removed file's")
 	}
 }
+
+// A file claims an object as its base: the journal of a new file that
+// took over what a rename left at its key (not once it is unlinked).
+func TestClaimed(t *testing.T) {
+	s, _ := open(t, t.TempDir(), Options{})
+	f, err := s.Create(Journal{Key: "a.log", Kind: KindAppend, Exists: true, BaseETag: `"e1"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Claimed("a.log", `"e1"`) || s.Claimed("a.log", `"e2"`) || s.Claimed("b.log", `"e1"`) {
+		t.Fatal("Claimed disagrees with the journal")
+	}
+	if err := f.Update(func(j *Journal) { j.Unlinked = true }); err != nil {
+		t.Fatal(err)
+	}
+	if s.Claimed("a.log", `"e1"`) {
+		t.Fatal("an unlinked file still claims its object")
+	}
+}

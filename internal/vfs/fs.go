@@ -30,8 +30,9 @@
 //	                  offsets against other writers;          publication, rebase, copy-in
 //	                  n.file replacement (relocate)           (close is atomic); never a
 //	                                                          wait for buffer space
-//	Publisher.deleteMu one DeleteIfStill of a key (striped;   its HEAD and DELETE;
-//	                  publish/move.go)                        leaf: nothing taken under it
+//	Publisher.deleteMu a key's deletes and takeovers of an    its HEAD and DELETE, a
+//	                  object a rename left (striped;          takeover's HEAD; only
+//	                  publish/move.go)                        spool locks under it
 //	writeState.pendMu the choice of a publication's end       journal writes only
 //	                  (journal Pending) vs a drop cutting
 //	                  a half-accepted line

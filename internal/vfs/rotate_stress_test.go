@@ -28,10 +28,24 @@ import (
 // old object was adopted by a writer reopening the name, and its late
 // delete could take the new lines; TestRotationWhoseOldKeyIsDeletedLater.)
 func TestRotateUnderFaults(t *testing.T) {
-	stressRounds(t, rotateRound)
+	stressRounds(t, func(t *testing.T, seed int64, codec compress.Codec, express bool) {
+		rotateRound(t, seed, codec, express, false)
+	})
 }
 
-func rotateRound(t *testing.T, seed int64, codec compress.Codec, express bool) {
+// The same with logrotate's numbering: each rotation first shifts the
+// rotated files (app.log.2 -> app.log.3, app.log.1 -> app.log.2), then
+// renames app.log to app.log.1: renames of files renamed just before,
+// whose old key's delete may still be due.
+func TestRotateShiftUnderFaults(t *testing.T) {
+	stressRounds(t, func(t *testing.T, seed int64, codec compress.Codec, express bool) {
+		rotateRound(t, seed, codec, express, true)
+	})
+}
+
+// rotateRound runs one round; shift: logrotate's numbering (app.log.1 is
+// the newest rotated file), else app.log.1 is the oldest.
+func rotateRound(t *testing.T, seed int64, codec compress.Codec, express, shift bool) {
 	ctx := context.Background()
 	const lines, rotations = 200, 5
 	mem := stressBucket(express)
@@ -63,7 +77,15 @@ func rotateRound(t *testing.T, seed int64, codec compress.Codec, express bool) {
 				return
 			case <-time.After(time.Duration(20+rrng.Intn(20)) * time.Millisecond):
 			}
-			err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log."+strconv.Itoa(rotated+1), 0)
+			to := "app.log." + strconv.Itoa(rotated+1)
+			if shift {
+				if err := shiftRotated(ctx, fs, rotated, stop); err != nil {
+					failedRenames++
+					continue // the shift goes on where it stopped
+				}
+				to = "app.log.1"
+			}
+			err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), to, 0)
 			switch {
 			case err == nil:
 				rotated++
@@ -104,7 +126,13 @@ func rotateRound(t *testing.T, seed int64, codec compress.Codec, express bool) {
 		names = append(names, name)
 	}
 	// app.log.1 … app.log.N, then app.log: each writer's lines in order.
-	sort.Slice(names, func(i, j int) bool { return rotationIndex(names[i]) < rotationIndex(names[j]) })
+	sort.Slice(names, func(i, j int) bool {
+		a, b := rotationIndex(names[i]), rotationIndex(names[j])
+		if shift && a != b && a != 1<<30 && b != 1<<30 {
+			return a > b // app.log.N is the oldest
+		}
+		return a < b
+	})
 	var all strings.Builder
 	for _, name := range names {
 		inS3 := string(readKey(t, mem, codec, name))
@@ -117,6 +145,27 @@ func rotateRound(t *testing.T, seed int64, codec compress.Codec, express bool) {
 		t.Fatalf("files %v after %d rotations", names, rotated)
 	}
 	checkLines(t, all.String(), writers, lines)
+}
+
+// shiftRotated renames app.log.k to app.log.k+1 for k = n … 1, each
+// that is still to move (a shift a failed rename stopped goes on; never
+// over a file: a lookup that fails under the faults cannot tell).
+func shiftRotated(ctx context.Context, fs *FS, n int, stop <-chan struct{}) error {
+	for k := n; k >= 1; k-- {
+		from, to := "app.log."+strconv.Itoa(k), "app.log."+strconv.Itoa(k+1)
+		err := fs.Rename(ctx, fs.Root(), from, fs.Root(), to, RenameNoReplace)
+		if err == ErrExists || err == ErrNotFound {
+			continue // moved before a later step failed
+		}
+		if err != nil {
+			select {
+			case <-stop:
+			case <-time.After(2 * time.Millisecond):
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // rotationIndex orders app.log.1 … app.log.N before app.log.
