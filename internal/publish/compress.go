@@ -35,6 +35,10 @@ type Compressing interface {
 	// Unkeep ends key's kept form: its file is published (its object
 	// tells the form now) or its name is gone.
 	Unkeep(key string, published bool)
+	// OtherForm reports whether S3 holds key's file in the other form
+	// than Compressed(key) says: another host's copy of it, created
+	// first.
+	OtherForm(ctx context.Context, key string) (bool, error)
 	// Holder is the key of another file whose object a new file at key
 	// (stored compressed or not) would write over, or "".
 	Holder(ctx context.Context, key string, compressed bool) (string, error)
@@ -88,6 +92,37 @@ func (p *Publisher) ForgetForm(key string) {
 	if z, ok := p.st.(Compressing); ok {
 		z.Unkeep(key, false)
 	}
+}
+
+// adoptForm: the first object wins. A file not yet in S3 whose name
+// another host has meanwhile created in the other form (plain NAME where
+// this host would write NAME.gz, or the reverse) takes that object's form
+// before its first publication, which then joins the object as any file
+// whose name another host created first: an append rebases onto it, a
+// whole file is a conflict. S3 never holds the name in both forms. (A
+// twin that is another name's file is no copy: checkHeld, and vfs's
+// EEXIST at create, rule on those.)
+func (p *Publisher) adoptForm(ctx context.Context, f *spool.File) error {
+	z, ok := p.st.(Compressing)
+	j := f.Journal()
+	if !ok || j.Exists {
+		return nil
+	}
+	there, err := z.OtherForm(ctx, j.Key)
+	if err != nil || !there {
+		return err
+	}
+	compressed := p.Compressed(j.Key)
+	form, name := spool.FormPlain, "plain"
+	if !compressed {
+		form, name = spool.FormCompressed, "compressed"
+	}
+	if err := f.Update(func(jj *spool.Journal) { jj.Form = form }); err != nil {
+		return err
+	}
+	p.KeepForm(f.Journal())
+	p.log.Info(fmt.Sprintf("another host created %s first, %s: this file is stored %s", j.Key, name, name), "key", j.Key, "form", name)
+	return nil
 }
 
 // ErrHeld: a new file's object key is another file's object (with

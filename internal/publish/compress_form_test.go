@@ -3,6 +3,9 @@ package publish
 import (
 	"bytes"
 	"context"
+	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/s3mount/s3mount/internal/compress"
@@ -84,6 +87,92 @@ func TestPublicationKeepsTheJournalsForm(t *testing.T) {
 			}
 			if string(got) != data {
 				t.Fatalf("%s holds %q, want %q", c.obj, got, data)
+			}
+		})
+	}
+}
+
+// The first object wins: a file not yet in S3 whose name another host
+// created first in the other form (plain NAME where this host would write
+// NAME.gz, or the reverse) takes that object's form, says so once, and
+// joins the object: an append goes after their bytes, a whole file is a
+// conflict (its data kept). S3 never holds the name in both forms. A twin
+// that is another name's file (a plain NAME.gz of its own beside the plain
+// file NAME) is no copy: the form stays. A plain file whose name the globs
+// leave plain asks nothing (zstore.OtherForm).
+func TestANewFileTakesTheFormOfTheObjectAnotherHostCreatedFirst(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		key  string
+		form spool.Form
+		kind spool.Kind
+		// theirs: another host's object, created first: plain at key, or
+		// marked at key.gz when marked; unmarked: a plain key.gz.
+		theirs           string
+		marked, unmarked bool
+		wantObj, want    string
+		wantForm         spool.Form // "": the form stays
+		gaveUp           bool
+	}{
+		{name: "a log the globs compress, plain object first", key: "x.log", kind: spool.KindAppend,
+			theirs: "theirs\n", wantObj: "x.log", want: "theirs\nours\n", wantForm: spool.FormPlain},
+		{name: "a log renamed before its first publication keeps compressed, plain object first", key: "d", form: spool.FormCompressed, kind: spool.KindAppend,
+			theirs: "theirs\n", wantObj: "d", want: "theirs\nours\n", wantForm: spool.FormPlain},
+		{name: "a log renamed before its first publication keeps plain, compressed object first", key: "x.log", form: spool.FormPlain, kind: spool.KindAppend,
+			theirs: "theirs\n", marked: true, wantObj: "x.log.gz", want: "theirs\nours\n", wantForm: spool.FormCompressed},
+		{name: "a whole file, plain object first: a conflict", key: "x.log", kind: spool.KindWhole,
+			theirs: "theirs\n", wantObj: "x.log", want: "theirs\n", wantForm: spool.FormPlain, gaveUp: true},
+		{name: "a plain file beside a plain NAME.gz of its own", key: "y.log", form: spool.FormPlain, kind: spool.KindAppend,
+			theirs: "another file\n", unmarked: true, wantObj: "y.log", want: "ours\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mem := memstore.New("b")
+			switch {
+			case c.marked:
+				b := compress.Gzip.AppendMember(nil, []byte(c.theirs))
+				cond := s3store.Cond{Encoding: &s3store.Encoding{Name: "gzip", Size: int64(len(c.theirs))}}
+				if _, err := mem.Put(ctx, c.key+".gz", bytes.NewReader(b), int64(len(b)), cond); err != nil {
+					t.Fatal(err)
+				}
+			case c.unmarked:
+				mem.PutObject(c.key+".gz", []byte(c.theirs))
+			default:
+				mem.PutObject(c.key, []byte(c.theirs))
+			}
+			z := zstore.New(mem, compress.Gzip, []string{"*.log"})
+			sp, f := newSpoolFile(t, spool.Journal{Key: c.key, Kind: c.kind, Form: c.form, Dirty: true}, "ours\n")
+			var logs bytes.Buffer
+			p := NewPublisher(z, nil, sp, Config{PartSize: 5 << 20}, slog.New(slog.NewTextHandler(&logs, nil)))
+			_, err := p.Publish(ctx, f, &fakeFile{}, true)
+			if c.gaveUp != errors.Is(err, ErrGaveUp) || (!c.gaveUp && err != nil) {
+				t.Fatalf("Publish: %v (want a conflict: %v)", err, c.gaveUp)
+			}
+			keys := mem.Keys()
+			if c.unmarked {
+				if len(keys) != 2 {
+					t.Fatalf("keys %v, want y.log and the other file y.log.gz", keys)
+				}
+			} else if len(keys) != 1 || keys[0] != c.wantObj {
+				t.Fatalf("keys %v, want only %s (the name in one form)", keys, c.wantObj)
+			}
+			got, _, _ := mem.Object(c.wantObj)
+			if c.wantObj == c.key+".gz" {
+				got = []byte(gunzip(t, got))
+			}
+			if string(got) != c.want {
+				t.Fatalf("%s holds %q, want %q", c.wantObj, got, c.want)
+			}
+			wantForm := c.form
+			if c.wantForm != "" {
+				wantForm = c.wantForm
+			}
+			if j := f.Journal(); j.Form != wantForm {
+				t.Fatalf("journal's form %q, want %q", j.Form, wantForm)
+			}
+			switched := strings.Count(logs.String(), "another host created "+c.key+" first")
+			if want := map[bool]int{true: 1, false: 0}[c.wantForm != ""]; switched != want {
+				t.Fatalf("%d log lines about the form switch, want %d:\n%s", switched, want, logs.String())
 			}
 		})
 	}

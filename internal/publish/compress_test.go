@@ -57,8 +57,14 @@ func TestCompressedLogGrowsByMembers(t *testing.T) {
 	for i, s := range []string{"one\n", "two\n", string(big) + "\n", "four\n", "five\n"} {
 		heads := mem.Stats()["HeadObject"].Requests
 		appendAndPublish(t, p, f, s)
-		if n := mem.Stats()["HeadObject"].Requests - heads; n != 0 {
-			t.Fatalf("publication %d sent %d HEADs: the mount knows its own object's size", i, n)
+		// The first asks whether another host created app.log plain
+		// first (adoptForm); after it the mount knows its own object.
+		wantHeads := int64(0)
+		if i == 0 {
+			wantHeads = 1
+		}
+		if n := mem.Stats()["HeadObject"].Requests - heads; n != wantHeads {
+			t.Fatalf("publication %d sent %d HEADs, want %d: the mount knows its own object's size", i, n, wantHeads)
 		}
 		want.WriteString(s)
 		obj, _, ok := mem.Object("app.log.gz")

@@ -100,6 +100,10 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 	// The form of a file not yet in S3 (renamed before its first
 	// publication) is told to the view before anything below asks it.
 	p.KeepForm(f.Journal())
+	if err := p.adoptForm(ctx, f); err != nil {
+		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
+		return res, err
+	}
 	if err := p.checkHeld(ctx, f); err != nil {
 		p.log.Warn("publication waits; data kept in the spool", "key", f.Journal().Key, "err", err)
 		return res, err

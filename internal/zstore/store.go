@@ -361,6 +361,40 @@ func (z *Store) Holder(ctx context.Context, key string, compressed bool) (string
 	return "", nil
 }
 
+// OtherForm reports whether S3 holds key's file in the other form than
+// this view would write it in (another host created it first: plain NAME
+// where this host would write NAME.gz, or NAME.gz with s3mount's mark
+// where it would write NAME). A plain file whose name the globs leave
+// plain costs no request: such files are many, and another host stores
+// the name compressed only when its own globs, a rename of a log there or
+// a form learned from S3 say so. The twins of another name are no copy of
+// key's file: a plain NAME.gz that is no compressed file's object (a file
+// of its own, logrotate's compress) and a marked object at key itself
+// (the compressed file key minus .gz: Holder and publish.ErrHeld rule on
+// those).
+func (z *Store) OtherForm(ctx context.Context, key string) (bool, error) {
+	_, compressed := z.Compressed(key)
+	if !compressed && !z.byName(key) {
+		return false, nil
+	}
+	var info s3store.ObjectInfo
+	var err error
+	if compressed {
+		info, err = z.rawHead(ctx, key)
+	} else {
+		info, err = z.headObject(ctx, key, key+z.codec.Ext())
+	}
+	switch {
+	case errors.Is(err, s3store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case compressed:
+		return z.aliasOf(key, info) == "", nil
+	}
+	return z.ours(info), nil
+}
+
 // Learn makes sure the view knows in which form key's file is stored
 // (one HEAD when it does not yet): a file recovered from the spool after a
 // remount may be a plain object under a name the globs match (renamed
