@@ -283,6 +283,35 @@ func modelCases() []modelCase {
 				s.open(1, "c", wrAppend), s.remoteAppend("c")}
 		})
 	}
+	for _, o := range []coreOptions{{Express: true, AllowOverwrite: true, Compress: compress.Zstd}, zgeneral} {
+		add("a log renamed before its first publication to a name another host then created plain is stored plain ("+o.String()+")", o, func(s *scenario) []op {
+			// As found (TestModelCompressed seed 475305013, on a directory
+			// bucket): "c" is compressed, "d" is not; the renamed log kept
+			// its compressed form and wrote d.zst beside the plain "d"
+			// another host had created first. The first object wins: the
+			// log takes the plain form and appends after their lines.
+			return []op{
+				{ID: 34, Kind: opOpen, Slot: 5, Name: "c", Flags: wrAppend},
+				{ID: 38, Kind: opRename, Name: "c", To: "d"},
+				{ID: 39, Kind: opWrite, Slot: 5, Len: 86},
+				{ID: 51, Kind: opRaceTick, Name: "d", Nth: 1},
+			}
+		})
+	}
+	add("a new log whose name another host created compressed first joins that object", zgeneralZstd, func(s *scenario) []op {
+		// As found (TestModelCompressed seed 2267763; e2f2817 fixed its
+		// cause, a stale plain form): "a" was known as plain, another
+		// host wrote a.zst first, and the new log "a" was stored plain
+		// beside it. Whatever this host believed of the name, the
+		// object another host created first decides its form.
+		return []op{
+			{ID: 4, Kind: opRemoteAppend, Name: "d", Len: 1},
+			{ID: 20, Kind: opRename, Name: "d", To: "a"},
+			{ID: 30, Kind: opRemoteDelete, Name: "a"},
+			{ID: 40, Kind: opOpen, Slot: 0, Name: "a", Flags: os.O_RDWR | os.O_CREATE | os.O_APPEND},
+			{ID: 55, Kind: opRemoteAppend, Name: "a", Len: 2},
+		}
+	})
 	return out
 }
 
