@@ -261,8 +261,9 @@ func (p *Publisher) DeleteIfStill(ctx context.Context, key, etag string) error {
 }
 
 // deleteLeft deletes the object a rename moved away from key (at etag),
-// unless a new file there took it over (takeOverLeaving): its next
-// publication replaces it.
+// unless a new file there claims it (ClaimLeft): that file replaces it
+// at its first publication, or deletes it if it leaves the name before
+// (vfs rename and unlink).
 func (p *Publisher) deleteLeft(ctx context.Context, key, etag string) error {
 	if etag == "" {
 		return nil
@@ -303,30 +304,45 @@ const deleteStripes = 16
 
 var deleteSeed = maphash.MakeSeed()
 
-// takeOverLeaving: the first publication of a file at a key a rename
-// moved an object away from, that object not deleted yet
-// (spool.Spool.Leaving), replaces it (If-Match on its ETag) rather than
-// be refused by it (If-None-Match) and rebase onto it: the rotated lines
-// published twice. A replace needs no DeleteObject permission (a bucket
-// that refuses deletes would otherwise hold the new file back for good).
-// On a directory bucket, whose appends cannot start over an object, it is
-// deleted first.
+// ClaimLeft makes j, the journal of a file being created, take over the
+// object a rename left at its key, its delete still due
+// (spool.Spool.Leaving): the file's first publication replaces it
+// (If-Match on its ETag) rather than be refused by it (If-None-Match) and
+// rebase onto it — the rotated lines published twice — and the renamed
+// file's late delete leaves it alone (deleteLeft), so a bucket that
+// refuses deletes does not hold the rename open for good. A replace needs
+// no DeleteObject permission. Not on a directory bucket, whose appends
+// cannot start over an object (takeOverLeaving deletes it there).
+func (p *Publisher) ClaimLeft(j *spool.Journal) {
+	if p.express != nil || p.sp == nil || j.Exists {
+		return
+	}
+	if etags := p.sp.Leaving(j.Key); len(etags) == 1 {
+		j.Exists, j.BaseETag, j.BaseSize = true, etags[0], 0
+	}
+}
+
+// takeOverLeaving runs before a publication of a file whose key has an
+// object a rename left there (ClaimLeft), in turn with the renamed file's
+// delete of it: once the journal claims the object (under the key's turn)
+// that delete leaves it alone, and a delete already under way ends before
+// this publication writes (a server that ignores If-Match on DELETE would
+// otherwise delete the new bytes between its HEAD and DELETE). A file
+// that did not claim it at creation (a spool from before) claims it here.
 func (p *Publisher) takeOverLeaving(ctx context.Context, f *spool.File) error {
+	if p.sp == nil {
+		return nil
+	}
 	j := f.Journal()
-	if j.Exists || p.sp == nil {
-		return nil
-	}
 	etags := p.sp.Leaving(j.Key)
-	if len(etags) == 0 {
+	if len(etags) == 0 || (j.Exists && !slices.Contains(etags, j.BaseETag)) {
 		return nil
 	}
-	// In turn with the renamed file's delete of it (deleteLeft): once
-	// the journal claims the object, that delete leaves it alone.
 	defer p.lockKey(j.Key)()
 	info, err := p.st.Head(ctx, j.Key)
 	switch {
 	case errors.Is(err, s3store.ErrNotFound):
-		return nil
+		return nil // deleted: a claimed base's write meets 404 and starts anew
 	case err != nil:
 		return fmt.Errorf("looking at the object a rename moved away from %s: %w", j.Key, err)
 	case !slices.Contains(etags, info.ETag):
@@ -336,6 +352,9 @@ func (p *Publisher) takeOverLeaving(ctx context.Context, f *spool.File) error {
 		if err := p.deleteIfStillLocked(ctx, j.Key, info.ETag); err != nil {
 			return fmt.Errorf("deleting the object a rename moved away from %s: %w", j.Key, err)
 		}
+		return nil
+	}
+	if j.Exists && j.BaseETag == info.ETag {
 		return nil
 	}
 	p.log.Info("a new file replaces the object a rename left under its name", "key", j.Key, "etag", info.ETag)

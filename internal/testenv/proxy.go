@@ -26,6 +26,7 @@ type Proxy struct {
 	slowDown atomic.Int64
 	resets   atomic.Int64
 	lost     atomic.Int64 // every nth write is applied with its answer lost
+	noDelete atomic.Bool  // DeleteObject refused (403), as a bucket policy may
 	writes   atomic.Int64
 	requests atomic.Int64
 	reads    atomic.Int64 // GETs of an object's bytes (not listings)
@@ -101,6 +102,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		resetHijacked(w)
 		return
 	}
+	if r.Method == http.MethodDelete && p.noDelete.Load() {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` +
+			`<Error><Code>AccessDenied</Code><Message>Access Denied</Message>` +
+			`<RequestId>testenv-proxy</RequestId></Error>`))
+		return
+	}
 	if k := p.slowDown.Load(); k > 0 && n%k == 0 {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -145,6 +154,10 @@ func (p *Proxy) Writes() int64 { return p.writes.Load() }
 func isWrite(r *http.Request) bool {
 	return r.Method == http.MethodPut || r.Method == http.MethodPost || r.Method == http.MethodDelete
 }
+
+// SetRefuseDeletes answers every DELETE 403 AccessDenied without
+// forwarding it (a bucket policy that denies s3:DeleteObject).
+func (p *Proxy) SetRefuseDeletes(on bool) { p.noDelete.Store(on) }
 
 // SetLatency delays every request by d before it is forwarded.
 func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }

@@ -142,3 +142,24 @@ func TestProxyLostAnswers(t *testing.T) {
 		t.Fatalf("object %q", got)
 	}
 }
+
+func TestProxyRefusesDeletes(t *testing.T) {
+	srv := StartServer(t)
+	b := srv.NewBucket(t)
+	p := NewProxy(t, srv.Endpoint)
+	st := proxiedStore(t, srv, p, b, 3)
+	if _, err := st.Put(context.Background(), "k", bytes.NewReader([]byte("x")), 1, s3store.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetRefuseDeletes(true)
+	if err := st.Delete(context.Background(), "k"); !errors.Is(err, s3store.ErrAccessDenied) {
+		t.Fatalf("delete behind a proxy refusing deletes: %v, want access denied", err)
+	}
+	p.SetRefuseDeletes(false)
+	if got := srv.Get(t, b, "k"); string(got) != "x" {
+		t.Fatalf("object %q after a refused delete", got)
+	}
+	if err := st.Delete(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+}

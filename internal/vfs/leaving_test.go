@@ -6,6 +6,9 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/compress"
 	"testing"
 
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
@@ -200,5 +203,80 @@ func TestRenameInDoubtIsUndone(t *testing.T) {
 				t.Errorf("S3 holds %q, want only app.log", keys)
 			}
 		})
+	}
+}
+
+// A new file that claimed the object a rename left under its name
+// (publish.ClaimLeft) and is renamed away before its first publication
+// deletes that object (the first rename's delete left it to the claim;
+// while it cannot, the rename fails) and is published under its new name
+// as a new file, in the form that name takes (compressed: it was stored
+// plain).
+func TestClaimingFileRenamedBeforeItsPublication(t *testing.T) {
+	ctx := context.Background()
+	for _, codec := range []compress.Codec{"", compress.Gzip} {
+		for _, flags := range []int{os.O_WRONLY | os.O_APPEND, os.O_WRONLY} {
+			name := map[int]string{os.O_WRONLY | os.O_APPEND: "append", os.O_WRONLY: "whole"}[flags]
+			t.Run(string(codec)+" "+name, func(t *testing.T) {
+				obj := "app.log" // the object of app.log
+				if codec != "" {
+					obj += codec.Ext()
+				}
+				mem := memstore.New("b")
+				fs := timedFS(t, mem, t.TempDir(), codec, false, func(o *Options) {
+					o.UploadInterval, o.CloseDelay, o.AllowDelete = time.Hour, time.Hour, true
+				})
+				_, h0, err := fs.Create(ctx, fs.Root(), "app.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustWrite(t, h0, "old\n")
+				if err := h0.Fsync(ctx); err != nil {
+					t.Fatal(err)
+				}
+				h0.Release()
+				var failing atomic.Bool
+				failing.Store(true)
+				failDeletes(mem, obj, &failing)
+				if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.1", 0); err != nil {
+					t.Fatal(err)
+				}
+				_, h, err := fs.Create(ctx, fs.Root(), "app.log", flags|os.O_CREATE, 0o644)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustWrite(t, h, "new\n")
+				// The first rename's delete, due: claimed, so left to
+				// the claiming file (the rename is finished).
+				h1 := openAppend(t, fs, "app.log.1")
+				if err := h1.Fsync(ctx); err != nil {
+					t.Fatalf("the first rename's publication: %v", err)
+				}
+				h1.Release()
+				if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.2", 0); Errno(err) != syscall.EIO {
+					t.Fatalf("rename of the claiming file while the claimed object cannot be deleted: %v, want EIO", err)
+				}
+				failing.Store(false)
+				if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.2", 0); err != nil {
+					t.Fatalf("rename of the claiming file before its publication: %v", err)
+				}
+				if err := h.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				h.Release()
+				if err := fs.Shutdown(ctx); err != nil {
+					t.Fatal(err)
+				}
+				want := map[string]string{"app.log.1": "old\n", "app.log.2": "new\n"}
+				for key, w := range want {
+					if got := string(readKey(t, mem, codec, key)); got != w {
+						t.Errorf("S3 %s = %q, want %q", key, got, w)
+					}
+				}
+				if keys := mem.Keys(); len(keys) != len(want) {
+					t.Errorf("S3 holds %q", keys)
+				}
+			})
+		}
 	}
 }

@@ -93,7 +93,9 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 		return old, h, err
 	}
 	uid, gid := fs.ownerFor(ctx, dir)
-	f, err := fs.newSpoolFile(spool.Journal{Key: fs.key(p), Kind: kind, Dirty: kind == spool.KindWhole, Mode: statPerm(mode) | syscall.S_IFREG, UID: uid, GID: gid})
+	j := spool.Journal{Key: fs.key(p), Kind: kind, Dirty: kind == spool.KindWhole, Mode: statPerm(mode) | syscall.S_IFREG, UID: uid, GID: gid}
+	fs.pub.ClaimLeft(&j) // an object a rename left here: replaced, not appended to
+	f, err := fs.newSpoolFile(j)
 	if err != nil {
 		return nil, nil, fs.spoolErr(err, p)
 	}

@@ -213,7 +213,10 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 				j.Exists, j.BaseETag = true, dstETag
 				j.Kind, j.Dirty = spool.KindWhole, true
 				j.Form = spool.FormByName
-			case j.Kind == spool.KindWhole:
+			case j.Kind == spool.KindWhole, j.BaseSize == 0:
+				// Nothing of it in S3 (an append with no base bytes: it
+				// claimed an object a rename left at the old key,
+				// publish.ClaimLeft, deleted below).
 				j.Exists, j.BaseETag = false, ""
 			}
 			if !j.Exists {
@@ -224,9 +227,10 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			return err
 		}
 		fs.pub.KeepForm(f.Journal())
-		if old.Exists && old.Kind == spool.KindWhole {
+		if old.Exists && (old.Kind == spool.KindWhole || old.BaseSize == 0) {
 			// The old key holds an object this file was to overwrite
-			// (it was renamed over it): that object goes with the name.
+			// (it was renamed over it, or claimed one a rename left
+			// there: publish.ClaimLeft): that object goes with the name.
 			// If it cannot go, the rename fails: the name kept it, and
 			// nothing would delete it later.
 			if err := fs.pub.DeleteIfStill(ctx, oldKey, old.BaseETag); err != nil && !fs.pub.Gone(ctx, oldKey) {
