@@ -477,23 +477,16 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 	if !dir && fs.sp.LeavingAt(fs.key(p), info.ETag, now) {
 		// An object this host renamed away, its delete still to come
 		// (spool.Spool.Leaving): a file under its new name, not this one.
-		if n == nil {
-			return nil
-		}
-		n.mu.Lock()
-		local := n.hasLocalState() || now.Before(n.changedAtLocked())
-		n.mu.Unlock()
-		if local {
+		if n != nil && n.heldSince(now) {
 			return n
 		}
-		fs.dropLocked(n)
+		if n != nil {
+			fs.dropLocked(n)
+		}
 		return nil
 	}
 	if n != nil && n.dir != dir {
-		n.mu.Lock()
-		local := n.hasLocalState() || now.Before(n.changedAtLocked())
-		n.mu.Unlock()
-		if local {
+		if n.heldSince(now) {
 			return n
 		}
 		fs.dropLocked(n)
@@ -513,6 +506,14 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 	}
 	n.mu.Unlock()
 	return n
+}
+
+// heldSince reports whether n has what an answer S3 gave at asked must
+// not replace: local state, or a change this host made after asking.
+func (n *Node) heldSince(asked time.Time) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.hasLocalState() || asked.Before(n.changedAtLocked())
 }
 
 // Mkdir makes a directory. With Options.PosixMetadata it is its "dir/"
