@@ -86,19 +86,22 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 		}
 	}
 	info, err := p.copyObject(ctx, oldKey, etag, size, newKey, s3store.Cond{Tag: tag, Attrs: attrs})
+	unknown := false // S3 could not tell whether a failed move took effect
 	if err != nil {
 		// A copy (RenameObject) S3 applied can still fail here (its
 		// answer lost, or a request after it): reverting the journal to
 		// the old key would leave the copy under the new name (over the
 		// file it replaced), and on a directory bucket send the file's
 		// next appends to a key that is gone.
-		if moved, ok := p.moveLanded(ctx, oldKey, newKey, etag, tag); ok {
+		moved, res := p.moveOutcome(ctx, oldKey, newKey, etag, tag)
+		if res == moveApplied {
 			info, err = moved, nil
 		}
+		unknown = res == moveUnknown
 	}
 	if err != nil {
 		var doubt *spool.MoveDoubt
-		if f != nil && !p.moveRefused(ctx, oldKey, newKey, etag, tag) {
+		if f != nil && unknown {
 			// Neither landed nor refused as far as S3 says now: the next
 			// publication looks again (resolveMoveDoubt).
 			doubt = &spool.MoveDoubt{Key: newKey, Tag: tag, ETag: etag}
@@ -144,18 +147,6 @@ var ErrMoveUnfinished = errors.New("rename: the old key is still to be deleted")
 // be (Journal.MoveDoubt), and its next publication undoes what landed.
 var ErrMoveInDoubt = errors.New("rename failed; whether S3 applied it is not known yet")
 
-// moveRefused reports whether S3 says a move that reported a failure did
-// not happen: the new key has no copy of ours (directory bucket: the old
-// key still holds the object).
-func (p *Publisher) moveRefused(ctx context.Context, oldKey, newKey, etag, tag string) bool {
-	if p.express != nil {
-		info, err := s3store.HeadSettled(ctx, p.st, oldKey)
-		return err == nil && info.ETag == etag
-	}
-	info, err := s3store.HeadSettled(ctx, p.st, newKey)
-	return errors.Is(err, s3store.ErrNotFound) || (err == nil && info.Tag != tag)
-}
-
 // resolveMoveDoubt undoes a rename of f that was reported failed though
 // S3 may have applied it (Journal.MoveDoubt): a copy at the new key is
 // deleted; on a directory bucket an object RenameObject moved there is
@@ -166,46 +157,68 @@ func (p *Publisher) resolveMoveDoubt(ctx context.Context, f *spool.File) error {
 	if d == nil {
 		return nil
 	}
-	if p.express != nil {
-		if _, moved := s3store.RenameLanded(ctx, p.st, j.Key, d.Key, d.ETag); moved {
-			p.log.Warn("a rename reported failed had moved the object: moving it back", "key", j.Key, "new_key", d.Key)
-			if _, err := p.copyObject(ctx, d.Key, d.ETag, -1, j.Key, s3store.Cond{}); err != nil {
-				if _, back := s3store.RenameLanded(ctx, p.st, d.Key, j.Key, d.ETag); !back {
-					return fmt.Errorf("moving %s back from %s: %w", j.Key, d.Key, err)
-				}
+	info, res := p.moveOutcome(ctx, j.Key, d.Key, d.ETag, d.Tag)
+	switch {
+	case res == moveUnknown:
+		return fmt.Errorf("a failed rename to %s: %w", d.Key, ErrMoveInDoubt)
+	case res == moveApplied && p.express != nil:
+		p.log.Warn("a rename reported failed had moved the object: moving it back", "key", j.Key, "new_key", d.Key)
+		if _, err := p.copyObject(ctx, d.Key, d.ETag, -1, j.Key, s3store.Cond{}); err != nil {
+			if _, back := p.moveOutcome(ctx, d.Key, j.Key, d.ETag, ""); back != moveApplied {
+				return fmt.Errorf("moving %s back from %s: %w", j.Key, d.Key, err)
 			}
-		} else if !p.moveRefused(ctx, j.Key, d.Key, d.ETag, d.Tag) {
-			return fmt.Errorf("a failed rename to %s: %w", d.Key, ErrMoveInDoubt)
 		}
-	} else {
-		info, err := s3store.HeadSettled(ctx, p.st, d.Key)
-		switch {
-		case err == nil && info.Tag == d.Tag:
-			p.log.Warn("a rename reported failed had copied the object: deleting the copy", "key", j.Key, "new_key", d.Key)
-			if err := p.DeleteIfStill(ctx, d.Key, info.ETag); err != nil {
-				return fmt.Errorf("deleting the copy a failed rename left at %s: %w", d.Key, err)
-			}
-		case err != nil && !errors.Is(err, s3store.ErrNotFound):
-			return fmt.Errorf("a failed rename to %s: %w: %v", d.Key, ErrMoveInDoubt, err)
+	case res == moveApplied:
+		p.log.Warn("a rename reported failed had copied the object: deleting the copy", "key", j.Key, "new_key", d.Key)
+		if err := p.DeleteIfStill(ctx, d.Key, info.ETag); err != nil {
+			return fmt.Errorf("deleting the copy a failed rename left at %s: %w", d.Key, err)
 		}
 	}
 	return f.Update(func(jj *spool.Journal) { jj.MoveDoubt = nil })
 }
 
-// moveLanded reports whether a copy (RenameObject) that reported a failure
-// took effect: on a directory bucket the old key is gone and the new one
-// holds the object; elsewhere the new key holds an object with the copy's
-// tag.
-func (p *Publisher) moveLanded(ctx context.Context, oldKey, newKey, etag, tag string) (s3store.ObjectInfo, bool) {
+// moveResult is what S3 says became of a move (a copy, RenameObject) that
+// reported a failure.
+type moveResult int
+
+const (
+	moveUnknown    moveResult = iota // S3 could not be asked, or cannot tell
+	moveApplied                      // it took effect all the same (its answer lost)
+	moveNotApplied                   // nothing moved
+)
+
+// moveOutcome asks S3 what became of a move of oldKey (at etag) to newKey
+// that reported a failure; applied: info is what newKey holds. On a
+// directory bucket the old key still at etag, or gone with the new one at
+// etag, tell; elsewhere whether the new key holds a copy carrying tag. A
+// move of no known version (directory bucket) or with no tag (elsewhere)
+// is never told applied: any object at newKey is no proof of ours.
+func (p *Publisher) moveOutcome(ctx context.Context, oldKey, newKey, etag, tag string) (s3store.ObjectInfo, moveResult) {
 	if p.express != nil {
-		if etag == "" {
-			// A move is of the version this host knew; with none
-			// known, any object at newKey is no proof of ours.
-			return s3store.ObjectInfo{}, false
+		old, err := s3store.HeadSettled(ctx, p.st, oldKey)
+		switch {
+		case err == nil && old.ETag == etag:
+			return s3store.ObjectInfo{}, moveNotApplied
+		case !errors.Is(err, s3store.ErrNotFound) || etag == "":
+			return s3store.ObjectInfo{}, moveUnknown
 		}
-		return s3store.RenameLanded(ctx, p.st, oldKey, newKey, etag)
+		info, err := s3store.HeadSettled(ctx, p.st, newKey)
+		if err == nil && info.ETag == etag {
+			return info, moveApplied
+		}
+		return s3store.ObjectInfo{}, moveUnknown
 	}
-	return s3store.CopyLanded(ctx, p.st, newKey, tag)
+	if tag == "" {
+		return s3store.ObjectInfo{}, moveUnknown
+	}
+	info, err := s3store.HeadSettled(ctx, p.st, newKey)
+	switch {
+	case err == nil && info.Tag == tag:
+		return info, moveApplied
+	case err == nil, errors.Is(err, s3store.ErrNotFound):
+		return s3store.ObjectInfo{}, moveNotApplied
+	}
+	return s3store.ObjectInfo{}, moveUnknown
 }
 
 // Gone reports whether S3 says key does not exist: a delete that reported
