@@ -213,10 +213,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 				j.Exists, j.BaseETag = true, dstETag
 				j.Kind, j.Dirty = spool.KindWhole, true
 				j.Form = spool.FormByName
-			case j.Kind == spool.KindWhole, j.BaseSize == 0:
-				// Nothing of it in S3 (an append with no base bytes: it
-				// claimed an object a rename left at the old key,
-				// publish.ClaimLeft, deleted below).
+			case replacesBase(*j):
 				j.Exists, j.BaseETag = false, ""
 			}
 			if !j.Exists {
@@ -227,7 +224,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			return err
 		}
 		fs.pub.KeepForm(f.Journal())
-		if old.Exists && (old.Kind == spool.KindWhole || old.BaseSize == 0) {
+		if old.Exists && replacesBase(old) {
 			// The old key holds an object this file was to overwrite
 			// (it was renamed over it, or claimed one a rename left
 			// there: publish.ClaimLeft): that object goes with the name.
@@ -288,6 +285,12 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	}
 	return nil
 }
+
+// replacesBase: none of j's base is the file's (a whole file, or an
+// append with no base bytes: one that claimed an object a rename left,
+// publish.ClaimLeft): its first publication overwrites that object, which
+// belongs to the key, not to the file.
+func replacesBase(j spool.Journal) bool { return j.Kind == spool.KindWhole || j.BaseSize == 0 }
 
 // keepMoveDoubt gives src the spool file rec whose journal records a
 // rename S3 may have applied though it failed (rec is src's own file or a
