@@ -103,24 +103,25 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodDelete && p.noDelete.Load() {
-		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(http.StatusForbidden)
-		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` +
-			`<Error><Code>AccessDenied</Code><Message>Access Denied</Message>` +
-			`<RequestId>testenv-proxy</RequestId></Error>`))
+		s3Error(w, r, http.StatusForbidden, "AccessDenied", "Access Denied")
 		return
 	}
 	if k := p.slowDown.Load(); k > 0 && n%k == 0 {
-		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		if r.Method != http.MethodHead {
-			w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` +
-				`<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>` +
-				`<RequestId>testenv-proxy</RequestId></Error>`))
-		}
+		s3Error(w, r, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
 		return
 	}
 	p.rp.ServeHTTP(w, r)
+}
+
+// s3Error answers as S3 does when it refuses a request (no body to a HEAD).
+func s3Error(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` +
+			`<Error><Code>` + code + `</Code><Message>` + msg + `</Message>` +
+			`<RequestId>testenv-proxy</RequestId></Error>`))
+	}
 }
 
 // resetHijacked takes over the connection and closes it with an RST.
