@@ -244,7 +244,14 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if off < f.j.LocalStart {
 		return 0, fmt.Errorf("spool: write at %d below local start %d", off, f.j.LocalStart)
 	}
+	// Data never takes the room a used reserve left: that room is what
+	// lets the journal say bytes are published, so that they can be
+	// punched and the disk freed. Without it a full disk stays full.
+	if !f.sp.dataRoom() {
+		return 0, f.sp.diskErr(&os.PathError{Op: "write", Path: f.dataPath(), Err: unix.ENOSPC})
+	}
 	n, err := f.data.WriteAt(p, off-f.j.Shift)
+	f.sp.dataRoomDone()
 	if err != nil {
 		// A short write past the end (disk full) is cut off again: the
 		// data file's length is what recovery trusts after a crash.

@@ -93,8 +93,9 @@ type Spool struct {
 	stop     chan struct{}
 	lock     *os.File // holds the LOCK file's flock
 
-	reserveGone atomic.Bool // a journal write used the RESERVE file
-	lastCreated int64       // the latest Journal.Created given out or recovered
+	reserveMu   sync.RWMutex // the RESERVE file; held shared by data writes (reserve.go)
+	reserve     atomic.Int32 // a reserveState
+	lastCreated int64        // the latest Journal.Created given out or recovered
 }
 
 // Open opens (creating if needed) the spool at dir for identity, the
@@ -400,53 +401,6 @@ func (s *Spool) diskErr(err error) error {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return !errors.Is(err, os.ErrNotExist)
-}
-
-// reserveFile holds a little disk space back so that journals can still be
-// written when data has filled the spool's disk (a publication that S3
-// accepted must be recorded, or it would be repeated).
-const reserveFile = "RESERVE"
-
-const reserveSize = 256 << 10
-
-func (s *Spool) makeReserve() {
-	s.reserveGone.Store(true)
-	p := filepath.Join(s.dir, reserveFile)
-	f, err := openPrivate(p, os.O_WRONLY|os.O_CREATE)
-	if err == nil {
-		if _, err = checkPrivate(f); err != nil {
-			f.Close()
-		}
-	}
-	if err != nil {
-		// Not ours (a symlink, a hard link, a directory): take the name
-		// back rather than grow a file elsewhere.
-		os.Remove(p)
-		if f, err = openPrivate(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL); err != nil {
-			return
-		}
-	}
-	defer f.Close()
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, reserveSize); err != nil {
-		f.Close()
-		os.Remove(p)
-		return
-	}
-	s.reserveGone.Store(false)
-}
-
-// restoreReserve makes the reserve again if a journal write used it.
-func (s *Spool) restoreReserve() {
-	if s.reserveGone.Load() {
-		s.makeReserve()
-	}
-}
-
-// useReserve frees the reserve so that a journal write can succeed; it is
-// made again once space has been released.
-func (s *Spool) useReserve() bool {
-	s.reserveGone.Store(true)
-	return os.Remove(filepath.Join(s.dir, reserveFile)) == nil
 }
 
 // writeFile persists a journal; tests replace it to fail on cue.

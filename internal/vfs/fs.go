@@ -49,6 +49,9 @@
 //	spool.File.mu     the journal, accounting and pins        journal writes (disk I/O)
 //	spool.Spool.mu    used bytes, disk-full flag, file set,   nothing slow (cond waits)
 //	                  renames' old keys (Leaving)
+//	spool.Spool.      the RESERVE file: held shared by a      a data write's pwrite
+//	reserveMu         data write, alone to make or remove     (shared), the RESERVE
+//	                  it (spool/reserve.go); under File.mu    file's disk I/O
 //	Stats.mu, FS.warnMu                                       leaves
 //	fuseadapter's     a kernel inode's backing id and its     the BACKING_OPEN/CLOSE
 //	backing.mu        users (leaf: taken with no vfs lock     ioctl

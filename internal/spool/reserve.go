@@ -1,0 +1,115 @@
+package spool
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// reserveFile holds a little disk space back so that journals can still be
+// written when data has filled the spool's disk: a publication that S3
+// accepted must be recorded, or it would be repeated, and only a recorded
+// publication lets its bytes be punched, which is what frees the disk.
+const reserveFile = "RESERVE"
+
+const reserveSize = 256 << 10
+
+// reserveState says what the RESERVE file holds.
+type reserveState int32
+
+const (
+	// reserveUsed: a journal write freed it (or the disk was full when it
+	// was to be made). The room it left is for journals only: data
+	// writes fail with ENOSPC until it is made again.
+	reserveUsed reserveState = iota
+	// reserveHeld: RESERVE holds reserveSize bytes.
+	reserveHeld
+	// reserveNone: the spool's file system cannot hold one (not a matter
+	// of space); data writes go ahead without it.
+	reserveNone
+)
+
+func (s *Spool) reserveState() reserveState { return reserveState(s.reserve.Load()) }
+
+// makeReserve (re)makes the RESERVE file.
+func (s *Spool) makeReserve() {
+	s.reserveMu.Lock()
+	defer s.reserveMu.Unlock()
+	s.reserve.Store(int32(s.fillReserve()))
+}
+
+func (s *Spool) fillReserve() reserveState {
+	p := filepath.Join(s.dir, reserveFile)
+	f, err := openPrivate(p, os.O_WRONLY|os.O_CREATE)
+	if err == nil {
+		if _, err = checkPrivate(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		// Not ours (a symlink, a hard link, a directory): take the name
+		// back rather than grow a file elsewhere.
+		os.Remove(p)
+		if f, err = openPrivate(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL); err != nil {
+			return reserveFailed(err)
+		}
+	}
+	defer f.Close()
+	err = syscall.Fallocate(int(f.Fd()), 0, 0, reserveSize)
+	if errors.Is(err, syscall.EOPNOTSUPP) {
+		// No fallocate here: zeros take the room instead.
+		_, err = f.WriteAt(make([]byte, reserveSize), 0)
+		if err == nil {
+			err = f.Sync()
+		}
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(p)
+		return reserveFailed(err)
+	}
+	return reserveHeld
+}
+
+func reserveFailed(err error) reserveState {
+	if isNoSpace(err) {
+		return reserveUsed
+	}
+	return reserveNone
+}
+
+// restoreReserve makes the reserve again if a journal write used it.
+func (s *Spool) restoreReserve() {
+	if s.reserveState() == reserveUsed {
+		s.makeReserve()
+	}
+}
+
+// dataRoom reports whether data may take disk space: not while the
+// reserve is used (it makes it again first if it can). When it may, the
+// reserve's lock is held shared until dataRoomDone, so that the room a
+// journal write frees meanwhile is not taken by the data write.
+func (s *Spool) dataRoom() bool {
+	s.restoreReserve()
+	s.reserveMu.RLock()
+	if s.reserveState() == reserveUsed {
+		s.reserveMu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (s *Spool) dataRoomDone() { s.reserveMu.RUnlock() }
+
+// useReserve frees the reserve so that a journal write can succeed; it is
+// made again once space has been freed.
+func (s *Spool) useReserve() bool {
+	s.reserveMu.Lock()
+	defer s.reserveMu.Unlock()
+	if s.reserveState() == reserveNone {
+		return false
+	}
+	s.reserve.Store(int32(reserveUsed))
+	return os.Remove(filepath.Join(s.dir, reserveFile)) == nil
+}

@@ -1,0 +1,105 @@
+package spool
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// smallDisk mounts a tmpfs of size bytes for a spool to fill.
+func smallDisk(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs (the tests run as root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// fill appends chunks to f until the disk refuses one; it returns the
+// file's size then.
+func fill(t *testing.T, f *File, chunk int) int64 {
+	t.Helper()
+	p := make([]byte, chunk)
+	for i := range p {
+		p[i] = 'x'
+	}
+	for i := 0; ; i++ {
+		off := f.Journal().Size
+		f.sp.Force(f.Growth(off, int64(len(p))))
+		if _, err := f.WriteAt(p, off); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("write: %v", err)
+			}
+			return off
+		}
+		if i > 1<<20 {
+			t.Fatal("the disk never filled")
+		}
+	}
+}
+
+// A journal write that used the reserve on a full disk leaves room that
+// data must not take: the next journal (the one that lets published bytes
+// be punched) needs it. Otherwise a writer waiting for space refills the
+// disk and nothing can free it again (a blocking writer hung for good).
+func TestReserveRoomIsForJournalsOnly(t *testing.T) {
+	dir := smallDisk(t, "1m")
+	s, _ := open(t, dir, Options{MaxBuffer: 1 << 30})
+	if s.reserveState() != reserveHeld {
+		t.Fatalf("reserve not made on a fresh disk: state %d", s.reserveState())
+	}
+	f, err := s.Create(Journal{Key: "full.log", Kind: KindAppend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := fill(t, f, 4096)
+	if size == 0 {
+		t.Fatal("nothing fitted")
+	}
+	// S3 took every byte: recording that needs a journal, and the disk
+	// is full, so the reserve goes; the bytes released make it again.
+	if err := f.Update(func(j *Journal) {
+		j.Exists, j.BaseSize, j.BaseETag = true, size, `"e1"`
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if f.unsaved {
+		t.Fatal("the publication was not saved although the reserve was there for it")
+	}
+	if s.reserveState() != reserveHeld {
+		t.Fatalf("reserve state %d after published bytes were released", s.reserveState())
+	}
+	// Another file's journal write uses it, and the writer of this one
+	// comes first to the room it left (in the hang, a woken writer took
+	// it before Release made the reserve again).
+	if !s.useReserve() {
+		t.Fatal("no reserve to use")
+	}
+	// The writer goes on: nothing of the reserve's room is data's.
+	if more := fill(t, f, 4096); more != size {
+		t.Fatalf("data took %d bytes of the room the reserve left", more-size)
+	}
+	// So the journal that lets the published bytes go can be written.
+	if err := f.Punch(0, size); err != nil {
+		t.Fatalf("punching published bytes on a full disk: %v", err)
+	}
+	if s.reserveState() != reserveHeld {
+		t.Fatalf("reserve state %d after bytes were freed", s.reserveState())
+	}
+	if fi, err := os.Stat(filepath.Join(dir, reserveFile)); err != nil || fi.Size() != reserveSize {
+		t.Fatalf("RESERVE: %v %v", fi, err)
+	}
+	if more := fill(t, f, 4096); more <= size {
+		t.Fatal("no data fitted after the published bytes were freed")
+	}
+	s.Close()
+	_, left := open(t, dir, Options{MaxBuffer: 1 << 30})
+	if len(left) != 1 || left[0].Journal().LocalStart != size || left[0].Journal().BaseSize != size {
+		t.Fatalf("recovered %+v", left)
+	}
+}
