@@ -29,6 +29,32 @@ func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) err
 	if j.RenamedFrom == "" {
 		return nil
 	}
+	if j.RenameTag != renameCopied {
+		if err := p.finishCopy(ctx, f, t); err != nil {
+			return err
+		}
+	}
+	// Also on a directory bucket: RenameObject removed the old key, but a
+	// directory rename's moves are copies (and their deletes may not
+	// have run). The file is under its new name: a delete that fails
+	// does not hold its publications back (a bucket may refuse deletes
+	// for good); it is tried again before each of them.
+	if err := p.deleteLeft(ctx, j.RenamedFrom, j.RenamedFromETag); err != nil {
+		p.log.Warn("renamed; cannot delete the old key yet (tried again at the next publication)", "key", j.Key, "old_key", j.RenamedFrom, "err", err)
+		return nil
+	}
+	return f.Update(func(jj *spool.Journal) { jj.RenamedFrom, jj.RenamedFromETag, jj.RenameTag = "", "", "" })
+}
+
+// renameCopied, as a journal's RenameTag, says the rename's copy is known
+// to have landed: only the old key's delete is due. (The copy's own tag
+// cannot tell once the file has been published again under its new key.)
+const renameCopied = "copied"
+
+// finishCopy makes sure the copy of an interrupted rename is at the
+// journal's key (copying it again if it did not land) and records it.
+func (p *Publisher) finishCopy(ctx context.Context, f *spool.File, t File) error {
+	j := f.Journal()
 	warn := func(err error) error {
 		p.log.Warn("recovered spool file: cannot finish its rename yet", "key", j.Key, "old_key", j.RenamedFrom, "err", err)
 		return fmt.Errorf("finishing the rename from %s: %w", j.RenamedFrom, err)
@@ -55,17 +81,11 @@ func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) err
 			return warn(err)
 		}
 	}
-	if err := f.Update(func(jj *spool.Journal) { jj.BaseETag, jj.Exists = info.ETag, true }); err != nil {
-		return warn(err)
-	}
-	// Also on a directory bucket: RenameObject removed the old key, but a
-	// directory rename's moves are copies (and their deletes may not
-	// have run).
-	if err := p.deleteLeft(ctx, j.RenamedFrom, j.RenamedFromETag); err != nil {
+	if err := f.Update(func(jj *spool.Journal) { jj.BaseETag, jj.Exists, jj.RenameTag = info.ETag, true, renameCopied }); err != nil {
 		return warn(err)
 	}
 	t.Wrote(j.BaseSize, info.ETag)
-	return f.Update(func(jj *spool.Journal) { jj.RenamedFrom, jj.RenamedFromETag, jj.RenameTag = "", "", "" })
+	return nil
 }
 
 // Move moves a published object to newKey for a rename and returns its
@@ -116,7 +136,7 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 		return "", err
 	}
 	if f != nil {
-		if err := f.Update(func(j *spool.Journal) { j.BaseETag, j.Exists = info.ETag, true }); err != nil {
+		if err := f.Update(func(j *spool.Journal) { j.BaseETag, j.Exists, j.RenameTag = info.ETag, true, renameCopied }); err != nil {
 			return "", err
 		}
 	}

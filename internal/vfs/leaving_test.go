@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -278,5 +279,44 @@ func TestClaimingFileRenamedBeforeItsPublication(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A log renamed while open (logrotate before the daemon reopens its log)
+// keeps being written under its new name while its old key cannot be
+// deleted (S3 refusing deletes): its lines are published all the same —
+// the delete still due does not hold them back — and a later
+// publication never copies the old object over them again.
+func TestRenamedLogPublishesWhileItsOldKeyCannotBeDeleted(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	mem.PutObject("app.log", []byte("line 1\n"))
+	fs := lostFS(t, mem, t.TempDir())
+	h := openAppend(t, fs, "app.log")
+	var failing atomic.Bool
+	failing.Store(true)
+	failDeletes(mem, "app.log", &failing)
+	if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.1", 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"line 2\n", "line 3\n"} {
+		mustWrite(t, h, line)
+		if err := h.Fsync(ctx); err != nil {
+			t.Fatalf("fsync of the renamed log while its old key cannot be deleted: %v", err)
+		}
+		if got, _, _ := mem.Object("app.log.1"); !strings.HasSuffix(string(got), line) {
+			t.Fatalf("S3 app.log.1 = %q after fsync", got)
+		}
+	}
+	h.Release()
+	failing.Store(false)
+	if err := fs.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := mem.Object("app.log.1"); string(got) != "line 1\nline 2\nline 3\n" {
+		t.Fatalf("S3 app.log.1 = %q", got)
+	}
+	if keys := mem.Keys(); len(keys) != 1 {
+		t.Fatalf("S3 holds %q, want only app.log.1 (the old key deleted once it could be)", keys)
 	}
 }

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/s3mount/s3mount/internal/spool"
@@ -35,7 +36,11 @@ func (n *Node) finishMove(ctx context.Context, writersHeld bool) error {
 	if f == nil || !moveOpen(f.Journal()) {
 		return nil
 	}
-	if err := n.fs.pub.FinishRename(ctx, f, pubFile{n: n, writersHeld: writersHeld}); err != nil {
+	err := n.fs.pub.FinishRename(ctx, f, pubFile{n: n, writersHeld: writersHeld})
+	if err == nil && moveOpen(f.Journal()) {
+		err = errors.New("its old key could not be deleted")
+	}
+	if err != nil {
 		n.fs.log.Warn("cannot change a file whose earlier rename is unfinished (its old key not deleted yet)", "path", n.Path(), "err", err, "errno", "EIO")
 		return ErrIO
 	}
