@@ -89,6 +89,9 @@ type Job struct {
 	err      error     // the last publication's outcome
 	failures int       // failed publications in a row
 	last     time.Time // last successful publication
+	// leftFailures: publications in a row that could not delete the old
+	// key of the file's rename.
+	leftFailures int
 }
 
 // NewJob makes the job of file id (stable while the file exists; it moves
@@ -151,6 +154,11 @@ func (j *Job) publishHeld(ctx context.Context, final bool) error {
 	}
 	j.q.report(res, err)
 	failures := j.record(err)
+	if n := j.recordLeft(err == nil && res.OldKeyDue); n > 0 {
+		// The delete is retried on its own backoff, not at the next
+		// interval's publication (there may be none: nothing written).
+		j.At(time.Now().Add(j.q.timing.LeftRetryAfter(n)))
+	}
 	switch {
 	case errors.Is(err, ErrHeld):
 		// A wait, not a failure: tried again at the interval (the
@@ -178,6 +186,19 @@ func (j *Job) record(err error) int {
 		j.last = time.Now()
 	}
 	return j.failures
+}
+
+// recordLeft counts successful publications in a row that left the old
+// key of the file's rename (due) and returns the count (0: not due).
+func (j *Job) recordLeft(due bool) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if due {
+		j.leftFailures++
+	} else {
+		j.leftFailures = 0
+	}
+	return j.leftFailures
 }
 
 // Outcome is the last publication's error (nil: it succeeded; ErrHeld:
@@ -250,6 +271,10 @@ func (j *Job) Waiting() bool {
 	_, ok := j.q.sched.Pending(j.id)
 	return ok
 }
+
+// Due reports whether a publication runs now or is past its deadline
+// (about to run).
+func (j *Job) Due() bool { return j.q.sched.Due(j.id) }
 
 // RunWaiting runs a scheduled publication now, as if its deadline had
 // come, and reports whether one was waiting.

@@ -87,6 +87,9 @@ type Result struct {
 	Published          bool
 	Conflicts, Rebases int
 	Took               time.Duration
+	// OldKeyDue: the file's rename left its old key, which could not be
+	// deleted yet; the publication succeeded all the same.
+	OldKeyDue bool
 }
 
 // Publish publishes f: everything if final, else (an open log) up to its
@@ -152,6 +155,7 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 	}
 	p.formPublished(f.Journal())
 	res.Took = time.Since(start)
+	res.OldKeyDue = f.Journal().RenamedFrom != ""
 	return res, nil
 }
 

@@ -86,6 +86,14 @@ func (s *Scheduler) Pending(id uint64) (time.Time, bool) {
 	return j.at, true
 }
 
+// Due reports whether id's job runs now or its deadline has passed.
+func (s *Scheduler) Due(id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[id]
+	return j != nil && (j.running || !j.at.After(time.Now()))
+}
+
 // Cancel drops id's waiting job (a running one finishes).
 func (s *Scheduler) Cancel(id uint64) {
 	s.mu.Lock()

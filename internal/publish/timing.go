@@ -57,7 +57,22 @@ const maxRetryWait = 5 * time.Second
 // throttled or unreachable S3 is not hammered and a short outage costs
 // little delay.
 func (t Timing) RetryAfter(failures int) time.Duration {
-	limit := min(t.Interval, maxRetryWait)
+	return backoff(failures, min(t.Interval, maxRetryWait))
+}
+
+// maxLeftRetryWait bounds the wait between attempts to delete the old key
+// of a renamed file: a bucket may refuse deletes for good (a policy), and
+// the file's publications do not wait for it.
+const maxLeftRetryWait = 5 * time.Minute
+
+// LeftRetryAfter is the wait before the next attempt to delete a renamed
+// file's old key after failures failed ones in a row.
+func (t Timing) LeftRetryAfter(failures int) time.Duration {
+	return backoff(failures, maxLeftRetryWait)
+}
+
+// backoff is 500 ms doubling per failure after the first, up to limit.
+func backoff(failures int, limit time.Duration) time.Duration {
 	d := 500 * time.Millisecond
 	for i := 1; i < failures && d < limit; i++ {
 		d *= 2

@@ -41,3 +41,15 @@ func TestRetryAfterBacksOff(t *testing.T) {
 		t.Errorf("a 200 ms interval retries after %v, want the interval", got)
 	}
 }
+
+// A renamed file's old key that cannot be deleted (a bucket refusing
+// deletes) is tried again backing off to 5 minutes, whatever the interval.
+func TestLeftRetryAfterBacksOffFurther(t *testing.T) {
+	tm := Timing{Interval: 200 * time.Millisecond}
+	want := map[int]time.Duration{1: 500 * time.Millisecond, 2: time.Second, 5: 8 * time.Second, 10: 256 * time.Second, 11: 5 * time.Minute, 40: 5 * time.Minute}
+	for failures, w := range want {
+		if got := tm.LeftRetryAfter(failures); got != w {
+			t.Errorf("after %d failures: %v, want %v", failures, got, w)
+		}
+	}
+}

@@ -456,7 +456,7 @@ func (c *core) settle(d time.Duration) error {
 				}
 				continue
 			}
-			if w.job.Busy() {
+			if w.job.Busy() || w.job.Due() {
 				busy = n.Path() + " (publishing)"
 				break
 			}

@@ -308,8 +308,12 @@ func TestRenamedLogPublishesWhileItsOldKeyCannotBeDeleted(t *testing.T) {
 			t.Fatalf("S3 app.log.1 = %q after fsync", got)
 		}
 	}
-	h.Release()
+	// Once S3 takes deletes again, the old key goes on its own (a retry
+	// with backoff, not the next write nor the hour-long interval), the
+	// log still open.
 	failing.Store(false)
+	waitFor(t, func() bool { _, _, ok := mem.Object("app.log"); return !ok })
+	h.Release()
 	if err := fs.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1107,12 +1107,14 @@ func (r *runner) check() *failure {
 	have := map[string]bool{}
 	for _, k := range keys {
 		have[k] = true
-		s, _ := r.object(k)
+		s, ok := r.object(k)
 		if r.zerr != nil {
 			return r.zerr
 		}
 		f := r.m.files[k]
 		switch {
+		case !ok && r.m.gone[k]:
+			continue // deleted since the listing (a renamed file's old key)
 		case r.m.gone[k] && bytes.Equal(r.m.lingering[k], s) && r.m.lingering[k] != nil:
 			continue // a renamed file's old key, until its next publication
 		case r.m.gone[k]:
