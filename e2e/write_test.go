@@ -524,3 +524,41 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
 }
+
+// A log renamed while its writer keeps it open (logrotate before the
+// daemon reopens its log), on a bucket that refuses deletes: the old key
+// cannot go, and the renamed log's new lines are published all the same
+// (fsync succeeds and S3 has them); the mount shows only the new name.
+func TestRenamedOpenLogPublishesWithDeletesRefused(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m, p := mountVia(t, srv, b, "--allow-delete", "--upload-interval", "1h")
+	p.SetRefuseDeletes(true)
+	log := filepath.Join(m.Dir, "app.log")
+	bash(t, fmt.Sprintf(`exec 3>>%[1]q
+for i in $(seq 1 300); do echo "A-$i" >&3
+if (( i == 150 )); then sync %[1]q; mv %[1]q %[1]q.1; fi; done
+sync %[1]q.1
+exec 3>&-`, log))
+	var want strings.Builder
+	for i := 1; i <= 300; i++ {
+		fmt.Fprintf(&want, "A-%d\n", i)
+	}
+	if got := string(srv.Get(t, b, "app.log.1")); got != want.String() {
+		t.Errorf("after fsync S3 app.log.1 holds %d bytes, want %d", len(got), want.Len())
+	}
+	ents, err := os.ReadDir(m.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "app.log.1" {
+		t.Errorf("the mount lists %v, want only app.log.1", ents)
+	}
+	if !strings.Contains(m.Stderr(), "cannot delete the old key") {
+		t.Error("no warning that the old key could not be deleted")
+	}
+	m.Unmount(t)
+	if got := string(srv.Get(t, b, "app.log.1")); got != want.String() {
+		t.Errorf("after the unmount S3 app.log.1 holds %d bytes, want %d", len(got), want.Len())
+	}
+}
