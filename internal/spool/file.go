@@ -522,14 +522,19 @@ func isNoSpace(err error) bool {
 	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
 }
 
-// writeJournal persists f.j. Called with f.mu held.
-func (f *File) writeJournal() error {
+// writeJournal persists f.j, using the reserve on a full disk. Called
+// with f.mu held.
+func (f *File) writeJournal() error { return f.persistJournal(true) }
+
+// persistJournal persists f.j; the reserve is used on a full disk only if
+// reserve (a new file's first journal is data: it records nothing S3 did).
+func (f *File) persistJournal(reserve bool) error {
 	b, err := json.Marshal(f.j)
 	if err != nil {
 		return err
 	}
 	err = f.sp.writeJournalFile(f.journalPath(), b)
-	if err != nil && isNoSpace(err) && f.sp.useReserve() {
+	if err != nil && reserve && isNoSpace(err) && f.sp.useReserve() {
 		err = f.sp.writeJournalFile(f.journalPath(), b)
 	}
 	if err != nil {

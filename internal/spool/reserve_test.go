@@ -2,6 +2,7 @@ package spool
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,9 +81,15 @@ func TestReserveRoomIsForJournalsOnly(t *testing.T) {
 	if !s.useReserve() {
 		t.Fatal("no reserve to use")
 	}
-	// The writer goes on: nothing of the reserve's room is data's.
+	// The writer goes on: nothing of the reserve's room is data's, nor
+	// a new file's.
 	if more := fill(t, f, 4096); more != size {
 		t.Fatalf("data took %d bytes of the room the reserve left", more-size)
+	}
+	for i := range 80 {
+		if _, err := s.Create(Journal{Key: fmt.Sprintf("new%d.log", i), Kind: KindAppend}); !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("a new file on a full disk whose reserve is used: %v, want ENOSPC", err)
+		}
 	}
 	// So the journal that lets the published bytes go can be written.
 	if err := f.Punch(0, size); err != nil {

@@ -370,7 +370,15 @@ func (s *Spool) Create(j Journal) (*File, error) {
 	}
 	s.hook(OpCreate, f.dataPath())
 	f.data = data
-	if err := f.writeJournal(); err != nil {
+	// A new file takes disk space as data does: not the room a used
+	// reserve left (it is for the journals that free the disk).
+	if s.dataRoom() {
+		err = f.persistJournal(false)
+		s.dataRoomDone()
+	} else {
+		err = s.diskErr(&os.PathError{Op: "create", Path: f.journalPath(), Err: syscall.ENOSPC})
+	}
+	if err != nil {
 		data.Close()
 		os.Remove(f.dataPath())
 		return nil, err
