@@ -41,7 +41,9 @@ const (
 // speculatively (one 256 KiB pread reaches us as up to 3 x 128 KiB when the
 // kernel's read-ahead is at its default). rampFactor: the window is this
 // many times the bytes read in order. keepTail: a dropped part this close
-// to complete is let finish, keeping its connection.
+// to complete is let finish, keeping its connection. maxReady: parts' worth
+// of bytes arrived ahead of the reader (or asked for in the same top-up)
+// past which nothing more is prefetched (Reader.ready).
 const (
 	randomChunk = 128 << 10
 	minBufClass = 64 << 10
@@ -49,6 +51,7 @@ const (
 	seekProof   = 512 << 10
 	rampFactor  = 4
 	keepTail    = 256 << 10
+	maxReady    = 4
 )
 
 // idleAfter: a reader this long without a read yields its buffers to readers

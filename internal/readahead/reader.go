@@ -254,6 +254,7 @@ func (r *Reader) topUp(end int64) {
 	o := r.pool.o
 	w := min(r.window, r.pool.share())
 	limit := min(max(r.hi, end)+w, r.size)
+	ready := r.ready()
 	for r.next < r.size {
 		n := r.chunk()
 		if r.fresh {
@@ -264,14 +265,34 @@ func (r *Reader) topUp(end int64) {
 			n = max(n, end-r.next)
 		}
 		n = r.alignUp(r.next+min(n, o.PartSize)) - r.next
-		if !need && r.next+n > limit {
+		if !need && (r.next+n > limit || ready >= maxReady*o.PartSize) {
 			return
 		}
 		if r.addPart(len(r.parts), r.next, n, need) == nil {
 			return // out of budget: the window is what we could get
 		}
 		r.next += n
+		ready += n // about to arrive: the next read tops up again
 	}
+}
+
+// ready is how many bytes past the furthest read have arrived and wait to
+// be read. While they are plenty, the reader and not S3 is what limits the
+// stream: more GETs would only land bytes that leave the CPU cache before
+// the kernel copies them out (that copy then costs 2-3x more), so topUp
+// adds at most maxReady parts beyond them. A reader faster than S3 finds
+// nothing waiting and tops the window up to its full size in a few reads.
+func (r *Reader) ready() int64 {
+	var n int64
+	for _, pt := range r.parts {
+		if pt.end() <= r.hi {
+			continue
+		}
+		if f := pt.off + pt.filledBytes(); f > r.hi {
+			n += f - max(pt.off, r.hi)
+		}
+	}
+	return n
 }
 
 // addPart charges and starts a GET of [off, off+n), inserted at index i of
