@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -392,4 +393,53 @@ func TestReadOwnership(t *testing.T) {
 	check(filepath.Join(m.Dir, "d"), 0o750)
 	check(filepath.Join(m.Dir, "d", "f"), 0o640)
 	check(m.Dir, 0o750)
+}
+
+// TestReadRandomFetchesWhatItAsks: small preads far apart each cost a GET
+// of about what the kernel asked for (it passes a random read on as is at
+// the read-ahead s3mount sets), not a 128 KiB minimum or a read-ahead
+// window, and return the object's bytes.
+func TestReadRandomFetchesWhatItAsks(t *testing.T) {
+	srv, b := setup(t)
+	const size = 96 * mib
+	data := randBytes(11, size)
+	srv.Put(t, b, "obj", data)
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	m := mount(t, srv, b, "--metrics-addr", addr)
+	f, err := os.Open(filepath.Join(m.Dir, "obj"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const reads, piece = 30, 4096
+	offs := rand.New(rand.NewPCG(3, 4)).Perm(size/(3*mib) - 1)[:reads]
+	buf := make([]byte, piece)
+	for i, o := range offs {
+		off := int64(o+1)*3*mib + int64(i)*piece
+		if _, err := f.ReadAt(buf, off); err != nil {
+			t.Fatalf("pread at %d: %v", off, err)
+		}
+		if !bytes.Equal(buf, data[off:off+piece]) {
+			t.Fatalf("pread at %d: bytes differ from the object", off)
+		}
+	}
+	got := getBytesIn(t, addr)
+	t.Logf("%d preads of %d bytes fetched %d bytes", reads, piece, got)
+	if lim := int64(reads) * 32 << 10; got > lim {
+		t.Fatalf("%d preads of %d bytes fetched %d bytes from S3, want ≤ %d", reads, piece, got, lim)
+	}
+}
+
+// getBytesIn is the mount's count of body bytes received by GETs.
+func getBytesIn(t *testing.T, addr string) int64 {
+	t.Helper()
+	for _, l := range strings.Split(scrapeText(t, addr), "\n") {
+		if v, ok := strings.CutPrefix(l, `s3mount_s3_bytes_in_total{op="GetObject"} `); ok {
+			var n float64
+			fmt.Sscan(v, &n)
+			return int64(n)
+		}
+	}
+	t.Fatal("no s3mount_s3_bytes_in_total for GetObject")
+	return 0
 }

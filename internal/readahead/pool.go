@@ -34,7 +34,8 @@ const (
 	DefaultMaxThreads   = 16
 )
 
-// Fixed tuning. randomChunk is the least a random read fetches; slack is how
+// Fixed tuning. randomChunk is the least a part fetches (until a stream
+// proves sequential a read fetches exactly its bytes, in no part); slack is how
 // far reads may wander around the stream (kernel async reads arrive a little
 // out of order, FUSE reads are at most 1 MiB) and still count as sequential.
 // seekProof: bytes read in order after a seek before anything is fetched

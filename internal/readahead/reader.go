@@ -136,11 +136,19 @@ func (r *Reader) plan(off, end int64) ([]seg, error) {
 		r.start = from // proven sequential already: the window opens now
 	}
 	r.sideEnd = -1
+	// Until a stream that began at a seek proves sequential, a read (in the
+	// stream or beside it) fetches exactly its bytes, straight into the
+	// caller's buffer: a random read costs one GET of what it asks, no part
+	// and no hand-off to a fetch goroutine. (With a cache, parts stay whole
+	// blocks the cache keeps.)
 	if side {
 		r.sideEnd = end
 	} else {
 		r.hi = max(r.hi, end)
 		r.grow()
+	}
+	exact := r.window == 0 && r.bs == 0
+	if !side && !exact {
 		r.topUp(end)
 	}
 
@@ -163,7 +171,7 @@ func (r *Reader) plan(off, end int64) ([]seg, error) {
 		if i < len(r.parts) {
 			holeEnd = r.parts[i].off
 		}
-		if pos < holeEnd {
+		if pos < holeEnd && !exact {
 			// Cache blocks are whole: start at a block boundary, never
 			// inside the part before.
 			from := r.alignDown(pos)
@@ -444,7 +452,12 @@ func (r *Reader) serve(ctx context.Context, p []byte, off int64, segs []seg, cop
 		s := &segs[i]
 		dst := p[s.off-off : s.end-off]
 		if s.part == nil {
-			if err := r.direct(ctx, dst, s.off); err != nil {
+			err := r.direct(ctx, dst, s.off)
+			if err != nil && r.retryable(ctx, err) {
+				// As a failed part is fetched once more: a read gets two tries.
+				err = r.direct(ctx, dst, s.off)
+			}
+			if err != nil {
 				return nil, err
 			}
 			bufs = append(bufs, dst)
@@ -461,7 +474,7 @@ func (r *Reader) serve(ctx context.Context, p []byte, off int64, segs []seg, cop
 			s.ok = true
 			continue
 		}
-		if ctx.Err() != nil || r.ctx.Err() != nil || errors.Is(err, s3store.ErrPrecondition) {
+		if !r.retryable(ctx, err) {
 			return nil, err
 		}
 		// A failed prefetch must not fail the read: fetch what we need once more.
@@ -471,6 +484,12 @@ func (r *Reader) serve(ctx context.Context, p []byte, off int64, segs []seg, cop
 		bufs = append(bufs, dst)
 	}
 	return bufs, nil
+}
+
+// retryable: a GET that failed for another reason than the read or the
+// reader being cancelled, or the object having changed.
+func (r *Reader) retryable(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && r.ctx.Err() == nil && !errors.Is(err, s3store.ErrPrecondition)
 }
 
 // finish gives back the references plan took and retires parts that were

@@ -102,3 +102,38 @@ func TestLateReadAndBackwardSeek(t *testing.T) {
 		t.Fatalf("after the backward seek: stream start %d, window %d", r.start, r.window)
 	}
 }
+
+// Random small reads fetch what they ask and nothing more (the kernel, at
+// the read-ahead s3mount sets, passes a random pread on as one read of its
+// size): no 128 KiB minimum, no window.
+func TestRandomReadsFetchWhatTheyAsk(t *testing.T) {
+	f := newFixture(t)
+	data := randBytes(73, 32*mib)
+	etag := f.put(t, "exact", data)
+	ls := &loggingStore{Store: f.st}
+	pool := NewPool(ls, smallOpts())
+	r := pool.Open("exact", etag, int64(len(data)))
+	defer r.Close()
+	const piece = 4096
+	offs := rand.New(rand.NewPCG(5, 6)).Perm(len(data)/(2*mib) - 1)[:12]
+	var want int64
+	for i, o := range offs {
+		off := int64(o+1)*2*mib + int64(i)*piece
+		n := piece * (1 + i%3)
+		if err := checkRead(context.Background(), r, data, make([]byte, n), off); err != nil {
+			t.Fatal(err)
+		}
+		want += int64(n)
+	}
+	r.Close()
+	var got int64
+	for _, g := range ls.log {
+		got += g[1]
+	}
+	if got != want || len(ls.log) != len(offs) {
+		t.Fatalf("%d GETs of %d bytes for %d random reads of %d bytes", len(ls.log), got, len(offs), want)
+	}
+	if pk := pool.peak.Load(); pk != 0 {
+		t.Fatalf("random reads held %d bytes of read-ahead budget", pk)
+	}
+}
