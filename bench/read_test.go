@@ -32,7 +32,10 @@ const mib = 1 << 20
 //
 // S3MOUNT_BENCH_PPROF=DIR also writes a CPU profile of the daemon during
 // repeated sequential reads of the 1 GiB object to DIR/read.pprof and prints
-// its top entries by cumulative time.
+// its top entries by cumulative time. S3MOUNT_BENCH_READ_ROUNDS sets the
+// number of sequential rounds; S3MOUNT_BENCH_READ_ARGS and
+// S3MOUNT_BENCH_BASELINE_ARGS add flags to the build under test and to the
+// baseline.
 func BenchmarkReadSideBySide(b *testing.B) {
 	ctx := context.Background()
 	srv := testenv.StartServer(b)
@@ -54,13 +57,17 @@ func BenchmarkReadSideBySide(b *testing.B) {
 		env = append(env, "S3MOUNT_PPROF=1")
 	}
 	maddr := freeAddr()
-	m := testenv.MountBinaryEnv(b, env, srv.Endpoint, srv, bucket, "--metrics-addr", maddr)
+	// S3MOUNT_BENCH_READ_ARGS / S3MOUNT_BENCH_BASELINE_ARGS: extra flags
+	// (space-separated) for the build under test and the baseline, so one
+	// build can be compared with itself under other settings.
+	args := append([]string{"--metrics-addr", maddr}, strings.Fields(os.Getenv("S3MOUNT_BENCH_READ_ARGS"))...)
+	m := testenv.MountBinaryEnv(b, env, srv.Endpoint, srv, bucket, args...)
 	pid := m.Cmd.Process.Pid
 	// S3MOUNT_BENCH_BASELINE_BINARY=PATH: another build (say, main before a
 	// change) mounted beside, read in the same rounds.
 	var base *testenv.Mount
 	if bin := os.Getenv("S3MOUNT_BENCH_BASELINE_BINARY"); bin != "" {
-		base = testenv.MountBinaryAt(b, bin, nil, srv.Endpoint, srv, bucket)
+		base = testenv.MountBinaryAt(b, bin, nil, srv.Endpoint, srv, bucket, strings.Fields(os.Getenv("S3MOUNT_BENCH_BASELINE_ARGS"))...)
 	}
 	b.ResetTimer()
 
@@ -79,6 +86,9 @@ func BenchmarkReadSideBySide(b *testing.B) {
 	if base != nil {
 		readRounds = 4 // an even number: each build is first as often
 	}
+	// S3MOUNT_BENCH_READ_ROUNDS: more rounds average out other tenants'
+	// load (the CPU per GiB moves with what else shares the CPU caches).
+	readRounds = envInt(b, "S3MOUNT_BENCH_READ_ROUNDS", readRounds)
 	var rawSeq, mntSeq, baseSeq time.Duration
 	var rawCPU, mntCPU, baseCPU cpuUse
 	for round := 0; round < readRounds; round++ {
