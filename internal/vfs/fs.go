@@ -53,6 +53,14 @@
 //	reserveMu         data write, alone to make or remove     (shared), the RESERVE
 //	                  it (spool/reserve.go); under File.mu    file's disk I/O
 //	Stats.mu, FS.warnMu                                       leaves
+//	readahead.Reader. a reader's parts, stream position,      no S3 (GETs run in their
+//	mu                window and charge; another reader's     own goroutines); another
+//	                  only TryLock'ed (Pool.reclaim)          reader's mu only tried
+//	readahead part.   a part's filled bytes and its waiters   leaf
+//	fillMu
+//	readahead Pool.   the readers holding budget; buffers.mu  leaves (holdersMu is taken
+//	holdersMu, ...    (free part buffers), prioSem.mu (GET    under Reader.mu, never
+//	                  slots), tokenBucket.mu (byte rate)      the other way)
 //	fuseadapter's     a kernel inode's backing id and its     the BACKING_OPEN/CLOSE
 //	backing.mu        users (leaf: taken with no vfs lock     ioctl
 //	                  held, never held into vfs)
