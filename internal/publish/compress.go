@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/s3store"
@@ -36,9 +37,12 @@ type Compressing interface {
 	// tells the form now) or its name is gone.
 	Unkeep(key string, published bool)
 	// OtherForm reports whether S3 holds key's file in the other form
-	// than Compressed(key) says: another host's copy of it, created
-	// first.
-	OtherForm(ctx context.Context, key string) (bool, error)
+	// than Compressed(key) says (another host's copy of it) and that
+	// object's raw HEAD, its Key the object's. A plain file that is no
+	// log (log false) and whose name no glob matches is not asked for.
+	OtherForm(ctx context.Context, key string, log bool) (s3store.ObjectInfo, bool, error)
+	// AsksOtherForm reports whether OtherForm(key, log) asks S3.
+	AsksOtherForm(key string, log bool) bool
 	// Holder is the key of another file whose object a new file at key
 	// (stored compressed or not) would write over, or "".
 	Holder(ctx context.Context, key string, compressed bool) (string, error)
@@ -99,16 +103,18 @@ func (p *Publisher) ForgetForm(key string) {
 // this host would write NAME.gz, or the reverse) takes that object's form
 // before its first publication, which then joins the object as any file
 // whose name another host created first: an append rebases onto it, a
-// whole file is a conflict. S3 never holds the name in both forms. (A
-// twin that is another name's file is no copy: checkHeld, and vfs's
-// EEXIST at create, rule on those.)
+// whole file is a conflict. (A twin that is another name's file is no
+// copy: checkHeld, and vfs's EEXIST at create, rule on those.) The other
+// host may create it between this look and this host's write: the look
+// after the write (settleForms, forms.go) rules on that.
 func (p *Publisher) adoptForm(ctx context.Context, f *spool.File) error {
 	z, ok := p.st.(Compressing)
 	j := f.Journal()
 	if !ok || j.Exists {
 		return nil
 	}
-	there, err := z.OtherForm(ctx, j.Key)
+	asked := time.Now()
+	other, there, err := z.OtherForm(ctx, j.Key, false)
 	if err != nil || !there {
 		return err
 	}
@@ -121,8 +127,19 @@ func (p *Publisher) adoptForm(ctx context.Context, f *spool.File) error {
 		return err
 	}
 	p.KeepForm(f.Journal())
+	if p.ownLeftover(j.Key, other.ETag, asked) {
+		p.log.Info(fmt.Sprintf("%s holds the object a rename on this host moved away from %s (its delete still due), %s: this file is stored %s", other.Key, j.Key, name, name), "key", j.Key, "form", name)
+		return nil
+	}
 	p.log.Info(fmt.Sprintf("another host created %s first, %s: this file is stored %s", j.Key, name, name), "key", j.Key, "form", name)
 	return nil
+}
+
+// ownLeftover: key's object at etag (either form), as S3 described it when
+// asked, is one a rename on this host moved away, its delete due or done
+// since: no other host's copy of the name.
+func (p *Publisher) ownLeftover(key, etag string, asked time.Time) bool {
+	return p.sp != nil && etag != "" && p.sp.LeavingAt(key, etag, asked)
 }
 
 // ErrHeld: a new file's object key is another file's object (with

@@ -103,6 +103,12 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 	// The form of a file not yet in S3 (renamed before its first
 	// publication) is told to the view before anything below asks it.
 	p.KeepForm(f.Journal())
+	// A look at the name's other form that a failure or a crash left
+	// after the first publication, or a give-up it cut (forms.go).
+	if _, err := p.settleForms(ctx, f, t); err != nil {
+		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
+		return res, err
+	}
 	if err := p.adoptForm(ctx, f); err != nil {
 		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
 		return res, err
@@ -111,9 +117,41 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 		p.log.Warn("publication waits; data kept in the spool", "key", f.Journal().Key, "err", err)
 		return res, err
 	}
+	err := p.publishRetrying(ctx, f, t, final, &res)
+	if err == nil && f.Journal().FormCheck != "" {
+		// The first publication created the object: did another host
+		// create the name in the other form meanwhile?
+		moved, ferr := p.settleForms(ctx, f, t)
+		switch {
+		case ferr != nil:
+			// Published; the look is taken again before the next one.
+			p.log.Warn("could not tell whether another host created the name in the other form too; asked again at the next publication", "key", f.Journal().Key, "err", ferr)
+		case moved:
+			err = p.publishRetrying(ctx, f, t, final, &res)
+		}
+	}
+	if errors.Is(err, ErrGaveUp) {
+		return res, err // logged where it was decided
+	}
+	if err != nil {
+		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
+		return res, err
+	}
+	p.formPublished(f.Journal())
+	res.Took = time.Since(start)
+	res.OldKeyDue = f.Journal().RenamedFrom != ""
+	return res, nil
+}
+
+// publishRetrying runs publications of f until one lands or fails other
+// than by another writer getting in first: after such a conflict an
+// append rebases and tries again (bounded), anything else gives up.
+func (p *Publisher) publishRetrying(ctx context.Context, f *spool.File, t File, final bool, res *Result) error {
 	var err error
+	var published bool
 	for attempt := 0; ; attempt++ {
-		res.Published, err = p.once(ctx, f, t, final)
+		published, err = p.once(ctx, f, t, final)
+		res.Published = res.Published || published
 		if !errors.Is(err, ErrConflict) {
 			break
 		}
@@ -141,7 +179,7 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 			msg := fmt.Sprintf("%v; the file's data is kept in %s", err, f.DataPath())
 			f.Update(func(j *spool.Journal) { j.Conflict = msg })
 			p.log.Error("publication refused: another writer changed the object", "key", j.Key, "spool_file", f.DataPath(), "errno", "EIO")
-			return res, fmt.Errorf("%w: %v", ErrGaveUp, err)
+			return fmt.Errorf("%w: %v", ErrGaveUp, err)
 		}
 		if rerr := p.rebase(ctx, f, t); rerr != nil {
 			err = rerr
@@ -149,14 +187,7 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 		}
 		res.Rebases++
 	}
-	if err != nil {
-		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
-		return res, err
-	}
-	p.formPublished(f.Journal())
-	res.Took = time.Since(start)
-	res.OldKeyDue = f.Journal().RenamedFrom != ""
-	return res, nil
+	return err
 }
 
 // once runs one strategy. Whole files hold the writers off (their bytes
@@ -252,19 +283,26 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 // the publication started from).
 func (p *Publisher) record(f *spool.File, t File, j spool.Journal, nb Base) error {
 	pressure := p.sp.DiskFull() || !p.sp.Fits(1)
+	// A first publication that created the object leaves a look at the
+	// name's other form to take (forms.go).
+	check := p.formCheckDue(j)
 	// Published [0, to): the file continues as an append of that base.
 	err := f.Update(func(jj *spool.Journal) {
 		jj.Kind = spool.KindAppend
 		jj.Exists, jj.BaseSize, jj.BaseETag = true, nb.Size, nb.ETag
 		jj.Pending, jj.PendingTag, jj.Conflict, jj.Dirty = 0, "", "", false
+		if check != "" {
+			jj.FormCheck = check
+		}
 	})
 	if err != nil {
 		return err
 	}
 	t.Published(nb.Size, j.BaseETag, nb.ETag)
 	// Bytes S3 now has and that will be composed server-side from now on
-	// need not stay on local disk.
-	if nb.Size >= s3store.MinPartSize || pressure {
+	// need not stay on local disk (unless they may have to be published
+	// again in the other form: the look is still to come).
+	if (nb.Size >= s3store.MinPartSize && check == "") || pressure {
 		jj := f.Journal()
 		if jj.LocalStart < nb.Size {
 			_ = f.Punch(jj.LocalStart, nb.Size-jj.LocalStart)

@@ -53,8 +53,16 @@ func (j Journal) Check(prefix string) error {
 			return fmt.Errorf("move_doubt: %w", err)
 		}
 	}
+	if j.Yielding != nil {
+		if err := CheckKey(j.Yielding.Object, prefix); err != nil {
+			return fmt.Errorf("yielding: %w", err)
+		}
+	}
 	if j.Kind != KindAppend && j.Kind != KindWhole {
 		return fmt.Errorf("kind %q is neither %q nor %q", j.Kind, KindAppend, KindWhole)
+	}
+	if j.FormCheck != "" && j.FormCheck != KindAppend && j.FormCheck != KindWhole {
+		return fmt.Errorf("form_check %q is neither %q nor %q", j.FormCheck, KindAppend, KindWhole)
 	}
 	for _, v := range []struct {
 		name string

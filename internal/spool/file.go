@@ -91,6 +91,15 @@ type Journal struct {
 	RenamedFromETag string `json:"renamed_from_etag,omitempty"`
 	// Form: how a file renamed before its first publication is stored.
 	Form Form `json:"form,omitempty"`
+	// FormCheck: the file's first publication created its object (of this
+	// kind: a log, or a whole file); whether another host created the name
+	// in the other form meanwhile is still to be asked
+	// (publish.settleForms). Empty: nothing to ask.
+	FormCheck Kind `json:"form_check,omitempty"`
+	// Yielding is the object this file created and gives up to another
+	// host's object of its name in the other form: deleted or not yet,
+	// the file's bytes not yet moved there.
+	Yielding *Yielding `json:"yielding,omitempty"`
 	// RenameTag is the tag the rename's copy carries (not on S3 Express,
 	// whose RenameObject is atomic).
 	RenameTag string `json:"rename_tag,omitempty"`
@@ -108,6 +117,13 @@ type Journal struct {
 	// Unlinked: the file was unlinked while open. It is never published;
 	// recovery deletes it.
 	Unlinked bool `json:"unlinked,omitempty"`
+}
+
+// Yielding names an object by its raw key (NAME.gz for a compressed
+// file) and the ETag it had when created.
+type Yielding struct {
+	Object string `json:"object"`
+	ETag   string `json:"etag"`
 }
 
 // ErrNotLocal: the bytes asked for are not (or no longer) in the spool

@@ -297,6 +297,19 @@ func modelCases() []modelCase {
 				{ID: 51, Kind: opRaceTick, Name: "d", Nth: 1},
 			}
 		})
+		add("a log renamed before its first publication whose name another host creates plain while it is written gives its object up ("+o.String()+")", o, func(s *scenario) []op {
+			// As above, the other host's write landing between this
+			// host's look (call 1) and its create-only write (call 2):
+			// both objects landed. This host's look after its write
+			// sees both and gives its own up, publishing its lines
+			// again after theirs (publish/forms.go).
+			return []op{
+				{ID: 34, Kind: opOpen, Slot: 5, Name: "c", Flags: wrAppend},
+				{ID: 38, Kind: opRename, Name: "c", To: "d"},
+				{ID: 39, Kind: opWrite, Slot: 5, Len: 86},
+				{ID: 51, Kind: opRaceTick, Name: "d", Nth: 2},
+			}
+		})
 	}
 	add("a new log whose name another host created compressed first joins that object", zgeneralZstd, func(s *scenario) []op {
 		// As found (TestModelCompressed seed 2267763; e2f2817 fixed its

@@ -362,37 +362,50 @@ func (z *Store) Holder(ctx context.Context, key string, compressed bool) (string
 }
 
 // OtherForm reports whether S3 holds key's file in the other form than
-// this view would write it in (another host created it first: plain NAME
-// where this host would write NAME.gz, or NAME.gz with s3mount's mark
-// where it would write NAME). A plain file whose name the globs leave
-// plain costs no request: such files are many, and another host stores
+// this view would write it in (another host created it: plain NAME where
+// this host would write NAME.gz, or NAME.gz with s3mount's mark where it
+// would write NAME), and that object's raw HEAD (its Key the object's
+// key). A plain file whose name the globs leave plain costs no request
+// unless it is a log (log): such files are many, and another host stores
 // the name compressed only when its own globs, a rename of a log there or
-// a form learned from S3 say so. The twins of another name are no copy of
-// key's file: a plain NAME.gz that is no compressed file's object (a file
-// of its own, logrotate's compress) and a marked object at key itself
-// (the compressed file key minus .gz: Holder and publish.ErrHeld rule on
+// a form learned from S3 say so, which the mount's own globs cannot tell
+// for a log. The twins of another name are no copy of key's file: a
+// plain NAME.gz that is no compressed file's object (a file of its own,
+// logrotate's compress) and a marked object at key itself (the
+// compressed file key minus .gz: Holder and publish.ErrHeld rule on
 // those).
-func (z *Store) OtherForm(ctx context.Context, key string) (bool, error) {
+func (z *Store) OtherForm(ctx context.Context, key string, log bool) (s3store.ObjectInfo, bool, error) {
+	if !z.AsksOtherForm(key, log) {
+		return s3store.ObjectInfo{}, false, nil
+	}
 	_, compressed := z.Compressed(key)
-	if !compressed && !z.byName(key) {
-		return false, nil
+	obj := key
+	if !compressed {
+		obj = key + z.codec.Ext()
 	}
 	var info s3store.ObjectInfo
 	var err error
 	if compressed {
 		info, err = z.rawHead(ctx, key)
 	} else {
-		info, err = z.headObject(ctx, key, key+z.codec.Ext())
+		info, err = z.headObject(ctx, key, obj)
 	}
+	info.Key = obj
 	switch {
 	case errors.Is(err, s3store.ErrNotFound):
-		return false, nil
+		return info, false, nil
 	case err != nil:
-		return false, err
+		return info, false, err
 	case compressed:
-		return z.aliasOf(key, info) == "", nil
+		return info, z.aliasOf(key, info) == "", nil
 	}
-	return z.ours(info), nil
+	return info, z.ours(info), nil
+}
+
+// AsksOtherForm reports whether OtherForm(key, log) asks S3.
+func (z *Store) AsksOtherForm(key string, log bool) bool {
+	_, compressed := z.Compressed(key)
+	return compressed || log || z.byName(key)
 }
 
 // Learn makes sure the view knows in which form key's file is stored
