@@ -34,6 +34,11 @@ import (
 // and the file's host warns. A whole file is not merged: both objects stay,
 // with a warning.
 
+// maxFormRounds bounds the looks and give-ups of one publication (each
+// round another host gave its object up at the same moment); a look
+// still due is taken before the next publication.
+const maxFormRounds = 4
+
 // formCheckDue is the check f's first publication leaves to ask (journal
 // j as the publication began): its kind when it created the object and
 // the view asks S3 about that name, else "".
@@ -77,7 +82,6 @@ func (p *Publisher) settleForms(ctx context.Context, f *spool.File, t File) (mov
 			p.log.Warn(fmt.Sprintf("%s is in S3 both %s (this host's) and %s (another host's, created at the same time): this file's published bytes are no longer in the spool to move, both objects stay", j.Key, ours, theirs), "key", j.Key, "ours", obj, "theirs", other.Key)
 			return false, f.Update(func(jj *spool.Journal) { jj.FormCheck = "" })
 		}
-		p.log.Info(fmt.Sprintf("another host created %s %s while this host created it %s: this host gives its object up and stores the file %s", j.Key, theirs, ours, theirs), "key", j.Key, "ours", obj, "theirs", other.Key)
 		if err := f.Update(func(jj *spool.Journal) {
 			jj.FormCheck = ""
 			jj.Yielding = &spool.Yielding{Object: obj, ETag: j.BaseETag}
@@ -106,13 +110,15 @@ func (p *Publisher) yield(ctx context.Context, f *spool.File, t File) (bool, err
 	if err != nil {
 		return false, fmt.Errorf("giving up %s for the other form: %w", y.Object, err)
 	}
+	compressed := y.Object != j.Key // the object to give up is compressed
+	ours, theirs := formName(compressed), formName(!compressed)
 	if !gone {
-		p.log.Warn(fmt.Sprintf("%s is in S3 in both forms: another host joined this host's object %s first, so it is not given up; that host's look after its own first publication moves it", j.Key, y.Object), "key", j.Key, "object", y.Object)
+		p.log.Warn(fmt.Sprintf("another host created %s %s while this host created it %s, and another host joined this host's object %s since: it is kept (their lines are in it); a host that joined it looks for the other form after its own first publication", j.Key, theirs, ours, y.Object), "key", j.Key, "object", y.Object)
 		return false, f.Update(func(jj *spool.Journal) { jj.Yielding = nil })
 	}
+	p.log.Info(fmt.Sprintf("another host created %s %s while this host created it %s: this host gave its object up and stores the file %s", j.Key, theirs, ours, theirs), "key", j.Key, "given_up", y.Object)
 	defer t.HoldWriters()()
 	j = f.Journal()
-	compressed := y.Object != j.Key // the object given up was compressed
 	z.Keep(j.Key, !compressed)
 	info, err := p.st.Head(ctx, j.Key)
 	exists := true
@@ -137,7 +143,7 @@ func (p *Publisher) yield(ctx context.Context, f *spool.File, t File) (bool, err
 	}
 	// Every byte of the file is published again, after the other
 	// object's (the file's bytes are all local: LocalStart was 0).
-	return true, t.Rebased(exists, size, etag, info.Attrs, func() error {
+	err = t.Rebased(exists, size, etag, info.Attrs, func() error {
 		return f.Update(func(jj *spool.Journal) {
 			jj.Shift += size
 			jj.LocalStart += size
@@ -148,6 +154,13 @@ func (p *Publisher) yield(ctx context.Context, f *spool.File, t File) (bool, err
 			jj.Yielding = nil
 		})
 	})
+	if exists {
+		// In S3 now: the object's form rules from here on, as the view
+		// learns it (kept, it would outlive that object if its host gives
+		// it up in turn).
+		z.Unkeep(j.Key, true)
+	}
+	return true, err
 }
 
 // deleteOwn deletes y's object while it is still at y's ETag (a HEAD

@@ -118,17 +118,21 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 		return res, err
 	}
 	err := p.publishRetrying(ctx, f, t, final, &res)
-	if err == nil && f.Journal().FormCheck != "" {
-		// The first publication created the object: did another host
-		// create the name in the other form meanwhile?
+	// A publication that created the object: did another host create the
+	// name in the other form meanwhile? (A file that gave its object up
+	// for one that was given up too creates the name again: it looks
+	// again.)
+	for round := 0; err == nil && f.Journal().FormCheck != "" && round < maxFormRounds; round++ {
 		moved, ferr := p.settleForms(ctx, f, t)
-		switch {
-		case ferr != nil:
+		if ferr != nil {
 			// Published; the look is taken again before the next one.
 			p.log.Warn("could not tell whether another host created the name in the other form too; asked again at the next publication", "key", f.Journal().Key, "err", ferr)
-		case moved:
-			err = p.publishRetrying(ctx, f, t, final, &res)
+			break
 		}
+		if !moved {
+			break
+		}
+		err = p.publishRetrying(ctx, f, t, final, &res)
 	}
 	if errors.Is(err, ErrGaveUp) {
 		return res, err // logged where it was decided
