@@ -177,3 +177,42 @@ func TestANewFileTakesTheFormOfTheObjectAnotherHostCreatedFirst(t *testing.T) {
 		})
 	}
 }
+
+// The object in the other form may be one a rename on this host moved
+// away, its delete still due (spool.Spool.Leaving): the new file takes its
+// form and replaces it, and its log line says whose the object is rather
+// than "another host created it".
+func TestANewFileBesideThisHostsRenameLeftoverSaysWhoseItIs(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	b := compress.Gzip.AppendMember(nil, []byte("rotated\n"))
+	left, err := mem.Put(ctx, "x.log.gz", bytes.NewReader(b), int64(len(b)), s3store.Cond{Encoding: &s3store.Encoding{Name: "gzip", Size: 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := zstore.New(mem, compress.Gzip, []string{"*.log"})
+	sp, f := newSpoolFile(t, spool.Journal{Key: "x.log", Kind: spool.KindAppend, Form: spool.FormPlain, Dirty: true}, "ours\n")
+	// The renamed file: x.log -> x.log.1, the old object's delete due.
+	if _, err := sp.Create(spool.Journal{Key: "x.log.1", Kind: spool.KindAppend, Exists: true, BaseSize: 8, BaseETag: "\"copied\"", LocalStart: 8, Size: 8,
+		RenamedFrom: "x.log", RenamedFromETag: left.ETag}); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	p := NewPublisher(z, nil, sp, Config{PartSize: 5 << 20}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if _, err := p.Publish(ctx, f, &fakeFile{}, true); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "another host") {
+		t.Fatalf("the log blames another host for this host's own rename leftover:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "the object a rename on this host moved away from x.log") {
+		t.Fatalf("no log line says the object is this host's rename leftover:\n%s", logs.String())
+	}
+	if keys := mem.Keys(); len(keys) != 1 || keys[0] != "x.log.gz" {
+		t.Fatalf("keys %v, want only x.log.gz", keys)
+	}
+	got, _, _ := mem.Object("x.log.gz")
+	if s := gunzip(t, got); s != "ours\n" {
+		t.Fatalf("x.log.gz holds %q, want the new file's %q (it replaces the leftover)", s, "ours\n")
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/s3store/memstore"
 	"github.com/s3mount/s3mount/internal/spool"
 	"github.com/s3mount/s3mount/internal/testenv"
 	"github.com/s3mount/s3mount/internal/zstore"
@@ -271,5 +272,71 @@ func awaitHost(t *testing.T, ch chan struct{}) {
 	case <-ch:
 	case <-time.After(30 * time.Second):
 		t.Error("the other host did not get there within 30s")
+	}
+}
+
+// A look at the other form or a give-up that a failure cut (a HEAD that
+// fails, a DELETE whose answer is lost or that fails, the look at the
+// other object after the delete) is finished by the next publication (or
+// by the same one): the journal says what is due. Nothing is lost or
+// written twice, and S3 ends with the name in one form.
+func TestAGiveUpCutByAFailureIsFinishedNextTime(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name  string
+		op    string // the call that fails
+		key   string
+		nth   int // its n-th call on key (after our PUT)
+		fault memstore.Fault
+		// due: the first Publish leaves the look (or the give-up) due.
+		due bool
+	}{
+		{"the look after the write fails", "HeadObject", "app.log", 1, memstore.Fail, true},
+		{"the delete's answer is lost", "DeleteObject", "app.log.gz", 1, memstore.LoseAnswer, false},
+		{"the delete fails", "DeleteObject", "app.log.gz", 1, memstore.Fail, true},
+		{"the look at the other object after the delete fails", "HeadObject", "app.log", 2, memstore.Fail, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mem := memstore.New("b")
+			z := zstore.New(mem, compress.Gzip, []string{"*.log"})
+			sp, f := newSpoolFile(t, spool.Journal{Key: "app.log", Kind: spool.KindAppend}, "ours\n")
+			var logs testenv.LockedBuffer
+			p := NewPublisher(z, nil, sp, Config{PartSize: 5 << 20}, slog.New(slog.NewTextHandler(&logs, nil)))
+			put, n := false, 0
+			mem.SetHook(func(call memstore.Call) memstore.Fault {
+				if call.Op == "PutObject" && call.Key == "app.log.gz" && !put {
+					put = true
+					mem.PutObject("app.log", []byte("theirs\n")) // another host's, inside our publication
+					return memstore.Pass
+				}
+				if put && call.Op == c.op && call.Key == c.key {
+					if n++; n == c.nth {
+						return c.fault
+					}
+				}
+				return memstore.Pass
+			})
+			if _, err := p.Publish(ctx, f, &fakeFile{}, true); err != nil {
+				t.Fatalf("Publish: %v (our bytes landed: the look or the give-up is what failed)", err)
+			}
+			j := f.Journal()
+			if got := j.FormCheck != "" || j.Yielding != nil; got != c.due {
+				t.Fatalf("after the first publication a look or a give-up is due: %v, want %v (%+v)\n%s", got, c.due, j, logs.String())
+			}
+			if c.due {
+				if _, err := p.Publish(ctx, f, &fakeFile{}, true); err != nil {
+					t.Fatalf("second Publish: %v\n%s", err, logs.String())
+				}
+			}
+			if keys := mem.Keys(); len(keys) != 1 || keys[0] != "app.log" {
+				t.Fatalf("keys %v, want only app.log\n%s", keys, logs.String())
+			}
+			if got, _, _ := mem.Object("app.log"); string(got) != "theirs\nours\n" {
+				t.Fatalf("app.log holds %q, want %q\n%s", got, "theirs\nours\n", logs.String())
+			}
+			if j := f.Journal(); j.FormCheck != "" || j.Yielding != nil || j.Form != spool.FormPlain {
+				t.Fatalf("journal after: %+v", j)
+			}
+		})
 	}
 }
