@@ -106,6 +106,11 @@ func (p *Publisher) yield(ctx context.Context, f *spool.File, t File) (bool, err
 	z := p.st.(Compressing)
 	j := f.Journal()
 	y := *j.Yielding
+	if y.Object != j.Key && y.Object != j.Key+z.Codec().Ext() {
+		// Renamed since: the object left the name with the rename, which
+		// deletes it at the old key.
+		return false, f.Update(func(jj *spool.Journal) { jj.Yielding = nil })
+	}
 	gone, err := p.deleteOwn(ctx, z.Raw(), y)
 	if err != nil {
 		return false, fmt.Errorf("giving up %s for the other form: %w", y.Object, err)

@@ -100,6 +100,8 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 		tag = fmt.Sprintf("%s:rename:%d", f.ID(), time.Now().UnixNano())
 		err := f.Update(func(j *spool.Journal) {
 			j.Key, j.RenamedFrom, j.RenamedFromETag, j.RenameTag = newKey, oldKey, etag, tag
+			// The object leaves the name: no look at its other form.
+			j.FormCheck = ""
 		})
 		if err != nil {
 			return "", err

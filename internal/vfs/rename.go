@@ -206,6 +206,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		old := f.Journal()
 		err := f.Update(func(j *spool.Journal) {
 			j.Key = newKey
+			j.FormCheck = "" // a look at the old name's other form (publish.settleForms)
 			switch {
 			case dstExists:
 				// Replacing an object: the first publication is a
