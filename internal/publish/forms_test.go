@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -185,57 +186,31 @@ func TestTwoHostsCreatingANameInBothFormsAtOnceKeepOne(t *testing.T) {
 		{
 			name: "both see both, one gives up first and joins the other's object, which its host then keeps",
 			race: func(t *testing.T, a, b *formHost) {
-				// Before a's PUT, b runs up to its look after its own
-				// PUT; a's look after its PUT lets b look too; a then
-				// gives up and joins b's object before b would give it
-				// up.
-				aCreated, bCreated, aLooked, aDone := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
-				var wg sync.WaitGroup
-				a.onCalls(map[string]func(){
-					"PutObject app.log.gz": func() {
-						wg.Add(1)
-						go func() { defer wg.Done(); b.publish(t) }()
-						awaitHost(t, bCreated)
-					},
-					"HeadObject app.log":    func() { close(aCreated) },
+				// a gives up and joins b's object before b would give
+				// it up.
+				aLooked, aDone := make(chan struct{}), make(chan struct{})
+				bothLand(t, a, b, map[string]func(){
 					"HeadObject app.log.gz": func() { awaitHost(t, aLooked) }, // b has looked too
-				})
-				b.onCalls(map[string]func(){
-					"HeadObject app.log.gz": func() { close(bCreated); awaitHost(t, aCreated) },
-					"HeadObject app.log":    func() { close(aLooked); awaitHost(t, aDone) },
-				})
-				a.publish(t)
-				close(aDone)
-				wg.Wait()
+				}, map[string]func(){
+					"HeadObject app.log": func() { close(aLooked); awaitHost(t, aDone) },
+				}, func() { close(aDone) })
 			},
 			wantKey: "app.log", yielders: []bool{true, false},
 		},
 		{
 			name: "both give up at once: both store the name plain",
 			race: func(t *testing.T, a, b *formHost) {
-				// As above, and each deletes its object before either
-				// looks at the other's again.
-				aCreated, bCreated := make(chan struct{}), make(chan struct{})
+				// Each deletes its object before either looks at the
+				// other's again.
 				aLooked, bLooked := make(chan struct{}), make(chan struct{})
 				aGaveUp, bGaveUp := make(chan struct{}), make(chan struct{})
-				var wg sync.WaitGroup
-				a.onCalls(map[string]func(){
-					"PutObject app.log.gz": func() {
-						wg.Add(1)
-						go func() { defer wg.Done(); b.publish(t) }()
-						awaitHost(t, bCreated)
-					},
-					"HeadObject app.log":    func() { close(aCreated) },
+				bothLand(t, a, b, map[string]func(){
 					"HeadObject app.log.gz": func() { close(aLooked); awaitHost(t, bLooked) },
 					"HeadObject app.log#2":  func() { close(aGaveUp); awaitHost(t, bGaveUp) },
-				})
-				b.onCalls(map[string]func(){
-					"HeadObject app.log.gz":   func() { close(bCreated); awaitHost(t, aCreated) },
+				}, map[string]func(){
 					"HeadObject app.log":      func() { close(bLooked); awaitHost(t, aLooked) },
 					"HeadObject app.log.gz#2": func() { close(bGaveUp); awaitHost(t, aGaveUp) },
-				})
-				a.publish(t)
-				wg.Wait()
+				}, func() {})
 			},
 			wantKey: "app.log", yielders: []bool{true, true},
 		},
@@ -265,6 +240,34 @@ func TestTwoHostsCreatingANameInBothFormsAtOnceKeepOne(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bothLand runs the two hosts' first publications so that both PUTs land
+// before either host looks again: b's from inside a's, before a's PUT, up
+// to b's look after its own PUT, which waits for a's look after a's PUT.
+// aMore and bMore add each host's further hooks (onCalls); afterA runs once
+// a's publication returned, before waiting for b's.
+func bothLand(t *testing.T, a, b *formHost, aMore, bMore map[string]func(), afterA func()) {
+	aCreated, bCreated := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	ah := map[string]func(){
+		"PutObject app.log.gz": func() {
+			wg.Add(1)
+			go func() { defer wg.Done(); b.publish(t) }()
+			awaitHost(t, bCreated)
+		},
+		"HeadObject app.log": func() { close(aCreated) },
+	}
+	bh := map[string]func(){
+		"HeadObject app.log.gz": func() { close(bCreated); awaitHost(t, aCreated) },
+	}
+	maps.Copy(ah, aMore)
+	maps.Copy(bh, bMore)
+	a.onCalls(ah)
+	b.onCalls(bh)
+	a.publish(t)
+	afterA()
+	wg.Wait()
 }
 
 func awaitHost(t *testing.T, ch chan struct{}) {

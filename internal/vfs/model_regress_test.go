@@ -284,32 +284,33 @@ func modelCases() []modelCase {
 		})
 	}
 	for _, o := range []coreOptions{{Express: true, AllowOverwrite: true, Compress: compress.Zstd}, zgeneral} {
-		add("a log renamed before its first publication to a name another host then created plain is stored plain ("+o.String()+")", o, func(s *scenario) []op {
-			// As found (TestModelCompressed seed 475305013, on a directory
-			// bucket): "c" is compressed, "d" is not; the renamed log kept
-			// its compressed form and wrote d.zst beside the plain "d"
-			// another host had created first. The first object wins: the
-			// log takes the plain form and appends after their lines.
-			return []op{
-				{ID: 34, Kind: opOpen, Slot: 5, Name: "c", Flags: wrAppend},
-				{ID: 38, Kind: opRename, Name: "c", To: "d"},
-				{ID: 39, Kind: opWrite, Slot: 5, Len: 86},
-				{ID: 51, Kind: opRaceTick, Name: "d", Nth: 1},
-			}
-		})
-		add("a log renamed before its first publication whose name another host creates plain while it is written gives its object up ("+o.String()+")", o, func(s *scenario) []op {
-			// As above, the other host's write landing between this
-			// host's look (call 1) and its create-only write (call 2):
-			// both objects landed. This host's look after its write
-			// sees both and gives its own up, publishing its lines
-			// again after theirs (publish/forms.go).
-			return []op{
-				{ID: 34, Kind: opOpen, Slot: 5, Name: "c", Flags: wrAppend},
-				{ID: 38, Kind: opRename, Name: "c", To: "d"},
-				{ID: 39, Kind: opWrite, Slot: 5, Len: 86},
-				{ID: 51, Kind: opRaceTick, Name: "d", Nth: 2},
-			}
-		})
+		for _, c := range []struct {
+			name string
+			nth  int
+		}{
+			// As found (TestModelCompressed seed 475305013, on a
+			// directory bucket): "c" is compressed, "d" is not; the
+			// renamed log kept its compressed form and wrote d.zst beside
+			// the plain "d" another host had created first. The first
+			// object wins: the log takes the plain form and appends after
+			// their lines.
+			{"a log renamed before its first publication to a name another host then created plain is stored plain", 1},
+			// The other host's write lands between this host's look
+			// (call 1) and its create-only write (call 2): both objects
+			// land. This host's look after its write sees both and gives
+			// its own up, publishing its lines again after theirs
+			// (publish/forms.go).
+			{"a log renamed before its first publication whose name another host creates plain while it is written gives its object up", 2},
+		} {
+			add(c.name+" ("+o.String()+")", o, func(s *scenario) []op {
+				return []op{
+					{ID: 34, Kind: opOpen, Slot: 5, Name: "c", Flags: wrAppend},
+					{ID: 38, Kind: opRename, Name: "c", To: "d"},
+					{ID: 39, Kind: opWrite, Slot: 5, Len: 86},
+					{ID: 51, Kind: opRaceTick, Name: "d", Nth: c.nth},
+				}
+			})
+		}
 	}
 	add("a new log whose name another host created compressed first joins that object", zgeneralZstd, func(s *scenario) []op {
 		// As found (TestModelCompressed seed 2267763; e2f2817 fixed its
