@@ -110,7 +110,10 @@ func (p *Publisher) ForgetForm(key string) {
 func (p *Publisher) adoptForm(ctx context.Context, f *spool.File) error {
 	z, ok := p.st.(Compressing)
 	j := f.Journal()
-	if !ok || j.Exists {
+	if !ok || j.Exists || j.PendingTag != "" {
+		// (A first publication whose answer was lost may be in S3 in
+		// this form: Settle asks first, and the look after it, if it
+		// landed, rules on the other form.)
 		return nil
 	}
 	asked := time.Now()

@@ -112,11 +112,17 @@ func (p *Publisher) yield(ctx context.Context, f *spool.File, t File) (bool, err
 		return false, f.Update(func(jj *spool.Journal) { jj.Yielding = nil })
 	}
 	gone, err := p.deleteOwn(ctx, z.Raw(), y)
+	compressed := y.Object != j.Key // the object to give up is compressed
+	ours, theirs := formName(compressed), formName(!compressed)
+	if errors.Is(err, s3store.ErrAccessDenied) {
+		// A bucket that refuses deletes: asking again cannot change that,
+		// and would hold the file's publications back for good.
+		p.log.Warn(fmt.Sprintf("another host created %s %s while this host created it %s; the bucket refused to delete this host's object %s, so both objects stay", j.Key, theirs, ours, y.Object), "key", j.Key, "object", y.Object, "err", err)
+		return false, f.Update(func(jj *spool.Journal) { jj.Yielding = nil })
+	}
 	if err != nil {
 		return false, fmt.Errorf("giving up %s for the other form: %w", y.Object, err)
 	}
-	compressed := y.Object != j.Key // the object to give up is compressed
-	ours, theirs := formName(compressed), formName(!compressed)
 	if !gone {
 		p.log.Warn(fmt.Sprintf("another host created %s %s while this host created it %s, and another host joined this host's object %s since: it is kept (their lines are in it); a host that joined it looks for the other form after its own first publication", j.Key, theirs, ours, y.Object), "key", j.Key, "object", y.Object)
 		return false, f.Update(func(jj *spool.Journal) { jj.Yielding = nil })

@@ -125,14 +125,19 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 	for round := 0; err == nil && f.Journal().FormCheck != "" && round < maxFormRounds; round++ {
 		moved, ferr := p.settleForms(ctx, f, t)
 		if ferr != nil {
-			// Published; the look is taken again before the next one.
-			p.log.Warn("could not tell whether another host created the name in the other form too; asked again at the next publication", "key", f.Journal().Key, "err", ferr)
+			// The bytes landed, the look (or the give-up) is still due:
+			// an error, so that the file stays in the spool and its job
+			// tries again (the look first).
+			err = fmt.Errorf("published, but the name may be in S3 in both forms: %w", ferr)
 			break
 		}
 		if !moved {
 			break
 		}
 		err = p.publishRetrying(ctx, f, t, final, &res)
+	}
+	if j := f.Journal(); err == nil && (j.FormCheck != "" || j.Yielding != nil) {
+		err = fmt.Errorf("published, but another host gave its object of %s up %d times in a row; looked at again at the next try", j.Key, maxFormRounds)
 	}
 	if errors.Is(err, ErrGaveUp) {
 		return res, err // logged where it was decided

@@ -12,10 +12,12 @@ package vfs
 import (
 	"bytes"
 	stdgzip "compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,6 +26,7 @@ import (
 	"github.com/s3mount/s3mount/internal/compress"
 	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
+	"github.com/s3mount/s3mount/internal/spool"
 )
 
 // modelCompressGlobs: every name but those starting with "d".
@@ -73,13 +76,38 @@ func (r *runner) keys() ([]string, *failure) {
 				name = strings.TrimSuffix(k, ext)
 			}
 		}
-		if seen[name] {
+		if seen[name] && !r.formsDue(name) {
 			return nil, fail("twice", "S3 holds %q both plain and compressed", name)
+		}
+		if seen[name] {
+			continue
 		}
 		seen[name] = true
 		out = append(out, name)
 	}
 	return out, nil
+}
+
+// formsDue: a spool file of name has a look at the name's other form or
+// a give-up of its object due (journal FormCheck, Yielding;
+// publish.settleForms), left by a store failure after its first write, or
+// that first write's outcome is unknown (its answer lost, and the HEAD
+// that would tell failed: the look follows once it is settled): until its
+// job finishes it (the publication failed, so the job tries again), S3 may
+// hold the name in both forms.
+func (r *runner) formsDue(name string) bool {
+	paths, _ := filepath.Glob(filepath.Join(r.c.fs.sp.Dir(), "*.json"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var j spool.Journal
+		if json.Unmarshal(b, &j) == nil && j.Key == name && !j.Unlinked && (j.FormCheck != "" || j.Yielding != nil || (!j.Exists && j.PendingTag != "")) {
+			return true
+		}
+	}
+	return false
 }
 
 // zobject is name's bytes as another host reads them: its compressed

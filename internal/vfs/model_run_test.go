@@ -1107,6 +1107,12 @@ func (r *runner) check() *failure {
 	have := map[string]bool{}
 	for _, k := range keys {
 		have[k] = true
+		if r.opt.Compress != "" && r.formsDue(k) {
+			// In both forms until the file's job finishes the look or
+			// the give-up a store failure cut (keys): neither object
+			// alone is the file; the next checks judge the one left.
+			continue
+		}
 		s, ok := r.object(k)
 		if r.zerr != nil {
 			return r.zerr
@@ -1145,7 +1151,7 @@ func (r *runner) check() *failure {
 	}
 	for _, name := range r.m.names() {
 		f := r.m.files[name]
-		if f.lm == nil || f.handles > 0 || r.vfsLocal(name) {
+		if f.lm == nil || f.handles > 0 || r.vfsLocal(name) || (r.opt.Compress != "" && r.formsDue(name)) {
 			continue
 		}
 		if s, ok := r.object(name); ok && f.lm.done(s) {

@@ -528,8 +528,8 @@ func (n *Node) dropCleanFile() bool {
 	if n.handles > 0 || n.file == nil || (n.dirtyLocked() && n.state != stateUnlinked) || n.ws().stream != nil {
 		return false
 	}
-	if n.state != stateUnlinked && moveOpen(n.file.Journal()) {
-		return false // a rename still to finish or undo (its publication does)
+	if j := n.file.Journal(); n.state != stateUnlinked && (moveOpen(j) || formDue(j)) {
+		return false // a rename still to finish or undo, a look or a give-up to do (its publication does)
 	}
 	f := n.file
 	j := f.Journal()

@@ -67,8 +67,9 @@ func (p pubFile) Next() publish.Work {
 		Log:      publish.LogState{DirtySince: n.ws().dirtySince, Size: n.sizeLocked(), Closed: n.ws().writers == 0, LastClose: n.ws().lastClose},
 	}
 	switch {
-	case dirty, f != nil && !unlinked && moveOpen(f.Journal()):
-		// A rename a crash cut is finished by the publication.
+	case dirty, f != nil && !unlinked && (moveOpen(f.Journal()) || formDue(f.Journal())):
+		// A rename a crash cut is finished by the publication, and so is
+		// a look at the name's other form or a give-up a failure cut.
 		w.Need = publish.NeedData
 	case !unlinked && n.attrDirty && n.state == stateInS3:
 		w.Need = publish.NeedAttrs
@@ -83,6 +84,10 @@ func (p pubFile) Next() publish.Work {
 // moveOpen: j's file has a rename its publication is to finish (the old
 // key to delete) or to undo (one reported failed that S3 may have done).
 func moveOpen(j spool.Journal) bool { return j.RenamedFrom != "" || j.MoveDoubt != nil }
+
+// formDue: j's file has a look at its name's other form or a give-up of
+// its object still to do after its first publication (publish/forms.go).
+func formDue(j spool.Journal) bool { return j.FormCheck != "" || j.Yielding != nil }
 
 func (p pubFile) MarkGap() bool { return p.n.markGapAtEnd() }
 
