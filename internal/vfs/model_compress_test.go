@@ -227,18 +227,38 @@ func (r *runner) appendRemote(name string, data []byte) {
 		r.mem.AppendObject(name, data)
 		return
 	}
-	old, ok := r.zobject(name)
-	if !ok {
-		r.putRemote(name, data)
-		return
+	// Read, then write while the object is still what was read: with
+	// real timers the core publishes between two steps' calls too, and a
+	// write on a stale read would mark the wrong size (or, a re-put,
+	// drop the core's publication).
+	for try := 0; ; try++ {
+		old, ok := r.zobject(name)
+		if !ok {
+			r.putRemote(name, data)
+			return
+		}
+		cur, etag, _ := r.mem.Object(r.zkey(name))
+		if _, still := r.marked(name); !still {
+			r.appendRemote(name, data) // no longer compressed: as it is now
+			return
+		}
+		if c, ok := r.objCache[name]; !ok || c.etag != etag {
+			continue // old is of another version: read again
+		}
+		add := r.zbytes(data, compress.Boundary{Comp: int64(len(cur)), Raw: int64(len(old))})
+		var done bool
+		if r.opt.Express {
+			_, done = r.mem.AppendObjectIf(r.zkey(name), add, etag) // keeps the mark
+		} else {
+			_, done = r.mem.PutWithIf(r.zkey(name), append(cur, add...), s3store.Cond{Encoding: r.mark(int64(len(old) + len(data)))}, etag)
+		}
+		if done {
+			return
+		}
+		if try == 1000 {
+			panic("harness: another host's append to " + name + " lost 1000 races with the core")
+		}
 	}
-	cur, _, _ := r.mem.Object(r.zkey(name))
-	add := r.zbytes(data, compress.Boundary{Comp: int64(len(cur)), Raw: int64(len(old))})
-	if r.opt.Express {
-		r.mem.AppendObject(r.zkey(name), add) // keeps the mark
-		return
-	}
-	r.mem.PutWith(r.zkey(name), append(cur, add...), s3store.Cond{Encoding: r.mark(int64(len(old) + len(data)))})
 }
 
 // deleteRemote: another host deletes name.

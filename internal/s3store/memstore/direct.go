@@ -82,6 +82,34 @@ func (s *Store) AppendObject(key string, data []byte) string {
 	return s.put(key, concat(o.data, data), o.parts+1, false, meta).etag
 }
 
+// AppendObjectIf is AppendObject while key's object is still at etag: a
+// foreign writer's read-then-append that must not cross the store's own
+// writes (false, nothing written: it changed since the read).
+func (s *Store) AppendObjectIf(key string, data []byte, etag string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[key]
+	if o == nil || o.etag != etag {
+		return "", false
+	}
+	var meta s3store.Cond
+	if s.express {
+		meta = s3store.Cond{Tag: o.tag, Attrs: o.attrs, Encoding: o.enc}
+	}
+	return s.put(key, concat(o.data, data), o.parts+1, false, meta).etag, true
+}
+
+// PutWithIf is PutWith while key's object is still at etag: a foreign
+// writer's read-modify-write (false, nothing written: it changed).
+func (s *Store) PutWithIf(key string, data []byte, c s3store.Cond, etag string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.objects[key]; o == nil || o.etag != etag {
+		return "", false
+	}
+	return s.put(key, append([]byte{}, data...), 1, false, s3store.Cond{Tag: c.Tag, Attrs: c.Attrs, Encoding: c.Encoding}).etag, true
+}
+
 // DeleteObject removes key, if present.
 func (s *Store) DeleteObject(key string) {
 	s.mu.Lock()
