@@ -54,7 +54,11 @@ type runner struct {
 	hooked   bool     // a fault or race hook is installed on the store
 	zerr     *failure // a compressed object that does not decompress (model_compress_test.go)
 
-	cov map[string]int // what the sequence exercised (coverage of the model test)
+	// cov: what the sequence exercised (coverage of the model test);
+	// covMu: fault hooks count from the store's callers (with real
+	// timers, the scheduler's goroutines) while a step counts too.
+	covMu sync.Mutex
+	cov   map[string]int
 }
 
 // coverage sums what the model test's sequences exercised, so that a run
@@ -64,7 +68,11 @@ var coverage = struct {
 	n map[string]int
 }{n: map[string]int{}}
 
-func (r *runner) count(what string) { r.cov[what]++ }
+func (r *runner) count(what string) {
+	r.covMu.Lock()
+	r.cov[what]++
+	r.covMu.Unlock()
+}
 
 var debugCalls = os.Getenv("MODEL_DEBUG_CALLS") != ""
 
@@ -83,9 +91,11 @@ func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) 
 	defer r.c.cleanup()
 	defer func() {
 		coverage.Lock()
+		r.covMu.Lock()
 		for k, v := range r.cov {
 			coverage.n[k] += v
 		}
+		r.covMu.Unlock()
 		coverage.Unlock()
 	}()
 	for i, o := range ops {
@@ -313,9 +323,7 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 		}
 		if f != memstore.Pass {
 			r.injected.Add(1)
-			mu.Lock()
-			r.cov["store faults injected"]++
-			mu.Unlock()
+			r.count("store faults injected")
 		}
 		if debugCalls {
 			fmt.Printf("call %d %s %q -> %v\n", c.Seq, c.Op, c.Key, f)
