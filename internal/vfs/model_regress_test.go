@@ -359,6 +359,28 @@ func modelCases() []modelCase {
 			{ID: 55, Kind: opRemoteAppend, Name: "a", Len: 2},
 		}
 	})
+	lostThenReplaced := func(s *scenario) []op {
+		// As found (TestModelCompressed -model.random seed 137291493):
+		// d's publication landed, its answer lost and the check failing;
+		// c renamed over d replaced the object d had before (If-Match on
+		// that ETag): refused for good as another writer's change (EIO).
+		return []op{
+			{ID: 100, Kind: opOpen, Slot: 0, Name: "d", Flags: os.O_RDWR | os.O_CREATE | os.O_EXCL},
+			{ID: 114, Kind: opCrash},
+			{ID: 118, Kind: opOpen, Slot: 3, Name: "c", Flags: os.O_RDWR | os.O_CREATE | os.O_APPEND},
+			{ID: 119, Kind: opOpen, Slot: 2, Name: "d", Flags: os.O_WRONLY},
+			{ID: 122, Kind: opWrite, Slot: 2, Where: atInside, Frac: 6, Len: 17},
+			{ID: 125, Kind: opOpen, Slot: 4, Name: "d", Flags: os.O_WRONLY | os.O_CREATE | os.O_APPEND},
+			{ID: 131, Kind: opFsync, Slot: 4, Faults: 2},
+			{ID: 133, Kind: opRename, Name: "c", To: "d"},
+			{ID: 147, Kind: opCrash},
+			{ID: 178, Kind: opTruncate, Name: "d", ByName: true, Len: 23},
+		}
+	}
+	add("a file renamed over one whose last publication's answer was lost", all, lostThenReplaced)
+	zexpress2 := express
+	zexpress2.Compress = compress.Zstd
+	add("a file renamed over one whose last publication's answer was lost (directory bucket, zstd)", zexpress2, lostThenReplaced)
 	return out
 }
 

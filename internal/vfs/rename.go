@@ -107,6 +107,16 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	var dstExists bool
 	var dstETag string
 	if dst != nil {
+		// The replaced file's publication whose answer was lost is
+		// settled first: the object this file replaces may be that one.
+		if dst.spoolFile() != nil {
+			dst.ws().wmu.Lock()
+			err := dst.settle(ctx, true)
+			dst.ws().wmu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
 		dst.mu.Lock()
 		dstExists, dstETag = dst.state == stateInS3, dst.etag
 		dst.mu.Unlock()
