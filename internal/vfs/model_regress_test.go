@@ -381,6 +381,24 @@ func modelCases() []modelCase {
 	zexpress2 := express
 	zexpress2.Compress = compress.Zstd
 	add("a file renamed over one whose last publication's answer was lost (directory bucket, zstd)", zexpress2, lostThenReplaced)
+	lostThenEdited := func(s *scenario) []op {
+		// As found (TestModelCompressed -model.random seed 134189906): a
+		// new file's publication landed, its answer lost and the check
+		// failing; a write inside the published bytes was let through
+		// without --allow-overwrite (the mount thought none published).
+		return []op{
+			{ID: 57, Kind: opOpen, Slot: 4, Name: "a", Flags: os.O_RDWR | os.O_CREATE | os.O_EXCL},
+			{ID: 69, Kind: opOpen, Slot: 3, Name: "a", Flags: os.O_WRONLY | os.O_CREATE},
+			{ID: 71, Kind: opWrite, Slot: 3, Where: atBeyond, Frac: 3, Len: 68},
+			{ID: 72, Kind: opFsync, Slot: 4, Faults: 3},
+			{ID: 76, Kind: opWrite, Slot: 4, Where: atInside, Frac: 3, Len: 44},
+		}
+	}
+	noOverwrite := coreOptions{AllowDelete: true}
+	add("a write inside bytes a lost publication may have published (no --allow-overwrite)", noOverwrite, lostThenEdited)
+	noOverwriteGz := noOverwrite
+	noOverwriteGz.Compress = compress.Gzip
+	add("a write inside bytes a lost publication may have published (no --allow-overwrite, gzip)", noOverwriteGz, lostThenEdited)
 	return out
 }
 

@@ -24,13 +24,16 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 		return 0, syscall.EBADF
 	}
 	h.settled()
+	asked := false
 	for {
-		m, need, err := h.writeOnce(ctx, data, off)
+		m, need, err := h.writeOnce(ctx, data, off, asked)
 		switch {
 		case err != nil || need == 0:
 			return m, err
 		case need == needWhole:
 			err = h.node.editWhole(ctx)
+		case need == needSettle:
+			err, asked = h.node.settleHeld(ctx), true
 		default:
 			err = h.node.fs.waitRoom(ctx, need)
 		}
@@ -44,9 +47,17 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 // again at once), needWhole (the file must become a whole edit first), or
 // a number of bytes to wait for.
 const (
-	retryNow  = -1
-	needWhole = -2
+	retryNow   = -1
+	needWhole  = -2
+	needSettle = -3 // a lost answer settled first (settleHeld)
 )
+
+// settleHeld settles a publication whose answer was lost, the job's token
+// held (none runs meanwhile).
+func (n *Node) settleHeld(ctx context.Context) error {
+	defer n.ws().job.Hold()()
+	return n.settle(ctx, false)
+}
 
 // editWhole turns an appended file into a whole edit before a write below
 // its published base.
@@ -78,7 +89,7 @@ func (n *Node) quiet(ctx context.Context, fn func() error) error {
 
 // writeOnce makes one attempt under the writer lock. need > 0: the write
 // must wait for that much room (the lock is released first).
-func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64) (m int, need int64, err error) {
+func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64, settled bool) (m int, need int64, err error) {
 	n := h.node
 	fs := n.fs
 	n.ws().wmu.Lock()
@@ -93,6 +104,12 @@ func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64) (m int, 
 	j := f.Journal()
 	if h.append {
 		off = j.Size
+	}
+	if !h.append && !fs.opt.AllowOverwrite && !settled && j.PendingTag != "" && off < j.Pending {
+		// These bytes may be S3's already: a publication of them began
+		// (its answer may have been lost). Asked first, the check below
+		// then knows.
+		return 0, needSettle, nil
 	}
 	if !h.append && off < j.BaseSize && j.Exists && !fs.opt.AllowOverwrite {
 		// Rewriting bytes S3 has, whatever the file's kind (an extending
