@@ -179,21 +179,9 @@ func (p *Publisher) yield(ctx context.Context, f *spool.File, t File) (bool, err
 // (deleted now, or before a crash or a lost answer); false with no error:
 // it changed (another host joined it).
 func (p *Publisher) deleteOwn(ctx context.Context, raw s3store.Store, y spool.Yielding) (gone bool, err error) {
-	info, err := raw.Head(ctx, y.Object)
-	switch {
-	case errors.Is(err, s3store.ErrNotFound):
-		return true, nil
-	case err != nil:
-		return false, err
-	case info.ETag != y.ETag:
-		return false, nil
-	}
-	err = raw.DeleteIf(ctx, y.Object, y.ETag)
-	switch {
-	case err == nil || errors.Is(err, s3store.ErrNotFound):
-		return true, nil
-	case errors.Is(err, s3store.ErrPrecondition):
-		return false, nil
+	gone, err = deleteAtETag(ctx, raw, y.Object, y.ETag)
+	if err == nil {
+		return gone, nil
 	}
 	// The answer may be lost while S3 deleted it.
 	if _, herr := raw.Head(ctx, y.Object); errors.Is(herr, s3store.ErrNotFound) {

@@ -311,20 +311,31 @@ func (p *Publisher) deleteLeft(ctx context.Context, key, etag string) error {
 }
 
 func (p *Publisher) deleteIfStillLocked(ctx context.Context, key, etag string) error {
-	info, err := p.st.Head(ctx, key)
+	_, err := deleteAtETag(ctx, p.st, key, etag)
+	return err
+}
+
+// deleteAtETag deletes key from st while its object is still at etag (a
+// HEAD first for servers that ignore If-Match on DELETE). gone: it is no
+// more; false with no error: it is another object now.
+func deleteAtETag(ctx context.Context, st s3store.Store, key, etag string) (gone bool, err error) {
+	info, err := st.Head(ctx, key)
 	switch {
 	case errors.Is(err, s3store.ErrNotFound):
-		return nil
+		return true, nil
 	case err != nil:
-		return err
+		return false, err
 	case info.ETag != etag:
-		return nil
+		return false, nil
 	}
-	err = p.st.DeleteIf(ctx, key, etag)
-	if err == nil || errors.Is(err, s3store.ErrNotFound) || errors.Is(err, s3store.ErrPrecondition) {
-		return nil
+	err = st.DeleteIf(ctx, key, etag)
+	switch {
+	case err == nil || errors.Is(err, s3store.ErrNotFound):
+		return true, nil
+	case errors.Is(err, s3store.ErrPrecondition):
+		return false, nil
 	}
-	return err
+	return false, err
 }
 
 // lockKey takes key's turn (deleteMu's stripe) and returns its release.

@@ -263,8 +263,8 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	// Data never takes the room a used reserve left: that room is what
 	// lets the journal say bytes are published, so that they can be
 	// punched and the disk freed. Without it a full disk stays full.
-	if !f.sp.dataRoom() {
-		return 0, f.sp.diskErr(&os.PathError{Op: "write", Path: f.dataPath(), Err: unix.ENOSPC})
+	if err := f.sp.dataRoom("write", f.dataPath()); err != nil {
+		return 0, err
 	}
 	n, err := f.data.WriteAt(p, off-f.j.Shift)
 	f.sp.dataRoomDone()

@@ -86,18 +86,18 @@ func (s *Spool) restoreReserve() {
 	}
 }
 
-// dataRoom reports whether data may take disk space: not while the
-// reserve is used (it makes it again first if it can). When it may, the
-// reserve's lock is held shared until dataRoomDone, so that the room a
-// journal write frees meanwhile is not taken by the data write.
-func (s *Spool) dataRoom() bool {
+// dataRoom lets data take disk space (a write to path, op): not while the
+// reserve is used (it makes it again first if it can): ENOSPC then. When
+// it may, the reserve's lock is held shared until dataRoomDone, so that
+// the room a journal write frees meanwhile is not taken by the data write.
+func (s *Spool) dataRoom(op, path string) error {
 	s.restoreReserve()
 	s.reserveMu.RLock()
 	if s.reserveState() == reserveUsed {
 		s.reserveMu.RUnlock()
-		return false
+		return s.diskErr(&os.PathError{Op: op, Path: path, Err: syscall.ENOSPC})
 	}
-	return true
+	return nil
 }
 
 func (s *Spool) dataRoomDone() { s.reserveMu.RUnlock() }

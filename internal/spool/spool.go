@@ -372,11 +372,9 @@ func (s *Spool) Create(j Journal) (*File, error) {
 	f.data = data
 	// A new file takes disk space as data does: not the room a used
 	// reserve left (it is for the journals that free the disk).
-	if s.dataRoom() {
+	if err = s.dataRoom("create", f.journalPath()); err == nil {
 		err = f.persistJournal(false)
 		s.dataRoomDone()
-	} else {
-		err = s.diskErr(&os.PathError{Op: "create", Path: f.journalPath(), Err: syscall.ENOSPC})
 	}
 	if err != nil {
 		data.Close()

@@ -75,6 +75,11 @@ func (s *Store) AppendObject(key string, data []byte) string {
 	if o == nil {
 		return s.put(key, append([]byte{}, data...), 1, false, s3store.Cond{}).etag
 	}
+	return s.appendLocked(key, o, data)
+}
+
+// appendLocked appends data to key's object o (s.mu held).
+func (s *Store) appendLocked(key string, o *object, data []byte) string {
 	var meta s3store.Cond
 	if s.express {
 		meta = s3store.Cond{Tag: o.tag, Attrs: o.attrs, Encoding: o.enc}
@@ -92,11 +97,7 @@ func (s *Store) AppendObjectIf(key string, data []byte, etag string) (string, bo
 	if o == nil || o.etag != etag {
 		return "", false
 	}
-	var meta s3store.Cond
-	if s.express {
-		meta = s3store.Cond{Tag: o.tag, Attrs: o.attrs, Encoding: o.enc}
-	}
-	return s.put(key, concat(o.data, data), o.parts+1, false, meta).etag, true
+	return s.appendLocked(key, o, data), true
 }
 
 // PutWithIf is PutWith while key's object is still at etag: a foreign
