@@ -116,9 +116,15 @@ func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 			break
 		}
 	}
-	// It comes alive as f was: a file unlinked (or replaced) while open
-	// stays unlinked, or recovery would publish it again.
-	if err := nf.Update(func(jj *spool.Journal) { jj.Size, jj.Unlinked, jj.Exists = j.Size, j.Unlinked, j.Exists }); err != nil {
+	// It comes alive as f was, in all but its bytes' layout (attributes
+	// not yet published, a rename's old keys to delete, a publication in
+	// flight, uploads to abort, forms): a file unlinked (or replaced)
+	// while open stays unlinked, or recovery would publish it again.
+	if err := nf.Update(func(jj *spool.Journal) {
+		created := jj.Created
+		*jj = j
+		jj.Shift, jj.Created = 0, created
+	}); err != nil {
 		nf.Remove()
 		return err
 	}
@@ -138,9 +144,13 @@ func (fs *FS) relocate(ctx context.Context, n *Node, f *spool.File) error {
 // held). Like relocate's copy, it comes alive unlinked when f was.
 func (fs *FS) emptied(n *Node, f *spool.File) error {
 	j := f.Journal()
-	nf, err := fs.newSpoolFile(spool.Journal{Key: j.Key, Kind: spool.KindWhole, Dirty: true,
-		BaseSize: j.BaseSize, BaseETag: j.BaseETag, Mode: j.Mode, UID: j.UID, GID: j.GID, ExpressParts: j.ExpressParts, PubSeq: j.PubSeq,
-		RenamedFrom: j.RenamedFrom, RenamedFromETag: j.RenamedFromETag, RenameTag: j.RenameTag, Unlinked: true})
+	// All of f's journal but its bytes: attributes not yet published, a
+	// rename's old keys to delete or one in doubt to undo, uploads to
+	// abort, forms.
+	nj := j
+	nj.Kind, nj.Dirty, nj.Shift, nj.LocalStart, nj.Size = spool.KindWhole, true, 0, 0, 0
+	nj.Exists, nj.Unlinked = false, true
+	nf, err := fs.newSpoolFile(nj)
 	if err != nil {
 		return fs.spoolErr(err, n.Path())
 	}
