@@ -520,6 +520,55 @@ if (( i == 150 )); then sync %[1]q; mv %[1]q %[1]q.1; fi; done`, log))
 	}
 }
 
+// A log moved twice on a bucket that refuses deletes (mv app.log
+// app.log.1; mv app.log.1 app.log.2, nothing written between, no new file
+// reusing the names): both moves succeed (before, the second failed with
+// EIO while the first one's old key could not be deleted), the mount shows
+// only the last name with every line, S3 has them there, and once deletes
+// work again the old keys go by themselves, nothing written.
+func TestLogMovedTwiceWithDeletesRefused(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m, p := mountVia(t, srv, b, "--allow-delete", "--upload-interval", "1s", "--close-delay", "200ms")
+	defer func() {
+		if t.Failed() {
+			t.Logf("mount log:\n%s", m.Stderr())
+		}
+	}()
+	log := filepath.Join(m.Dir, "app.log")
+	bash(t, fmt.Sprintf(`for i in $(seq 1 100); do echo "A-$i" >> %[1]q; done; sync %[1]q`, log))
+	p.SetRefuseDeletes(true)
+	bash(t, fmt.Sprintf(`mv %[1]q %[1]q.1 && mv %[1]q.1 %[1]q.2`, log))
+	var want strings.Builder
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&want, "A-%d\n", i)
+	}
+	ents, err := os.ReadDir(m.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "app.log.2" {
+		t.Errorf("the mount lists %v, want only app.log.2", ents)
+	}
+	if got, err := os.ReadFile(log + ".2"); err != nil || string(got) != want.String() {
+		t.Errorf("the mount shows app.log.2 as %d bytes (%v), want %d", len(got), err, want.Len())
+	}
+	if got := string(srv.Get(t, b, "app.log.2")); got != want.String() {
+		t.Errorf("S3 app.log.2 holds %d bytes, want %d", len(got), want.Len())
+	}
+	if keys := srv.Keys(t, b, ""); len(keys) != 3 {
+		t.Errorf("S3 holds %q while deletes are refused, want the two old keys beside app.log.2", keys)
+	}
+	p.SetRefuseDeletes(false)
+	if !waitUntil(time.Minute, func() bool { return len(srv.Keys(t, b, "")) == 1 }) {
+		t.Errorf("S3 holds %q a minute after deletes work again, want only app.log.2", srv.Keys(t, b, ""))
+	}
+	m.Unmount(t)
+	if keys := srv.Keys(t, b, ""); len(keys) != 1 || keys[0] != "app.log.2" {
+		t.Errorf("after the unmount S3 holds %q, want only app.log.2", keys)
+	}
+}
+
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line

@@ -25,6 +25,9 @@ func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) err
 	if err := p.resolveMoveDoubt(ctx, f); err != nil {
 		return err
 	}
+	if err := p.deleteLeftKeys(ctx, f); err != nil {
+		return err
+	}
 	j := f.Journal()
 	if j.RenamedFrom == "" {
 		return nil
@@ -45,6 +48,53 @@ func (p *Publisher) FinishRename(ctx context.Context, f *spool.File, t File) err
 	}
 	return f.Update(func(jj *spool.Journal) { jj.RenamedFrom, jj.RenamedFromETag, jj.RenameTag = "", "", "" })
 }
+
+// deleteLeftKeys deletes the old keys earlier renames of f handed on
+// (Journal.LeftKeys, HandOnOldKey); those S3 still will not delete stay.
+func (p *Publisher) deleteLeftKeys(ctx context.Context, f *spool.File) error {
+	j := f.Journal()
+	if len(j.LeftKeys) == 0 {
+		return nil
+	}
+	var still []spool.LeftKey
+	for _, k := range j.LeftKeys {
+		if err := p.deleteLeft(ctx, k.Key, k.ETag); err != nil {
+			p.log.Warn("renamed; cannot delete an old key yet (tried again at the next publication)", "key", j.Key, "old_key", k.Key, "err", err)
+			still = append(still, k)
+		}
+	}
+	if len(still) == len(j.LeftKeys) {
+		return nil
+	}
+	return f.Update(func(jj *spool.Journal) { jj.LeftKeys = still })
+}
+
+// HandOnOldKey lets f be renamed again while the old key of its last
+// rename is still to delete (its copy landed; S3 failed or refused the
+// delete): that delete moves to the journal's LeftKeys, which later
+// publications do, and RenamedFrom is free for the new rename. A rename
+// whose copy is not known to have landed, or undone in doubt, is not
+// handed on (FinishRename first); nor past maxLeftKeys old keys.
+func HandOnOldKey(f *spool.File) error {
+	j := f.Journal()
+	switch {
+	case j.RenamedFrom == "":
+		return nil
+	case j.RenameTag != renameCopied || j.MoveDoubt != nil:
+		return fmt.Errorf("its rename from %s is not finished", j.RenamedFrom)
+	case len(j.LeftKeys) >= maxLeftKeys:
+		return fmt.Errorf("%d old keys of earlier renames are still to delete", len(j.LeftKeys)+1)
+	}
+	return f.Update(func(jj *spool.Journal) {
+		jj.LeftKeys = append(slices.Clip(jj.LeftKeys), spool.LeftKey{Key: jj.RenamedFrom, ETag: jj.RenamedFromETag})
+		jj.RenamedFrom, jj.RenamedFromETag, jj.RenameTag = "", "", ""
+	})
+}
+
+// maxLeftKeys bounds a journal's LeftKeys: logrotate's rotate N renames
+// a file N times; a bucket that keeps refusing deletes beyond this many
+// makes the next rename fail (EIO) rather than grow the journal.
+const maxLeftKeys = 64
 
 // renameCopied, as a journal's RenameTag, says the rename's copy is known
 // to have landed: only the old key's delete is due. (The copy's own tag

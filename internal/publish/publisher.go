@@ -148,7 +148,7 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 	}
 	p.formPublished(f.Journal())
 	res.Took = time.Since(start)
-	res.OldKeyDue = f.Journal().RenamedFrom != ""
+	res.OldKeyDue = len(f.Journal().OldKeys()) > 0
 	return res, nil
 }
 

@@ -48,6 +48,11 @@ func (j Journal) Check(prefix string) error {
 			return fmt.Errorf("renamed_from: %w", err)
 		}
 	}
+	for _, k := range j.LeftKeys {
+		if err := CheckKey(k.Key, prefix); err != nil {
+			return fmt.Errorf("left_keys: %w", err)
+		}
+	}
 	if j.MoveDoubt != nil {
 		if err := CheckKey(j.MoveDoubt.Key, prefix); err != nil {
 			return fmt.Errorf("move_doubt: %w", err)

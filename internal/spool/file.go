@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -89,6 +90,12 @@ type Journal struct {
 	// recovery finishes the rename.
 	RenamedFrom     string `json:"renamed_from,omitempty"`
 	RenamedFromETag string `json:"renamed_from_etag,omitempty"`
+	// LeftKeys are old keys of earlier renames of this file whose copies
+	// landed and whose deletes are still due, oldest first: a rename of
+	// a file whose old key S3 will not delete yet goes on (a bucket may
+	// refuse deletes for good; logrotate shifts app.log.1 to app.log.2
+	// at the next rotation) and hands that delete on here.
+	LeftKeys []LeftKey `json:"left_keys,omitempty"`
 	// Form: how a file renamed before its first publication is stored.
 	Form Form `json:"form,omitempty"`
 	// FormCheck: the file's first publication created its object (of this
@@ -117,6 +124,21 @@ type Journal struct {
 	// Unlinked: the file was unlinked while open. It is never published;
 	// recovery deletes it.
 	Unlinked bool `json:"unlinked,omitempty"`
+}
+
+// LeftKey is an object a rename moved away: its key and its ETag then.
+type LeftKey struct {
+	Key  string `json:"key"`
+	ETag string `json:"etag"`
+}
+
+// OldKeys are the objects renames of j's file moved away whose deletes
+// are due: LeftKeys, then RenamedFrom.
+func (j Journal) OldKeys() []LeftKey {
+	if j.RenamedFrom == "" {
+		return j.LeftKeys
+	}
+	return append(slices.Clip(j.LeftKeys), LeftKey{j.RenamedFrom, j.RenamedFromETag})
 }
 
 // Yielding names an object by its raw key (NAME.gz for a compressed

@@ -1,11 +1,15 @@
 package spool
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Old keys of unfinished renames. A rename copies the object to its new
 // key and deletes the old one; when that delete fails (or a crash comes
 // between), the journal keeps the old key (RenamedFrom, at
-// RenamedFromETag) for the file's next publication to delete. Until then
+// RenamedFromETag; those of earlier renames in LeftKeys) for the file's
+// next publication to delete. Until then
 // the object at the old key is no file of that name: a lookup must not
 // adopt it (a writer reopening a rotated log's name would append to the
 // rotated lines), and a new file's first publication there replaces it.
@@ -18,8 +22,10 @@ func (s *Spool) Leaving(key string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var etags []string
-	for _, etag := range s.leaving[key] {
-		etags = append(etags, etag)
+	for r := range s.leaving[key] {
+		if !slices.Contains(etags, r.etag) {
+			etags = append(etags, r.etag)
+		}
 	}
 	return etags
 }
@@ -49,8 +55,8 @@ func (s *Spool) Claimed(key, etag string) bool {
 func (s *Spool) LeavingAt(key, etag string, asked time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range s.leaving[key] {
-		if e == etag {
+	for r := range s.leaving[key] {
+		if r.etag == etag {
 			return true
 		}
 	}
@@ -65,35 +71,43 @@ const leftKept = 5 * time.Minute
 // leftObject is an object a rename moved away whose delete is done.
 type leftObject struct{ key, etag string }
 
-// track moves file id's entry in the index from its journal old to j
+// leavingRef is one file's old key still to delete, in Spool.leaving.
+type leavingRef struct{ id, etag string }
+
+// track moves file id's entries in the index from its journal old to j
 // (an empty Journal: none).
 func (s *Spool) track(id string, old, j Journal) {
-	if old.RenamedFrom == j.RenamedFrom && old.RenamedFromETag == j.RenamedFromETag {
+	was, now := old.OldKeys(), j.OldKeys()
+	if slices.Equal(was, now) {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if byID := s.leaving[old.RenamedFrom]; old.RenamedFrom != "" {
-		delete(byID, id)
-		if len(byID) == 0 {
-			delete(s.leaving, old.RenamedFrom)
+	for _, k := range was {
+		if slices.Contains(now, k) {
+			continue
 		}
-		if j.RenamedFrom == "" && j.Key != "" && j.Key != old.RenamedFrom {
+		if byRef := s.leaving[k.Key]; byRef != nil {
+			delete(byRef, leavingRef{id, k.ETag})
+			if len(byRef) == 0 {
+				delete(s.leaving, k.Key)
+			}
+		}
+		if j.Key != "" && j.Key != k.Key {
 			// Finished (not a move undone, back at the old key; not a
 			// file removed).
-			s.rememberLeftLocked(leftObject{old.RenamedFrom, old.RenamedFromETag}, time.Now())
+			s.rememberLeftLocked(leftObject{k.Key, k.ETag}, time.Now())
 		}
 	}
-	if j.RenamedFrom == "" {
-		return
+	for _, k := range now {
+		if s.leaving == nil {
+			s.leaving = map[string]map[leavingRef]struct{}{}
+		}
+		if s.leaving[k.Key] == nil {
+			s.leaving[k.Key] = map[leavingRef]struct{}{}
+		}
+		s.leaving[k.Key][leavingRef{id, k.ETag}] = struct{}{}
 	}
-	if s.leaving == nil {
-		s.leaving = map[string]map[string]string{}
-	}
-	if s.leaving[j.RenamedFrom] == nil {
-		s.leaving[j.RenamedFrom] = map[string]string{}
-	}
-	s.leaving[j.RenamedFrom][id] = j.RenamedFromETag
 }
 
 // rememberLeftLocked records that o's delete is done (or no longer this

@@ -82,9 +82,9 @@ type Spool struct {
 	used    int64 // unpublished bytes over all files
 	diskFul bool  // the last data write met ENOSPC; cleared when space is freed
 	files   map[string]*File
-	// leaving: old key -> file id -> ETag of the journals' RenamedFrom
-	// (leaving.go).
-	leaving map[string]map[string]string
+	// leaving: old key -> the files whose journals name it as an old key
+	// still to delete (OldKeys), with its ETag (leaving.go).
+	leaving map[string]map[leavingRef]struct{}
 	// left: the objects of finished entries of leaving, and when.
 	left      map[leftObject]time.Time
 	leftSwept int

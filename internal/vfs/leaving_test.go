@@ -3,7 +3,9 @@ package vfs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -105,47 +107,85 @@ func TestRotationWhoseOldKeyIsDeletedLater(t *testing.T) {
 	}
 }
 
-// A file whose rename left its old key to delete later finishes that
-// delete before it is renamed again or unlinked: either would drop the
-// journal's old key, and the old object would stay under its old name
-// for good (a file resurrected). While the delete fails, they fail (EIO).
+// A file whose renames left old keys to delete later finishes those
+// deletes before it is unlinked: the unlink would drop the journal's old
+// keys, and their objects would stay under their old names for good (a
+// file resurrected). While the deletes fail, it fails (EIO). A rename
+// goes on meanwhile (the old key is handed on in the journal: logrotate's
+// shift app.log.1 -> app.log.2 on a bucket that refuses deletes), also
+// after a restart, and the old keys go once S3 takes deletes again.
 func TestUnfinishedRenameIsFinishedFirst(t *testing.T) {
 	ctx := context.Background()
 	for _, then := range []string{"rename", "unlink"} {
-		t.Run(then, func(t *testing.T) {
-			mem := memstore.New("b")
-			mem.PutObject("app.log", []byte("old\n"))
-			fs := lostFS(t, mem, t.TempDir())
-			var failing atomic.Bool
-			failing.Store(true)
-			failDeletes(mem, "app.log", &failing)
-			if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.1", 0); err != nil {
-				t.Fatal(err)
-			}
-			change := func() error {
-				if then == "rename" {
-					return fs.Rename(ctx, fs.Root(), "app.log.1", fs.Root(), "app.log.2", 0)
+		for _, restart := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/restart=%v", then, restart), func(t *testing.T) {
+				mem := memstore.New("b")
+				mem.PutObject("app.log", []byte("old\n"))
+				dir := t.TempDir()
+				fs := lostFS(t, mem, dir)
+				var failing atomic.Bool
+				failing.Store(true)
+				mem.SetHook(func(c memstore.Call) memstore.Fault {
+					if c.Op == "DeleteObject" && failing.Load() {
+						return memstore.Fail
+					}
+					return memstore.Pass
+				})
+				if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.1", 0); err != nil {
+					t.Fatal(err)
 				}
-				return fs.Unlink(ctx, fs.Root(), "app.log.1")
-			}
-			if err := change(); Errno(err) != syscall.EIO {
-				t.Fatalf("%s while the old key cannot be deleted: %v, want EIO", then, err)
-			}
-			failing.Store(false)
-			if err := change(); err != nil {
-				t.Fatalf("%s: %v", then, err)
-			}
-			if err := fs.Shutdown(ctx); err != nil {
-				t.Fatal(err)
-			}
-			want := map[string]string{"app.log.2": "old\n"}
-			if then == "unlink" {
-				want = map[string]string{}
-			}
-			if got := mem.Keys(); len(got) != len(want) || (then == "rename" && got[0] != "app.log.2") {
-				t.Fatalf("S3 holds %q, want %v", got, want)
-			}
-		})
+				if err := fs.Rename(ctx, fs.Root(), "app.log.1", fs.Root(), "app.log.2", 0); err != nil {
+					t.Fatalf("a second rename while the first one's old key cannot be deleted: %v", err)
+				}
+				if restart {
+					_ = fs.Shutdown(ctx) // reports the deletes still due
+					fs = lostFS(t, mem, dir)
+				}
+				if names := listNames(t, fs); len(names) != 1 || names[0] != "app.log.2" {
+					t.Fatalf("listing shows %q, want only app.log.2 (S3 holds %q)", names, mem.Keys())
+				}
+				for _, old := range []string{"app.log", "app.log.1"} {
+					if n, err := fs.Lookup(ctx, fs.Root(), old); !errors.Is(err, ErrNotFound) {
+						t.Fatalf("lookup of %s finds %v, %v: an object a rename moved away is adopted", old, n, err)
+					}
+				}
+				if got := mem.Keys(); len(got) != 3 {
+					t.Fatalf("S3 holds %q: the test's fault did not apply", got)
+				}
+				want := []string{"app.log.3"}
+				if then == "rename" {
+					if err := fs.Rename(ctx, fs.Root(), "app.log.2", fs.Root(), "app.log.3", 0); err != nil {
+						t.Fatalf("a third rename: %v", err)
+					}
+				} else {
+					if err := fs.Unlink(ctx, fs.Root(), "app.log.2"); Errno(err) != syscall.EIO {
+						t.Fatalf("unlink while its old keys cannot be deleted: %v, want EIO", err)
+					}
+					want = []string{"app.log.2"}
+				}
+				failing.Store(false)
+				// The old keys go by themselves (the job's retry), nothing
+				// written, no file open.
+				waitFor(t, func() bool { return len(mem.Keys()) == 1 })
+				if then == "unlink" {
+					if err := fs.Unlink(ctx, fs.Root(), "app.log.2"); err != nil {
+						t.Fatalf("unlink: %v", err)
+					}
+					want = nil
+				}
+				if err := fs.Shutdown(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got := mem.Keys(); !slices.Equal(got, want) {
+					t.Fatalf("S3 holds %q, want %q", got, want)
+				}
+				if len(want) == 1 {
+					if got, _, _ := mem.Object(want[0]); string(got) != "old\n" {
+						t.Fatalf("S3 %s = %q", want[0], got)
+					}
+				}
+			})
+		}
 	}
 }
 

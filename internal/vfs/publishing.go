@@ -81,9 +81,11 @@ func (p pubFile) Next() publish.Work {
 	return w
 }
 
-// moveOpen: j's file has a rename its publication is to finish (the old
-// key to delete) or to undo (one reported failed that S3 may have done).
-func moveOpen(j spool.Journal) bool { return j.RenamedFrom != "" || j.MoveDoubt != nil }
+// moveOpen: j's file has a rename its publication is to finish (old
+// keys to delete) or to undo (one reported failed that S3 may have done).
+func moveOpen(j spool.Journal) bool {
+	return j.RenamedFrom != "" || len(j.LeftKeys) > 0 || j.MoveDoubt != nil
+}
 
 // formDue: j's file has a look at its name's other form or a give-up of
 // its object still to do after its first publication (publish/forms.go).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/spool"
 )
 
@@ -25,19 +26,25 @@ func (n *Node) settle(ctx context.Context, writersHeld bool) error {
 	return nil
 }
 
-// finishMove completes an earlier rename of n's file whose old key's
-// delete is still to do (the journal's RenamedFrom), or undoes one S3 may
-// have applied though it failed (MoveDoubt), before the journal changes
-// again: a second rename would overwrite that key, and an unlink
-// forget it, leaving the old object under its old name for good (the
-// job's token held; writersHeld as for settle).
-func (n *Node) finishMove(ctx context.Context, writersHeld bool) error {
+// finishMove completes earlier renames of n's file whose old keys'
+// deletes are still to do (the journal's RenamedFrom and LeftKeys), or
+// undoes one S3 may have applied though it failed (MoveDoubt), before the
+// journal changes again: an unlink would forget the old keys, leaving
+// their objects under their old names for good. For a rename (renaming)
+// an old key S3 will not delete yet is handed on to LeftKeys instead
+// (publish.HandOnOldKey): the new rename needs RenamedFrom, and a bucket
+// that refuses deletes must not stop logrotate's next shift. (The job's
+// token held; writersHeld as for settle.)
+func (n *Node) finishMove(ctx context.Context, writersHeld, renaming bool) error {
 	f := n.spoolFile()
 	if f == nil || !moveOpen(f.Journal()) {
 		return nil
 	}
 	err := n.fs.pub.FinishRename(ctx, f, pubFile{n: n, writersHeld: writersHeld})
-	if err == nil && moveOpen(f.Journal()) {
+	if err == nil && renaming {
+		err = publish.HandOnOldKey(f)
+	}
+	if j := f.Journal(); err == nil && (j.RenamedFrom != "" || j.MoveDoubt != nil || (!renaming && len(j.LeftKeys) > 0)) {
 		err = errors.New("its old key could not be deleted")
 	}
 	if err != nil {

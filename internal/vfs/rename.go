@@ -154,7 +154,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		if err := src.settle(ctx, true); err != nil {
 			return err
 		}
-		if err := src.finishMove(ctx, true); err != nil {
+		if err := src.finishMove(ctx, true, true); err != nil {
 			return err
 		}
 		src.mu.Lock()

@@ -44,7 +44,7 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 	if err := n.settle(ctx, true); err != nil {
 		return err
 	}
-	if err := n.finishMove(ctx, true); err != nil {
+	if err := n.finishMove(ctx, true, false); err != nil {
 		return err
 	}
 	n.mu.Lock()
