@@ -14,9 +14,10 @@ import (
 	"github.com/s3mount/s3mount/internal/testenv"
 )
 
-// listRounds: each round measures the raw paging, then ls -l on a fresh
-// mount; the machine's load moves between runs, so both are printed.
-const listRounds = 2
+// defaultListRounds (S3MOUNT_BENCH_LIST_ROUNDS): each round measures the
+// raw paging, then ls -l on a fresh mount; the machine's load moves between
+// runs, so both are printed.
+const defaultListRounds = 2
 
 // listObjectSize is over PATH_MAX (4096): such objects are listed without a
 // HEAD each.
@@ -30,6 +31,7 @@ const listObjectSize = 5000
 // ls -l <= 1.2x the raw paging, peak RSS <= 128 MiB.
 func BenchmarkListing(b *testing.B) {
 	n := envInt(b, "S3MOUNT_BENCH_LIST_N", 100000)
+	listRounds := envInt(b, "S3MOUNT_BENCH_LIST_ROUNDS", defaultListRounds)
 	ctx := context.Background()
 	srv := testenv.StartServer(b)
 	bucket := srv.NewBucket(b)
