@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/testenv"
 )
 
@@ -35,7 +36,9 @@ func BenchmarkListing(b *testing.B) {
 	ctx := context.Background()
 	srv := testenv.StartServer(b)
 	bucket := srv.NewBucket(b)
-	st := srv.Store(b, bucket)
+	// The raw paging stands for a plain SDK client: the SDK's XML decoder,
+	// not the daemon's (s3store.Options.SDKListDecoder).
+	st := srv.StoreWith(b, s3store.Options{Bucket: bucket, SDKListDecoder: true})
 	// Objects larger than PATH_MAX, as logs are: a listing HEADs smaller
 	// ones to tell symlinks from files (BenchmarkListingSmallObjects
 	// measures that cost), and that is not what this measures.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,6 +27,9 @@ type S3 struct {
 	bucket string
 	opts   Options
 	stats  *counters
+	// listURL: the last List page parseList read was URL-encoded (its
+	// guess for the next).
+	listURL atomic.Bool
 }
 
 var _ Store = (*S3)(nil)
@@ -219,6 +223,13 @@ func (s *S3) Bucket() string { return s.bucket }
 
 // Stats returns the per-operation counters so far.
 func (s *S3) Stats() Stats { return s.stats.snapshot() }
+
+// ListPagesDecoded is how many List pages parseList decoded (plain) and
+// how many the SDK's decoder did (SDKListDecoder, or a body parseList does
+// not read).
+func (s *S3) ListPagesDecoded() (plain, sdk int64) {
+	return s.stats.listPlain.Load(), s.stats.listSDK.Load()
+}
 
 // Retries is the number of retried attempts over all operations.
 func (s *S3) Retries() int64 { return s.stats.retries.Load() }

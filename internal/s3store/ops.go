@@ -38,10 +38,21 @@ func (s *S3) List(ctx context.Context, prefix, delimiter, token string, max int3
 	if max > 0 {
 		in.MaxKeys = &max
 	}
-	out, err := s.client.ListObjectsV2(ctx, in)
+	var fast ListPage
+	var fastOK bool
+	var opts []func(*s3.Options)
+	if !s.opts.SDKListDecoder {
+		opts = append(opts, withListDecoder(listDecoder{dst: &fast, ok: &fastOK, url: &s.listURL}))
+	}
+	out, err := s.client.ListObjectsV2(ctx, in, opts...)
 	if err != nil {
 		return ListPage{}, wrapErr("ListObjectsV2", prefix, err)
 	}
+	if fastOK {
+		s.stats.listPlain.Add(1)
+		return fast, nil
+	}
+	s.stats.listSDK.Add(1)
 	// Decoded only when the server says it encoded: some servers ignore
 	// the request and send keys as they are.
 	decode := func(s *string) (string, error) { return aws.ToString(s), nil }

@@ -19,6 +19,10 @@ type Options struct {
 	UploadChecksums     string // "crc32c" (default) or "off"
 	MaxAttempts         int    // default 10
 	MaxConns            int    // idle connections kept per host, default 64
+	// SDKListDecoder: List decodes every page with the SDK's decoder, not
+	// parseList (the conformance tests; the benchmark's raw paging, which
+	// stands for a plain SDK client).
+	SDKListDecoder bool
 	// Credentials overrides the standard chain when non-nil (tests use
 	// static keys; the chain would otherwise look further, up to IMDS).
 	Credentials aws.CredentialsProvider

@@ -20,6 +20,8 @@ type counters struct {
 	mu      sync.RWMutex
 	ops     map[string]*opCounters
 	retries atomic.Int64
+	// List pages parseList decoded, and those the SDK's decoder did.
+	listPlain, listSDK atomic.Int64
 }
 
 func newCounters() *counters { return &counters{ops: map[string]*opCounters{}} }
