@@ -64,6 +64,9 @@ type op struct {
 	Big     bool   // remote put of an object past the compose threshold (5 MiB)
 	Faults  int    // store faults during the step: 0 none, 1 fail, 2 lose answers, 3 both, 4/5 the first call (close, fsync, ticks, rename, unlink)
 	Nth     int    // race-tick: the foreign append lands before the Nth call on the key
+	// Refuse: the bucket refuses every DeleteObject during the step (a
+	// policy; faulty sequences have windows of such steps: refuseWindow).
+	Refuse bool
 }
 
 var modelNames = []string{"a", "b", "c", "d"}
@@ -101,10 +104,12 @@ const (
 	// faultFailSecond: the second write call fails (a rename's delete of
 	// the old key after its copy).
 	faultFailSecond = 7
+	// faultRefuseDeletes: every DeleteObject of the step is refused.
+	faultRefuseDeletes = 8
 )
 
 var faultNames = []string{"", " [store faults: fail]", " [store faults: lose answers]", " [store faults: fail+lose]",
-	" [store fault: the first write fails]", " [store fault: the first write's answer is lost]", " [store faults: every answer is lost]", " [store fault: the second write fails]"}
+	" [store fault: the first write fails]", " [store fault: the first write's answer is lost]", " [store faults: every answer is lost]", " [store fault: the second write fails]", " [store fault: deletes refused]"}
 
 func (o op) String() string {
 	s := opNames[o.Kind]
@@ -146,6 +151,9 @@ func (o op) String() string {
 		s = fmt.Sprintf("remote delete %q", o.Name)
 	case opRaceTick:
 		s = fmt.Sprintf("tick, another host appends to %q before call %d on it #%d", o.Name, o.Nth, o.ID)
+	}
+	if o.Refuse {
+		s += " [deletes refused]"
 	}
 	if o.Faults != 0 && (o.Kind == opClose || o.Kind == opFsync || o.Kind == opTick || o.Kind == opRaceTick || o.Kind == opRename || o.Kind == opUnlink) {
 		s += fmt.Sprintf("%s #%d", faultNames[o.Faults], o.ID)
@@ -295,9 +303,21 @@ func genOps(rng *rand.Rand, n int, faults bool) []op {
 			o.Kind = opRestart
 			open = map[int]int{}
 		}
+		o.Refuse = refuseWindow(faults, o.ID)
 		ops = append(ops, o)
 	}
 	return ops
+}
+
+// refuseWindow: in a faulty sequence, one stretch of 64 steps in four
+// runs on a bucket that refuses deletes (a policy, for minutes): renames
+// leave their old keys, a file renamed again hands them on, unlinks of
+// published files fail, until the window ends. By the ID, not the
+// generator, so that the sequences of a seed stay as they were.
+func refuseWindow(faults bool, id int) bool {
+	h := uint32(id/64)*2246822519 ^ 0x27d4eb2f
+	h ^= h >> 13
+	return faults && h%4 == 0
 }
 
 // idFault is the store fault of a rename or unlink (they call S3 in the
@@ -313,7 +333,7 @@ func idFault(faults bool, id int) int {
 	if !faults || h%3 != 0 {
 		return 0
 	}
-	return []int{faultFailFirst, faultLoseFirst}[(h/3)%2]
+	return []int{faultFailFirst, faultLoseFirst, faultRefuseDeletes}[(h/3)%3]
 }
 
 // filler is deterministic bytes for write id: lower-case text, with a
