@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -276,7 +277,7 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 		// The journal's upload (a failed abort) and, if a
 		// CreateMultipartUpload failed, the upload its lost answer may
 		// have left, which no journal names.
-		p.AbortUploads(f.Journal(), watch.lostSince(began))
+		p.abortLost(f, watch.lostSince(began))
 		if serr != nil {
 			// Not a conflict: a rebase now would append our bytes
 			// again after S3's if they did land.
@@ -528,27 +529,68 @@ func (p *Publisher) bytesAfterBase(ctx context.Context, j spool.Journal) (s3stor
 // whose an upload is, and aborting another host's in-flight upload makes
 // its publication fail. A lost upload holds no parts (parts are sent only
 // once its id is journaled), so one left behind costs no storage; a bucket
-// lifecycle rule (AbortIncompleteMultipartUpload) removes it.
-func (p *Publisher) AbortUploads(j spool.Journal, lostSince time.Time) {
+// lifecycle rule (AbortIncompleteMultipartUpload) removes it. It returns
+// what it could not do: the uploads whose abort failed, and the window
+// whose uploads could not be listed (abortLost keeps both in the journal).
+func (p *Publisher) AbortUploads(j spool.Journal, lostSince time.Time) (failed []string, unlisted *spool.UploadWindow) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if j.UploadID != "" {
 		_ = p.st.AbortMultipart(ctx, j.Key, j.UploadID)
 	}
 	if lostSince.IsZero() {
-		return
+		return nil, nil
 	}
 	from, to := uploadWindow(lostSince, time.Now())
+	w := spool.UploadWindow{From: from.UnixNano(), To: to.UnixNano()}
+	failed, err := p.abortInWindows(ctx, j, []spool.UploadWindow{w})
+	if err != nil {
+		p.log.Warn("cannot list multipart uploads to abort (looked for again before the next publication)", "key", j.Key, "err", err)
+		return nil, &w
+	}
+	return failed, nil
+}
+
+// abortInWindows aborts the key's uploads (other than the journal's own)
+// initiated inside one of ws and returns those whose abort failed.
+func (p *Publisher) abortInWindows(ctx context.Context, j spool.Journal, ws []spool.UploadWindow) ([]string, error) {
 	ups, err := p.st.ListMultipartUploads(ctx, j.Key)
 	if err != nil {
-		p.log.Warn("cannot list multipart uploads to abort", "key", j.Key, "err", err)
-		return
+		return nil, err
 	}
+	var failed []string
 	for _, u := range ups {
-		if u.Key == j.Key && u.UploadID != j.UploadID && !u.Initiated.Before(from) && !u.Initiated.After(to) {
-			_ = p.st.AbortMultipart(ctx, u.Key, u.UploadID)
+		if u.Key != j.Key || u.UploadID == j.UploadID {
+			continue
+		}
+		at := u.Initiated.UnixNano()
+		if !slices.ContainsFunc(ws, func(w spool.UploadWindow) bool { return at >= w.From && at <= w.To }) {
+			continue
+		}
+		if err := p.st.AbortMultipart(ctx, u.Key, u.UploadID); err != nil && !errors.Is(err, s3store.ErrNoSuchUpload) {
+			failed = append(failed, u.UploadID)
 		}
 	}
+	return failed, nil
+}
+
+// abortLost is AbortUploads for a publication of f, keeping in f's
+// journal what it could not do (before, a failed listing forgot the
+// upload a lost answer may have left).
+func (p *Publisher) abortLost(f *spool.File, lostSince time.Time) {
+	failed, unlisted := p.AbortUploads(f.Journal(), lostSince)
+	if len(failed) == 0 && unlisted == nil {
+		return
+	}
+	_ = f.Update(func(j *spool.Journal) {
+		j.AbortUploads = keepAborts(append(slices.Clip(j.AbortUploads), failed...))
+		if unlisted != nil {
+			j.LostUploads = append(slices.Clip(j.LostUploads), *unlisted)
+			if len(j.LostUploads) > maxAbortUploads {
+				j.LostUploads = j.LostUploads[len(j.LostUploads)-maxAbortUploads:]
+			}
+		}
+	})
 }
 
 // S3's clock (an upload's Initiated) may differ from ours by this much.
@@ -609,7 +651,7 @@ func (p *Publisher) StartStream(ctx context.Context, f *spool.File, attrs *s3sto
 	st, began := &createWatch{Store: p.st}, time.Now()
 	s, err := StartStream(ctx, st, f.Journal().Key, cfg)
 	if err != nil {
-		p.AbortUploads(f.Journal(), st.lostSince(began))
+		p.abortLost(f, st.lostSince(began))
 	}
 	return s, err
 }
@@ -680,20 +722,29 @@ func keepAborts(ids []string) []string {
 }
 
 // AbortLeftUploads aborts the multipart uploads f's journal keeps for a
-// later abort (AbortUploads); those whose abort fails again stay.
+// later abort (AbortUploads) and looks again for those a lost answer left
+// whose listing failed (LostUploads); what fails again stays.
 func (p *Publisher) AbortLeftUploads(ctx context.Context, f *spool.File) {
 	j := f.Journal()
-	if len(j.AbortUploads) == 0 {
+	if len(j.AbortUploads) == 0 && len(j.LostUploads) == 0 {
 		return
 	}
+	ctx = context.WithoutCancel(ctx)
 	var left []string
 	for _, id := range j.AbortUploads {
-		err := p.st.AbortMultipart(context.WithoutCancel(ctx), j.Key, id)
+		err := p.st.AbortMultipart(ctx, j.Key, id)
 		if err != nil && !errors.Is(err, s3store.ErrNoSuchUpload) {
 			left = append(left, id)
 		}
 	}
-	_ = f.Update(func(jj *spool.Journal) { jj.AbortUploads = left })
+	lost := j.LostUploads
+	if len(lost) > 0 {
+		failed, err := p.abortInWindows(ctx, j, lost)
+		if err == nil {
+			left, lost = append(left, failed...), nil
+		}
+	}
+	_ = f.Update(func(jj *spool.Journal) { jj.AbortUploads, jj.LostUploads = keepAborts(left), lost })
 }
 
 // RecoverUploads is recovery's abort, for a spool file a previous run
@@ -711,6 +762,6 @@ func (p *Publisher) RecoverUploads(f *spool.File, lostSince time.Time) {
 	}
 	p.AbortLeftUploads(context.Background(), f)
 	if !lostSince.IsZero() {
-		p.AbortUploads(f.Journal(), lostSince)
+		p.abortLost(f, lostSince)
 	}
 }

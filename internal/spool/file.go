@@ -64,6 +64,12 @@ type Journal struct {
 	// (S3 down at that moment): aborted again before each publication and
 	// at recovery, so their parts do not stay billed unseen.
 	AbortUploads []string `json:"abort_uploads,omitempty"`
+	// LostUploads: a CreateMultipartUpload may have made an upload whose
+	// id its lost answer took, and the key's uploads could not be listed
+	// to find it: the key's uploads initiated inside a window (by S3's
+	// clock, unix nanoseconds) are looked for again before each
+	// publication and at recovery.
+	LostUploads []UploadWindow `json:"lost_uploads,omitempty"`
 	// Mode (st_mode with its type bits; 0: not set), UID and GID are
 	// attributes set here that S3 may not have yet (create's mode, chmod,
 	// chown): a crash before the publication that carries them must not
@@ -124,6 +130,12 @@ type Journal struct {
 	// Unlinked: the file was unlinked while open. It is never published;
 	// recovery deletes it.
 	Unlinked bool `json:"unlinked,omitempty"`
+}
+
+// UploadWindow is when an upload a lost answer left was initiated.
+type UploadWindow struct {
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
 }
 
 // LeftKey is an object a rename moved away: its key and its ETag then.

@@ -399,6 +399,20 @@ func modelCases() []modelCase {
 	noOverwriteGz := noOverwrite
 	noOverwriteGz.Compress = compress.Gzip
 	add("a write inside bytes a lost publication may have published (no --allow-overwrite, gzip)", noOverwriteGz, lostThenEdited)
+	add("an upload a lost answer left while its listing fails is looked for again", all, func(s *scenario) []op {
+		// As found (TestModel -model.random seed 951713686): a
+		// CreateMultipartUpload's answer was lost and the listing that
+		// looks for its upload failed: the upload was forgotten and
+		// outlived the unmount.
+		return []op{
+			{ID: 6, Kind: opRemotePut, Name: "b", Big: true},
+			{ID: 8, Kind: opRename, Name: "b", To: "c"},
+			{ID: 27, Kind: opOpen, Slot: 4, Name: "c", Flags: os.O_RDWR | os.O_CREATE},
+			{ID: 29, Kind: opWrite, Slot: 4, Frac: 2, Len: 90},
+			{ID: 32, Kind: opClose, Slot: 4, Faults: 3},
+			{ID: 34, Kind: opTick, Faults: 3},
+		}
+	})
 	return out
 }
 
