@@ -1,12 +1,20 @@
 // Package datacache is the optional local disk cache of object content
-// (--cache DIR). It stores whole blocks (1 MiB by default) of one object
-// version each, keyed by key, ETag and block index, so a block of an
-// object that changed is never served: the new ETag names other blocks and
-// the old ones age out. Every block carries a CRC32C that is checked on each
-// read; a block that fails it is deleted and reported as a miss, so the
-// reader fetches it again. Eviction is LRU by size. The blocks live in a
-// per-mount subdirectory of DIR that is removed at Close; subdirectories
-// left by mounts that died are removed by the next Open.
+// (--cache DIR). It caches whole blocks (1 MiB by default) of object
+// versions, keyed by key, ETag and block index, so a block of an object
+// that changed is never served: the new ETag names other blocks and the
+// old ones age out.
+//
+// The blocks of one object version live in one sparse file, block i at
+// offset i*BlockSize: an object whose blocks are all cached is a plain
+// image of it, which the kernel may read directly (Pin, for FUSE
+// passthrough). Every block's CRC32C is kept in memory and checked on each
+// Get; a block that fails it is forgotten and reported as a miss, so the
+// reader fetches it again. Eviction is LRU by block and by size: an
+// evicted block's bytes are punched out of its file, and a file with no
+// block left is removed. The files live in a per-mount subdirectory of DIR
+// that is removed at Close; subdirectories left by mounts that died are
+// removed by the next Open (nothing cached outlives its mount, so a crash
+// leaves nothing to trust).
 package datacache
 
 import (
@@ -42,6 +50,7 @@ type Stats struct {
 	Hits, Misses, Corrupt, Evictions int64
 	Bytes                            int64 // bytes held on disk (4 KiB rounded)
 	Blocks                           int
+	Pinned                           int // objects pinned (read directly)
 }
 
 // Cache is a disk block cache. Safe for concurrent use.
@@ -51,17 +60,35 @@ type Cache struct {
 	bs   int64
 	max  int64
 
-	mu    sync.Mutex
-	lru   *list.List // of *entry, most recently used first
-	index map[string]*list.Element
-	size  int64
+	mu   sync.Mutex         // leaf: no I/O under it
+	lru  *list.List         // of *entry, most recently used first
+	objs map[string]*object // by objectID
+	size int64
+	gen  uint64 // numbers object files, so a removed file's name is never reused
 
 	hits, misses, corrupt, evictions atomic.Int64
 }
 
+// object is one object version's file and the blocks it holds (c.mu).
+// It stays while it holds a block, a block is being written or punched,
+// a Get reads it, or it is pinned.
+type object struct {
+	id      string
+	path    string
+	blocks  map[int64]*list.Element // cached blocks
+	pending map[int64]bool          // blocks being written (Put) or punched out (eviction)
+	readers int                     // Gets reading the file
+	pins    int
+	fd      *os.File // open while pinned
+}
+
+// entry is a cached block of an object (c.mu).
 type entry struct {
-	name string
-	size int64
+	obj  *object
+	idx  int64
+	n    int    // data length
+	crc  uint32 // CRC32C of the data as written
+	disk int64  // what it takes on disk, about
 }
 
 // Open creates the cache in a new subdirectory of o.Dir.
@@ -86,7 +113,7 @@ func Open(o Options) (*Cache, error) {
 		return nil, err
 	}
 	return &Cache{dir: dir, lock: lock, bs: o.BlockSize, max: o.MaxSize,
-		lru: list.New(), index: map[string]*list.Element{}}, nil
+		lru: list.New(), objs: map[string]*object{}}, nil
 }
 
 const subdirPrefix = "s3mount-"
@@ -127,7 +154,7 @@ func removeStale(root string) {
 	}
 }
 
-// Close removes this mount's blocks. The cache must not be used afterwards.
+// Close removes this mount's files. The cache must not be used afterwards.
 func (c *Cache) Close() error {
 	err := os.RemoveAll(c.dir)
 	c.lock.Close()
@@ -144,55 +171,74 @@ func (c *Cache) BlockSize() int64 { return c.bs }
 func (c *Cache) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	pinned := 0
+	for _, o := range c.objs {
+		if o.pins > 0 {
+			pinned++
+		}
+	}
 	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Corrupt: c.corrupt.Load(),
-		Evictions: c.evictions.Load(), Bytes: c.size, Blocks: c.lru.Len()}
+		Evictions: c.evictions.Load(), Bytes: c.size, Blocks: c.lru.Len(), Pinned: pinned}
 }
 
-// blockID is what a block's name and its stored id checksum are made of.
-func blockID(key, etag string, block int64) string {
-	return key + "\x00" + etag + "\x00" + strconv.FormatInt(block, 10)
-}
-
-func blockName(id string) string {
-	h := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(h[:])
-}
-
-func (c *Cache) path(name string) string {
-	return filepath.Join(c.dir, name[:2], name)
-}
+func objectID(key, etag string) string { return key + "\x00" + etag }
 
 // diskSize is what a block of n bytes takes on disk, about.
-func diskSize(n int) int64 { return (int64(n+headerSize) + 4095) &^ 4095 }
+func diskSize(n int) int64 { return (int64(n) + 4095) &^ 4095 }
+
+// objectLocked returns the object of id, made (in memory only) if need be.
+func (c *Cache) objectLocked(id string) *object {
+	if o := c.objs[id]; o != nil {
+		return o
+	}
+	h := sha256.Sum256([]byte(id))
+	name := hex.EncodeToString(h[:])
+	c.gen++
+	o := &object{id: id, path: filepath.Join(c.dir, name[:2], name+"-"+strconv.FormatUint(c.gen, 10)),
+		blocks: map[int64]*list.Element{}, pending: map[int64]bool{}}
+	c.objs[id] = o
+	return o
+}
+
+// releaseLocked forgets o once nothing holds it and returns the path of
+// its file for the caller to remove (after c.mu: no I/O under it), or "".
+// A later object of the same id gets another file name, so the removal
+// never hits a file in use.
+func (c *Cache) releaseLocked(o *object) string {
+	if len(o.blocks) > 0 || len(o.pending) > 0 || o.readers > 0 || o.pins > 0 || c.objs[o.id] != o {
+		return ""
+	}
+	delete(c.objs, o.id)
+	return o.path
+}
+
+// removeFile deletes a released object's file (and its directory, if now
+// empty, best effort).
+func removeFile(path string) {
+	if path == "" {
+		return
+	}
+	os.Remove(path)
+	os.Remove(filepath.Dir(path)) // fails while other files are in it
+}
 
 // Has reports whether the block is in the index (Get may still miss).
-func (c *Cache) Has(key, etag string, block int64) bool {
-	name := blockName(blockID(key, etag, block))
+func (c *Cache) Has(key, etag string, idx int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.index[name]
-	return ok
+	o := c.objs[objectID(key, etag)]
+	return o != nil && o.blocks[idx] != nil
 }
 
-// touch marks name used and reports whether it is indexed.
-func (c *Cache) touch(name string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.index[name]
-	if ok {
-		c.lru.MoveToFront(el)
+// forgetLocked takes the block out of the index and the size; punch: its
+// bytes are to be punched out of the file (the caller does it, then
+// punched): the block stays pending meanwhile.
+func (c *Cache) forgetLocked(el *list.Element, punch bool) {
+	b := el.Value.(*entry)
+	c.lru.Remove(el)
+	delete(b.obj.blocks, b.idx)
+	c.size -= b.disk
+	if punch {
+		b.obj.pending[b.idx] = true
 	}
-	return ok
-}
-
-// drop forgets name and deletes its file.
-func (c *Cache) drop(name string) {
-	c.mu.Lock()
-	if el, ok := c.index[name]; ok {
-		c.lru.Remove(el)
-		delete(c.index, name)
-		c.size -= el.Value.(*entry).size
-	}
-	c.mu.Unlock()
-	os.Remove(c.path(name))
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 const bs = 64 << 10
@@ -29,7 +31,7 @@ func block(seed uint64, n int) []byte {
 	return b
 }
 
-// files lists the block files on disk.
+// files lists the object files on disk.
 func files(t *testing.T, c *Cache) []string {
 	t.Helper()
 	var out []string
@@ -40,6 +42,38 @@ func files(t *testing.T, c *Cache) []string {
 		return nil
 	})
 	return out
+}
+
+// blocksOnDisk counts the blocks whose bytes the object files hold (the
+// others are holes: never written, or punched out by an eviction).
+func blocksOnDisk(t *testing.T, c *Cache) int {
+	t.Helper()
+	n := 0
+	for _, p := range files(t, c) {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		for off := int64(0); off < st.Size(); off += c.bs {
+			data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+			if err == nil && data < min(off+c.bs, st.Size()) {
+				n++
+			}
+		}
+		f.Close()
+	}
+	return n
+}
+
+// blockAt is where block idx of the only object file is, to damage it.
+func blockAt(t *testing.T, c *Cache, idx int64) (string, int64) {
+	t.Helper()
+	fs := files(t, c)
+	if len(fs) != 1 {
+		t.Fatalf("%d object files", len(fs))
+	}
+	return fs[0], idx * c.bs
 }
 
 func TestHitMiss(t *testing.T) {
@@ -109,8 +143,8 @@ func TestEvictionLRU(t *testing.T) {
 		if st := c.Stats(); st.Bytes > max {
 			t.Fatalf("after block %d: %d bytes, max %d", i, st.Bytes, max)
 		}
-		if n := len(files(t, c)); n > 3 {
-			t.Fatalf("after block %d: %d files on disk", i, n)
+		if n := blocksOnDisk(t, c); n > 3 {
+			t.Fatalf("after block %d: %d blocks on disk", i, n)
 		}
 	}
 	// Put 3 evicted 1, put 4 evicted 2, put 5 evicted 0.
@@ -135,32 +169,37 @@ func TestEvictionLRU(t *testing.T) {
 func TestCorruptBlockDiscarded(t *testing.T) {
 	c := open(t, t.TempDir(), 0)
 	dst := make([]byte, bs)
-	damage := map[string]func(p string) error{
-		"flipped byte": func(p string) error {
-			b, err := os.ReadFile(p)
+	damage := map[string]func(p string, off int64) error{
+		"flipped byte": func(p string, off int64) error {
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
 			if err != nil {
 				return err
 			}
-			b[headerSize+bs/2] ^= 0x40
-			return os.WriteFile(p, b, 0o600)
+			defer f.Close()
+			b := make([]byte, 1)
+			f.ReadAt(b, off+bs/2)
+			b[0] ^= 0x40
+			_, err = f.WriteAt(b, off+bs/2)
+			return err
 		},
-		"cut short":   func(p string) error { return os.Truncate(p, headerSize+bs-1) },
-		"header only": func(p string) error { return os.Truncate(p, headerSize) },
-		"wrong place": func(p string) error {
-			// Another block's intact file under this block's name.
-			other := block(7, bs)
-			return os.WriteFile(p, append(header(blockID("x", "e", 0), other), other...), 0o600)
+		"cut short": func(p string, off int64) error { return os.Truncate(p, off+bs-1) },
+		"emptied":   func(p string, off int64) error { return os.Truncate(p, 0) },
+		"wrong place": func(p string, off int64) error {
+			// Another block's bytes in this block's place.
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.WriteAt(block(7, bs), off)
+			return err
 		},
 	}
 	for what, f := range damage {
 		t.Run(strings.ReplaceAll(what, " ", "_"), func(t *testing.T) {
 			data := block(5, bs)
 			c.Put("k", "e", 0, data)
-			fs := files(t, c)
-			if len(fs) != 1 {
-				t.Fatalf("%d files", len(fs))
-			}
-			if err := f(fs[0]); err != nil {
+			if err := f(blockAt(t, c, 0)); err != nil {
 				t.Fatal(err)
 			}
 			before := c.Stats().Corrupt
@@ -175,7 +214,7 @@ func TestCorruptBlockDiscarded(t *testing.T) {
 			if !c.Get("k", "e", 0, dst) || !bytes.Equal(dst, data) {
 				t.Fatal("refilled block not served")
 			}
-			c.drop(blockName(blockID("k", "e", 0)))
+			c.drop("k", "e", 0)
 		})
 	}
 }
@@ -189,7 +228,21 @@ func TestConcurrentUse(t *testing.T) {
 			dst := make([]byte, bs)
 			for range 200 {
 				i := rng.Int64N(16)
-				if rng.IntN(2) == 0 {
+				if rng.IntN(8) == 0 {
+					// An object of two blocks, pinned when whole: its
+					// file holds its bytes while pinned.
+					pi := i % 2
+					c.Put("p", "e", pi, block(uint64(100+pi), bs))
+					if fd, unpin, ok := c.Pin("p", "e", 2*bs); ok {
+						got := make([]byte, 2*bs)
+						n, err := unix.Pread(fd, got, 0)
+						unpin()
+						if n != len(got) || err != nil || !bytes.Equal(got, append(block(100, bs), block(101, bs)...)) {
+							t.Error("pinned object: wrong bytes")
+							return
+						}
+					}
+				} else if rng.IntN(2) == 0 {
 					c.Put("k", "e", i, block(uint64(i), bs))
 				} else if c.Get("k", "e", i, dst) && !bytes.Equal(dst, block(uint64(i), bs)) {
 					t.Errorf("block %d: wrong bytes", i)
@@ -203,8 +256,8 @@ func TestConcurrentUse(t *testing.T) {
 	if st.Bytes > 8*diskSize(bs) || st.Bytes != int64(st.Blocks)*diskSize(bs) || st.Corrupt != 0 {
 		t.Fatalf("stats after concurrent use: %+v", st)
 	}
-	if n := len(files(t, c)); n != st.Blocks {
-		t.Fatalf("%d files on disk, %d indexed", n, st.Blocks)
+	if n := blocksOnDisk(t, c); n != st.Blocks {
+		t.Fatalf("%d blocks on disk, %d indexed", n, st.Blocks)
 	}
 }
 
@@ -241,5 +294,163 @@ func TestSubdirectories(t *testing.T) {
 	}
 	if _, err := os.Stat(live.Dir()); err != nil {
 		t.Fatal(fmt.Errorf("live mount's subdirectory removed: %w", err))
+	}
+}
+
+// drop forgets a block and punches it out, as an eviction does.
+func (c *Cache) drop(key, etag string, idx int64) {
+	c.mu.Lock()
+	o := c.objs[objectID(key, etag)]
+	if o == nil || o.blocks[idx] == nil {
+		c.mu.Unlock()
+		return
+	}
+	c.forgetLocked(o.blocks[idx], true)
+	c.mu.Unlock()
+	c.punch(o, idx)
+}
+
+// readFd reads n bytes at off through a pinned descriptor, as the kernel
+// does for a passthrough open.
+func readFd(t *testing.T, fd int, n int, off int64) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	m, err := unix.Pread(fd, b, off)
+	if err != nil || m != n {
+		t.Fatalf("pread %d at %d: %d, %v", n, off, m, err)
+	}
+	return b
+}
+
+// An object whose blocks are all cached is one file with its bytes at
+// their own offsets, exactly its size: Pin hands it out, and only then.
+func TestPinWholeObject(t *testing.T) {
+	c := open(t, t.TempDir(), 0)
+	size := int64(3*bs + 1000)
+	obj := block(11, int(size))
+	put := func(etag string, i int64, data []byte) {
+		end := min((i+1)*bs, int64(len(data)))
+		c.Put("k", etag, i, data[i*bs:end])
+	}
+	for _, i := range []int64{3, 0, 2} {
+		put(`"e1"`, i, obj)
+		if _, _, ok := c.Pin("k", `"e1"`, size); ok {
+			t.Fatalf("pinned with block 1 missing (after block %d)", i)
+		}
+	}
+	put(`"e1"`, 1, obj)
+	if _, _, ok := c.Pin("k", `"e1"`, size+1); ok {
+		t.Fatal("pinned for another size")
+	}
+	if _, _, ok := c.Pin("k", `"e2"`, size); ok {
+		t.Fatal("pinned for another ETag")
+	}
+	fd, unpin, ok := c.Pin("k", `"e1"`, size)
+	if !ok {
+		t.Fatal("a wholly cached object not pinned")
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Size != size {
+		t.Fatalf("pinned file: size %d, %v", st.Size, err)
+	}
+	if got := readFd(t, fd, int(size), 0); !bytes.Equal(got, obj) {
+		t.Fatal("pinned file is not the object's bytes at their offsets")
+	}
+	fd2, unpin2, ok := c.Pin("k", `"e1"`, size)
+	if !ok || fd2 != fd {
+		t.Fatalf("second pin: %v, fd %d (first %d)", ok, fd2, fd)
+	}
+	if c.Stats().Pinned != 1 {
+		t.Fatalf("stats %+v", c.Stats())
+	}
+	unpin()
+	unpin2()
+	if c.Stats().Pinned != 0 || len(files(t, c)) != 1 {
+		t.Fatalf("after unpin: %+v, %d files", c.Stats(), len(files(t, c)))
+	}
+	// A damaged file (cut short) is not a plain image: not pinned.
+	p, _ := blockAt(t, c, 0)
+	os.Truncate(p, size-1)
+	if _, _, ok := c.Pin("k", `"e1"`, size); ok {
+		t.Fatal("a file cut short pinned")
+	}
+}
+
+// While pinned, an object keeps every byte where the kernel reads it:
+// eviction passes over its blocks (a Put that finds no other room is not
+// cached: the size bound holds), a damaged block is not punched out but
+// written again in place, and once unpinned it is evicted as any other.
+func TestPinnedNotEvicted(t *testing.T) {
+	max := 4 * diskSize(bs)
+	c := open(t, t.TempDir(), max)
+	dst := make([]byte, bs)
+	putPinned := func(key string, obj []byte) func() {
+		c.Put(key, "e", 0, obj[:bs])
+		c.Put(key, "e", 1, obj[bs:])
+		_, unpin, ok := c.Pin(key, "e", 2*bs)
+		if !ok {
+			t.Fatalf("%s not pinned", key)
+		}
+		return unpin
+	}
+	obj := block(12, 2*bs)
+	unpin := putPinned("pinned", obj)
+	fd, unpinFd, _ := c.Pin("pinned", "e", 2*bs)
+	for i := range int64(6) {
+		c.Put("other", "e", i, block(uint64(20+i), bs))
+		if st := c.Stats(); st.Bytes > max {
+			t.Fatalf("after block %d: %d bytes, max %d", i, st.Bytes, max)
+		}
+		if got := readFd(t, fd, 2*bs, 0); !bytes.Equal(got, obj) {
+			t.Fatalf("after block %d: pinned file changed", i)
+		}
+	}
+	if !c.Has("pinned", "e", 0) || !c.Has("pinned", "e", 1) {
+		t.Fatal("a pinned block was evicted")
+	}
+	if !c.Has("other", "e", 5) || !c.Has("other", "e", 4) || c.Has("other", "e", 3) {
+		t.Fatal("the unpinned blocks were not the ones evicted")
+	}
+	// Every block pinned: a Put finds no room and is not cached.
+	unpin2 := putPinned("pinned2", block(14, 2*bs))
+	c.Put("x", "e", 0, block(15, bs))
+	if st := c.Stats(); c.Has("x", "e", 0) || st.Bytes > max || st.Blocks != 4 {
+		t.Fatalf("with every block pinned: x cached %v, %+v", c.Has("x", "e", 0), st)
+	}
+	// A damaged pinned block is reported, its bytes left in place, and a
+	// Put writes it again where the kernel reads it.
+	c.mu.Lock()
+	path := c.objs[objectID("pinned", "e")].path
+	c.mu.Unlock()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{obj[bs+9] ^ 1}, bs+9)
+	f.Close()
+	if c.Get("pinned", "e", 1, dst) || c.Stats().Corrupt != 1 || c.Has("pinned", "e", 1) {
+		t.Fatalf("damaged pinned block: %+v", c.Stats())
+	}
+	if got := readFd(t, fd, bs, bs); got[9] != obj[bs+9]^1 || !bytes.Equal(got[10:], obj[bs+10:]) {
+		t.Fatal("damaged pinned block punched out")
+	}
+	c.Put("pinned", "e", 1, obj[bs:])
+	if got := readFd(t, fd, 2*bs, 0); !bytes.Equal(got, obj) {
+		t.Fatal("pinned block not written again in place")
+	}
+	unpin()
+	unpinFd()
+	unpin2()
+	for i := range int64(4) {
+		c.Put("third", "e", i, block(uint64(30+i), bs))
+	}
+	if c.Has("pinned", "e", 0) || c.Has("pinned2", "e", 1) || c.Stats().Blocks != 4 {
+		t.Fatalf("unpinned objects' blocks outlived newer ones: %+v", c.Stats())
+	}
+	if !c.Get("third", "e", 3, dst) || !bytes.Equal(dst, block(33, bs)) {
+		t.Fatal("newest block not served")
+	}
+	if n := blocksOnDisk(t, c); n != 4 {
+		t.Fatalf("%d blocks on disk, 4 indexed", n)
 	}
 }
