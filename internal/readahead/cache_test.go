@@ -93,3 +93,35 @@ func TestCachedReads(t *testing.T) {
 		t.Fatalf("second read of the new version did %d GETs", gets)
 	}
 }
+
+// Reads fetched directly (no part: here the budget never allows one) use
+// the cache too: whole blocks they cover are stored and served from it.
+func TestCachedDirectReads(t *testing.T) {
+	f := newFixture(t)
+	dc, err := datacache.Open(datacache.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	o := smallOpts()
+	o.MemoryTarget = 1 // no part fits: every read is fetched directly
+	o.Cache = dc
+	pool := NewPool(f.st, o)
+	v := randBytes(63, 5*mib+12345)
+	etag := f.put(t, "direct", v)
+	for i, wantGets := range []bool{true, false} {
+		before := f.gets()
+		r := pool.Open("direct", etag, int64(len(v)))
+		sameBytes(t, "read", readSeq(t, r, mib), v)
+		r.Close()
+		if gets := f.gets() - before; (gets > 0) != wantGets {
+			t.Fatalf("read %d: %d GETs", i, gets)
+		}
+		if n := dc.Stats().Blocks; n != 6 {
+			t.Fatalf("read %d: %d blocks cached, want 6", i, n)
+		}
+	}
+	if p := pool.peak.Load(); p > 1 {
+		t.Fatalf("a part was charged (peak %d): the reads were not direct", p)
+	}
+}

@@ -538,6 +538,9 @@ func (r *Reader) direct(ctx context.Context, dst []byte, off int64) error {
 	defer cancel()
 	stop := context.AfterFunc(r.ctx, cancel)
 	defer stop()
+	if c := r.pool.o.Cache; c != nil {
+		return r.fillCached(ctx, c, off, dst, true, nil)
+	}
 	return r.pool.get(ctx, r.key, r.etag, off, dst, true, nil)
 }
 
