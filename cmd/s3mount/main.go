@@ -107,14 +107,15 @@ func run(o *config.Options) error {
 	if len(recovered) > 0 {
 		log.Info("publishing files left in the spool by a previous run", "files", len(recovered), "spool_dir", o.SpoolDir)
 	}
-	var cache readahead.Cache // a nil *datacache.Cache must not become a non-nil interface
+	var cache readahead.Cache       // a nil *datacache.Cache must not become a non-nil interface
+	var cachedFiles vfs.CachedFiles // nor here
 	if o.CacheDir != "" {
 		dc, err := datacache.Open(datacache.Options{Dir: o.CacheDir, MaxSize: o.MaxCacheSize})
 		if err != nil {
 			return fmt.Errorf("cannot use the cache directory %s: %v", o.CacheDir, err)
 		}
 		defer dc.Close()
-		cache = dc
+		cache, cachedFiles = dc, dc
 	}
 	view := mountView(st, o)
 	pool := readahead.NewPool(view, readahead.PoolOptions{
@@ -131,7 +132,7 @@ func run(o *config.Options) error {
 		UploadInterval: o.UploadInterval, CloseDelay: o.CloseDelay,
 		WritePartSize: o.WritePartSize, MaxEditSize: o.MaxEditSize, DropMarker: o.DropMarker,
 		Logger: log, Express: express(o, st), PosixMetadata: !o.NoPosixMetadata, OtherUsers: o.AllowOther,
-		NoSymlinkProbe: o.NoSymlinkProbe,
+		NoSymlinkProbe: o.NoSymlinkProbe, Cache: cachedFiles,
 	})
 	m := metrics.New(view, fs, pool)
 	if o.MetricsAddr != "" {

@@ -3,6 +3,7 @@ package fuseadapter
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 
@@ -212,17 +213,26 @@ func (p *passthroughFS) apply(out *fuse.OpenOut) {
 }
 
 // probeLocalReads asks the kernel, once at mount, whether it reads files
-// of the spool's file system directly for this daemon (kernel support,
-// CAP_SYS_ADMIN, file system stacking depth), and tells vfs, which logs it.
+// of the spool's file system (and of the data cache's, with --cache)
+// directly for this daemon (kernel support, CAP_SYS_ADMIN, file system
+// stacking depth), and tells vfs, which logs it.
 func (a *adapter) probeLocalReads(want bool) {
 	if !want {
 		a.v.SetLocalReads(false, "--no-passthrough")
+		a.v.SetCacheReads(false, "--no-passthrough")
 		return
 	}
-	f, err := a.v.ScratchFile()
+	a.v.SetLocalReads(a.probe(a.v.ScratchFile, "spool"))
+	if a.v.HasCache() {
+		a.v.SetCacheReads(a.probe(a.v.CacheScratchFile, "cache"))
+	}
+}
+
+// probe registers a scratch file of the directory as a backing file.
+func (a *adapter) probe(scratch func() (*os.File, error), dir string) (bool, string) {
+	f, err := scratch()
 	if err != nil {
-		a.v.SetLocalReads(false, "cannot make a file in the spool directory: "+err.Error())
-		return
+		return false, "cannot make a file in the " + dir + " directory: " + err.Error()
 	}
 	defer f.Close()
 	id, errno := a.srv.RegisterBackingFd(&fuse.BackingMap{Fd: int32(f.Fd())})
@@ -232,11 +242,10 @@ func (a *adapter) probeLocalReads(want bool) {
 		case syscall.EPERM:
 			why += " (needs root, or a kernel with FUSE passthrough)"
 		case syscall.ELOOP:
-			why += " (the spool directory is on a stacked file system such as overlayfs)"
+			why += " (the " + dir + " directory is on a stacked file system such as overlayfs)"
 		}
-		a.v.SetLocalReads(false, why)
-		return
+		return false, why
 	}
 	a.srv.UnregisterBackingFd(id)
-	a.v.SetLocalReads(true, "")
+	return true, ""
 }

@@ -112,13 +112,14 @@ var (
 	descDropB    = prometheus.NewDesc("s3mount_dropped_bytes_total", "Bytes dropped by non-blocking mode while the buffer was full.", nil, nil)
 	descDropW    = prometheus.NewDesc("s3mount_dropped_writes_total", "Writes dropped by non-blocking mode while the buffer was full.", nil, nil)
 	descRA       = prometheus.NewDesc("s3mount_readahead_memory_bytes", "Memory held by read-ahead buffers.", nil, nil)
-	descLocal    = prometheus.NewDesc("s3mount_passthrough_opens_total", "Read-only opens the kernel serves from the spool file directly (FUSE passthrough): their reads never reach the daemon.", nil, nil)
+	descLocal    = prometheus.NewDesc("s3mount_passthrough_opens_total", "Read-only opens the kernel serves from a local file directly (FUSE passthrough: the spool's file, or the data cache's): their reads never reach the daemon.", nil, nil)
+	descLocalC   = prometheus.NewDesc("s3mount_passthrough_cache_opens_total", "Of s3mount_passthrough_opens_total, opens of wholly cached objects the kernel serves from the data cache's file (--cache, --read-only).", nil, nil)
 	descLag      = prometheus.NewDesc("s3mount_publication_lag_seconds", "Age of the oldest unpublished write (0: everything published), as seen by scrapes: to within one scrape interval.", nil, nil)
 	descDelay    = prometheus.NewDesc("s3mount_publication_delay_seconds", "How long scheduled publications (a log's interval, a close, a retry, a full buffer) waited past their due time for a free publisher: near 0 while the publishers keep up.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReq, descReqErr, descBytesIn, descBytesOut, descPubs, descPubErr, descPubWait, descConfl, descPubLat, descSpool, descFiles, descDropB, descDropW, descRA, descLocal, descLag, descDelay, descZIn, descZOut} {
+	for _, d := range []*prometheus.Desc{descReq, descReqErr, descBytesIn, descBytesOut, descPubs, descPubErr, descPubWait, descConfl, descPubLat, descSpool, descFiles, descDropB, descDropW, descRA, descLocal, descLocalC, descLag, descDelay, descZIn, descZOut} {
 		ch <- d
 	}
 }
@@ -142,6 +143,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropW, prometheus.CounterValue, float64(s.DroppedWrites))
 	ch <- prometheus.MustNewConstMetric(descRA, prometheus.GaugeValue, float64(c.m.pool.MemoryInUse()))
 	ch <- prometheus.MustNewConstMetric(descLocal, prometheus.CounterValue, float64(c.m.fs.LocalOpens()))
+	ch <- prometheus.MustNewConstMetric(descLocalC, prometheus.CounterValue, float64(c.m.fs.CacheOpens()))
 	ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, c.m.lag.observe(time.Now(), c.m.fs.Files()).Seconds())
 	d := c.m.fs.PublicationDelays()
 	ch <- prometheus.MustNewConstHistogram(descDelay, d.Count, d.Sum.Seconds(), d.Buckets)

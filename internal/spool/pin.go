@@ -66,12 +66,15 @@ func (f *File) punchHole(off, n int64) error {
 
 // ScratchFile is an unlinked file on the spool's file system (to probe
 // what the kernel allows with files there). The caller closes it.
-func (s *Spool) ScratchFile() (*os.File, error) {
-	fd, err := unix.Open(s.dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+func (s *Spool) ScratchFile() (*os.File, error) { return ScratchIn(s.dir) }
+
+// ScratchIn is an unlinked file in dir (the data cache's directory too).
+func ScratchIn(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err == nil {
-		return os.NewFile(uintptr(fd), filepath.Join(s.dir, "(scratch)")), nil
+		return os.NewFile(uintptr(fd), filepath.Join(dir, "(scratch)")), nil
 	}
-	f, err := os.CreateTemp(s.dir, ".scratch-*")
+	f, err := os.CreateTemp(dir, ".scratch-*")
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,8 @@
 // (setuid/setgid/sticky, new entries' owners), symlink (links and special
 // files), stream (multipart while writing),
 // localreads (how the kernel serves each open: page cache, direct, or
-// straight from the spool file with FUSE passthrough), publishing (a node's side of its publication job: what it needs, its
+// straight from the spool file with FUSE passthrough), cachedreads (or
+// from the data cache's file of a wholly cached object), publishing (a node's side of its publication job: what it needs, its
 // end, its writers, its state after; publish.Job owns the job — one at a
 // time, when, retries — and publish.Publisher makes every S3 call of a
 // publication, rebase, lost-answer check and interrupted rename) and recovery
@@ -61,6 +62,9 @@
 //	readahead Pool.   the readers holding budget; buffers.mu  leaves (holdersMu is taken
 //	holdersMu, ...    (free part buffers), prioSem.mu (GET    under Reader.mu, never
 //	                  slots), tokenBucket.mu (byte rate)      the other way)
+//	datacache.Cache.  the data cache's index, sizes, pins     leaf: nothing slow (its
+//	mu                (taken with no vfs lock held: Pin and   file I/O runs outside it)
+//	                  its unpin run outside Node.mu)
 //	fuseadapter's     a kernel inode's backing id and its     the BACKING_OPEN/CLOSE
 //	backing.mu        users (leaf: taken with no vfs lock     ioctl
 //	                  held, never held into vfs)
@@ -132,7 +136,10 @@ type Options struct {
 	// Express is set for S3 Express One Zone directory buckets: appends
 	// use write offsets and renames RenameObject.
 	Express s3store.Express
-	Logger  *slog.Logger
+	// Cache (--cache): wholly cached objects may be read from its files
+	// directly (cachedreads.go). nil: none.
+	Cache  CachedFiles
+	Logger *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -195,6 +202,7 @@ type FS struct {
 
 	stats Stats
 	local localReads // FUSE passthrough of spool files (localreads.go)
+	cache cacheReads // FUSE passthrough of data cache files (cachedreads.go)
 
 	// adopting counts the publications of recovered spool files still
 	// running: Shutdown waits for them, or one would remove its spool

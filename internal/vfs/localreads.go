@@ -77,10 +77,10 @@ func (fs *FS) LocalOpens() int64 { return fs.local.granted.Load() }
 // IOMode is how the kernel is to serve the handle.
 func (h *Handle) IOMode() IOMode { return h.io }
 
-// LocalFd is the spool data file an IOLocal or IOLocalWriter handle names
-// as its backing file (valid until Release).
+// LocalFd is the spool data file (or data cache file) an IOLocal or
+// IOLocalWriter handle names as its backing file (valid until Release).
 func (h *Handle) LocalFd() (int, bool) {
-	if h.pinned == nil {
+	if h.pinned == nil && !h.cacheFile {
 		return 0, false
 	}
 	return h.pinnedFd, true
@@ -93,29 +93,77 @@ func (h *Handle) LocalFd() (int, bool) {
 func (h *Handle) LocalFailed(why string) {
 	n := h.node
 	n.mu.Lock()
+	fromCache := h.cacheFile
 	if h.pinned != nil {
 		h.pinned.Unpin()
 		h.pinned = nil
-		n.ws().ioLocal--
 	}
+	n.ws().ioLocal--
+	unpin := n.unnameCacheLocked(h)
 	if h.io == IOLocal {
 		n.fs.local.granted.Add(-1)
+		if fromCache {
+			n.fs.cache.granted.Add(-1)
+		}
 	}
 	h.io = IOCached
 	n.ws().ioCached++
 	n.mu.Unlock()
+	if unpin != nil {
+		unpin()
+	}
+	if fromCache {
+		if n.fs.cache.on.CompareAndSwap(true, false) {
+			n.fs.log.Warn("FUSE passthrough failed: reads of cached objects go through the daemon from now on", "reason", why)
+		}
+		return
+	}
 	if n.fs.local.on.CompareAndSwap(true, false) {
 		n.fs.log.Warn("FUSE passthrough failed: reads of files in the spool go through the daemon from now on", "reason", why)
 	}
 }
 
+// unnameCacheLocked: h no longer names the node's cache file; the last
+// to let go returns the file's unpin, to call once n.mu is released
+// (n.mu held, h's ioLocal already uncounted).
+func (n *Node) unnameCacheLocked(h *Handle) func() {
+	if !h.cacheFile {
+		return nil
+	}
+	h.cacheFile = false
+	b := n.ws().cached
+	if b == nil || n.ws().ioLocal > 0 {
+		return nil
+	}
+	n.ws().cached = nil
+	return b.unpin
+}
+
 // chooseIOLocked picks the new handle's mode and counts it (n.mu held).
 // canPin: the caller holds n.wmu, so n.file cannot be replaced under a new
-// pin (edit.go replaces it only with n.wmu held and no pin).
-func (n *Node) chooseIOLocked(h *Handle, canPin bool) {
+// pin (edit.go replaces it only with n.wmu held and no pin). cp: the
+// object's cache file, pinned by pinCached; chooseIOLocked reports whether
+// it kept the pin (the caller unpins it otherwise, after n.mu).
+func (n *Node) chooseIOLocked(h *Handle, canPin bool, cp *cacheBacking) (kept bool) {
 	readOnly := !h.write
 	writeOnly := h.flags&syscall.O_ACCMODE == os.O_WRONLY
 	switch {
+	case n.ws().ioLocal > 0 && n.ws().cached != nil:
+		// The kernel reads the cache file for another open: this one
+		// names it too. It reads it only while it is still the file's
+		// bytes; otherwise (the object changed in S3 since) its reads
+		// reach this package (direct I/O).
+		b := n.ws().cached
+		h.cacheFile, h.pinnedFd = true, b.fd
+		if readOnly && n.file == nil && n.state == stateInS3 && n.etag == b.etag {
+			h.io = IOLocal
+			n.fs.local.granted.Add(1)
+			n.fs.cache.granted.Add(1)
+		} else {
+			h.io = IOLocalWriter
+		}
+		n.ws().ioLocal++
+		return false
 	case n.ws().ioLocal > 0:
 		// The kernel reads the file locally for another open: this one
 		// must name the same data file, which stays pinned.
@@ -131,14 +179,23 @@ func (n *Node) chooseIOLocked(h *Handle, canPin bool) {
 			h.io = IOLocalWriter
 		}
 		n.ws().ioLocal++
-		return
-	case !n.fs.local.on.Load():
-		h.io = IOCached
+		return false
 	case n.ws().ioCached > 0:
 		h.io = IOCached // the kernel allows no local read beside it
 	case readOnly && n.ws().ioUnsettled > 0:
 		// A direct open's reply may still be on its way into the kernel:
 		// once a local read began, the kernel would fail that open.
+		h.io = IOCached
+	case readOnly && cp != nil && n.file == nil && n.state == stateInS3 && n.etag == cp.etag:
+		// Every byte of the object as it is now is in the data cache.
+		n.ws().cached = cp
+		h.cacheFile, h.pinnedFd = true, cp.fd
+		h.io = IOLocal
+		n.ws().ioLocal++
+		n.fs.local.granted.Add(1)
+		n.fs.cache.granted.Add(1)
+		return true
+	case !n.fs.local.on.Load():
 		h.io = IOCached
 	case readOnly && canPin && n.file != nil && n.state != stateUnlinked:
 		if fd, ok := n.file.Pin(); ok {
@@ -146,7 +203,7 @@ func (n *Node) chooseIOLocked(h *Handle, canPin bool) {
 			h.io = IOLocal
 			n.ws().ioLocal++
 			n.fs.local.granted.Add(1)
-			return
+			return false
 		}
 		h.io = IOCached
 	case writeOnly:
@@ -159,6 +216,7 @@ func (n *Node) chooseIOLocked(h *Handle, canPin bool) {
 	if h.io == IOCached {
 		n.ws().ioCached++
 	}
+	return false
 }
 
 // settled: the kernel sent a request on the handle, so its open is
@@ -177,8 +235,10 @@ func (h *Handle) settled() {
 	}
 }
 
-// releaseIOLocked uncounts the handle's mode (n.mu held).
-func (n *Node) releaseIOLocked(h *Handle) {
+// releaseIOLocked uncounts the handle's mode (n.mu held). It returns the
+// cache file's unpin when h was the last open naming it, to call once
+// n.mu is released.
+func (n *Node) releaseIOLocked(h *Handle) (unpin func()) {
 	if h.unsettled.CompareAndSwap(true, false) {
 		n.ws().ioUnsettled--
 	}
@@ -192,6 +252,7 @@ func (n *Node) releaseIOLocked(h *Handle) {
 		h.pinned.Unpin()
 		h.pinned = nil
 	}
+	return n.unnameCacheLocked(h)
 }
 
 // readLocally: the kernel may be reading the spool file directly, so it

@@ -36,6 +36,7 @@ type Handle struct {
 	// How the kernel serves it (localreads.go); set at open, under n.mu.
 	io        IOMode
 	pinned    *spool.File // the data file it names as backing, pinned
+	cacheFile bool        // it names the node's cache file (writeState.cached) instead
 	pinnedFd  int
 	unsettled atomic.Bool // IODirect, no request seen on it yet (settled)
 }
@@ -394,8 +395,11 @@ func (fs *FS) fill(ctx context.Context, f *spool.File, p string, off, size int64
 func (n *Node) newHandle(flags int, canPin bool) *Handle {
 	acc := flags & syscall.O_ACCMODE
 	h := &Handle{node: n, flags: flags, write: acc != os.O_RDONLY || flags&os.O_TRUNC != 0, append: flags&os.O_APPEND != 0}
+	cp := n.pinCached(h)
 	n.mu.Lock()
-	n.chooseIOLocked(h, canPin)
+	if !n.chooseIOLocked(h, canPin, cp) && cp != nil {
+		defer cp.unpin() // after n.mu (deferred calls run last in, first out)
+	}
 	n.handles++
 	if h.write {
 		n.ws().writers++
@@ -473,7 +477,9 @@ func (h *Handle) Release() {
 	h.mu.Unlock()
 	h.republishIfMapped()
 	n.mu.Lock()
-	n.releaseIOLocked(h)
+	if unpin := n.releaseIOLocked(h); unpin != nil {
+		defer unpin() // after n.mu: it may close the cache file
+	}
 	n.handles--
 	if h.write {
 		n.ws().writers--

@@ -40,6 +40,9 @@ type writeState struct {
 	// page-cached, naming the spool file as backing (pinned), and direct
 	// ones the kernel may not have completed the open of.
 	ioCached, ioLocal, ioUnsettled int
+	// cached: the data cache's file the local opens name, when not the
+	// spool's (cachedreads.go); pinned while ioLocal > 0.
+	cached *cacheBacking
 }
 
 // ws is n's write state, made on first use. It takes no lock (callable
