@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,19 +32,11 @@ func cacheMount(t *testing.T, srv *testenv.Server, b string, extra ...string) (*
 // file.
 func cacheCounters(t *testing.T, addr string) (reads, cacheOpens float64) {
 	t.Helper()
-	for _, l := range strings.Split(scrapeText(t, addr), "\n") {
-		v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
-		switch {
-		case strings.HasPrefix(l, `s3mount_fuse_op_seconds_count{op="read"}`):
-			reads = v
-		case strings.HasPrefix(l, "s3mount_passthrough_cache_opens_total "):
-			cacheOpens = v
-		}
-	}
-	return reads, cacheOpens
+	v := scrapeValues(t, addr, `s3mount_fuse_op_seconds_count{op="read"}`, "s3mount_passthrough_cache_opens_total")
+	return v[0], v[1]
 }
 
-// readFile reads p with 1 MiB reads (as cat and dd bs=1M do) and returns
+// readCounted reads p with 1 MiB reads (as cat and dd bs=1M do) and returns
 // the bytes and the FUSE reads and cache opens it cost.
 func readCounted(t *testing.T, addr, p string) ([]byte, float64, float64) {
 	t.Helper()

@@ -45,16 +45,23 @@ func ptMount(t *testing.T, srv *testenv.Server, b, mode string, extra ...string)
 // serves from the spool file.
 func ptCounters(t *testing.T, addr string) (reads, localOpens float64) {
 	t.Helper()
+	v := scrapeValues(t, addr, `s3mount_fuse_op_seconds_count{op="read"}`, "s3mount_passthrough_opens_total")
+	return v[0], v[1]
+}
+
+// scrapeValues are the values of the named series (name and labels, as
+// printed) on the daemon's metrics endpoint; 0 for one not printed.
+func scrapeValues(t *testing.T, addr string, series ...string) []float64 {
+	t.Helper()
+	out := make([]float64, len(series))
 	for _, l := range strings.Split(scrapeText(t, addr), "\n") {
-		v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
-		switch {
-		case strings.HasPrefix(l, `s3mount_fuse_op_seconds_count{op="read"}`):
-			reads = v
-		case strings.HasPrefix(l, "s3mount_passthrough_opens_total "):
-			localOpens = v
+		for i, s := range series {
+			if strings.HasPrefix(l, s+" ") {
+				out[i], _ = strconv.ParseFloat(l[len(s)+1:], 64)
+			}
 		}
 	}
-	return reads, localOpens
+	return out
 }
 
 // checkPassthrough: with passthrough on, the reads since before were all

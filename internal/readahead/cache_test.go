@@ -12,18 +12,23 @@ import (
 
 var _ Cache = (*datacache.Cache)(nil)
 
-// With a cache, a second read of an object costs no GET; after the object
-// is replaced the new bytes are read; a damaged block is fetched again.
-func TestCachedReads(t *testing.T) {
-	f := newFixture(t)
+// cachedPool is a pool with options o and a data cache (1 MiB blocks).
+func cachedPool(t *testing.T, f *fixture, o PoolOptions) (*Pool, *datacache.Cache) {
+	t.Helper()
 	dc, err := datacache.Open(datacache.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dc.Close()
-	o := smallOpts()
+	t.Cleanup(func() { dc.Close() })
 	o.Cache = dc
-	pool := NewPool(f.st, o)
+	return NewPool(f.st, o), dc
+}
+
+// With a cache, a second read of an object costs no GET; after the object
+// is replaced the new bytes are read; a damaged block is fetched again.
+func TestCachedReads(t *testing.T) {
+	f := newFixture(t)
+	pool, dc := cachedPool(t, f, smallOpts())
 	v1 := randBytes(61, 5*mib+12345)
 	etag1 := f.put(t, "cached", v1)
 
@@ -98,15 +103,9 @@ func TestCachedReads(t *testing.T) {
 // the cache too: whole blocks they cover are stored and served from it.
 func TestCachedDirectReads(t *testing.T) {
 	f := newFixture(t)
-	dc, err := datacache.Open(datacache.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
 	o := smallOpts()
 	o.MemoryTarget = 1 // no part fits: every read is fetched directly
-	o.Cache = dc
-	pool := NewPool(f.st, o)
+	pool, dc := cachedPool(t, f, o)
 	v := randBytes(63, 5*mib+12345)
 	etag := f.put(t, "direct", v)
 	for i, wantGets := range []bool{true, false} {
