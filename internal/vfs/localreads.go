@@ -35,12 +35,15 @@ const (
 	// cannot read or mmap, and its writes reach the spool either way.
 	IODirect
 	// IOLocal: a read-only open served by the kernel from the spool's data
-	// file (LocalFd), past the daemon; the kernel refuses it writes.
+	// file, or the data cache's file of the object (LocalFd), past the
+	// daemon; the kernel refuses it writes.
 	IOLocal
 	// IOLocalWriter: a writable open of a file that is read locally by
 	// another open: it must name the backing file too (or the kernel fails
 	// the open), but its reads and writes still reach this package (direct
 	// I/O), so that every byte written goes through the spool's journal.
+	// Also a read-only open beside readers of a data cache file that no
+	// longer holds the object's current version (cachedreads.go).
 	IOLocalWriter
 )
 
