@@ -6,18 +6,22 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
 // syncDirReal is the directory fsync the spool uses outside tests.
 var syncDirReal = syncDir
 
+// fdatasyncReal is the journal files' fdatasync outside tests.
+var fdatasyncReal = fdatasync
+
 // failJournals makes journal writes fail until the test ends, as a crash
 // at that point would leave the disk: the previous journal in place.
 func failJournals(t *testing.T) {
 	t.Helper()
-	writeFile = func(string, []byte) error { return errors.New("injected: journal not written") }
-	t.Cleanup(func() { writeFile = writeFileSync })
+	journalFault = func(string) error { return errors.New("injected: journal not written") }
+	t.Cleanup(func() { journalFault = nil })
 }
 
 // A crash between freeing published blocks and recording that they are
@@ -42,7 +46,7 @@ func TestPunchRecordsLocalStartBeforeFreeing(t *testing.T) {
 	if j := f.Journal(); j.LocalStart != 0 {
 		t.Fatalf("local start %d in memory after a failed punch", j.LocalStart)
 	}
-	writeFile = writeFileSync
+	journalFault = nil
 	s.Close()
 	_, left := open(t, dir, Options{})
 	if len(left) != 1 {
@@ -77,10 +81,11 @@ func dirSyncs(t *testing.T) *[][]string {
 	return &seen
 }
 
-// A new file's directory entries, each journal renamed into place, and a
-// removal are made durable by a directory fsync after them: without it a
-// crash can lose the entries (the file, or the journal's last version) or
-// bring a removed journal back.
+// A new file's directory entries, each journal file renamed into place,
+// and a removal are made durable by a directory fsync after them: without
+// it a crash can lose the entries (the file, or the journal's last
+// version) or bring a removed journal back. A journal updated in place
+// needs none.
 func TestDirectoryIsSyncedAfterCreateRenameRemove(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := open(t, dir, Options{})
@@ -109,18 +114,32 @@ func TestDirectoryIsSyncedAfterCreateRenameRemove(t *testing.T) {
 		*seen = nil
 	}
 	synced("create", []string{data, journal}, []string{tmp})
+	// An update in place changes no directory entry: it is durable once
+	// the journal file's data is.
+	datasyncs := 0
+	fdatasync = func(f *os.File) error { datasyncs++; return fdatasyncReal(f) }
+	t.Cleanup(func() { fdatasync = fdatasyncReal })
 	if err := f.Update(func(j *Journal) { j.Conflict = "x" }); err != nil {
 		t.Fatal(err)
 	}
-	synced("journal update", []string{data, journal}, []string{tmp})
+	if len(*seen) != 0 || datasyncs != 1 {
+		t.Fatalf("journal update in place: %d directory fsyncs, %d fdatasyncs; want 0 and 1", len(*seen), datasyncs)
+	}
+	// A record that outgrows its slot is a new journal file, renamed
+	// into place.
+	if err := f.Update(func(j *Journal) { j.Conflict = strings.Repeat("x", 2*slotAlign) }); err != nil {
+		t.Fatal(err)
+	}
+	synced("journal grown past its slot", []string{data, journal}, []string{tmp})
 	if err := f.Remove(); err != nil {
 		t.Fatal(err)
 	}
 	synced("remove", nil, []string{data, journal})
 }
 
-// Journals are written to a .tmp file and renamed, so a crash mid-write
-// leaves a torn .tmp, never a torn journal. Recovery goes on with the
+// Journal files are made as a .tmp file and renamed, so a crash while one
+// is made leaves a torn .tmp, never a torn journal (a torn update in place:
+// journalfile_test.go). Recovery goes on with the
 // journal in place, drops torn .tmp files, and drops the data file of a
 // Create that had not returned yet (nothing of it was acknowledged); a
 // damaged journal is set aside (journal_test.go), its data kept.

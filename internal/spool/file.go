@@ -182,6 +182,13 @@ type File struct {
 	removed   bool
 	unsaved   bool // the journal in memory is newer than on disk (disk full)
 	pins      int  // readers of the data file itself (pin.go)
+	// The journal file, open for in-place updates (journalfile.go): nil
+	// until this run made it (a recovered file's journal is made anew by
+	// its first update), and after it was removed. jseq is the sequence
+	// number of its newest record, jslot its slot size. Guarded by mu.
+	jfile *os.File
+	jseq  uint64
+	jslot int64
 }
 
 // ID names the file inside the spool directory.
@@ -201,7 +208,8 @@ func (f *File) Journal() Journal {
 	return f.j
 }
 
-// Update changes the journal with fn and persists it (rename-atomic). The
+// Update changes the journal with fn and persists it (atomically: the old
+// journal or the new one survives a crash, journalfile.go). The
 // spool's accounting follows the change of unpublished bytes.
 func (f *File) Update(fn func(j *Journal)) error {
 	f.mu.Lock()
@@ -519,6 +527,7 @@ func (f *File) markUnlinked(replaced bool) error {
 			f.j.Unlinked, f.j.Exists = false, oldExists
 			return err
 		}
+		f.closeJournalFile() // the next journal is a new file
 		f.sp.hook(OpRemove, f.journalPath())
 		f.unsaved = true
 		if err = syncDir(f.sp.dir); err == nil {
@@ -541,6 +550,7 @@ func (f *File) Remove() error {
 	f.removed = true
 	f.recount()
 	f.data.Close()
+	f.closeJournalFile()
 	j := f.j
 	f.mu.Unlock()
 	f.sp.mu.Lock()
@@ -583,9 +593,9 @@ func (f *File) persistJournal(reserve bool) error {
 	if err != nil {
 		return err
 	}
-	err = f.sp.writeJournalFile(f.journalPath(), b)
+	err = f.saveJournal(b)
 	if err != nil && reserve && isNoSpace(err) && f.sp.useReserve() {
-		err = f.sp.writeJournalFile(f.journalPath(), b)
+		err = f.saveJournal(b)
 	}
 	if err != nil {
 		return f.sp.diskErr(fmt.Errorf("cannot write spool journal %s: %w", f.journalPath(), err))

@@ -17,6 +17,8 @@ const (
 	OpPunch         = "punch"          // published blocks of a data file were freed
 	OpJournalWrite  = "journal-write"  // a journal's .tmp file was written and fsynced
 	OpJournalRename = "journal-rename" // the .tmp file replaced the journal
+	OpJournalSlot   = "journal-slot"   // a record was written into a journal's slot, in place
+	OpJournalSync   = "journal-sync"   // the journal file was fdatasynced after it
 	OpDirSync       = "dir-sync"       // the spool directory was fsynced
 	OpRemove        = "remove"         // a journal or data file was removed
 )

@@ -50,18 +50,9 @@ func Inspect(dir string) ([]Entry, error) {
 	}
 	var out []Entry
 	for _, jp := range names {
-		// Read as another user may: root exporting a user's spool must
-		// not be led through a symlink or hard link that user planted.
-		b, err := readPrivate(jp, maxJournalSize, checkPlain)
-		if isPlanted(err) {
-			return nil, fmt.Errorf("spool journal %s is damaged: %w", jp, err)
-		}
+		j, err := ReadJournal(jp)
 		if err != nil {
 			return nil, err
-		}
-		j, err := decodeJournal(b)
-		if err != nil {
-			return nil, fmt.Errorf("spool journal %s is damaged: %w", jp, err)
 		}
 		if j.Unlinked {
 			continue // gone by contract: nothing to export or publish
@@ -77,6 +68,25 @@ func Inspect(dir string) ([]Entry, error) {
 	}
 	sort.Slice(out, func(i, k int) bool { return out[i].Journal.Key < out[k].Journal.Key })
 	return out, nil
+}
+
+// ReadJournal reads one journal file (ID.json) of either layout
+// (journalfile.go), without opening the spool.
+func ReadJournal(path string) (Journal, error) {
+	// Read as another user may: root exporting a user's spool must not
+	// be led through a symlink or hard link that user planted.
+	b, err := readPrivate(path, maxJournalFile, checkPlain)
+	if isPlanted(err) {
+		return Journal{}, fmt.Errorf("spool journal %s is damaged: %w", path, err)
+	}
+	if err != nil {
+		return Journal{}, err
+	}
+	pj, err := parseJournalFile(b)
+	if err != nil {
+		return Journal{}, fmt.Errorf("spool journal %s is damaged: %w", path, err)
+	}
+	return pj.j, nil
 }
 
 // Export writes the bytes the spool holds for e ([LocalStart, Size) in the

@@ -17,6 +17,16 @@ import (
 // on disk, the buffer charged what is unpublished); one it refuses is set
 // aside with one log line naming it and its data file left byte for byte.
 func FuzzJournal(f *testing.F) {
+	// Slotted journal files (journalfile.go): one record; and two, the
+	// newer one torn.
+	one := make([]byte, 2*slotAlign)
+	copy(one[slotAlign:], encodeRecord(1, []byte(`{"key":"logs/a.log","kind":"whole","dirty":true,"size":10}`)))
+	f.Add(one, uint16(10))
+	two := bytes.Clone(one)
+	torn := encodeRecord(2, []byte(`{"key":"logs/a.log","kind":"append","size":20}`))
+	torn[len(torn)-1] ^= 1
+	copy(two, torn)
+	f.Add(two, uint16(10))
 	f.Fuzz(func(t *testing.T, journal []byte, dataLen uint16) {
 		dir := t.TempDir()
 		os.Chmod(dir, 0o700)

@@ -166,11 +166,7 @@ func TestValidJournalsAreRecovered(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			os.Chmod(dir, 0o700)
-			if err := os.WriteFile(filepath.Join(dir, identityFile), []byte(prefixIdentity+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			dir := spoolDirOf(t, prefixIdentity)
 			plant(t, dir, "20260101T000000-valid", []byte(c.journal), userBytes)
 			var log bytes.Buffer
 			s, left, err := Open(dir, prefixIdentity, Options{Logger: bufLogger(&log)})

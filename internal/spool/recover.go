@@ -58,23 +58,28 @@ func (s *Spool) recover() ([]*File, error) {
 // unlinked while open, deleted now).
 func (s *Spool) recoverFile(jp string) (*File, error) {
 	id := strings.TrimSuffix(filepath.Base(jp), ".json")
-	b, err := readPrivate(jp, maxJournalSize, checkPrivate)
+	b, err := readPrivate(jp, maxJournalFile, checkPrivate)
 	if isPlanted(err) {
 		return nil, damaged("journal: %w", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read spool journal %s: %w", jp, err)
 	}
-	// Journals are fsynced before they are renamed into place, so a
-	// journal that does not decode is damage, not a crash.
-	j, err := decodeJournal(b)
+	// A plain journal is fsynced before it is renamed into place, and a
+	// crash tears at most one slot of a slotted one: a journal that does
+	// not decode is damage, not a crash.
+	pj, err := parseJournalFile(b)
 	if err != nil {
 		return nil, damaged("%w", err)
 	}
+	j := pj.j
 	if err := j.Check(s.prefix); err != nil {
 		return nil, damaged("%w", err)
 	}
-	f := &File{sp: s, id: id, j: j}
+	// The file's first update makes its journal file anew (slotted, past
+	// the sequence number found) and updates that one in place: the file
+	// read here is never written through.
+	f := &File{sp: s, id: id, j: j, jseq: pj.seq}
 	if j.Unlinked {
 		// Gone by contract: never published. Its object may still be
 		// there if the crash came inside the unlink: Unlinked() hands

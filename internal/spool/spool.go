@@ -1,9 +1,10 @@
 // Package spool is the durable local staging area of a mount. Every byte
 // written through the mount lands here first, in one data file per file plus a
-// small JSON journal that says what the bytes are (key, the published base
-// they extend, what is still unpublished). The spool also bounds the
-// unpublished bytes of the whole mount (--max-buffer-size) and applies the
-// blocking / non-blocking policy when that bound, or the disk, is full.
+// small journal that says what the bytes are (key, the published base they
+// extend, what is still unpublished): JSON records in two checksummed slots of
+// a journal file, updated in place (journalfile.go). The spool also bounds
+// the unpublished bytes of the whole mount (--max-buffer-size) and applies
+// the blocking / non-blocking policy when that bound, or the disk, is full.
 //
 // Lock order: Spool.mu is a leaf lock; File methods take no spool lock
 // except through account(), which takes Spool.mu last.
@@ -409,16 +410,10 @@ func exists(p string) bool {
 	return !errors.Is(err, os.ErrNotExist)
 }
 
-// writeFile persists a journal; tests replace it to fail on cue.
-var writeFile = writeFileSync
-
-// writeJournalFile persists a journal, telling the Hook of each step (a
-// spool with a Hook does not use the writeFile seam).
-func (s *Spool) writeJournalFile(path string, b []byte) error {
-	if s.opts.Hook == nil {
-		return writeFile(path, b)
-	}
-	return writeFileHooked(path, b, s.hook)
+// createJournalFile makes a journal file whole (createDurable), telling
+// the Hook of each step, and returns it open for in-place updates.
+func (s *Spool) createJournalFile(path string, b []byte) (*os.File, error) {
+	return createDurable(path, b, s.hook)
 }
 
 // newID names a new spool file; tests replace it to plant a name first.
@@ -430,14 +425,19 @@ func randomID() string {
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 }
 
-func writeFileSync(path string, b []byte) error { return writeFileHooked(path, b, nil) }
-
-// writeFileHooked writes path durably (temp file, fsync, rename, directory
-// fsync), calling hook, if not nil, after each of those steps.
-func writeFileHooked(path string, b []byte, hook func(op, path string)) error {
-	if hook == nil {
-		hook = func(string, string) {}
+// writeFileSync writes path durably (createDurable).
+func writeFileSync(path string, b []byte) error {
+	f, err := createDurable(path, b, func(string, string) {})
+	if err == nil {
+		err = f.Close()
 	}
+	return err
+}
+
+// createDurable writes path durably (temp file, fsync, rename, directory
+// fsync), calling hook after each of those steps, and returns the file
+// open for writing.
+func createDurable(path string, b []byte, hook func(op, path string)) (*os.File, error) {
 	tmp := path + ".tmp"
 	// A new file, never through whatever is at the name: a .tmp left by
 	// a failed rename is ours to drop, a planted symlink is not followed.
@@ -447,34 +447,32 @@ func writeFileHooked(path string, b []byte, hook func(op, path string)) error {
 		f, err = openPrivate(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	}
 	if err != nil {
-		return err
+		return nil, err
+	}
+	fail := func(err error) (*os.File, error) {
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
 	}
 	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
+		return fail(err)
 	}
 	hook(OpJournalWrite, tmp)
 	if err := os.Rename(tmp, path); err != nil {
-		return err
+		return fail(err)
 	}
 	hook(OpJournalRename, path)
 	// The rename (and any file created since the last sync, such as a
 	// new data file) is durable only once the directory is.
 	if err := syncDir(filepath.Dir(path)); err != nil {
-		return err
+		f.Close()
+		return nil, err
 	}
 	hook(OpDirSync, filepath.Dir(path))
-	return nil
+	return f, nil
 }
 
 // syncDir fsyncs a directory; tests replace it to see when it is called.

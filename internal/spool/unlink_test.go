@@ -88,15 +88,15 @@ func TestUnlinkOnFullDiskStillForgets(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, f, []byte("token\n"), 0)
-	writeFile = func(string, []byte) error { return &os.PathError{Op: "write", Path: "journal", Err: syscall.ENOSPC} }
-	t.Cleanup(func() { writeFile = writeFileSync })
+	journalFault = func(string) error { return &os.PathError{Op: "write", Path: "journal", Err: syscall.ENOSPC} }
+	t.Cleanup(func() { journalFault = nil })
 	if err := f.MarkUnlinked(); err != nil {
 		t.Fatal(err)
 	}
 	if s.Used() != 0 {
 		t.Fatalf("used %d after unlink", s.Used())
 	}
-	writeFile = writeFileSync
+	journalFault = nil
 	s.Close()
 	if _, left := open(t, dir, Options{}); len(left) != 0 {
 		t.Fatalf("recovery returned the unlinked file: %+v", left[0].Journal())

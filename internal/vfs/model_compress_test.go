@@ -12,7 +12,6 @@ package vfs
 import (
 	"bytes"
 	stdgzip "compress/gzip"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -98,12 +97,8 @@ func (r *runner) keys() ([]string, *failure) {
 func (r *runner) formsDue(name string) bool {
 	paths, _ := filepath.Glob(filepath.Join(r.c.fs.sp.Dir(), "*.json"))
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		var j spool.Journal
-		if json.Unmarshal(b, &j) == nil && j.Key == name && !j.Unlinked && (j.FormCheck != "" || j.Yielding != nil || (!j.Exists && j.PendingTag != "")) {
+		j, err := spool.ReadJournal(p)
+		if err == nil && j.Key == name && !j.Unlinked && (j.FormCheck != "" || j.Yielding != nil || (!j.Exists && j.PendingTag != "")) {
 			return true
 		}
 	}
