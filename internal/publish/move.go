@@ -58,7 +58,7 @@ func (p *Publisher) deleteLeftKeys(ctx context.Context, f *spool.File) error {
 	}
 	var still []spool.LeftKey
 	for _, k := range j.LeftKeys {
-		if err := p.deleteLeft(ctx, k.Key, k.ETag); err != nil {
+		if err := p.deleteLeftKey(ctx, k); err != nil {
 			p.log.Warn("renamed; cannot delete an old key yet (tried again at the next publication)", "key", j.Key, "old_key", k.Key, "err", err)
 			still = append(still, k)
 		}
@@ -67,6 +67,35 @@ func (p *Publisher) deleteLeftKeys(ctx context.Context, f *spool.File) error {
 		return nil
 	}
 	return f.Update(func(jj *spool.Journal) { jj.LeftKeys = still })
+}
+
+// deleteLeftKey deletes one of LeftKeys: an old key as deleteLeft does,
+// an object of the other form by its raw key.
+func (p *Publisher) deleteLeftKey(ctx context.Context, k spool.LeftKey) error {
+	if k.Object == "" {
+		return p.deleteLeft(ctx, k.Key, k.ETag)
+	}
+	raw := p.st
+	if z, ok := p.st.(Compressing); ok {
+		raw = z.Raw()
+	}
+	defer p.lockKey(k.Key)()
+	_, err := deleteAtETag(ctx, raw, k.Object, k.ETag)
+	return err
+}
+
+// replacedLeft records in f's journal the object of the other form a
+// rename's copy replaced but could not delete (s3store.LeftObjectError),
+// for later publications to delete (LeftKeys); meanwhile the spool's
+// index hides it.
+func (p *Publisher) replacedLeft(f *spool.File, key string, left *s3store.LeftObjectError) error {
+	p.log.Warn("renamed; cannot delete the replaced file's object in the other form yet (tried again at the next publication)", "key", key, "object", left.Object, "err", left.Err)
+	if f == nil {
+		return nil
+	}
+	return f.Update(func(j *spool.Journal) {
+		j.LeftKeys = append(slices.Clip(j.LeftKeys), spool.LeftKey{Key: key, ETag: left.ETag, Object: left.Object})
+	})
 }
 
 // HandOnOldKey lets f be renamed again while the old key of its last
@@ -116,6 +145,12 @@ func (p *Publisher) finishCopy(ctx context.Context, f *spool.File, t File) error
 	}
 	if !landed {
 		info, err = p.copyObject(ctx, j.RenamedFrom, j.RenamedFromETag, j.BaseSize, j.Key, s3store.Cond{Tag: j.RenameTag, Attrs: t.Attrs()})
+		var left *s3store.LeftObjectError
+		if errors.As(err, &left) {
+			if err = p.replacedLeft(f, j.Key, left); err != nil {
+				return warn(err)
+			}
+		}
 		if errors.Is(err, s3store.ErrPrecondition) || errors.Is(err, s3store.ErrNotFound) {
 			// Another writer replaced or deleted the old object before
 			// our copy landed: the move cannot be finished as journaled,
@@ -158,6 +193,12 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 		}
 	}
 	info, err := p.copyObject(ctx, oldKey, etag, size, newKey, s3store.Cond{Tag: tag, Attrs: attrs})
+	var left *s3store.LeftObjectError
+	if errors.As(err, &left) {
+		// The copy landed; the replaced file's object in the other
+		// form is deleted later.
+		err = p.replacedLeft(f, newKey, left)
+	}
 	unknown := false // S3 could not tell whether a failed move took effect
 	if err != nil {
 		// A copy (RenameObject) S3 applied can still fail here (its
@@ -205,13 +246,18 @@ func (p *Publisher) Move(ctx context.Context, f *spool.File, oldKey, etag string
 	}
 	if f != nil {
 		_ = f.Update(func(j *spool.Journal) { j.RenamedFrom, j.RenamedFromETag, j.RenameTag = "", "", "" })
+		if left != nil {
+			// The journal keeps the replaced object to delete.
+			return info.ETag, fmt.Errorf("%w: %v", ErrMoveUnfinished, left)
+		}
 	}
 	return info.ETag, nil
 }
 
 // ErrMoveUnfinished: Move copied the object to its new key, but the old
-// key is still to be deleted; the file's journal says so, and its next
-// publication finishes the move.
+// key (or the replaced file's object in the other form) is still to be
+// deleted; the file's journal says so, and its next publication finishes
+// the move.
 var ErrMoveUnfinished = errors.New("rename: the old key is still to be deleted")
 
 // ErrMoveInDoubt: a rename failed and S3 could not be asked whether it
@@ -431,14 +477,23 @@ func (p *Publisher) takeOverLeaving(ctx context.Context, f *spool.File) error {
 	}
 	j := f.Journal()
 	etags := p.sp.Leaving(j.Key)
-	if len(etags) == 0 || (j.Exists && !slices.Contains(etags, j.BaseETag)) {
+	// A claim at creation does not take the key's turn: it may have read
+	// the index just before the renamed file's delete finished (the
+	// object then gone, or the delete just done and out of the index).
+	claim := j.Exists && j.BaseSize == 0 && p.sp.LeavingAt(j.Key, j.BaseETag, time.Time{})
+	if !claim && (len(etags) == 0 || (j.Exists && !slices.Contains(etags, j.BaseETag))) {
 		return nil
 	}
 	defer p.lockKey(j.Key)()
 	info, err := p.st.Head(ctx, j.Key)
 	switch {
+	case errors.Is(err, s3store.ErrNotFound) && claim:
+		// Deleted: the file starts anew (If-None-Match). Before, a whole
+		// file's write met 404 on its If-Match and was refused as
+		// another writer's change.
+		return f.Update(func(jj *spool.Journal) { jj.Exists, jj.BaseETag, jj.BaseSize = false, "", 0 })
 	case errors.Is(err, s3store.ErrNotFound):
-		return nil // deleted: a claimed base's write meets 404 and starts anew
+		return nil
 	case err != nil:
 		return fmt.Errorf("looking at the object a rename moved away from %s: %w", j.Key, err)
 	case !slices.Contains(etags, info.ETag):

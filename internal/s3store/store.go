@@ -23,6 +23,21 @@ var (
 	ErrTooManyParts = errors.New("too many parts") // Express: 10,000 appends
 )
 
+// LeftObjectError: a copy landed at its destination, but the object it
+// replaced there in another form (a compressed file's NAME.gz, or the
+// plain NAME: raw key Object, at ETag) could not be deleted. The copy's
+// ObjectInfo is returned with it.
+type LeftObjectError struct {
+	Object, ETag string
+	Err          error
+}
+
+func (e *LeftObjectError) Error() string {
+	return "the replaced object " + e.Object + " could not be deleted: " + e.Err.Error()
+}
+
+func (e *LeftObjectError) Unwrap() error { return e.Err }
+
 // IsConflict reports whether err means another writer changed the object
 // between our read of it and our conditional write (412 or 409).
 func IsConflict(err error) bool {

@@ -52,6 +52,9 @@ func (j Journal) Check(prefix string) error {
 		if err := CheckKey(k.Key, prefix); err != nil {
 			return fmt.Errorf("left_keys: %w", err)
 		}
+		if k.Object != "" && !strings.HasPrefix(k.Object, k.Key) {
+			return fmt.Errorf("left_keys: object %q is not a form of %q", k.Object, k.Key)
+		}
 	}
 	if j.MoveDoubt != nil {
 		if err := CheckKey(j.MoveDoubt.Key, prefix); err != nil {

@@ -139,9 +139,13 @@ type UploadWindow struct {
 }
 
 // LeftKey is an object a rename moved away: its key and its ETag then.
+// Object, if set, is its raw key: an object in the other form than the
+// file now at Key (a compressed mount's NAME.gz of a file a plain one
+// replaced, or the reverse), deleted as it is.
 type LeftKey struct {
-	Key  string `json:"key"`
-	ETag string `json:"etag"`
+	Key    string `json:"key"`
+	ETag   string `json:"etag"`
+	Object string `json:"object,omitempty"`
 }
 
 // OldKeys are the objects renames of j's file moved away whose deletes
@@ -150,7 +154,7 @@ func (j Journal) OldKeys() []LeftKey {
 	if j.RenamedFrom == "" {
 		return j.LeftKeys
 	}
-	return append(slices.Clip(j.LeftKeys), LeftKey{j.RenamedFrom, j.RenamedFromETag})
+	return append(slices.Clip(j.LeftKeys), LeftKey{Key: j.RenamedFrom, ETag: j.RenamedFromETag})
 }
 
 // Yielding names an object by its raw key (NAME.gz for a compressed

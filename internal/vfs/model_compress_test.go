@@ -73,10 +73,16 @@ func (r *runner) keys() ([]string, *failure) {
 		if strings.HasSuffix(k, ext) {
 			if _, ok := r.marked(strings.TrimSuffix(k, ext)); ok {
 				name = strings.TrimSuffix(k, ext)
+			} else if _, _, ok := r.mem.Object(k); !ok {
+				continue // deleted since the listing (a late delete)
 			}
 		}
 		if seen[name] && !r.formsDue(name) {
-			return nil, fail("twice", "S3 holds %q both plain and compressed", name)
+			_, _, plain := r.mem.Object(name)
+			_, _, comp := r.mem.Object(r.zkey(name))
+			if plain && comp { // (not one deleted since the listing)
+				return nil, fail("twice", "S3 holds %q both plain and compressed", name)
+			}
 		}
 		if seen[name] {
 			continue
@@ -93,13 +99,19 @@ func (r *runner) keys() ([]string, *failure) {
 // that first write's outcome is unknown (its answer lost, and the HEAD
 // that would tell failed: the look follows once it is settled): until its
 // job finishes it (the publication failed, so the job tries again), S3 may
-// hold the name in both forms.
+// hold the name in both forms. So may a file renamed over a file of the
+// name stored in the other form while that object's delete is due.
 func (r *runner) formsDue(name string) bool {
 	paths, _ := filepath.Glob(filepath.Join(r.c.fs.sp.Dir(), "*.json"))
 	for _, p := range paths {
 		j, err := spool.ReadJournal(p)
 		if err == nil && j.Key == name && !j.Unlinked && (j.FormCheck != "" || j.Yielding != nil || (!j.Exists && j.PendingTag != "")) {
 			return true
+		}
+		for _, k := range j.LeftKeys {
+			if k.Key == name && k.Object != "" {
+				return true // a renamed file replaced the name's other form, its delete due
+			}
 		}
 	}
 	return false

@@ -399,6 +399,51 @@ func modelCases() []modelCase {
 	noOverwriteGz := noOverwrite
 	noOverwriteGz.Compress = compress.Gzip
 	add("a write inside bytes a lost publication may have published (no --allow-overwrite, gzip)", noOverwriteGz, lostThenEdited)
+	allGz := all
+	allGz.Compress = compress.Gzip
+	add("a rename over a file in the other form whose object cannot be deleted yet", allGz, func(s *scenario) []op {
+		// As found (TestModelCompressed seed 2, once renames met
+		// refused deletes): a file renamed over one stored in the other
+		// form (d is not compressed by name, and a keeps d's plain
+		// form; b is): the copy landed, the delete of the replaced
+		// file's object failed, and nothing deleted it later (S3 held b
+		// in both forms for good; such a failure was ignored silently).
+		return []op{
+			{ID: 72, Kind: opRemoteAppend, Name: "d", Len: 7},
+			{ID: 73, Kind: opRename, Name: "d", To: "a"},
+			{ID: 80, Kind: opRemotePut, Name: "b", Len: 3},
+			{ID: 119, Kind: opRename, Name: "a", To: "b", Faults: faultRefuseDeletes},
+			{ID: 120, Kind: opTick},
+		}
+	})
+	expressZst := express
+	expressZst.Compress = compress.Zstd
+	add("a rename over a file in the other form whose object cannot be deleted yet (directory bucket)", expressZst, func(s *scenario) []op {
+		// TestModelCompressed seed 5: RenameObject of a.zst to d.zst
+		// over the plain d, whose delete is refused.
+		return []op{
+			{ID: 3, Kind: opRemoteAppend, Name: "d", Len: 5},
+			{ID: 11, Kind: opRemoteAppend, Name: "a"},
+			{ID: 27, Kind: opRename, Name: "a", To: "d", Refuse: true},
+			{ID: 28, Kind: opTick},
+		}
+	})
+	add("a new file claims an old key whose delete then finishes", all, func(s *scenario) []op {
+		// TestModel -model.random seed 698677687 (shrunk): a renamed
+		// file's old key, its delete refused, was claimed by a new file
+		// of that name (to replace it) while the late delete went on
+		// once deletes worked again; the whole file's write met 404 on
+		// its If-Match and was refused as another writer's change (EIO
+		// at close, the data stuck in the spool).
+		return []op{
+			{ID: 11, Kind: opOpen, Slot: 4, Name: "a", Flags: os.O_WRONLY | os.O_CREATE, Refuse: true},
+			{ID: 12, Kind: opWrite, Slot: 4, Frac: 8, Len: 30, Refuse: true},
+			{ID: 18, Kind: opFsync, Slot: 4, Faults: 1, Refuse: true},
+			{ID: 27, Kind: opRename, Name: "a", To: "c", Refuse: true},
+			{ID: 32, Kind: opOpen, Slot: 2, Name: "a", Flags: os.O_WRONLY | os.O_CREATE, Refuse: true},
+			{ID: 33, Kind: opClose, Slot: 2},
+		}
+	})
 	add("an upload a lost answer left while its listing fails is looked for again", all, func(s *scenario) []op {
 		// As found (TestModel -model.random seed 951713686): a
 		// CreateMultipartUpload's answer was lost and the listing that

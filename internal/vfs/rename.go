@@ -441,6 +441,9 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 	for _, k := range keys {
 		newKey := newPrefix + strings.TrimPrefix(k.Key, prefix)
 		info, err := fs.st.Copy(ctx, k.Key, k.ETag, newKey, s3store.Cond{})
+		if left := (*s3store.LeftObjectError)(nil); errors.As(err, &left) {
+			copied[newKey] = info.ETag // landed over an object it could not delete
+		}
 		if err != nil {
 			// Undo: the tree stays under its old name.
 			for key, etag := range copied {

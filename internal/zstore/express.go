@@ -15,39 +15,58 @@ import (
 // of the object at its new name.
 func (z *Store) RenameObject(ctx context.Context, ex s3store.Express, srcKey, dstKey string) (s3store.ObjectInfo, error) {
 	obj, comp := z.Compressed(srcKey)
-	dobj, dcomp := z.Compressed(dstKey)
+	// The replaced file's object in the other form goes after the move:
+	// its ETag now, so that a late delete takes only it; a failure to
+	// look is one before anything moved.
+	other := dstKey // a compressed file replaces a plain one
+	if !comp {
+		other, _ = z.Compressed(dstKey)
+		if other == dstKey {
+			other = "" // nothing of the other form to replace
+		}
+	}
+	var replaced string
+	if other != "" && srcKey != dstKey {
+		h, err := z.Store.Head(ctx, other)
+		switch {
+		case err == nil && (comp || z.ours(h)):
+			replaced = h.ETag
+		case err != nil && !errors.Is(err, s3store.ErrNotFound):
+			return s3store.ObjectInfo{}, err
+		}
+	}
+	var info s3store.ObjectInfo
+	var err error
 	if !comp {
 		if err := ex.Rename(ctx, srcKey, dstKey); err != nil && !z.renamed(ctx, srcKey, dstKey, "") {
 			return s3store.ObjectInfo{}, err
 		}
 		z.stored(dstKey, false)
 		z.forget(srcKey)
-		if dcomp {
-			if h, herr := z.Store.Head(ctx, dobj); herr == nil && z.ours(h) {
-				_ = z.Store.Delete(ctx, dobj)
-			}
+		info, err = z.Store.Head(ctx, dstKey)
+	} else {
+		h, herr := z.Store.Head(ctx, obj)
+		if herr != nil {
+			return s3store.ObjectInfo{}, herr
 		}
-		return z.Store.Head(ctx, dstKey)
-	}
-	h, err := z.Store.Head(ctx, obj)
-	if err != nil {
-		return s3store.ObjectInfo{}, err
-	}
-	dst := dstKey + z.codec.Ext()
-	if err := ex.Rename(ctx, obj, dst); err != nil && !z.renamed(ctx, obj, dst, h.ETag) {
-		return s3store.ObjectInfo{}, err
-	}
-	z.stored(dstKey, true)
-	if srcKey != dstKey {
-		z.forget(srcKey)
-	}
-	z.idx.Move(srcKey, dstKey, h.ETag, h.ETag) // RenameObject keeps the ETag
-	if srcKey != dstKey {
-		if perr := z.Store.Delete(ctx, dstKey); perr != nil && !errors.Is(perr, s3store.ErrNotFound) {
-			return s3store.ObjectInfo{}, perr
+		dst := dstKey + z.codec.Ext()
+		if err := ex.Rename(ctx, obj, dst); err != nil && !z.renamed(ctx, obj, dst, h.ETag) {
+			return s3store.ObjectInfo{}, err
 		}
+		z.stored(dstKey, true)
+		if srcKey != dstKey {
+			z.forget(srcKey)
+		}
+		z.idx.Move(srcKey, dstKey, h.ETag, h.ETag) // RenameObject keeps the ETag
+		info, err = z.Head(ctx, dstKey)
 	}
-	return z.Head(ctx, dstKey)
+	if err != nil || replaced == "" {
+		return info, err
+	}
+	if derr := z.deleteAt(ctx, other, replaced); derr != nil {
+		return info, &s3store.LeftObjectError{Object: other, ETag: replaced, Err: derr}
+	}
+	return info, nil
 }
 
 // renamed reports whether a RenameObject of raw objects that reported a

@@ -618,9 +618,20 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 	obj, comp := z.Compressed(srcKey)
 	if !comp {
 		// A plain file stays plain under its new name; the compressed
-		// object of a file it replaces goes (a rename replaces its
-		// target).
+		// object of a file it replaces goes after the copy (a rename
+		// replaces its target): its ETag now (if ours), so that a late
+		// delete takes only it.
+		var replaced string
 		dobj, dcomp := z.Compressed(dstKey)
+		if dcomp {
+			h, herr := z.Store.Head(ctx, dobj)
+			switch {
+			case herr == nil && z.ours(h):
+				replaced = h.ETag
+			case herr != nil && !errors.Is(herr, s3store.ErrNotFound):
+				return s3store.ObjectInfo{}, herr // before the copy: nothing changed
+			}
+		}
 		info, err := z.Store.Copy(ctx, srcKey, srcETag, dstKey, c)
 		if err != nil {
 			var ok bool
@@ -629,9 +640,9 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 			}
 		}
 		z.stored(dstKey, false)
-		if dcomp {
-			if h, herr := z.Store.Head(ctx, dobj); herr == nil && z.ours(h) {
-				_ = z.Store.Delete(ctx, dobj)
+		if replaced != "" {
+			if derr := z.deleteAt(ctx, dobj, replaced); derr != nil {
+				return info, &s3store.LeftObjectError{Object: dobj, ETag: replaced, Err: derr}
 			}
 		}
 		return info, nil
@@ -650,6 +661,19 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 		c.Attrs = h.Attrs // a copy that replaces the metadata keeps these
 		c.Tag = h.Tag
 	}
+	// The plain object of a file it replaces goes after the copy (else a
+	// remount would find it first under a name the globs do not match);
+	// its ETag now, so that a late delete takes only it.
+	var replaced string
+	if srcKey != dstKey {
+		p, perr := z.Store.Head(ctx, dstKey)
+		switch {
+		case perr == nil:
+			replaced = p.ETag
+		case !errors.Is(perr, s3store.ErrNotFound):
+			return s3store.ObjectInfo{}, perr // before the copy: nothing changed
+		}
+	}
 	dst := dstKey + z.codec.Ext()
 	var info s3store.ObjectInfo
 	if h.Size > copyPartsAbove {
@@ -667,16 +691,33 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 	z.stored(dstKey, true)
 	z.idx.Move(srcKey, dstKey, h.ETag, info.ETag)
 	z.sized(dstKey, sized{info.ETag, h.Size, h.Encoding != nil && h.Encoding.Trailer})
-	// The plain object of a file it replaced goes (else a remount would
-	// find it first under a name the globs do not match).
-	if srcKey == dstKey {
-		return info, nil
-	}
-	if perr := z.Store.Delete(ctx, dstKey); perr != nil && !errors.Is(perr, s3store.ErrNotFound) {
-		return info, perr
-	}
 	info.Key = dstKey
+	if replaced != "" {
+		if derr := z.deleteAt(ctx, dstKey, replaced); derr != nil {
+			return info, &s3store.LeftObjectError{Object: dstKey, ETag: replaced, Err: derr}
+		}
+	}
 	return info, nil
+}
+
+// deleteAt deletes the raw object obj while it is still at etag (a HEAD
+// first for servers that ignore If-Match on DELETE); gone, or another
+// object since, is done.
+func (z *Store) deleteAt(ctx context.Context, obj, etag string) error {
+	h, err := z.Store.Head(ctx, obj)
+	switch {
+	case errors.Is(err, s3store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case h.ETag != etag:
+		return nil
+	}
+	err = z.Store.DeleteIf(ctx, obj, etag)
+	if err == nil || errors.Is(err, s3store.ErrNotFound) || errors.Is(err, s3store.ErrPrecondition) {
+		return nil
+	}
+	return err
 }
 
 // copyPartsAbove: objects larger than this are copied by parts (S3's
