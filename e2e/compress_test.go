@@ -575,3 +575,59 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// logrotate's rename of a compressed log onto a name a host without
+// --compress wrote plain (app.log -> app.log.1 over the plain app.log.1),
+// on a bucket that refuses deletes: the rename succeeds, the mount shows
+// app.log.1 as the renamed log, and the replaced plain object, which
+// cannot be deleted yet, is hidden; once deletes work again it goes by
+// itself (with app.log.gz, the old key), nothing written. Before, S3 kept
+// app.log.1 in both forms for good.
+func TestCompressRenameOverPlainWithDeletesRefused(t *testing.T) {
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			srv := testenv.StartServer(t)
+			b := srv.NewBucket(t)
+			srv.Put(t, b, "app.log.1", []byte("old plain line\n"))
+			m, p := mountVia(t, srv, b, "--allow-delete", "--upload-interval", "1s", "--close-delay", "200ms", "--compress", c.name)
+			defer func() {
+				if t.Failed() {
+					t.Logf("mount log:\n%s", m.Stderr())
+				}
+			}()
+			log := filepath.Join(m.Dir, "app.log")
+			bash(t, fmt.Sprintf(`for i in $(seq 1 50); do echo "A-$i" >> %[1]q; done; sync %[1]q`, log))
+			p.SetRefuseDeletes(true)
+			bash(t, fmt.Sprintf(`mv %[1]q %[1]q.1`, log))
+			var want strings.Builder
+			for i := 1; i <= 50; i++ {
+				fmt.Fprintf(&want, "A-%d\n", i)
+			}
+			ents, err := os.ReadDir(m.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ents) != 1 || ents[0].Name() != "app.log.1" {
+				t.Errorf("the mount lists %v, want only app.log.1", ents)
+			}
+			if got, err := os.ReadFile(log + ".1"); err != nil || string(got) != want.String() {
+				t.Errorf("the mount shows app.log.1 as %q (%v), want the renamed log's %d bytes", firstLine(string(got)), err, want.Len())
+			}
+			if keys := srv.Keys(t, b, ""); len(keys) != 3 {
+				t.Errorf("S3 holds %q while deletes are refused, want app.log%s, app.log.1 and app.log.1%s", keys, c.ext, c.ext)
+			}
+			p.SetRefuseDeletes(false)
+			if !waitUntil(time.Minute, func() bool { return len(srv.Keys(t, b, "")) == 1 }) {
+				t.Errorf("S3 holds %q a minute after deletes work again, want only app.log.1%s", srv.Keys(t, b, ""), c.ext)
+			}
+			m.Unmount(t)
+			if keys := srv.Keys(t, b, ""); len(keys) != 1 || keys[0] != "app.log.1"+c.ext {
+				t.Fatalf("after the unmount S3 holds %q, want only app.log.1%s", keys, c.ext)
+			}
+			got, err := unpack(t, c.tool, srv.Get(t, b, "app.log.1"+c.ext))
+			if err != nil || string(got) != want.String() {
+				t.Errorf("S3 app.log.1%s holds %d bytes (%v), want %d", c.ext, len(got), err, want.Len())
+			}
+		})
+	}
+}

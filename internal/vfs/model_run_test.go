@@ -10,6 +10,8 @@ import (
 	"math/rand"
 	"os"
 	"runtime"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1171,6 +1173,9 @@ func (r *runner) check() *failure {
 			}
 		}
 	}
+	if ff := r.checkListing(); ff != nil {
+		return ff
+	}
 	for _, name := range r.m.names() {
 		if ff := r.checkRead(name); ff != nil {
 			return ff
@@ -1192,6 +1197,29 @@ func (r *runner) check() *failure {
 			f.acked()
 			f.prevS3 = s
 		}
+	}
+	return nil
+}
+
+// checkListing lists the mount's root: each of the model's files once,
+// nothing else (an old key still to delete, or a name S3 holds in both
+// forms, is no second entry).
+func (r *runner) checkListing() *failure {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	var got []string
+	err := r.c.fs.ReadDir(ctx, r.c.fs.Root(), func(e DirEntry) bool {
+		got = append(got, e.Name)
+		return true
+	})
+	if err != nil {
+		return fail("listing", "readdir: %v", err)
+	}
+	sort.Strings(got)
+	want := r.m.names()
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		return fail("listing", "the mount lists %q, the model has %q", got, want)
 	}
 	return nil
 }

@@ -395,6 +395,7 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 			}
 		}
 		var entries []DirEntry
+		listed := map[string]bool{} // file names of this page
 		for name := range dirs {
 			if seen[name] {
 				continue
@@ -415,14 +416,19 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 				fs.log.Debug("skipping key that cannot be a file name", "key", o.Key)
 				continue
 			}
-			if dirs[name] || seen[name] {
-				continue // a directory shadows a file of the same name
+			if dirs[name] || seen[name] || listed[name] {
+				// A directory shadows a file of the same name; a
+				// name in both forms (a compressed mount's NAME and
+				// NAME.gz: one a rename's leftover, hidden, or a
+				// look still due) is one file.
+				continue
 			}
 			p := join(dp, name)
 			n := fs.cacheEntry(p, false, o, now, false)
 			if n == nil {
 				continue
 			}
+			listed[name] = true
 			entries = append(entries, DirEntry{Name: baseOf(p, name), Node: n})
 		}
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
