@@ -460,7 +460,9 @@ func (p *Publisher) ClaimLeft(j *spool.Journal) {
 		return
 	}
 	if etags := p.sp.Leaving(j.Key); len(etags) == 1 {
-		j.Exists, j.BaseETag, j.BaseSize = true, etags[0], 0
+		// Dirty: the object is replaced even if the file stays empty
+		// (else an empty log's object would be the old one's bytes).
+		j.Exists, j.BaseETag, j.BaseSize, j.Dirty = true, etags[0], 0, true
 	}
 }
 
@@ -509,5 +511,5 @@ func (p *Publisher) takeOverLeaving(ctx context.Context, f *spool.File) error {
 		return nil
 	}
 	p.log.Info("a new file replaces the object a rename left under its name", "key", j.Key, "etag", info.ETag)
-	return f.Update(func(jj *spool.Journal) { jj.Exists, jj.BaseETag, jj.BaseSize = true, info.ETag, 0 })
+	return f.Update(func(jj *spool.Journal) { jj.Exists, jj.BaseETag, jj.BaseSize, jj.Dirty = true, info.ETag, 0, true })
 }

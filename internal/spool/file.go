@@ -55,7 +55,7 @@ type Journal struct {
 	// read from S3.
 	LocalStart int64 `json:"local_start"`
 	Size       int64 `json:"size"`  // logical size
-	Dirty      bool  `json:"dirty"` // KindWhole: local bytes differ from S3
+	Dirty      bool  `json:"dirty"` // KindWhole: local bytes differ from S3; KindAppend: the base is an object to replace (publish.ClaimLeft)
 	// Pending is the logical end of the publication in flight, so that
 	// recovery after a crash can tell whether S3 already has those bytes.
 	Pending  int64  `json:"pending,omitempty"`

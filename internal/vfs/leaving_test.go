@@ -364,3 +364,48 @@ func TestRenamedLogPublishesWhileItsOldKeyCannotBeDeleted(t *testing.T) {
 		t.Fatalf("S3 holds %q, want only app.log.1 (the old key deleted once it could be)", keys)
 	}
 }
+
+// A new log created where a rotation left the old object (its delete
+// refused) and closed empty (logrotate's create, nothing logged yet)
+// replaces that object with an empty one: the name is the new, empty
+// file. Before, an append file with no bytes published nothing, its
+// claim kept the late delete away, and S3 kept the rotated lines under
+// the new file's name for good.
+func TestEmptyLogOverAnOldKeyReplacesIt(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	mem.PutObject("app.log", []byte("old 1\nold 2\n"))
+	dir := t.TempDir()
+	fs := lostFS(t, mem, dir)
+	var failing atomic.Bool
+	failing.Store(true)
+	failDeletes(mem, "app.log", &failing)
+	if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.1", 0); err != nil {
+		t.Fatal(err)
+	}
+	_, h, err := fs.Create(ctx, fs.Root(), "app.log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Flush(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	h.Release()
+	failing.Store(false)
+	if err := fs.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"app.log": "", "app.log.1": "old 1\nold 2\n"} {
+		if got, _, ok := mem.Object(key); !ok || string(got) != want {
+			t.Errorf("S3 %s = %q (%v), want %q", key, got, ok, want)
+		}
+	}
+	fs = lostFS(t, mem, dir)
+	n, err := fs.Lookup(ctx, fs.Root(), "app.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := n.Attr(); a.Size != 0 {
+		t.Fatalf("after a remount app.log has %d bytes, want 0", a.Size)
+	}
+}

@@ -512,7 +512,9 @@ func (n *Node) dirtyLocked() bool {
 	}
 	j := n.file.Journal()
 	if j.Kind == spool.KindAppend {
-		return j.Size > j.BaseSize || !j.Exists
+		// (Dirty: an object a rename left here, which the file
+		// replaces even while empty: publish.ClaimLeft.)
+		return j.Size > j.BaseSize || !j.Exists || j.Dirty
 	}
 	return j.Dirty
 }
