@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,9 +26,15 @@ import (
 // made once (the fuzz tests list thousands of bodies); the body is the
 // one last given.
 func cannedStore(body []byte, sdkOnly bool) *S3 {
+	return cannedStoreWith(body, 200, 0, sdkOnly)
+}
+
+// cannedStoreWith: the response has this status, and its body fails
+// after cut bytes when cut > 0.
+func cannedStoreWith(body []byte, status, cut int, sdkOnly bool) *S3 {
 	cannedMu.Lock()
 	defer cannedMu.Unlock()
-	cannedBody = body
+	cannedBody, cannedStatus, cannedCut = body, status, cut
 	if cannedClient == nil {
 		cannedClient = s3.New(s3.Options{
 			Region:       "us-east-1",
@@ -37,10 +44,14 @@ func cannedStore(body []byte, sdkOnly bool) *S3 {
 			Retryer:      aws.NopRetryer{},
 			HTTPClient: httpFunc(func(r *http.Request) (*http.Response, error) {
 				cannedMu.Lock()
-				b := cannedBody
+				b, status, cut := cannedBody, cannedStatus, cannedCut
 				cannedMu.Unlock()
-				return &http.Response{StatusCode: 200, Header: http.Header{}, ContentLength: int64(len(b)),
-					Body: io.NopCloser(bytes.NewReader(b)), Request: r}, nil
+				var body io.Reader = bytes.NewReader(b)
+				if cut > 0 {
+					body = io.MultiReader(bytes.NewReader(b[:cut]), errReader{io.ErrUnexpectedEOF})
+				}
+				return &http.Response{StatusCode: status, Header: http.Header{}, ContentLength: int64(len(b)),
+					Body: io.NopCloser(body), Request: r}, nil
 			}),
 		})
 	}
@@ -50,6 +61,8 @@ func cannedStore(body []byte, sdkOnly bool) *S3 {
 var (
 	cannedMu     sync.Mutex
 	cannedBody   []byte
+	cannedStatus int
+	cannedCut    int
 	cannedClient *s3.Client
 )
 
@@ -220,6 +233,37 @@ func TestParseListLeavesToSDK(t *testing.T) {
 		if plain, _ := st.ListPagesDecoded(); plain != 0 {
 			t.Errorf("%s: List took the page as plain", tc.name)
 		}
+	}
+}
+
+// An error answer, or a body cut short, is the SDK's to report: List
+// fails as it does.
+func TestListDecoderLeavesErrors(t *testing.T) {
+	good := listDoc([]string{"d/a"}, nil, xmlEscapes["go"], "", false)
+	noBucket := []byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchBucket</Code><Message>no</Message></Error>`)
+	for _, tc := range []struct {
+		name        string
+		body        []byte
+		status, cut int
+	}{
+		{"no such bucket", noBucket, 404, 0},
+		{"server error", noBucket, 500, 0},
+		{"body cut short", good, 200, len(good) / 2},
+	} {
+		var errs [2]error
+		for i, sdkOnly := range []bool{true, false} {
+			st := cannedStoreWith(tc.body, tc.status, tc.cut, sdkOnly)
+			_, errs[i] = st.List(context.Background(), "d/", "/", "", 1000)
+			if plain, _ := st.ListPagesDecoded(); plain != 0 {
+				t.Errorf("%s: List took the page as plain", tc.name)
+			}
+		}
+		if errs[0] == nil || errs[1] == nil || errs[0].Error() != errs[1].Error() {
+			t.Errorf("%s: List fails with %v; through the SDK's decoder alone, %v", tc.name, errs[1], errs[0])
+		}
+	}
+	if _, err := cannedStoreWith(noBucket, 404, 0, false).List(context.Background(), "d/", "/", "", 1000); !errors.Is(err, ErrNoSuchBucket) {
+		t.Errorf("404 NoSuchBucket: %v, want ErrNoSuchBucket", err)
 	}
 }
 
