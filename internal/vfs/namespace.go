@@ -395,7 +395,7 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 			}
 		}
 		var entries []DirEntry
-		listed := map[string]bool{} // file names of this page
+		listed := map[string]int{} // file names of this page: their entry
 		for name := range dirs {
 			if seen[name] {
 				continue
@@ -416,19 +416,23 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 				fs.log.Debug("skipping key that cannot be a file name", "key", o.Key)
 				continue
 			}
-			if dirs[name] || seen[name] || listed[name] {
-				// A directory shadows a file of the same name; a
-				// name in both forms (a compressed mount's NAME and
-				// NAME.gz: one a rename's leftover, hidden, or a
-				// look still due) is one file.
-				continue
+			if dirs[name] || seen[name] {
+				continue // a directory shadows a file of the same name
 			}
 			p := join(dp, name)
 			n := fs.cacheEntry(p, false, o, now, false)
 			if n == nil {
 				continue
 			}
-			listed[name] = true
+			if i, ok := listed[name]; ok {
+				// A name in both forms (a compressed mount's NAME and
+				// NAME.gz: a look still due, or a rename's leftover,
+				// hidden) is one file: the later entry's node, as
+				// cacheEntry left it.
+				entries[i].Node = n
+				continue
+			}
+			listed[name] = len(entries)
 			entries = append(entries, DirEntry{Name: baseOf(p, name), Node: n})
 		}
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
@@ -486,8 +490,8 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 		if n != nil && n.heldSince(now) {
 			return n
 		}
-		if n != nil {
-			fs.dropLocked(n)
+		if n != nil && n.isRemote(info.ETag) {
+			fs.dropLocked(n) // (not a node of the name's other object)
 		}
 		return nil
 	}
@@ -512,6 +516,13 @@ func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.T
 	}
 	n.mu.Unlock()
 	return n
+}
+
+// isRemote reports whether n stands for the object at etag.
+func (n *Node) isRemote(etag string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.etag == etag
 }
 
 // heldSince reports whether n has what an answer S3 gave at asked must

@@ -186,6 +186,21 @@ func (z *Store) learn(key string, compressed bool) {
 	z.mu.Unlock()
 }
 
+// learnUnknown learns key's form from a listing unless it is known: a
+// HEAD or this host's own write tells better (a name S3 holds in both
+// forms, one a leftover or another host's, must not switch the form of
+// the file this host reads and writes).
+func (z *Store) learnUnknown(key string, compressed bool) {
+	z.mu.Lock()
+	if _, known := z.state[key]; !known {
+		if len(z.state) > learnedMax {
+			z.state = map[string]bool{}
+		}
+		z.state[key] = compressed
+	}
+	z.mu.Unlock()
+}
+
 // forget: key has no object any more (deleted, renamed away), so a new
 // file of that name takes the form the globs give it, as on a fresh mount.
 func (z *Store) forget(key string) {
@@ -475,6 +490,7 @@ func (z *Store) List(ctx context.Context, prefix, delimiter, token string, max i
 		}()
 	}
 	wg.Wait()
+	compressed := map[string]bool{}
 	for j, i := range todo {
 		if errs[j] != nil {
 			return s3store.ListPage{}, errs[j]
@@ -484,8 +500,17 @@ func (z *Store) List(ctx context.Context, prefix, delimiter, token string, max i
 			continue
 		}
 		key := names[i]
-		z.learn(key, true)
+		z.learnUnknown(key, true)
+		compressed[key] = true
 		page.Objects[i] = z.logical(key, info)
+	}
+	// A plain object of a name the globs compress (another host's,
+	// written without --compress) is its file, as Head finds: reads of a
+	// node the listing made must go to it, not to NAME.gz.
+	for _, o := range page.Objects {
+		if !compressed[o.Key] && z.byName(o.Key) && o.Encoding == nil {
+			z.learnUnknown(o.Key, false)
+		}
 	}
 	return page, nil
 }
