@@ -152,9 +152,11 @@ func (fs *FS) Setattr(ctx context.Context, n *Node, h *Handle, a SetAttr) error 
 			n.ws().job.After(fs.timing.CloseDelay)
 		}
 	}()
-	if a.Mode != nil || a.UID != nil || a.GID != nil || a.Atime != nil || a.Mtime != nil {
+	if a.Mode != nil || a.UID != nil || a.GID != nil || a.Atime != nil || a.Mtime != nil ||
+		(a.Size != nil && !n.dir && n.file == nil) {
 		// Attributes live only here: the node must outlive the kernel's
-		// forgetting it, or stat would lose them (rsync -a, logrotate).
+		// forgetting it, or stat would lose them (rsync -a, logrotate;
+		// the mtime a truncate that changed no byte stamps).
 		n.attrSet = true
 	}
 	la := n.attrsLocked()
