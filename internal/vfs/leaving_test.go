@@ -17,6 +17,33 @@ import (
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 )
 
+// renameInDoubt renames app.log to app.log.1 on fs with the first call
+// op (the move: CopyObject, RenameObject) applied and its answer lost,
+// and every HEAD failing until the rename returns: it must fail (EIO),
+// the move having landed.
+func renameInDoubt(t *testing.T, fs *FS, mem *memstore.Store, op string) {
+	t.Helper()
+	var lost, blind atomic.Bool
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		switch {
+		case c.Op == op && !lost.Load():
+			lost.Store(true)
+			blind.Store(true)
+			return memstore.LoseAnswer
+		case c.Op == "HeadObject" && blind.Load():
+			return memstore.Fail
+		}
+		return memstore.Pass
+	})
+	if err := fs.Rename(context.Background(), fs.Root(), "app.log", fs.Root(), "app.log.1", 0); Errno(err) != syscall.EIO {
+		t.Fatalf("rename whose outcome S3 cannot tell: %v, want EIO", err)
+	}
+	if _, _, ok := mem.Object("app.log.1"); !ok {
+		t.Fatal("the move did not land: the test does not test it")
+	}
+	blind.Store(false)
+}
+
 // failDeletes makes every DeleteObject of key fail while on is set.
 func failDeletes(mem *memstore.Store, key string, on *atomic.Bool) {
 	mem.SetHook(func(c memstore.Call) memstore.Fault {
@@ -209,25 +236,7 @@ func TestRenameInDoubtIsUndone(t *testing.T) {
 			}
 			mem.PutObject("app.log", []byte("line 1\n"))
 			fs := memFS(t, mem, t.TempDir(), o)
-			var lost, blind atomic.Bool
-			mem.SetHook(func(c memstore.Call) memstore.Fault {
-				switch {
-				case c.Op == move && !lost.Load():
-					lost.Store(true)
-					blind.Store(true)
-					return memstore.LoseAnswer
-				case c.Op == "HeadObject" && blind.Load():
-					return memstore.Fail
-				}
-				return memstore.Pass
-			})
-			if err := fs.Rename(ctx, fs.Root(), "app.log", fs.Root(), "app.log.1", 0); Errno(err) != syscall.EIO {
-				t.Fatalf("rename whose outcome S3 cannot tell: %v, want EIO", err)
-			}
-			if _, _, ok := mem.Object("app.log.1"); !ok {
-				t.Fatal("the move did not land: the test does not test it")
-			}
-			blind.Store(false)
+			renameInDoubt(t, fs, mem, move)
 			h := openAppend(t, fs, "app.log")
 			mustWrite(t, h, "line 2\n")
 			if err := h.Fsync(ctx); err != nil {
