@@ -108,13 +108,41 @@ func (r *runner) formsDue(name string) bool {
 		if err == nil && j.Key == name && !j.Unlinked && (j.FormCheck != "" || j.Yielding != nil || (!j.Exists && j.PendingTag != "")) {
 			return true
 		}
-		for _, k := range j.LeftKeys {
-			if k.Key == name && k.Object != "" {
-				return true // a renamed file replaced the name's other form, its delete due
-			}
+		if r.leftForm(name) != "" {
+			return true // a renamed file replaced the name's other form, its delete due
 		}
 	}
 	return false
+}
+
+// leftForm is the raw key of name's object in the other form that a
+// file renamed over it replaced and could not delete yet (a journal's
+// LeftKeys), or "".
+func (r *runner) leftForm(name string) string {
+	paths, _ := filepath.Glob(filepath.Join(r.c.fs.sp.Dir(), "*.json"))
+	for _, p := range paths {
+		j, err := spool.ReadJournal(p)
+		if err != nil {
+			continue
+		}
+		for _, k := range j.LeftKeys {
+			if k.Key == name && k.Object != "" {
+				return k.Object
+			}
+		}
+	}
+	return ""
+}
+
+// ownObject is name's bytes in the form this mount stores it in: while
+// the other form's object is a leftover still to delete, not that one
+// (which another host would read first, until the delete).
+func (r *runner) ownObject(name string) ([]byte, bool) {
+	if r.opt.Compress != "" && r.leftForm(name) == r.zkey(name) {
+		b, _, ok := r.mem.Object(name)
+		return b, ok
+	}
+	return r.object(name)
 }
 
 // zobject is name's bytes as another host reads them: its compressed

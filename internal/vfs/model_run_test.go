@@ -507,7 +507,7 @@ func (r *runner) acked(f *mfile, what string) *failure {
 	if f.name == "" {
 		return nil
 	}
-	s, ok := r.object(f.name)
+	s, ok := r.ownObject(f.name)
 	if f.lm != nil {
 		f.lm.mustOur = len(f.lm.ours)
 		if !ok {
