@@ -723,9 +723,11 @@ func (r *runner) rename(o op) *failure {
 	}
 	r.m.unlink(f)
 	delete(r.m.lingering, o.To)
-	if srcOwn && r.injected.Load() > 0 {
+	if srcPresent && r.injected.Load() > 0 {
 		// The old key's delete may have failed: the file's next
-		// publication deletes it (the next tick without faults).
+		// publication deletes it (the next tick without faults). (Also
+		// when S3's bytes there equal an object the file replaced: an
+		// empty file published over an empty leftover looks the same.)
 		r.m.lingering[o.Name] = srcObj
 	}
 	f.name = o.To
@@ -973,7 +975,7 @@ func (r *runner) remote(o op) *failure {
 		switch {
 		case f == nil:
 			old, ok := r.object(o.Name)
-			if ok && (r.m.lingering[o.Name] == nil || !bytes.Equal(old, r.m.lingering[o.Name])) {
+			if ok && !r.lingers(o.Name, old) {
 				return fail("harness", "S3 holds %q, the model has no file", o.Name)
 			}
 			// A renamed file's old object still under the name (its
@@ -1155,7 +1157,7 @@ func (r *runner) check() *failure {
 		switch {
 		case !ok && r.m.gone[k]:
 			continue // deleted since the listing (a renamed file's old key)
-		case r.m.gone[k] && bytes.Equal(r.m.lingering[k], s) && r.m.lingering[k] != nil:
+		case r.m.gone[k] && r.lingers(k, s):
 			continue // a renamed file's old key, until its next publication
 		case r.m.gone[k]:
 			return fail("resurrected", "S3 holds %q, which was unlinked, renamed away or deleted (%d bytes)", k, len(s))
@@ -1199,6 +1201,13 @@ func (r *runner) check() *failure {
 		}
 	}
 	return nil
+}
+
+// lingers: S3's s under name is a renamed file's old object still to
+// delete (an empty one too).
+func (r *runner) lingers(name string, s []byte) bool {
+	old, ok := r.m.lingering[name]
+	return ok && bytes.Equal(old, s)
 }
 
 // checkListing lists the mount's root: each of the model's files once,
