@@ -470,6 +470,10 @@ func (f *File) Punch(off, n int64) error {
 	f.sp.hook(OpPunch, f.dataPath())
 	// The next Punch on a full disk needs room for its journal first.
 	f.sp.restoreReserve()
+	// Room on the disk: a writer that met the full disk after this
+	// publication's Release (before this punch) waits for it, with
+	// nothing left to publish that would wake it.
+	f.sp.ClearDiskFull()
 	return nil
 }
 
