@@ -179,7 +179,7 @@ func (p *Publisher) yield(ctx context.Context, f *spool.File, t File) (bool, err
 // (deleted now, or before a crash or a lost answer); false with no error:
 // it changed (another host joined it).
 func (p *Publisher) deleteOwn(ctx context.Context, raw s3store.Store, y spool.Yielding) (gone bool, err error) {
-	gone, err = deleteAtETag(ctx, raw, y.Object, y.ETag)
+	gone, err = s3store.DeleteAtETag(ctx, raw, y.Object, y.ETag)
 	if err == nil {
 		return gone, nil
 	}

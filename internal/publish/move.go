@@ -80,7 +80,7 @@ func (p *Publisher) deleteLeftKey(ctx context.Context, k spool.LeftKey) error {
 		raw = z.Raw()
 	}
 	defer p.lockKey(k.Key)()
-	_, err := deleteAtETag(ctx, raw, k.Object, k.ETag)
+	_, err := s3store.DeleteAtETag(ctx, raw, k.Object, k.ETag)
 	return err
 }
 
@@ -407,31 +407,8 @@ func (p *Publisher) deleteLeft(ctx context.Context, key, etag string) error {
 }
 
 func (p *Publisher) deleteIfStillLocked(ctx context.Context, key, etag string) error {
-	_, err := deleteAtETag(ctx, p.st, key, etag)
+	_, err := s3store.DeleteAtETag(ctx, p.st, key, etag)
 	return err
-}
-
-// deleteAtETag deletes key from st while its object is still at etag (a
-// HEAD first for servers that ignore If-Match on DELETE). gone: it is no
-// more; false with no error: it is another object now.
-func deleteAtETag(ctx context.Context, st s3store.Store, key, etag string) (gone bool, err error) {
-	info, err := st.Head(ctx, key)
-	switch {
-	case errors.Is(err, s3store.ErrNotFound):
-		return true, nil
-	case err != nil:
-		return false, err
-	case info.ETag != etag:
-		return false, nil
-	}
-	err = st.DeleteIf(ctx, key, etag)
-	switch {
-	case err == nil || errors.Is(err, s3store.ErrNotFound):
-		return true, nil
-	case errors.Is(err, s3store.ErrPrecondition):
-		return false, nil
-	}
-	return false, err
 }
 
 // lockKey takes key's turn (deleteMu's stripe) and returns its release.

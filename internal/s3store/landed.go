@@ -55,3 +55,26 @@ func CopyLanded(ctx context.Context, st Store, key, tag string) (ObjectInfo, boo
 	}
 	return info, true
 }
+
+// DeleteAtETag deletes key from st while its object is still at etag (a
+// HEAD first for servers that ignore If-Match on DELETE). gone: it is no
+// more; false with no error: it is another object now.
+func DeleteAtETag(ctx context.Context, st Store, key, etag string) (gone bool, err error) {
+	info, err := st.Head(ctx, key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, err
+	case info.ETag != etag:
+		return false, nil
+	}
+	err = st.DeleteIf(ctx, key, etag)
+	switch {
+	case err == nil || errors.Is(err, ErrNotFound):
+		return true, nil
+	case errors.Is(err, ErrPrecondition):
+		return false, nil
+	}
+	return false, err
+}

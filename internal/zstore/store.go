@@ -725,23 +725,10 @@ func (z *Store) Copy(ctx context.Context, srcKey, srcETag, dstKey string, c s3st
 	return info, nil
 }
 
-// deleteAt deletes the raw object obj while it is still at etag (a HEAD
-// first for servers that ignore If-Match on DELETE); gone, or another
-// object since, is done.
+// deleteAt deletes the raw object obj while it is still at etag; gone,
+// or another object since, is done.
 func (z *Store) deleteAt(ctx context.Context, obj, etag string) error {
-	h, err := z.Store.Head(ctx, obj)
-	switch {
-	case errors.Is(err, s3store.ErrNotFound):
-		return nil
-	case err != nil:
-		return err
-	case h.ETag != etag:
-		return nil
-	}
-	err = z.Store.DeleteIf(ctx, obj, etag)
-	if err == nil || errors.Is(err, s3store.ErrNotFound) || errors.Is(err, s3store.ErrPrecondition) {
-		return nil
-	}
+	_, err := s3store.DeleteAtETag(ctx, z.Store, obj, etag)
 	return err
 }
 
