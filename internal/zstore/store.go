@@ -179,11 +179,16 @@ var learnedMax = 1 << 16
 
 func (z *Store) learn(key string, compressed bool) {
 	z.mu.Lock()
+	z.learnLocked(key, compressed)
+	z.mu.Unlock()
+}
+
+// learnLocked records key's form, the table bounded. z.mu held.
+func (z *Store) learnLocked(key string, compressed bool) {
 	if len(z.state) > learnedMax {
 		z.state = map[string]bool{}
 	}
 	z.state[key] = compressed
-	z.mu.Unlock()
 }
 
 // learnUnknown learns key's form from a listing unless it is known: a
@@ -193,10 +198,7 @@ func (z *Store) learn(key string, compressed bool) {
 func (z *Store) learnUnknown(key string, compressed bool) {
 	z.mu.Lock()
 	if _, known := z.state[key]; !known {
-		if len(z.state) > learnedMax {
-			z.state = map[string]bool{}
-		}
-		z.state[key] = compressed
+		z.learnLocked(key, compressed)
 	}
 	z.mu.Unlock()
 }
