@@ -437,9 +437,9 @@ func (p *Publisher) ClaimLeft(j *spool.Journal) {
 		return
 	}
 	if etags := p.sp.Leaving(j.Key); len(etags) == 1 {
-		// Dirty: the object is replaced even if the file stays empty
-		// (else an empty log's object would be the old one's bytes).
-		j.Exists, j.BaseETag, j.BaseSize, j.Dirty = true, etags[0], 0, true
+		// Replaced even if the file stays empty (else an empty log's
+		// object would be the old one's bytes).
+		j.Exists, j.BaseETag, j.BaseSize, j.Base = true, etags[0], 0, spool.BaseReplaced
 	}
 }
 
@@ -459,7 +459,7 @@ func (p *Publisher) takeOverLeaving(ctx context.Context, f *spool.File) error {
 	// A claim at creation does not take the key's turn: it may have read
 	// the index just before the renamed file's delete finished (the
 	// object then gone, or the delete just done and out of the index).
-	claim := j.Exists && j.BaseSize == 0 && p.sp.LeavingAt(j.Key, j.BaseETag, time.Time{})
+	claim := j.Exists && j.BaseSize == 0 && (j.Base == spool.BaseReplaced || p.sp.LeavingAt(j.Key, j.BaseETag, time.Time{}))
 	if !claim && (len(etags) == 0 || (j.Exists && !slices.Contains(etags, j.BaseETag))) {
 		return nil
 	}
@@ -488,5 +488,5 @@ func (p *Publisher) takeOverLeaving(ctx context.Context, f *spool.File) error {
 		return nil
 	}
 	p.log.Info("a new file replaces the object a rename left under its name", "key", j.Key, "etag", info.ETag)
-	return f.Update(func(jj *spool.Journal) { jj.Exists, jj.BaseETag, jj.BaseSize, jj.Dirty = true, info.ETag, 0, true })
+	return f.Update(func(jj *spool.Journal) { jj.Exists, jj.BaseETag, jj.BaseSize, jj.Base = true, info.ETag, 0, spool.BaseReplaced })
 }

@@ -300,7 +300,7 @@ func (p *Publisher) record(f *spool.File, t File, j spool.Journal, nb Base) erro
 	err := f.Update(func(jj *spool.Journal) {
 		jj.Kind = spool.KindAppend
 		jj.Exists, jj.BaseSize, jj.BaseETag = true, nb.Size, nb.ETag
-		jj.Pending, jj.PendingTag, jj.Conflict, jj.Dirty = 0, "", "", false
+		jj.Pending, jj.PendingTag, jj.Conflict, jj.Dirty, jj.Base = 0, "", "", false, spool.BaseOwn
 		if check != "" {
 			jj.FormCheck = check
 		}

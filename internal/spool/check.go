@@ -32,6 +32,11 @@ func decodeJournal(b []byte) (Journal, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return Journal{}, fmt.Errorf("not a journal: %w", err)
 	}
+	if j.Kind == KindAppend && j.Exists && j.BaseSize == 0 && j.Dirty && j.Base == BaseOwn {
+		// Before Base, Dirty on an append meant a claimed object to
+		// replace (publish.ClaimLeft).
+		j.Base, j.Dirty = BaseReplaced, false
+	}
 	return j, nil
 }
 
@@ -68,6 +73,9 @@ func (j Journal) Check(prefix string) error {
 	}
 	if j.Kind != KindAppend && j.Kind != KindWhole {
 		return fmt.Errorf("kind %q is neither %q nor %q", j.Kind, KindAppend, KindWhole)
+	}
+	if j.Base != BaseOwn && (j.Base != BaseReplaced || !j.Exists || j.BaseSize != 0) {
+		return fmt.Errorf("base %q with exists %v and base_size %d", j.Base, j.Exists, j.BaseSize)
 	}
 	if j.FormCheck != "" && j.FormCheck != KindAppend && j.FormCheck != KindWhole {
 		return fmt.Errorf("form_check %q is neither %q nor %q", j.FormCheck, KindAppend, KindWhole)

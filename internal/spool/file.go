@@ -37,6 +37,22 @@ const (
 	FormPlain      Form = "plain"
 )
 
+// BaseKind says whose the object at a journal's BaseETag is.
+type BaseKind string
+
+const (
+	// BaseOwn: the file's own object (its first BaseSize bytes are the
+	// file's), or none (!Exists).
+	BaseOwn BaseKind = ""
+	// BaseReplaced: the object the name held when a new file took it —
+	// one a rename left there, its delete still due (publish.ClaimLeft),
+	// or the one a rename put the file over. None of its bytes are the
+	// file's: the first publication replaces it (If-Match), even with no
+	// bytes; a rename or unlink of the file takes it with the name; after
+	// a crash the file is still new. Only with Exists and BaseSize 0.
+	BaseReplaced BaseKind = "replaced"
+)
+
 // Journal is the durable description of one spooled file.
 type Journal struct {
 	Key  string `json:"key"`
@@ -55,7 +71,10 @@ type Journal struct {
 	// read from S3.
 	LocalStart int64 `json:"local_start"`
 	Size       int64 `json:"size"`  // logical size
-	Dirty      bool  `json:"dirty"` // KindWhole: local bytes differ from S3; KindAppend: the base is an object to replace (publish.ClaimLeft)
+	Dirty      bool  `json:"dirty"` // KindWhole: local bytes differ from S3
+	// Base: whose the object at BaseETag is (BaseReplaced: an object the
+	// first publication replaces).
+	Base BaseKind `json:"base,omitempty"`
 	// Pending is the logical end of the publication in flight, so that
 	// recovery after a crash can tell whether S3 already has those bytes.
 	Pending  int64  `json:"pending,omitempty"`
@@ -220,6 +239,11 @@ func (f *File) Update(fn func(j *Journal)) error {
 	defer f.mu.Unlock()
 	old := f.j
 	fn(&f.j)
+	if f.j.Base == BaseReplaced && (!f.j.Exists || f.j.BaseSize > 0) {
+		// A base with bytes of the file's (a rebase after another
+		// writer's object, a publication), or none: the file's own.
+		f.j.Base = BaseOwn
+	}
 	if err := f.keepsLayout(old); err != nil {
 		f.j = old
 		return err

@@ -237,3 +237,28 @@ func ExampleCheckKey() {
 	// other/a "other/a" is outside the mount's prefix "logs/"
 	// logs/a/ "logs/a/" has a "" component: not a file path
 }
+
+// A journal written before Base marked a claimed object on an append by
+// Dirty (publish.ClaimLeft): it reads as BaseReplaced, and a whole file's
+// Dirty keeps its meaning.
+func TestClaimOfEarlierVersionReadsAsReplaced(t *testing.T) {
+	for _, c := range []struct {
+		in        string
+		base      BaseKind
+		dirty     bool
+		whatItWas string
+	}{
+		{`{"key":"p/a","kind":"append","exists":true,"base_size":0,"base_etag":"\"e\"","shift":0,"local_start":0,"size":0,"dirty":true}`, BaseReplaced, false, "an empty log that claimed an old key"},
+		{`{"key":"p/a","kind":"append","exists":true,"base_size":5,"base_etag":"\"e\"","shift":0,"local_start":5,"size":9,"dirty":false}`, BaseOwn, false, "a log with a base"},
+		{`{"key":"p/a","kind":"whole","exists":true,"base_size":0,"base_etag":"\"e\"","shift":0,"local_start":0,"size":3,"dirty":true}`, BaseOwn, true, "a whole file"},
+		{`{"key":"p/a","kind":"append","exists":true,"base_size":0,"base_etag":"\"e\"","shift":0,"local_start":0,"size":4,"dirty":false,"base":"replaced"}`, BaseReplaced, false, "a log that claimed an old key, this version"},
+	} {
+		j, err := decodeJournal([]byte(c.in))
+		if err != nil {
+			t.Fatalf("%s: %v", c.whatItWas, err)
+		}
+		if j.Base != c.base || j.Dirty != c.dirty {
+			t.Errorf("%s: base %q dirty %v, want %q %v", c.whatItWas, j.Base, j.Dirty, c.base, c.dirty)
+		}
+	}
+}

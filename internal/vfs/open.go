@@ -512,9 +512,9 @@ func (n *Node) dirtyLocked() bool {
 	}
 	j := n.file.Journal()
 	if j.Kind == spool.KindAppend {
-		// (Dirty: an object a rename left here, which the file
-		// replaces even while empty: publish.ClaimLeft.)
-		return j.Size > j.BaseSize || !j.Exists || j.Dirty
+		// (An object to replace is replaced even while the file is
+		// empty: spool.BaseReplaced.)
+		return j.Size > j.BaseSize || !j.Exists || j.Base == spool.BaseReplaced
 	}
 	return j.Dirty
 }

@@ -194,7 +194,7 @@ func (n *Node) takeEnd(f *spool.File, final bool) (int64, error) {
 			return -1, nil
 		}
 	}
-	if j.Kind == spool.KindAppend && j.Exists && to <= j.BaseSize && !j.Dirty {
+	if j.Kind == spool.KindAppend && j.Exists && to <= j.BaseSize && j.Base != spool.BaseReplaced {
 		return -1, nil // nothing new (Dirty: a claimed object to replace)
 	}
 	if err := f.Update(func(jj *spool.Journal) {

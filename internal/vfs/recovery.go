@@ -97,19 +97,20 @@ func (fs *FS) adopt(f *spool.File) {
 	n.file = f
 	n.ws().logMode = j.Kind == spool.KindAppend
 	n.state = stateNew
-	if j.Exists {
-		n.state = stateInS3
+	n.size = j.BaseSize
+	if j.Exists && j.Base == spool.BaseOwn {
+		n.state, n.etag = stateInS3, j.BaseETag
 	}
-	n.size, n.etag = j.BaseSize, j.BaseETag
 	n.ws().dirtySince = time.Now()
 	n.mu.Unlock()
 	fs.adopting.Add(1)
 	go func() {
 		defer fs.adopting.Done()
 		ctx := context.Background()
-		if fs.opt.PosixMetadata && j.Exists {
+		if fs.opt.PosixMetadata && j.Exists && j.Base == spool.BaseOwn {
 			// The object's attributes, or the publication would replace
-			// them with the mount's defaults.
+			// them with the mount's defaults. (An object to replace is
+			// not the file's: its attributes are not either.)
 			info, err := fs.st.Head(ctx, j.Key)
 			if isNotFound(err) && j.RenamedFrom != "" {
 				// A rename's copy has not landed: it carries the old

@@ -221,11 +221,11 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			case dstExists:
 				// Replacing an object: the first publication is a
 				// whole-object overwrite of what was there, in its form.
-				j.Exists, j.BaseETag = true, dstETag
+				j.Exists, j.BaseETag, j.Base = true, dstETag, spool.BaseReplaced
 				j.Kind, j.Dirty = spool.KindWhole, true
 				j.Form = spool.FormByName
 			case replacesBase(*j):
-				j.Exists, j.BaseETag = false, ""
+				j.Exists, j.BaseETag, j.Base = false, "", spool.BaseOwn
 			}
 			if !j.Exists {
 				j.Form = fs.pub.FormAfterRename(oldKey, newKey)
@@ -244,7 +244,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			if err := fs.pub.DeleteIfStill(ctx, oldKey, old.BaseETag); err != nil && !fs.pub.Gone(ctx, oldKey) {
 				fs.log.Warn("cannot delete the object a renamed file was to replace: rename refused", "key", oldKey, "err", err, "errno", "EIO")
 				_ = f.Update(func(j *spool.Journal) {
-					j.Key, j.Exists, j.BaseETag, j.Kind, j.Dirty = old.Key, old.Exists, old.BaseETag, old.Kind, old.Dirty
+					j.Key, j.Exists, j.BaseETag, j.Kind, j.Dirty, j.Base = old.Key, old.Exists, old.BaseETag, old.Kind, old.Dirty, old.Base
 				})
 				return err
 			}
