@@ -569,6 +569,49 @@ func TestLogMovedTwiceWithDeletesRefused(t *testing.T) {
 	}
 }
 
+// A log created over the old key a rotation left (deletes refused), the
+// mount killed before the new log's first publication: after the remount
+// the log is still the new file, not the old object. `mv` moves it
+// while S3 takes no writes and the old object is gone (another host
+// deleted it); before, recovery took the old object for the log's own
+// and the rename copied it (EIO here; ENOENT once it was gone, its
+// rotated lines under the new name while it was not).
+func TestLogOverAnOldKeyKilledThenMoved(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	spoolDir := t.TempDir()
+	opts := []string{"--spool-dir", spoolDir, "--allow-delete", "--upload-interval", "1h", "--close-delay", "1h"}
+	m, p := mountVia(t, srv, b, opts...)
+	log := filepath.Join(m.Dir, "app.log")
+	bash(t, fmt.Sprintf(`echo old-1 >> %[1]q; sync %[1]q`, log))
+	p.SetRefuseDeletes(true)
+	bash(t, fmt.Sprintf(`mv %[1]q %[1]q.1 && echo new-1 >> %[1]q`, log))
+	m.Kill(t)
+	p.SetRefuseDeletes(false)
+	srv.Delete(t, b, "app.log")
+	p.SetRefuseWrites(true)
+	m2 := testenv.MountBinary(t, p.URL, srv, b, opts...)
+	defer func() {
+		if t.Failed() {
+			t.Logf("mount log:\n%s", m2.Stderr())
+		}
+	}()
+	bash(t, fmt.Sprintf(`mv %q %q`, filepath.Join(m2.Dir, "app.log"), filepath.Join(m2.Dir, "moved.log")))
+	if got, err := os.ReadFile(filepath.Join(m2.Dir, "moved.log")); err != nil || string(got) != "new-1\n" {
+		t.Errorf("the mount shows moved.log as %q (%v), want %q", got, err, "new-1\n")
+	}
+	p.SetRefuseWrites(false)
+	m2.Unmount(t)
+	for key, want := range map[string]string{"moved.log": "new-1\n", "app.log.1": "old-1\n"} {
+		if got := string(srv.Get(t, b, key)); got != want {
+			t.Errorf("S3 %s holds %q, want %q", key, got, want)
+		}
+	}
+	if keys := srv.Keys(t, b, ""); len(keys) != 2 {
+		t.Errorf("S3 holds %q, want app.log.1 and moved.log", keys)
+	}
+}
+
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line

@@ -133,6 +133,16 @@ func (s *Server) Put(t testing.TB, bucket, key string, data []byte) {
 	}
 }
 
+// Delete deletes an object directly, bypassing s3store (another host).
+func (s *Server) Delete(t testing.TB, bucket, key string) {
+	t.Helper()
+	ctx, cancel := ctx30()
+	defer cancel()
+	if _, err := s.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &key}); err != nil {
+		t.Fatalf("testenv: delete %s/%s: %v", bucket, key, err)
+	}
+}
+
 // Get reads a whole object directly; a missing key fails the test.
 func (s *Server) Get(t testing.TB, bucket, key string) []byte {
 	t.Helper()

@@ -27,6 +27,7 @@ type Proxy struct {
 	resets   atomic.Int64
 	lost     atomic.Int64 // every nth write is applied with its answer lost
 	noDelete atomic.Bool  // DeleteObject refused (403), as a bucket policy may
+	noWrite  atomic.Bool  // PUT and POST refused (403), as a bucket policy may
 	writes   atomic.Int64
 	requests atomic.Int64
 	reads    atomic.Int64 // GETs of an object's bytes (not listings)
@@ -102,6 +103,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		resetHijacked(w)
 		return
 	}
+	if (r.Method == http.MethodPut || r.Method == http.MethodPost) && p.noWrite.Load() {
+		s3Error(w, r, http.StatusForbidden, "AccessDenied", "Access Denied")
+		return
+	}
 	if r.Method == http.MethodDelete && p.noDelete.Load() {
 		s3Error(w, r, http.StatusForbidden, "AccessDenied", "Access Denied")
 		return
@@ -159,6 +164,10 @@ func isWrite(r *http.Request) bool {
 // SetRefuseDeletes answers every DELETE 403 AccessDenied without
 // forwarding it (a bucket policy that denies s3:DeleteObject).
 func (p *Proxy) SetRefuseDeletes(on bool) { p.noDelete.Store(on) }
+
+// SetRefuseWrites answers every PUT and POST (PutObject, CopyObject,
+// multipart uploads) 403 AccessDenied without forwarding it.
+func (p *Proxy) SetRefuseWrites(on bool) { p.noWrite.Store(on) }
 
 // SetLatency delays every request by d before it is forwarded.
 func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
