@@ -70,7 +70,11 @@ func (p *Publisher) deleteLeftKeys(ctx context.Context, f *spool.File) error {
 }
 
 // deleteLeftKey deletes one of LeftKeys: an old key as deleteLeft does,
-// an object of the other form by its raw key.
+// an object of the other form by its raw key. An object another writer
+// changed since (another host appended to it, not knowing of the
+// rename) is theirs and stays, as an old key does; for the other form
+// that leaves the name in both forms, which the log says (README: not
+// merged, with a warning).
 func (p *Publisher) deleteLeftKey(ctx context.Context, k spool.LeftKey) error {
 	if k.Object == "" {
 		return p.deleteLeft(ctx, k.Key, k.ETag)
@@ -80,7 +84,10 @@ func (p *Publisher) deleteLeftKey(ctx context.Context, k spool.LeftKey) error {
 		raw = z.Raw()
 	}
 	defer p.lockKey(k.Key)()
-	_, err := s3store.DeleteAtETag(ctx, raw, k.Object, k.ETag)
+	gone, err := s3store.DeleteAtETag(ctx, raw, k.Object, k.ETag)
+	if err == nil && !gone {
+		p.log.Warn("renamed over a file stored in the other form: another writer changed that file's object before it could be deleted, so it stays and S3 holds the name in both forms", "key", k.Key, "object", k.Object)
+	}
 	return err
 }
 

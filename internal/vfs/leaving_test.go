@@ -1,20 +1,26 @@
 package vfs
 
 import (
+	"bytes"
+	stdgzip "compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/s3mount/s3mount/internal/compress"
-	"testing"
-
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
+	"github.com/s3mount/s3mount/internal/spool"
+	"github.com/s3mount/s3mount/internal/zstore"
 )
 
 // renameInDoubt renames app.log to app.log.1 on fs with the first call
@@ -416,5 +422,71 @@ func TestEmptyLogOverAnOldKeyReplacesIt(t *testing.T) {
 	}
 	if a := n.Attr(); a.Size != 0 {
 		t.Fatalf("after a remount app.log has %d bytes, want 0", a.Size)
+	}
+}
+
+// A file renamed over one stored in the other form (a plain file over
+// app.log, whose object is app.log.gz) while S3 refuses that object's
+// delete: another host still appending to app.log writes to app.log.gz
+// (it knows nothing of the rename). That object is then theirs, as an
+// old key another host appended to is: the late delete leaves it (their
+// lines stay, in S3 and readable), stops trying, and says in the log
+// that S3 holds the name in both forms. Before, it stopped silently.
+func TestRenameOverTheOtherFormJoinedByAnotherHost(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	globs := []string{"*.log"}
+	var logA lockedBuf
+	a := memFS(t, zstore.New(mem, compress.Gzip, globs), t.TempDir(), Options{AllowDelete: true, AllowOverwrite: true,
+		Logger: slog.New(slog.NewTextHandler(&logA, nil))})
+	b := memFS(t, zstore.New(mem, compress.Gzip, globs), t.TempDir(), Options{AllowDelete: true, AllowOverwrite: true})
+	_, hb, err := b.Create(ctx, b.Root(), "app.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendSynced := func(line string) {
+		t.Helper()
+		mustWrite(t, hb, line)
+		if err := hb.Fsync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendSynced("b1\n")
+	mem.PutObject("plain", []byte("a's file\n"))
+	var refusing atomic.Bool
+	refusing.Store(true)
+	failDeletes(mem, "app.log.gz", &refusing)
+	if err := a.Rename(ctx, a.Root(), "plain", a.Root(), "app.log", 0); err != nil {
+		t.Fatal(err)
+	}
+	leftKeys := func() int {
+		n := 0
+		paths, _ := filepath.Glob(filepath.Join(a.sp.Dir(), "*.json"))
+		for _, p := range paths {
+			if j, err := spool.ReadJournal(p); err == nil {
+				n += len(j.LeftKeys)
+			}
+		}
+		return n
+	}
+	if leftKeys() != 1 {
+		t.Fatalf("the refused delete of app.log.gz is not kept for later: %d left keys; S3 %v", leftKeys(), mem.Keys())
+	}
+	appendSynced("b2\n") // B appends to app.log.gz, still there
+	refusing.Store(false)
+	waitFor(t, func() bool { return leftKeys() == 0 })
+	if got, _, _ := mem.Object("app.log"); string(got) != "a's file\n" {
+		t.Fatalf("S3 app.log = %q, want the renamed file", got)
+	}
+	z, _, _ := mem.Object("app.log.gz")
+	zr, err := stdgzip.NewReader(bytes.NewReader(z))
+	if err != nil {
+		t.Fatalf("app.log.gz: %v", err)
+	}
+	if got, err := io.ReadAll(zr); err != nil || string(got) != "b1\nb2\n" {
+		t.Fatalf("the other host's object holds %q (%v), want both of its lines (kept)", got, err)
+	}
+	if !strings.Contains(string(logA.bytes()), "S3 holds the name in both forms") {
+		t.Fatalf("the object kept in the other form is not in the log:\n%s", logA.bytes())
 	}
 }

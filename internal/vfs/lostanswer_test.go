@@ -35,7 +35,9 @@ func memFS(t *testing.T, mem s3store.Store, dir string, o Options) *FS {
 	if o.WritePartSize == 0 {
 		o.WritePartSize = s3store.MinPartSize
 	}
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	fs := New(mem, sp, recovered, pool, o)
 	t.Cleanup(func() { fs.Shutdown(context.Background()) })
 	return fs

@@ -134,6 +134,15 @@ func (r *runner) leftForm(name string) string {
 	return ""
 }
 
+// otherFormLeft: a file renamed over name replaced its object in the
+// other form, whose delete is still due. Another host looking name up
+// may find that object (it looks in the form its globs give first) and
+// write to it: it is then theirs, and S3 keeps the name in both forms
+// (README; TestRenameOverTheOtherFormJoinedByAnotherHost).
+func (r *runner) otherFormLeft(name string) bool {
+	return r.opt.Compress != "" && r.leftForm(name) != ""
+}
+
 // ownObject is name's bytes in the form this mount stores it in: while
 // the other form's object is a leftover still to delete, not that one
 // (which another host would read first, until the delete).
