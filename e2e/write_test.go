@@ -612,6 +612,64 @@ func TestLogOverAnOldKeyKilledThenMoved(t *testing.T) {
 	}
 }
 
+// A rename over a file whose own earlier rename could not delete its old
+// key yet (deletes refused: `mv c a`, then `mv d a`) fails with EIO, as
+// an unlink of that file does, until the old key can go: the replaced
+// file's journal held that delete. Before, the rename succeeded and
+// forgot it: c came back in the listing and stayed in S3 for good.
+func TestRenameOverAFileWhoseOldKeyIsDue(t *testing.T) {
+	srv := testenv.StartServer(t)
+	b := srv.NewBucket(t)
+	m, p := mountVia(t, srv, b, "--allow-delete", "--upload-interval", "1s", "--close-delay", "200ms")
+	defer func() {
+		if t.Failed() {
+			t.Logf("mount log:\n%s", m.Stderr())
+		}
+	}()
+	path := func(name string) string { return filepath.Join(m.Dir, name) }
+	bash(t, fmt.Sprintf(`echo c-1 > %[1]q; echo d-1 > %[2]q; sync %[1]q %[2]q`, path("c"), path("d")))
+	p.SetRefuseDeletes(true)
+	bash(t, fmt.Sprintf(`mv %q %q`, path("c"), path("a")))
+	err := os.Rename(path("d"), path("a"))
+	if !errors.Is(err, syscall.EIO) {
+		t.Errorf("mv d a while a's old key c cannot be deleted: %v, want EIO", err)
+	}
+	if got := listed(t, m.Dir); got != "a d" {
+		t.Errorf("the mount lists %q, want %q", got, "a d")
+	}
+	p.SetRefuseDeletes(false)
+	if err := os.Rename(path("d"), path("a")); err != nil {
+		t.Fatalf("mv d a once deletes work: %v", err)
+	}
+	if got := listed(t, m.Dir); got != "a" {
+		t.Errorf("the mount lists %q, want %q", got, "a")
+	}
+	if got, err := os.ReadFile(path("a")); err != nil || string(got) != "d-1\n" {
+		t.Errorf("the mount shows a as %q (%v), want %q", got, err, "d-1\n")
+	}
+	m.Unmount(t)
+	if keys := srv.Keys(t, b, ""); len(keys) != 1 || keys[0] != "a" {
+		t.Errorf("after the unmount S3 holds %q, want only a", keys)
+	}
+	if got := string(srv.Get(t, b, "a")); got != "d-1\n" {
+		t.Errorf("S3 a holds %q, want %q", got, "d-1\n")
+	}
+}
+
+// listed is the mount directory's names, sorted, space-separated.
+func listed(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return strings.Join(names, " ")
+}
+
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line

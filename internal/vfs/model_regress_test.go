@@ -458,6 +458,20 @@ func modelCases() []modelCase {
 			{ID: 34, Kind: opTick, Faults: 3},
 		}
 	})
+	add("a rename over a file whose earlier rename's old key is still to delete", all, func(s *scenario) []op {
+		// As found (TestModel seed 740317295): `mv c a` could not delete
+		// c (deletes refused); then `mv d a` replaced a's journal, which
+		// held that delete: c came back in the listing and in S3 for
+		// good.
+		return []op{
+			{ID: 33, Kind: opRemoteAppend, Name: "c", Len: 7, Refuse: true},
+			{ID: 45, Kind: opRemotePut, Name: "d", Len: 6, Refuse: true},
+			{ID: 49, Kind: opOpen, Slot: 2, Name: "c", Flags: os.O_CREATE, Refuse: true},
+			{ID: 53, Kind: opRename, Name: "c", To: "a", Refuse: true},
+			{ID: 55, Kind: opClose, Slot: 2, Faults: 1, Refuse: true},
+			{ID: 60, Kind: opRename, Name: "d", To: "a", Faults: faultRefuseDeletes, Refuse: true},
+		}
+	})
 	return out
 }
 

@@ -112,6 +112,13 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		if dst.spoolFile() != nil {
 			dst.ws().wmu.Lock()
 			err := dst.settle(ctx, true)
+			if err == nil {
+				// Its earlier renames' old keys go first, as for an
+				// unlink: the replaced journal would forget them, and
+				// their objects would be back under their old names
+				// for good.
+				err = dst.finishMove(ctx, true, false)
+			}
 			dst.ws().wmu.Unlock()
 			if err != nil {
 				return err
