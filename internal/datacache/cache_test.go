@@ -2,10 +2,12 @@ package datacache
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -452,5 +454,58 @@ func TestPinnedNotEvicted(t *testing.T) {
 	}
 	if n := blocksOnDisk(t, c); n != 4 {
 		t.Fatalf("%d blocks on disk, 4 indexed", n)
+	}
+}
+
+// Give hands a pinned, wholly cached object's file to the caller: renamed
+// to its name, out of the cache (its room freed, nothing served from it,
+// the version cached again in a file of its own), the pins' descriptors
+// still the same file, their unpins leaving it alone; only a pinned
+// whole object is given.
+func TestGivePinnedFile(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, filepath.Join(dir, "cache"), 0)
+	size := int64(2*bs + 10)
+	obj := block(16, int(size))
+	putAll := func() {
+		for i := int64(0); i*bs < size; i++ {
+			c.Put("k", "e", i, obj[i*bs:min((i+1)*bs, size)])
+		}
+	}
+	putAll()
+	dst := filepath.Join(dir, "taken")
+	if err := c.Give("k", "e", size, dst); !errors.Is(err, ErrNotGiven) {
+		t.Fatalf("gave an unpinned file: %v", err)
+	}
+	fd, unpin, ok := c.Pin("k", "e", size)
+	if !ok {
+		t.Fatal("not pinned")
+	}
+	if err := c.Give("k", "e", size+1, dst); !errors.Is(err, ErrNotGiven) {
+		t.Fatalf("gave for another size: %v", err)
+	}
+	if err := c.Give("k", "e", size, dst); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Bytes != 0 || st.Blocks != 0 || st.Pinned != 0 || c.Has("k", "e", 0) || len(files(t, c)) != 0 {
+		t.Fatalf("a given file still in the cache: %+v, %d files", st, len(files(t, c)))
+	}
+	// The caller's now: a write through its name is what the pin reads.
+	f, err := os.OpenFile(dst, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("more"))
+	f.Close()
+	if got := readFd(t, fd, int(size)+4, 0); !bytes.Equal(got, append(slices.Clone(obj), "more"...)) {
+		t.Fatal("the pinned descriptor is not the given file")
+	}
+	putAll() // cached again: a file of its own
+	if _, _, ok := c.Pin("k", "e", size); !ok || len(files(t, c)) != 1 {
+		t.Fatal("the version not cached again after Give")
+	}
+	unpin()
+	if got, err := os.ReadFile(dst); err != nil || len(got) != int(size)+4 {
+		t.Fatalf("the given file after its pin ended: %d bytes, %v", len(got), err)
 	}
 }

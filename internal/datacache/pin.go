@@ -1,6 +1,7 @@
 package datacache
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -21,17 +22,12 @@ func (c *Cache) Pin(key, etag string, size int64) (fd int, unpin func(), ok bool
 	nb := (size + c.bs - 1) / c.bs
 	c.mu.Lock()
 	o := c.objs[objectID(key, etag)]
-	if o == nil || int64(len(o.blocks)) != nb {
+	if o == nil || !c.wholeLocked(o, size) {
 		c.mu.Unlock()
 		return 0, nil, false
 	}
 	for i := nb - 1; i >= 0; i-- {
-		el := o.blocks[i]
-		if el == nil || int64(el.Value.(*entry).n) != min(c.bs, size-i*c.bs) {
-			c.mu.Unlock()
-			return 0, nil, false
-		}
-		c.lru.MoveToFront(el) // read directly, they are not touched by Get
+		c.lru.MoveToFront(o.blocks[i]) // read directly, they are not touched by Get
 	}
 	o.pins++
 	f := o.fd
@@ -75,4 +71,52 @@ func (c *Cache) unpin(o *object) {
 		f.Close()
 	}
 	removeFile(gone)
+}
+
+// ErrNotGiven: Give found no pinned, wholly cached file of the version.
+var ErrNotGiven = errors.New("datacache: no pinned, wholly cached file of the object version")
+
+// Give moves the file of the object version (key, etag) of size bytes —
+// pinned, every block cached, none being written — to dst (a new name on
+// the cache's file system) and forgets it: the file and its bytes are the
+// caller's from then on (a write open of an object the kernel reads from
+// its cache file makes that file the data file of the edit, so the
+// readers see the writes). The pins' descriptors stay valid (the same
+// file under its new name); their unpins only close them.
+func (c *Cache) Give(key, etag string, size int64, dst string) error {
+	c.mu.Lock()
+	o := c.objs[objectID(key, etag)]
+	if o == nil || o.pins == 0 || len(o.pending) > 0 || !c.wholeLocked(o, size) {
+		c.mu.Unlock()
+		return ErrNotGiven
+	}
+	// Out of the index first: no Get, Put or eviction finds it again (a
+	// Get reading it now fails its CRC check once the bytes change: a
+	// miss).
+	for _, el := range o.blocks {
+		c.forgetLocked(el, false)
+	}
+	delete(c.objs, o.id)
+	c.mu.Unlock()
+	err := unix.Renameat2(unix.AT_FDCWD, o.path, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+	if err != nil {
+		os.Remove(o.path) // forgotten: nothing would remove it before Close
+		return err
+	}
+	return nil
+}
+
+// wholeLocked: every block of o, an object of size bytes, is cached.
+func (c *Cache) wholeLocked(o *object, size int64) bool {
+	nb := (size + c.bs - 1) / c.bs
+	if size <= 0 || int64(len(o.blocks)) != nb {
+		return false
+	}
+	for i := range nb {
+		el := o.blocks[i]
+		if el == nil || int64(el.Value.(*entry).n) != min(c.bs, size-i*c.bs) {
+			return false
+		}
+	}
+	return true
 }
