@@ -2,6 +2,7 @@ package spool
 
 import (
 	"errors"
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -70,5 +71,67 @@ func TestPinRefusesShifted(t *testing.T) {
 	}
 	if _, ok := f.Pin(); ok {
 		t.Fatal("Pin of a shifted file succeeded")
+	}
+}
+
+// CreateFrom takes a file that exists (a data cache file a direct reader
+// reads) as the data file: renamed in, its bytes the file's, written in
+// place (the reader's descriptor sees the writes), found again by
+// recovery; a take that fails, or a file that is not a plain file of
+// this user, leaves no spool file.
+func TestCreateFromTakesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir+"/spool", Options{})
+	src := dir + "/cached"
+	if err := os.WriteFile(src, []byte("one\ntwo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.Open(src) // as the kernel's backing file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	j := Journal{Key: "a.log", Kind: KindAppend, Exists: true, BaseSize: 8, BaseETag: `"e"`, Size: 8}
+	if _, err := s.CreateFrom(j, func(string) error { return unix.ENOENT }); err == nil {
+		t.Fatal("a failed take made a spool file")
+	}
+	if _, err := os.Stat(src); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.CreateFrom(j, func(p string) error { return os.Rename(src, p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Pin(); !ok {
+		t.Fatal("a taken plain image not pinned")
+	}
+	write(t, f, []byte("three\n"), 8)
+	buf := make([]byte, 32)
+	if n, _ := reader.ReadAt(buf, 0); string(buf[:n]) != "one\ntwo\nthree\n" {
+		t.Fatalf("the taken file's reader reads %q", buf[:n])
+	}
+	if err := f.Update(func(jj *Journal) { jj.Size = 14 }); err != nil {
+		t.Fatal(err)
+	}
+	f.Unpin()
+	s.Close()
+	_, left := open(t, dir+"/spool", Options{})
+	if len(left) != 1 || left[0].Journal().Size != 14 || left[0].Journal().BaseETag != `"e"` {
+		t.Fatalf("recovered %d files", len(left))
+	}
+	if n, _ := left[0].ReadAt(buf, 0); string(buf[:n]) != "one\ntwo\nthree\n" {
+		t.Fatalf("recovered bytes %q", buf[:n])
+	}
+
+	// A second name of the file: not taken.
+	src2 := dir + "/linked"
+	os.WriteFile(src2, []byte("x"), 0o600)
+	os.Link(src2, dir+"/other-name")
+	s2, _ := open(t, dir+"/spool2", Options{})
+	if _, err := s2.CreateFrom(j, func(p string) error { return os.Rename(src2, p) }); err == nil {
+		t.Fatal("took a file with two names")
+	}
+	if n := s2.Files(); n != 0 {
+		t.Fatalf("%d spool files after a refused take", n)
 	}
 }

@@ -353,17 +353,47 @@ func (s *Spool) DiskFull() bool {
 
 // Create starts a new spool file for key with journal j.
 func (s *Spool) Create(j Journal) (*File, error) {
+	return s.create(j, nil)
+}
+
+// CreateFrom is Create with a data file that exists already: take moves
+// it to the name it is given (a rename on the spool's file system that
+// never replaces a file there). The data cache's file of an object,
+// which the kernel reads for a reader (FUSE passthrough), so becomes the
+// data file of a write open of it, and the reader sees the writes. j
+// must describe the file's bytes as they are (a plain image: Shift and
+// LocalStart 0, Size its size).
+func (s *Spool) CreateFrom(j Journal, take func(dataPath string) error) (*File, error) {
+	return s.create(j, take)
+}
+
+func (s *Spool) create(j Journal, take func(string) error) (*File, error) {
 	j.Created = s.nextCreated()
 	f := &File{sp: s, j: j}
 	var data *os.File
 	var err error
-	// Ids are random: a name that is taken was planted (or is a
-	// leftover): skip it, never write through it.
-	for range 3 {
+	if take != nil {
 		f.id = newID()
-		data, err = openPrivate(f.dataPath(), os.O_RDWR|os.O_CREATE|os.O_EXCL)
-		if !errors.Is(err, os.ErrExist) {
-			break
+		if err = take(f.dataPath()); err == nil {
+			data, err = openPrivate(f.dataPath(), os.O_RDWR)
+			if err == nil {
+				if _, err = checkPrivate(data); err != nil {
+					data.Close()
+				}
+			}
+			if err != nil {
+				os.Remove(f.dataPath())
+			}
+		}
+	} else {
+		// Ids are random: a name that is taken was planted (or is a
+		// leftover): skip it, never write through it.
+		for range 3 {
+			f.id = newID()
+			data, err = openPrivate(f.dataPath(), os.O_RDWR|os.O_CREATE|os.O_EXCL)
+			if !errors.Is(err, os.ErrExist) {
+				break
+			}
 		}
 	}
 	if err != nil {
