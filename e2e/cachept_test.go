@@ -21,9 +21,19 @@ const cachePassthroughOnLog = "reads of wholly cached objects: FUSE passthrough"
 // cacheMount mounts read-only with a data cache and metrics.
 func cacheMount(t *testing.T, srv *testenv.Server, b string, extra ...string) (*testenv.Mount, string, string) {
 	t.Helper()
+	return cacheMountMode(t, srv, b, "read-only", extra...)
+}
+
+// cacheMountMode is cacheMount, or read-write with the cache on the
+// spool's file system (mode "read-write").
+func cacheMountMode(t *testing.T, srv *testenv.Server, b, mode string, extra ...string) (*testenv.Mount, string, string) {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
 	cache := t.TempDir()
-	args := append([]string{"--metrics-addr", addr, "--read-only", "--cache", cache, "--metadata-ttl", "minimal"}, extra...)
+	args := append([]string{"--metrics-addr", addr, "--cache", cache, "--metadata-ttl", "minimal"}, extra...)
+	if mode == "read-only" {
+		args = append(args, "--read-only")
+	}
 	m := mount(t, srv, b, args...)
 	return m, addr, cache
 }
@@ -112,28 +122,28 @@ func TestPassthroughCachedObject(t *testing.T) {
 // its file is not evicted under the reader (other objects' blocks are,
 // and what does not fit is not cached), the reader gets every right
 // byte, the cache stays within --max-cache-size, and once the reader is
-// gone the object is evicted as any other.
+// gone the object is evicted as any other. On read-only and read-write
+// mounts.
 func TestPassthroughCachedEvictionWhileOpen(t *testing.T) {
+	for _, mode := range []string{"read-only", "read-write"} {
+		t.Run(mode, func(t *testing.T) { testCachedEvictionWhileOpen(t, mode) })
+	}
+}
+
+func testCachedEvictionWhileOpen(t *testing.T, mode string) {
 	srv, b := setup(t)
 	const size = 2 << 20
 	a, other := randBytes(73, size), randBytes(74, size)
 	srv.Put(t, b, "a.bin", a)
 	srv.Put(t, b, "b.bin", other)
-	m, addr, cache := cacheMount(t, srv, b, "--max-cache-size", "3") // MiB: a and half of b
+	m, addr, cache := cacheMountMode(t, srv, b, mode, "--max-cache-size", "3") // MiB: a and half of b
 	pa, pb := filepath.Join(m.Dir, "a.bin"), filepath.Join(m.Dir, "b.bin")
 	if got, _, _ := readCounted(t, addr, pa); !bytes.Equal(got, a) {
 		t.Fatal("first read of a: wrong bytes")
 	}
 	fa := testenv.WaitCachedFile(t, cache, size)
-	_, c0 := cacheCounters(t, addr)
-	r, err := os.Open(pa) // read from the cache file
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openFromCache(t, addr, pa)
 	defer r.Close()
-	if _, c1 := cacheCounters(t, addr); c1 != c0+1 {
-		t.Fatalf("open of a cached a: %v cache opens, want 1", c1-c0)
-	}
 	half := make([]byte, size/2)
 	if _, err := r.ReadAt(half, 0); err != nil || !bytes.Equal(half, a[:size/2]) {
 		t.Fatalf("first half of a: %v", err)
@@ -187,21 +197,24 @@ func cacheBytes(t *testing.T, dir string) int64 {
 	return n
 }
 
-// --no-passthrough, or a mount that is not read-only: cached objects are
-// read through the daemon, and the log says why once.
+// --no-passthrough, or a read-write mount whose cache is not on the
+// spool's file system: cached objects are read through the daemon, and
+// the log says why once.
 func TestPassthroughCachedOff(t *testing.T) {
 	srv, b := setup(t)
 	v := randBytes(75, 1<<20+7)
 	srv.Put(t, b, "data.bin", v)
 	for _, c := range []struct{ name, why string }{
 		{"--no-passthrough", "--no-passthrough"},
-		{"read-write", "not --read-only"},
+		{"read-write, cache on another file system", "not on the spool directory's file system"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
 			args := []string{"--metrics-addr", addr, "--cache", t.TempDir()}
 			if c.name == "--no-passthrough" {
 				args = append(args, "--read-only", "--no-passthrough")
+			} else {
+				args[3] = testenv.OtherFSDir(t)
 			}
 			m := mount(t, srv, b, args...)
 			log := m.Stderr()
@@ -216,5 +229,31 @@ func TestPassthroughCachedOff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// openFromCache opens p, a wholly cached object, so that the kernel reads
+// its cache file. The kernel tells the daemon of a close after close(2)
+// returns: an open while the last read's handle is not yet released goes
+// through the daemon (no direct reader beside a page-cached open), so it
+// is tried again, for up to 10 s.
+func openFromCache(t *testing.T, addr, p string) *os.File {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, c0 := cacheCounters(t, addr)
+		r, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, c1 := cacheCounters(t, addr)
+		if c1 == c0+1 {
+			return r
+		}
+		r.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("open of a cached %s: %v cache opens, want 1", p, c1-c0)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

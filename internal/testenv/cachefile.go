@@ -50,3 +50,16 @@ func wholeFile(p string, size int64) bool {
 	hole, err := unix.Seek(int(f.Fd()), 0, unix.SEEK_HOLE)
 	return err == nil && hole == size
 }
+
+// OtherFSDir is a new directory on /dev/shm (tmpfs: another file system
+// than the temporary directory's, where tests keep spools), removed at
+// the end.
+func OtherFSDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/dev/shm", "s3mount-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}

@@ -1,8 +1,10 @@
 package vfs
 
 import (
+	"context"
 	"os"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/s3mount/s3mount/internal/spool"
 )
@@ -16,6 +18,10 @@ type CachedFiles interface {
 	// etag) of size bytes when it holds every byte at its offset, and
 	// keeps it so (nothing evicted or moved) until unpin.
 	Pin(key, etag string, size int64) (fd int, unpin func(), ok bool)
+	// Give moves the pinned file of the object version to dst, a new
+	// name on the same file system, and forgets it: the file is the
+	// caller's from then on; the pins' descriptors stay valid.
+	Give(key, etag string, size int64, dst string) error
 	// Dir is where the cache's files are (the adapter probes it).
 	Dir() string
 }
@@ -29,25 +35,41 @@ type cacheReads struct {
 
 // cacheBacking is the cache file a node's local opens name (n.mu): one
 // pin, held while any of them lasts (writeState.ioLocal), for the object
-// version etag.
+// version (key, etag).
+//
+// A write that brings the file into the spool while they last (an open
+// for writing, truncate) takes the cache file as the spool's data file
+// (takeCached): the kernel goes on reading the same file, which now
+// receives every write, so the readers see them as any reader of a file
+// in the spool does. spool is then that file, pinned for them.
 type cacheBacking struct {
-	etag  string
-	fd    int
-	unpin func()
+	key, cacheETag string // the version's name in the cache (Give)
+	etag           string // the object version it holds (a rename's copy is another ETag)
+	fd             int
+	unpin          func()
+	spool          *spool.File
+}
+
+// release ends the backing's pins (its last open is gone).
+func (b *cacheBacking) release() {
+	if b.spool != nil {
+		b.spool.Unpin()
+	}
+	b.unpin()
 }
 
 // SetCacheReads turns reading wholly cached objects' files directly on or
 // off (the adapter says what the kernel allows) and says which, once: the
-// mount calls it once. Only on a --read-only mount: a reader that reads
-// the cache file directly would not see a write made through this mount
-// after its open (the kernel lets every later open of the file name only
-// that file), where the file contract says every process here sees it.
+// mount calls it once. On a read-write mount only with the cache on the
+// spool's file system: a write made while a reader reads the cache file
+// directly must reach that file (the kernel lets every later open of the
+// file name only it), so the file moves into the spool (takeCached).
 func (fs *FS) SetCacheReads(on bool, why string) {
 	if fs.opt.Cache == nil {
 		return
 	}
-	if on && !fs.opt.ReadOnly {
-		on, why = false, "the mount is not --read-only (a reader of the cache's file would not see this host's writes)"
+	if on && !fs.opt.ReadOnly && !sameFileSystem(fs.opt.Cache.Dir(), fs.sp.Dir()) {
+		on, why = false, "the cache directory is not on the spool directory's file system (a write while the kernel reads an object's cache file moves that file into the spool)"
 	}
 	fs.cache.on.Store(on)
 	if on {
@@ -75,6 +97,61 @@ func (fs *FS) CacheReads() bool { return fs.cache.on.Load() }
 // CacheOpens counts the opens served from a cache file directly.
 func (fs *FS) CacheOpens() int64 { return fs.cache.granted.Load() }
 
+// sameFileSystem: a and b are directories of one file system (a rename
+// from one to the other works).
+func sameFileSystem(a, b string) bool {
+	var sa, sb syscall.Stat_t
+	return syscall.Stat(a, &sa) == nil && syscall.Stat(b, &sb) == nil && sa.Dev == sb.Dev
+}
+
+// takeCached: a write is about to bring n into the spool (n.wmu held,
+// n.file nil) while the kernel reads its object's cache file for other
+// opens. If that file holds the version (size, etag) the write starts
+// from, it becomes the spool's data file (moved, not copied: it holds the
+// object's every byte at its offset), so those readers see the write, as
+// readers of a file in the spool do; n.file is then that spool file, a
+// plain image of the object (as after copyIn). It reports false, and
+// changes nothing, otherwise: the caller makes its spool file as usual.
+// current: the caller needs the version S3 holds now (copyIn's GET is
+// conditional on etag): S3 is asked first.
+func (fs *FS) takeCached(ctx context.Context, n *Node, size int64, etag string, current bool) bool {
+	n.mu.Lock()
+	b := n.ws().cached
+	ok := b != nil && b.spool == nil && n.file == nil && n.ws().ioLocal > 0 && b.etag == etag && n.state == stateInS3 && n.size == size
+	var j spool.Journal
+	if ok {
+		j = spool.Journal{Key: fs.key(n.path), Kind: spool.KindAppend, Exists: true, BaseSize: size, BaseETag: etag, Size: size}
+		j.Mode, j.UID, j.GID = n.unpublishedAttrsLocked()
+	}
+	n.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if current {
+		if info, err := fs.st.Head(ctx, j.Key); err != nil || info.ETag != etag {
+			return false
+		}
+	}
+	f, err := fs.sp.CreateFrom(j, func(p string) error { return fs.opt.Cache.Give(b.key, b.cacheETag, size, p) })
+	if err != nil {
+		fs.log.Warn("cannot move the cache file read directly into the spool: the processes reading it do not see this write (they read the object as it was)", "key", j.Key, "err", err)
+		return false
+	}
+	_, pinned := f.Pin()
+	n.mu.Lock()
+	n.file = f
+	mine := pinned && n.ws().cached == b
+	if mine {
+		b.spool = f
+	}
+	n.mu.Unlock()
+	if pinned && !mine {
+		f.Unpin() // its readers closed meanwhile
+	}
+	fs.log.Debug("spool file taken from the data cache (read directly beside the write)", "key", j.Key, "size", size, "spool_file", f.ID())
+	return true
+}
+
 // pinCached pins the cache file of n's object for a read-only open that
 // might read it directly (chooseIOLocked decides, under n.mu; the pin's
 // open(2) must not run under it), or returns nil.
@@ -93,5 +170,5 @@ func (n *Node) pinCached(h *Handle) *cacheBacking {
 	if !ok {
 		return nil
 	}
-	return &cacheBacking{etag: etag, fd: fd, unpin: unpin}
+	return &cacheBacking{key: key, cacheETag: etag, etag: etag, fd: fd, unpin: unpin}
 }

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"syscall"
 	"testing"
 
 	"github.com/s3mount/s3mount/internal/datacache"
 	"github.com/s3mount/s3mount/internal/readahead"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 	"github.com/s3mount/s3mount/internal/spool"
+	"github.com/s3mount/s3mount/internal/testenv"
 )
 
 // cacheFS is a mount of mem with a data cache of 64 KiB blocks, whose
@@ -142,25 +144,195 @@ func TestCachedReadsChoice(t *testing.T) {
 	r.Release()
 }
 
-// Only a read-only mount reads cache files directly: on another, a reader
-// of the cache file would miss this host's writes.
-func TestCachedReadsReadOnlyOnly(t *testing.T) {
-	mem := memstore.New("b")
-	mem.PutObject("data.bin", randObject(3, 1000))
-	fs, _ := cacheFS(t, mem, Options{})
-	if fs.CacheReads() {
-		t.Fatal("cache reads on a read-write mount")
+// A write made while the kernel reads an object's cache file for an open
+// (a read-write mount) takes that file into the spool as the data file
+// of the write: the readers' descriptor reads every write at once
+// (appended, cut, edited in place), later opens name the same file
+// through the spool, the cache forgets it, the pins end with the last
+// open, and S3 gets the file the readers saw.
+func TestCachedReadsTakenByWriter(t *testing.T) {
+	ctx := context.Background()
+	size := 3*64<<10 + 77
+	cut := int64(1000)
+	for _, c := range []struct {
+		name  string
+		write func(t *testing.T, fs *FS, n *Node) *Handle
+		want  func(v []byte) []byte
+	}{
+		{"append", func(t *testing.T, fs *FS, n *Node) *Handle {
+			w := openMode(t, fs, n, os.O_WRONLY|os.O_APPEND)
+			writeAt(t, w, []byte("tail\n"), int64(size))
+			return w
+		}, func(v []byte) []byte { return append(v, "tail\n"...) }},
+		{"O_TRUNC", func(t *testing.T, fs *FS, n *Node) *Handle {
+			w := openMode(t, fs, n, os.O_WRONLY|os.O_TRUNC)
+			writeAt(t, w, []byte("new\n"), 0)
+			return w
+		}, func([]byte) []byte { return []byte("new\n") }},
+		{"truncate", func(t *testing.T, fs *FS, n *Node) *Handle {
+			if err := fs.Setattr(ctx, n, nil, SetAttr{Size: &cut}); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, func(v []byte) []byte { return v[:cut] }},
+		{"edit", func(t *testing.T, fs *FS, n *Node) *Handle {
+			w := openMode(t, fs, n, os.O_RDWR)
+			writeAt(t, w, []byte("EDIT"), 100)
+			return w
+		}, func(v []byte) []byte { v = bytes.Clone(v); copy(v[100:], "EDIT"); return v }},
+		{"rename, append", func(t *testing.T, fs *FS, n *Node) *Handle {
+			// The copy under the new name has another ETag (memstore,
+			// as S3 for a multipart object) and the same bytes.
+			if err := fs.Rename(ctx, fs.Root(), "data.bin", fs.Root(), "moved.bin", 0); err != nil {
+				t.Fatal(err)
+			}
+			w := openMode(t, fs, n, os.O_WRONLY|os.O_APPEND)
+			writeAt(t, w, []byte("tail\n"), int64(size))
+			return w
+		}, func(v []byte) []byte { return append(v, "tail\n"...) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mem := memstore.New("b")
+			v := randObject(4, size)
+			mem.PutObject("data.bin", v)
+			fs, dc := cacheFS(t, mem, Options{AllowOverwrite: true, AllowDelete: true})
+			if !fs.CacheReads() {
+				t.Fatal("cache reads off on a read-write mount with the cache on the spool's file system")
+			}
+			n, r1 := cachedOpen(t, fs, "data.bin")
+			if r1.IOMode() != IOLocal || readFd(t, r1) != string(v) {
+				t.Fatalf("open of a cached object: %v", r1.IOMode())
+			}
+			w := c.write(t, fs, n)
+			want := string(c.want(v))
+			if got := readFd(t, r1); got != want {
+				t.Fatalf("the cache file's reader after the write: %d bytes, want %d (right %v)", len(got), len(want), got == want)
+			}
+			if st := dc.Stats(); st.Pinned != 0 || st.Blocks != 0 || st.Bytes != 0 {
+				t.Fatalf("the taken file is still the cache's: %+v", st)
+			}
+			fd1, _ := r1.LocalFd()
+			r2 := openMode(t, fs, n, os.O_RDONLY)
+			fd2, _ := r2.LocalFd()
+			if r2.IOMode() != IOLocal || !sameFile(t, fd1, fd2) || readFd(t, r2) != want {
+				t.Fatalf("a reader opened after the write: %v, same file %v", r2.IOMode(), sameFile(t, fd1, fd2))
+			}
+			if w != nil {
+				if fdw, ok := w.LocalFd(); w.IOMode() != IOLocalWriter || !ok || !sameFile(t, fd1, fdw) || w.pinned == nil {
+					t.Fatalf("the writer: %v, names the file %v", w.IOMode(), ok && sameFile(t, fd1, fdw))
+				}
+				if err := w.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				w.Release()
+			}
+			r1.Release()
+			n.mu.Lock()
+			f := n.file
+			n.mu.Unlock()
+			if f == nil || !f.Pinned() {
+				t.Fatal("the spool file not pinned while a reader names it")
+			}
+			r2.Release()
+			if f.Pinned() {
+				t.Fatal("the spool file still pinned after its last reader")
+			}
+			if err := n.publish(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			if got, _, _ := mem.Object(n.Path()); string(got) != want {
+				t.Fatalf("S3 holds %d bytes, want %d", len(got), len(want))
+			}
+		})
 	}
-	n, err := fs.Lookup(context.Background(), fs.Root(), "data.bin")
+}
+
+// The object changed in S3 since the readers' cache file was pinned: a
+// write starts from the new version and does not take the old file (its
+// readers keep the version they opened); on a cache beside the spool's
+// file system the file cannot move, so a read-write mount reads cached
+// objects through this package.
+func TestCachedReadsNotTaken(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	v1 := randObject(5, 2*64<<10)
+	mem.PutObject("data.bin", v1)
+	fs, dc := cacheFS(t, mem, Options{MetadataTTL: 1})
+	n, r1 := cachedOpen(t, fs, "data.bin")
+	if r1.IOMode() != IOLocal {
+		t.Fatalf("open of a cached object: %v", r1.IOMode())
+	}
+	v2 := randObject(6, 64<<10)
+	mem.PutObject("data.bin", v2)
+	r := openMode(t, fs, n, os.O_RDONLY) // learns the new ETag
+	readHandle(t, r)
+	r.Release()
+	w := openMode(t, fs, n, os.O_WRONLY|os.O_APPEND)
+	writeAt(t, w, []byte("tail\n"), int64(len(v2)))
+	if got := readFd(t, r1); got != string(v1) || dc.Stats().Pinned != 1 {
+		t.Fatalf("the old version's reader: right %v, %+v", got == string(v1), dc.Stats())
+	}
+	if w.IOMode() != IOLocalWriter {
+		t.Fatalf("the writer beside it: %v", w.IOMode())
+	}
+	w.Release()
+	r1.Release()
+	if err := n.publish(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := mem.Object("data.bin"); string(got) != string(v2)+"tail\n" {
+		t.Fatalf("S3 holds %d bytes", len(got))
+	}
+
+	// The cache on another file system than the spool: off.
+	other, err := datacache.Open(datacache.Options{Dir: testenv.OtherFSDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		r := openMode(t, fs, n, os.O_RDONLY)
-		readHandle(t, r)
-		if r.IOMode() != IOCached {
-			t.Fatalf("open on a read-write mount: %v", r.IOMode())
-		}
-		r.Release()
+	defer other.Close()
+	sp, _, err := spool.Open(t.TempDir(), "test/", spool.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if sameFileSystem(other.Dir(), sp.Dir()) {
+		t.Fatalf("%s and %s are one file system", other.Dir(), sp.Dir())
+	}
+	fs2 := New(mem, sp, nil, readahead.NewPool(mem, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4, Cache: other}),
+		Options{Cache: other, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer fs2.Shutdown(ctx)
+	fs2.SetCacheReads(true, "")
+	if fs2.CacheReads() {
+		t.Fatal("cache reads on a read-write mount whose cache is not on the spool's file system")
+	}
+}
+
+// cachedOpen reads name whole (so it is cached) and opens it again.
+func cachedOpen(t *testing.T, fs *FS, name string) (*Node, *Handle) {
+	t.Helper()
+	n, err := fs.Lookup(context.Background(), fs.Root(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := openMode(t, fs, n, os.O_RDONLY)
+	readHandle(t, r)
+	r.Release()
+	return n, openMode(t, fs, n, os.O_RDONLY)
+}
+
+// writeAt writes through h as the kernel does.
+func writeAt(t *testing.T, h *Handle, p []byte, off int64) {
+	t.Helper()
+	if _, err := h.Write(context.Background(), p, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sameFile: two descriptors of one file.
+func sameFile(t *testing.T, a, b int) bool {
+	t.Helper()
+	var sa, sb syscall.Stat_t
+	if syscall.Fstat(a, &sa) != nil || syscall.Fstat(b, &sb) != nil {
+		t.Fatal("fstat")
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }

@@ -188,7 +188,10 @@ func (fs *FS) truncate(ctx context.Context, n *Node, size int64) error {
 			return ErrPerm
 		}
 		var err error
-		if size == 0 || !exists {
+		if exists && fs.takeCached(ctx, n, cur, etag, size > 0) {
+			// The kernel reads the cache file for an open: the cut
+			// (truncateLocal, below) is made in it.
+		} else if size == 0 || !exists {
 			err = fs.attachFile(n, spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindWhole, Dirty: true, Exists: exists, BaseETag: etag})
 		} else {
 			err = fs.copyIn(ctx, n, cur, etag)

@@ -126,20 +126,19 @@ func (h *Handle) LocalFailed(why string) {
 	}
 }
 
-// unnameCacheLocked: h no longer names the node's cache file; the last
-// to let go returns the file's unpin, to call once n.mu is released
-// (n.mu held, h's ioLocal already uncounted).
+// unnameCacheLocked: h no longer names the node's backing file; when it
+// was the last local open and that file is a cache file, it returns the
+// release of its pins, to call once n.mu is released (n.mu held, h's
+// ioLocal already uncounted). (Once the spool took the cache file, later
+// opens name it through the spool file: any of them may be the last.)
 func (n *Node) unnameCacheLocked(h *Handle) func() {
-	if !h.cacheFile {
-		return nil
-	}
 	h.cacheFile = false
 	b := n.ws().cached
 	if b == nil || n.ws().ioLocal > 0 {
 		return nil
 	}
 	n.ws().cached = nil
-	return b.unpin
+	return b.release
 }
 
 // chooseIOLocked picks the new handle's mode and counts it (n.mu held).
@@ -151,7 +150,7 @@ func (n *Node) chooseIOLocked(h *Handle, canPin bool, cp *cacheBacking) (kept bo
 	readOnly := !h.write
 	writeOnly := h.flags&syscall.O_ACCMODE == os.O_WRONLY
 	switch {
-	case n.ws().ioLocal > 0 && n.ws().cached != nil:
+	case n.ws().ioLocal > 0 && n.ws().cached != nil && n.ws().cached.spool == nil:
 		// The kernel reads the cache file for another open: this one
 		// names it too. It reads it only while it is still the file's
 		// bytes; otherwise (the object changed in S3 since) its reads
@@ -169,7 +168,8 @@ func (n *Node) chooseIOLocked(h *Handle, canPin bool, cp *cacheBacking) (kept bo
 		return false
 	case n.ws().ioLocal > 0:
 		// The kernel reads the file locally for another open: this one
-		// must name the same data file, which stays pinned.
+		// must name the same data file, which stays pinned. (Also the
+		// cache file the spool took: n.file's data file.)
 		if n.file != nil {
 			if fd, ok := n.file.Pin(); ok {
 				h.pinned, h.pinnedFd = n.file, fd

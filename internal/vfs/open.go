@@ -192,11 +192,19 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 			fs.log.Warn("refused to overwrite an existing object (mount with --allow-overwrite)", "key", fs.key(n.Path()), "errno", "EPERM")
 			return nil, ErrPerm
 		}
-		if err := fs.attachFile(n, spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindWhole, Dirty: true, Exists: true, BaseETag: etag}); err != nil {
+		if fs.takeCached(ctx, n, size, etag, false) {
+			// Cut in place: the readers of the cache file see the cut.
+			if err := n.truncateLocal(ctx, 0); err != nil {
+				return nil, err
+			}
+		} else if err := fs.attachFile(n, spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindWhole, Dirty: true, Exists: true, BaseETag: etag}); err != nil {
 			return nil, err
 		}
 	case flags&os.O_APPEND != 0:
 		// Appends never destroy a byte: allowed by default.
+		if fs.takeCached(ctx, n, size, etag, false) {
+			break
+		}
 		if err := fs.attachFile(n, appendJournal(fs.key(n.Path()), etag, size)); err != nil {
 			return nil, err
 		}
@@ -342,6 +350,9 @@ func (fs *FS) copyIn(ctx context.Context, n *Node, size int64, etag string) erro
 	if size > fs.opt.MaxEditSize {
 		fs.log.Warn("file too large to edit in place (see --max-edit-size)", "key", fs.key(n.Path()), "size", size, "errno", "EFBIG")
 		return ErrTooBig
+	}
+	if fs.takeCached(ctx, n, size, etag, true) {
+		return nil
 	}
 	j := spool.Journal{Key: fs.key(n.Path()), Kind: spool.KindAppend, Exists: true, BaseSize: size, BaseETag: etag}
 	f, err := fs.newSpoolFile(j)
