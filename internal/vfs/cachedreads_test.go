@@ -336,3 +336,40 @@ func sameFile(t *testing.T, a, b int) bool {
 	}
 	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
+
+// An object deleted while the kernel reads its cache file for an open:
+// the file moves into the spool (its bytes, which the open keeps reading,
+// need no GET), nothing is published from it, and it goes with the open.
+func TestCachedReadsUnlinkedWhileRead(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	v := randObject(7, 2*64<<10+3)
+	mem.PutObject("data.bin", v)
+	fs, dc := cacheFS(t, mem, Options{AllowDelete: true})
+	n, r := cachedOpen(t, fs, "data.bin")
+	if r.IOMode() != IOLocal {
+		t.Fatalf("open of a cached object: %v", r.IOMode())
+	}
+	if err := fs.Unlink(ctx, fs.Root(), "data.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := mem.Object("data.bin"); ok {
+		t.Fatal("the object is still in S3")
+	}
+	if got := readFd(t, r); got != string(v) || dc.Stats().Pinned != 0 {
+		t.Fatalf("the reader of the deleted object: right %v, %+v", got == string(v), dc.Stats())
+	}
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	if f == nil || !f.Pinned() {
+		t.Fatal("the deleted object's bytes are not the spool's, pinned")
+	}
+	r.Release()
+	if fs.sp.Files() != 0 {
+		t.Fatalf("%d spool files once the deleted file's last open closed", fs.sp.Files())
+	}
+	if keys := mem.Keys(); len(keys) != 0 {
+		t.Fatalf("S3 holds %v after the delete", keys)
+	}
+}
