@@ -240,6 +240,9 @@ type coreOptions struct {
 	// Compress: --compress with this codec, for the files matching
 	// modelCompressGlobs (model_compress_test.go).
 	Compress compress.Codec
+	// ContentETags: the store's single-part ETags are the MD5 of the
+	// bytes, as AWS's (memstore.Store.SetContentETags).
+	ContentETags bool
 }
 
 func (o coreOptions) String() string {
@@ -258,6 +261,9 @@ func (o coreOptions) String() string {
 	}
 	if o.Compress != "" {
 		s = append(s, "compress="+string(o.Compress))
+	}
+	if o.ContentETags {
+		s = append(s, "content-etags")
 	}
 	if len(s) == 0 {
 		return "(no options)"

@@ -349,5 +349,6 @@ func compressedModelRun(seed int64) (coreOptions, []op) {
 		opt.Compress = compress.Zstd
 	}
 	opt.Express = seed%4 < 2 && !avoiding("express")
+	opt.ContentETags = (seed>>2)&1 == 0 && !opt.Express
 	return opt, ops
 }

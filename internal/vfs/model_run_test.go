@@ -122,6 +122,7 @@ func newRunner(t testing.TB, opt coreOptions, stepTimeout time.Duration) (*runne
 	if opt.Express {
 		mem = memstore.NewExpress("memstore-bucket--use1-az4--x-s3")
 	}
+	mem.SetContentETags(opt.ContentETags)
 	r := &runner{t: t, opt: opt, mem: mem, m: newModel(), vh: map[int]*Handle{}, stepTimeout: stepTimeout, objCache: map[string]cachedObject{}, cov: map[string]int{}}
 	c, err := newCore(mem, opt)
 	if err != nil {

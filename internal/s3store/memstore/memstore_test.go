@@ -17,6 +17,33 @@ func TestContractMemstore(t *testing.T) {
 	t.Run("Express", func(t *testing.T) { checkSemantics(t, memstore.NewExpress("b--x-s3"), quirks{}) })
 }
 
+// With SetContentETags a single-part write's ETag is the MD5 of its
+// bytes, as AWS's: a rewrite of the same bytes and a copy keep it.
+func TestContentETags(t *testing.T) {
+	st := memstore.New("b")
+	st.SetContentETags(true)
+	const empty = `"d41d8cd98f00b204e9800998ecf8427e"`
+	if e := st.PutObject("k", nil); e != empty {
+		t.Fatalf("ETag of no bytes %s, want %s", e, empty)
+	}
+	a, b := mustPut(t, st, "k", []byte("same")).ETag, mustPut(t, st, "k2", []byte("same")).ETag
+	if a != b {
+		t.Fatalf("the same bytes have ETags %s and %s", a, b)
+	}
+	info, err := st.Copy(bg, "k", "", "k3", s3store.Cond{})
+	if err != nil || info.ETag != a {
+		t.Fatalf("copy: %+v, %v; want ETag %s", info, err, a)
+	}
+	if c := mustPut(t, st, "k", []byte("other")).ETag; c == a {
+		t.Fatalf("other bytes have the same ETag %s", c)
+	}
+	x := memstore.NewExpress("b--use1-az4--x-s3")
+	x.SetContentETags(true)
+	if x.PutObject("k", nil) == x.PutObject("k", nil) {
+		t.Fatal("S3 Express ETags repeat: they are not MD5s")
+	}
+}
+
 func TestETagsNeverRepeat(t *testing.T) {
 	st := memstore.New("b")
 	seen := map[string]bool{}

@@ -28,6 +28,9 @@ type Store struct {
 	sorted  []string
 	uploads map[string]*upload // by upload id
 	gen     int64              // write counter mixed into every ETag
+	// contentETags: a single-part write's ETag is the MD5 of its bytes,
+	// as AWS gives it (SetContentETags).
+	contentETags bool
 	nextID  int64
 
 	seq  atomic.Int64
@@ -103,6 +106,17 @@ func (s *Store) count(op string, f func(*s3store.OpStats)) {
 	s.statsMu.Unlock()
 }
 
+// SetContentETags makes the ETag of every later single-part write (a
+// PutObject, a CopyObject) the MD5 of its bytes, as AWS S3 gives it: the
+// same bytes written twice, or copied to another key, have one ETag, so
+// an ETag no longer names one write. Off by default, and on S3 Express
+// (whose ETags are not MD5s).
+func (s *Store) SetContentETags(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.contentETags = on && !s.express
+}
+
 // newETag is a quoted ETag no other write of this store ever gets, even of
 // the same bytes. Callers hold s.mu.
 func (s *Store) newETag(key string, parts int, multipart bool) string {
@@ -120,7 +134,11 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
 // put stores data as key's new version with meta's tag and attributes.
 // Callers hold s.mu.
 func (s *Store) put(key string, data []byte, parts int, multipart bool, meta s3store.Cond) *object {
-	o := &object{data: data, etag: s.newETag(key, parts, multipart), modified: now(), parts: parts, tag: meta.Tag}
+	etag := s.newETag(key, parts, multipart)
+	if s.contentETags && !multipart {
+		etag = fmt.Sprintf(`"%x"`, md5.Sum(data))
+	}
+	o := &object{data: data, etag: etag, modified: now(), parts: parts, tag: meta.Tag}
 	if meta.Attrs != nil {
 		a := *meta.Attrs
 		o.attrs = &a
