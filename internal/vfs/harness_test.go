@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/s3mount/s3mount/internal/compress"
+	"github.com/s3mount/s3mount/internal/datacache"
 	"github.com/s3mount/s3mount/internal/readahead"
 	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
@@ -243,6 +244,11 @@ type coreOptions struct {
 	// ContentETags: the store's single-part ETags are the MD5 of the
 	// bytes, as AWS's (memstore.Store.SetContentETags).
 	ContentETags bool
+	// Passthrough: reads of files in the spool and of wholly cached
+	// objects (a data cache on) may name their local file, as the
+	// adapter allows when the kernel does; the model reads such opens
+	// from that file (readRange), as the kernel would.
+	Passthrough bool
 }
 
 func (o coreOptions) String() string {
@@ -265,6 +271,9 @@ func (o coreOptions) String() string {
 	if o.ContentETags {
 		s = append(s, "content-etags")
 	}
+	if o.Passthrough {
+		s = append(s, "passthrough")
+	}
 	if len(s) == 0 {
 		return "(no options)"
 	}
@@ -283,6 +292,9 @@ type core struct {
 	sp    *spool.Spool
 	fs    *FS
 	log   *logBuf
+	// caches are the instances' data caches (Passthrough), closed at
+	// cleanup: a killed instance's goroutines may still use its own.
+	caches []*datacache.Cache
 
 	// recovered is what spool.Open returned for the running instance.
 	recovered []*spool.File
@@ -319,6 +331,9 @@ func newCore(mem *memstore.Store, opt coreOptions) (*core, error) {
 func (c *core) cleanup() {
 	c.fence.kill(0, "")
 	c.fs.queue.Stop()
+	for _, dc := range c.caches {
+		dc.Close()
+	}
 	os.RemoveAll(c.root)
 }
 
@@ -339,7 +354,17 @@ func (c *core) start(dir string) error {
 	if c.opt.Compress != "" {
 		st = zstore.New(c.fence, c.opt.Compress, modelCompressGlobs)
 	}
-	pool := readahead.NewPool(st, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
+	po := readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4}
+	var dc *datacache.Cache
+	if c.opt.Passthrough {
+		// Beside the spool dirs (one file system: a write moves a cache
+		// file into the spool); each instance opens a cache of its own.
+		if dc, err = datacache.Open(datacache.Options{Dir: c.root, BlockSize: 64 << 10}); err != nil {
+			return err
+		}
+		po.Cache = dc
+	}
+	pool := readahead.NewPool(st, po)
 	o := Options{
 		AllowDelete: c.opt.AllowDelete, AllowOverwrite: c.opt.AllowOverwrite,
 		UploadInterval: time.Hour, CloseDelay: time.Hour,
@@ -353,7 +378,17 @@ func (c *core) start(dir string) error {
 		o.Express = c.fence
 	}
 	fmt.Fprintf(c.log, "--- instance %d on %s: %d recovered files\n", c.gen, filepath.Base(dir), len(recovered))
+	if dc != nil {
+		o.Cache = dc
+	}
+	if dc != nil {
+		c.caches = append(c.caches, dc)
+	}
 	c.fs = New(st, sp, recovered, pool, o)
+	if dc != nil {
+		c.fs.SetLocalReads(true, "")
+		c.fs.SetCacheReads(true, "")
+	}
 	return nil
 }
 

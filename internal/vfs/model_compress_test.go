@@ -350,5 +350,6 @@ func compressedModelRun(seed int64) (coreOptions, []op) {
 	}
 	opt.Express = seed%4 < 2 && !avoiding("express")
 	opt.ContentETags = (seed>>2)&1 == 0 && !opt.Express
+	opt.Passthrough = (seed>>3)&1 == 0
 	return opt, ops
 }

@@ -88,6 +88,9 @@ func modelRun(seed int64) (coreOptions, []op) {
 	// a copy) have the same ETag. Taken from the seed, not the
 	// generator, so that each seed's operations stay as they were.
 	opt.ContentETags = seed%2 == 0 && !opt.Express
+	// Half the sequences read local files directly (FUSE passthrough
+	// of spool files and wholly cached objects).
+	opt.Passthrough = (seed>>1)&1 == 0
 	faults := rng.Intn(2) == 0
 	n := 150 + rng.Intn(300)
 	if *modelOps > 0 {
