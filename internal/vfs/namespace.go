@@ -459,7 +459,10 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 			continue
 		}
 		n.mu.Lock()
-		keep := n.hasLocalState() && n.state != stateUnlinked
+		// Also a file this host published after S3 was asked: the
+		// listing may predate its first object, and its spool file be
+		// let go since (a new file's publication racing the listing).
+		keep := (n.hasLocalState() || now.Before(n.changedAtLocked())) && n.state != stateUnlinked
 		n.mu.Unlock()
 		if keep {
 			local = append(local, DirEntry{Name: name, Node: n})
