@@ -249,8 +249,9 @@ const (
 // more of the file after the call than the expectation taken before it
 // saw. An EPERM that the expectation after the call foresees is right
 // (seed 294104990: a log's publication landed during a truncate below
-// it). Publications only add to what S3 has, so a success the
-// expectation before allowed stays allowed.
+// it; 406232368: a new file's first publication during its unlink,
+// without --allow-delete). Publications only add to what S3 has, so a
+// success the expectation before allowed stays allowed.
 func (r *runner) publishedDuring(want expect, err error, expected func() expect) expect {
 	if !r.opt.RealTimers || want != wantOK || Errno(err) != syscall.EPERM {
 		return want
@@ -719,10 +720,15 @@ func (r *runner) rename(o op) *failure {
 	}
 	srcObj, srcPresent := r.object(o.Name)
 	dstOld, dstPresent := r.object(o.To)
-	want := wantOK
-	if !r.opt.AllowDelete && f != nil && o.Name != o.To && (srcPresent || dstPresent) {
-		want = wantEPERM
+	expected := func() expect {
+		_, srcPresent := r.object(o.Name)
+		_, dstPresent := r.object(o.To)
+		if !r.opt.AllowDelete && f != nil && o.Name != o.To && (srcPresent || dstPresent) {
+			return wantEPERM
+		}
+		return wantOK
 	}
+	want := expected()
 	ctx, cancel := r.ctx()
 	defer cancel()
 	fs := r.c.fs
@@ -730,6 +736,7 @@ func (r *runner) rename(o op) *failure {
 	err := fs.Rename(ctx, fs.Root(), o.Name, fs.Root(), o.To, 0)
 	stop()
 	r.steps++
+	want = r.publishedDuring(want, err, expected)
 	what := fmt.Sprintf("rename(%q, %q)", o.Name, o.To)
 	if f == nil {
 		if e := Errno(err); e != syscall.ENOENT && (e != syscall.EIO || r.injected.Load() == 0) {
@@ -770,8 +777,22 @@ func (r *runner) rename(o op) *failure {
 	if f.handles > 0 {
 		r.count("renames of open files")
 	}
+	var replaced [][]byte
 	if !srcOwn && dstPresent {
-		f.replaced = [][]byte{dstOld}
+		replaced = append(replaced, dstOld)
+	}
+	if !srcOwn && r.opt.RealTimers && g != nil && g != f {
+		// The replaced file's publication in flight (its timers) may
+		// have landed during the rename: S3 shows that version until
+		// the file's first publication (seed 238612957: a log's close
+		// published after the model read the object it replaced).
+		if now, ok := r.object(o.To); ok && !(dstPresent && bytes.Equal(now, dstOld)) {
+			replaced = append(replaced, now)
+			r.count("replaced files published during the rename (real timers)")
+		}
+	}
+	if replaced != nil {
+		f.replaced = replaced
 	}
 	return nil
 }
@@ -781,11 +802,13 @@ func (r *runner) unlink(o op) *failure {
 	if f != nil && (f.lm != nil || f.handles > 0 && avoiding("unlink-open")) {
 		return nil
 	}
-	_, present := r.object(o.Name)
-	want := wantOK
-	if !r.opt.AllowDelete && present {
-		want = wantEPERM
+	expected := func() expect {
+		if _, present := r.object(o.Name); !r.opt.AllowDelete && present {
+			return wantEPERM
+		}
+		return wantOK
 	}
+	want := expected()
 	ctx, cancel := r.ctx()
 	defer cancel()
 	fs := r.c.fs
@@ -793,6 +816,7 @@ func (r *runner) unlink(o op) *failure {
 	err := fs.Unlink(ctx, fs.Root(), o.Name)
 	stop()
 	r.steps++
+	want = r.publishedDuring(want, err, expected)
 	what := fmt.Sprintf("unlink(%q)", o.Name)
 	if f == nil {
 		if e := Errno(err); e != syscall.ENOENT && (e != syscall.EIO || r.injected.Load() == 0) {
