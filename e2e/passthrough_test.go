@@ -399,6 +399,54 @@ func TestPassthroughSigkillThenRemount(t *testing.T) {
 	}
 }
 
+// A read-write open beside a reader of the spool file that writes
+// nothing, by write(2) or through a mapping, publishes nothing at its
+// close: another host's change to the object meanwhile stays, and no
+// conflict is reported. Before, such an open was always republished
+// whole (a mapping might have written the file): a whole upload for
+// nothing, refused as a conflict when another host had written.
+func TestPassthroughUnmappedReadWriteOpenPublishesNothing(t *testing.T) {
+	srv, b := setup(t)
+	m, addr := ptMount(t, srv, b, "on", "--upload-interval", "1s", "--allow-overwrite", "--metadata-ttl", "1h")
+	p := filepath.Join(m.Dir, "kept.log")
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteString("line one\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	_, local0 := ptCounters(t, addr)
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, local := ptCounters(t, addr); local != local0+1 {
+		t.Fatalf("the reader does not read the spool file directly (%v local opens, were %v): the test needs it", local, local0)
+	}
+	rw, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := "line one\nanother host's line\n"
+	srv.Put(t, b, "kept.log", []byte(theirs))
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	w.Close()
+	m.Unmount(t)
+	if got := string(srv.Get(t, b, "kept.log")); got != theirs {
+		t.Errorf("S3 holds %q, want the other host's %q", got, theirs)
+	}
+	if strings.Contains(m.Stderr(), "publication refused") {
+		t.Errorf("a conflict was reported for an open that changed nothing:\n%s", m.Stderr())
+	}
+}
+
 // A read-write open made while a reader reads the spool file directly
 // names that file too, so a shared writable mapping of it writes the data
 // file past the daemon. With --allow-overwrite (published bytes may be

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"hash/crc32"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -275,16 +276,73 @@ func (n *Node) readLocallyLocked() bool { return n.ws().ioLocal > 0 }
 // place is refused with EPERM), and a mapping cannot be refused: such
 // writes to published bytes stay local (docs/DIFFERENCES.md).
 func (h *Handle) republishIfMapped() {
-	if h.io != IOLocalWriter || h.flags&syscall.O_ACCMODE != os.O_RDWR || h.pinned == nil || !h.node.fs.opt.AllowOverwrite {
+	if !h.mayMap() {
 		return
 	}
 	n := h.node
+	if h.mapBaseOK && n.holdsS3Bytes(h.pinned) {
+		if sum, err := checksumFd(h.pinnedFd); err == nil && sum == h.mapBase {
+			// Nothing wrote it through a mapping: the bytes are what
+			// S3 has. (Republishing them would be a whole upload for
+			// nothing, refused if another host appended meanwhile.)
+			return
+		}
+	}
 	if err := n.republishWhole(context.Background(), h.pinned); err != nil {
 		n.fs.log.Warn("a read-write open read the spool file directly and may have written it through a shared mapping; cannot mark the file for a whole publication", "path", n.Path(), "err", err)
 		return
 	}
 	n.ws().job.Now()
 }
+
+// mayMap: h may have written its data file through a shared mapping
+// (republishIfMapped).
+func (h *Handle) mayMap() bool {
+	return h.io == IOLocalWriter && h.flags&syscall.O_ACCMODE == os.O_RDWR && h.pinned != nil && h.node.fs.opt.AllowOverwrite
+}
+
+// noteMapBase takes the checksum of the data file a new handle that may
+// map it names, when that file holds what S3 has (nothing unpublished):
+// if it is the same at release, no mapping wrote it. Before the kernel
+// has the handle, so before any mapping; the read is of a file at most
+// --max-edit-size (n.wmu held: no write changes it meanwhile).
+func (h *Handle) noteMapBase() {
+	if !h.mayMap() || !h.node.holdsS3Bytes(h.pinned) {
+		return
+	}
+	if sum, err := checksumFd(h.pinnedFd); err == nil {
+		h.mapBase, h.mapBaseOK = sum, true
+	}
+}
+
+// holdsS3Bytes: f is still n's data file and holds what S3 has.
+func (n *Node) holdsS3Bytes(f *spool.File) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.file == f && n.state != stateUnlinked && !n.dirtyLocked()
+}
+
+// checksumFd is the CRC-32C of the whole file fd.
+func checksumFd(fd int) (uint32, error) {
+	var sum uint32
+	buf := make([]byte, 1<<20)
+	for off := int64(0); ; {
+		n, err := syscall.Pread(fd, buf, off)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return sum, nil
+		}
+		sum = crc32.Update(sum, castagnoli, buf[:n])
+		off += int64(n)
+	}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // republishWhole marks f, still n's pinned data file, for a whole
 // publication.

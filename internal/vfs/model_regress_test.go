@@ -491,6 +491,23 @@ func modelCases() []modelCase {
 			{ID: 9, Kind: opTick},
 		}
 	})
+	pt := all
+	pt.Passthrough = true
+	add("a read-write open beside a reader of the cache file that writes nothing publishes nothing", pt, func(s *scenario) []op {
+		// As found (TestModelCompressed -model.random seed 194196835): a
+		// read-write open beside a reader of the object's cache file
+		// (which the open moved into the spool) was published whole at
+		// release, a mapping might have written it, and another host's
+		// append meanwhile made that a conflict: EIO, the data kept.
+		return []op{
+			{ID: 106, Kind: opOpen, Slot: 4, Name: "b", Flags: os.O_RDWR | os.O_CREATE | os.O_APPEND},
+			{ID: 116, Kind: opCrash},
+			{ID: 119, Kind: opRemoteAppend, Name: "b", Len: 2},
+			{ID: 120, Kind: opOpen, Slot: 4, Name: "b", Flags: os.O_RDONLY | os.O_CREATE | os.O_APPEND},
+			{ID: 121, Kind: opOpen, Slot: 2, Name: "b", Flags: os.O_RDWR},
+			{ID: 122, Kind: opRemoteAppend, Name: "b", Len: 3},
+		}
+	})
 	return out
 }
 

@@ -39,6 +39,11 @@ type Handle struct {
 	cacheFile bool        // it names the node's cache file (writeState.cached) instead
 	pinnedFd  int
 	unsettled atomic.Bool // IODirect, no request seen on it yet (settled)
+	// mapBase: a checksum of the data file a read-write IOLocalWriter
+	// open names, taken at the open while the file held what S3 has
+	// (republishIfMapped). Set before the kernel has the handle.
+	mapBase   uint32
+	mapBaseOK bool
 }
 
 // Node is the file the handle is open on.
@@ -233,6 +238,7 @@ func (fs *FS) Open(ctx context.Context, n *Node, flags int) (*Handle, error) {
 		return nil, ErrStale
 	}
 	h := n.newHandle(flags, true)
+	h.noteMapBase()
 	if flags&os.O_TRUNC != 0 {
 		h.markWrote() // truncated: close publishes even without a write
 	}
