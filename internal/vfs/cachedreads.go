@@ -132,7 +132,14 @@ func (fs *FS) takeCached(ctx context.Context, n *Node, size int64, etag string, 
 			return false
 		}
 	}
-	f, err := fs.sp.CreateFrom(j, func(p string) error { return fs.opt.Cache.Give(b.key, b.cacheETag, size, p) })
+	return fs.spoolCacheFile(n, b, j)
+}
+
+// spoolCacheFile makes the cache file b (its readers' backing file) the
+// data file of a new spool file with journal j (every byte local, from
+// offset 0) and n's spool file (n.wmu held).
+func (fs *FS) spoolCacheFile(n *Node, b *cacheBacking, j spool.Journal) bool {
+	f, err := fs.sp.CreateFrom(j, func(p string) error { return fs.opt.Cache.Give(b.key, b.cacheETag, j.Size, p) })
 	if err != nil {
 		fs.log.Warn("cannot move the cache file read directly into the spool: the processes reading it do not see this write (they read the object as it was)", "key", j.Key, "err", err)
 		return false
@@ -148,8 +155,32 @@ func (fs *FS) takeCached(ctx context.Context, n *Node, size int64, etag string, 
 	if pinned && !mine {
 		f.Unpin() // its readers closed meanwhile
 	}
-	fs.log.Debug("spool file taken from the data cache (read directly beside the write)", "key", j.Key, "size", size, "spool_file", f.ID())
+	fs.log.Debug("spool file taken from the data cache (read directly beside the write)", "key", j.Key, "size", j.Size, "spool_file", f.ID())
 	return true
+}
+
+// cachedRecord: a rename left n's move record (a journal with no local
+// bytes, its old key still to delete) as n's spool file while processes
+// read n's cache file directly. A later write goes to the spool file, not
+// takeCached's (n has one), so the record takes the cache file as its
+// data file now: those readers see the write as any reader of a file in
+// the spool does. Before, they read on the object as it was, short of
+// every later write (TestModelCompressed seed 373891155). The rename holds
+// n's job token and n.wmu: nothing publishes from rec meanwhile.
+func (fs *FS) cachedRecord(n *Node, rec *spool.File) {
+	n.mu.Lock()
+	b := n.ws().cached
+	j := rec.Journal()
+	ok := n.file == rec && b != nil && b.spool == nil && n.ws().ioLocal > 0 && b.etag == j.BaseETag &&
+		n.size == j.Size && j.Kind == spool.KindAppend && j.LocalStart == j.Size && j.BaseSize == j.Size
+	n.mu.Unlock()
+	if !ok {
+		return
+	}
+	j.Shift, j.LocalStart = 0, 0
+	if fs.spoolCacheFile(n, b, j) {
+		rec.Remove()
+	}
 }
 
 // pinCached pins the cache file of n's object for a read-only open that

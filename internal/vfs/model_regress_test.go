@@ -508,6 +508,20 @@ func modelCases() []modelCase {
 			{ID: 122, Kind: opRemoteAppend, Name: "b", Len: 3},
 		}
 	})
+	add("a reader of a cached object's file sees a write after a rename whose old key's delete was refused", pt, func(s *scenario) []op {
+		// As found (TestModelCompressed -model.random seed 373891155,
+		// shrunk): the kernel read a's cache file directly for h4; the
+		// rename left its move record (the delete of a refused) as the
+		// file's spool file, so the write went there and not into the
+		// cache file h4 reads: h4 read the object as it was.
+		return []op{
+			s.remoteAppend("a"),
+			s.open(4, "a", os.O_RDONLY),
+			s.op(op{Kind: opRename, Name: "a", To: "d", Refuse: true}),
+			s.open(0, "d", os.O_RDWR|os.O_CREATE),
+			s.lines(0, 3),
+		}
+	})
 	return out
 }
 

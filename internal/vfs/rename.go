@@ -280,7 +280,8 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	}
 	src.checked = time.Now()
 	src.ws().changedAt = src.checked
-	if unfinished != nil && src.file == nil {
+	record := unfinished != nil && src.file == nil
+	if record {
 		src.file, src.ws().logMode = unfinished, true // a move record, as recovery adopts it
 	}
 	src.mu.Unlock()
@@ -291,6 +292,9 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	fs.mu.Unlock()
 	if srcExists {
 		fs.markParentsPublished(newPath)
+	}
+	if record {
+		fs.cachedRecord(src, unfinished)
 	}
 	if unfinished != nil {
 		src.ws().job.After(0)
