@@ -215,3 +215,43 @@ func appendLine(t *testing.T, p, line string) *os.File {
 	}
 	return w
 }
+
+// A file renamed while another process reads it from its cache file, on
+// a bucket that refuses the old key's delete, then appended under its
+// new name: the reader reads the appended line as soon as the write
+// returns. Before, the rename gave the file a journal of its own (to
+// delete the old key later) and the append went there, not to the cache
+// file that reader's kernel reads: it never saw the line.
+func TestPassthroughCachedRenamedThenAppended(t *testing.T) {
+	srv, b := setup(t)
+	const size = 1<<20 + 77
+	v := randBytes(92, size)
+	srv.Put(t, b, "app.log", v)
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	cache := t.TempDir()
+	m, p := mountVia(t, srv, b, "--metrics-addr", addr, "--cache", cache, "--metadata-ttl", "minimal",
+		"--allow-delete", "--upload-interval", "1s", "--close-delay", "200ms")
+	defer func() {
+		if t.Failed() {
+			t.Logf("mount log:\n%s", m.Stderr())
+		}
+	}()
+	r := openCachedReader(t, addr, cache, filepath.Join(m.Dir, "app.log"), v)
+	p.SetRefuseDeletes(true)
+	if err := os.Rename(filepath.Join(m.Dir, "app.log"), filepath.Join(m.Dir, "app.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	w := appendLine(t, filepath.Join(m.Dir, "app.log.1"), "one more line\n")
+	want := append(bytes.Clone(v), "one more line\n"...)
+	if got := readFrom0(t, r); !bytes.Equal(got, want) {
+		t.Fatalf("the cache file's reader after the append returned: %d bytes, want %d", len(got), len(want))
+	}
+	w.Close()
+	r.Close()
+	p.SetRefuseDeletes(false)
+	waitObject(t, srv, b, "app.log.1", want)
+	m.Unmount(t)
+	if keys := srv.Keys(t, b, ""); len(keys) != 1 || keys[0] != "app.log.1" {
+		t.Errorf("after the unmount S3 holds %q, want only app.log.1", keys)
+	}
+}
