@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ type M struct {
 	reg  *prometheus.Registry
 
 	fuseOps    *prometheus.HistogramVec
+	fuseObs    sync.Map // op -> fuseOps' prometheus.Observer (FuseOp)
 	fuseErrors *prometheus.CounterVec
 	lag        lagTracker
 }
@@ -49,7 +51,13 @@ func New(st s3store.Store, fs *vfs.FS, pool *readahead.Pool) *M {
 
 // FuseOp records one FUSE operation.
 func (m *M) FuseOp(op string, d time.Duration, errno syscall.Errno) {
-	m.fuseOps.WithLabelValues(op).Observe(d.Seconds())
+	// Looked up once per op: WithLabelValues hashes the label and takes a
+	// lock, on every write() of every log.
+	o, ok := m.fuseObs.Load(op)
+	if !ok {
+		o, _ = m.fuseObs.LoadOrStore(op, m.fuseOps.WithLabelValues(op))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 	if errno != 0 {
 		m.fuseErrors.WithLabelValues(op, errno.Error()).Inc()
 	}

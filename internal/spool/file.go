@@ -332,8 +332,9 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	}
 	// Data never takes the room a used reserve left: that room is what
 	// lets the journal say bytes are published, so that they can be
-	// punched and the disk freed. Without it a full disk stays full.
-	if err := f.sp.dataRoom("write", f.dataPath()); err != nil {
+	// punched and the disk freed. Without it a full disk stays full. (The
+	// path is made only for an error: it costs an allocation a write.)
+	if err := f.sp.dataRoom("write", f.dataPath); err != nil {
 		return 0, err
 	}
 	n, err := f.data.WriteAt(p, off-f.j.Shift)

@@ -86,16 +86,16 @@ func (s *Spool) restoreReserve() {
 	}
 }
 
-// dataRoom lets data take disk space (a write to path, op): not while the
+// dataRoom lets data take disk space (a write to path(), op): not while the
 // reserve is used (it makes it again first if it can): ENOSPC then. When
 // it may, the reserve's lock is held shared until dataRoomDone, so that
 // the room a journal write frees meanwhile is not taken by the data write.
-func (s *Spool) dataRoom(op, path string) error {
+func (s *Spool) dataRoom(op string, path func() string) error {
 	s.restoreReserve()
 	s.reserveMu.RLock()
 	if s.reserveState() == reserveUsed {
 		s.reserveMu.RUnlock()
-		return s.diskErr(&os.PathError{Op: op, Path: path, Err: syscall.ENOSPC})
+		return s.diskErr(&os.PathError{Op: op, Path: path(), Err: syscall.ENOSPC})
 	}
 	return nil
 }

@@ -403,7 +403,7 @@ func (s *Spool) create(j Journal, take func(string) error) (*File, error) {
 	f.data = data
 	// A new file takes disk space as data does: not the room a used
 	// reserve left (it is for the journals that free the disk).
-	if err = s.dataRoom("create", f.journalPath()); err == nil {
+	if err = s.dataRoom("create", f.journalPath); err == nil {
 		err = f.persistJournal(false)
 		s.dataRoomDone()
 	}
