@@ -227,7 +227,18 @@ func (j *Job) Closed() { j.logDue() }
 
 func (j *Job) logDue() {
 	s := j.s.Next().Log
+	j.mu.Lock()
+	s.Published = !j.last.IsZero()
+	j.mu.Unlock()
+	s.Phase = phase(j.id)
 	j.q.sched.Reschedule(j.id, j.q.timing.LogDue(s, time.Now()), j.fire)
+}
+
+// phase is id's place in [0, 1) (LogState.Phase): ids are handed out in
+// sequence, and multiples of the golden ratio's fraction spread any run of
+// them evenly.
+func phase(id uint64) float64 {
+	return float64((id*0x9E3779B97F4A7C15)>>11) / (1 << 53)
 }
 
 // Cancel drops a waiting publication (the file was unlinked).

@@ -236,3 +236,28 @@ func TestJobHeldPublicationWaitsAtTheInterval(t *testing.T) {
 		t.Fatalf("outcome %v, last publication %v: want the wait, never published", err, last)
 	}
 }
+
+// A log's first publication comes early by its phase of the interval (up
+// to firstSpread); once it was published, the next one is a whole
+// interval after the write that makes it dirty again.
+func TestJobFirstPublicationIsSpread(t *testing.T) {
+	j, _ := newJob(t, memstore.New("b"), "a1\n")
+	early := time.Duration(phase(j.id) * float64(firstSpread))
+	if early < time.Second {
+		t.Fatalf("job %d's phase %v makes no visible spread: pick another id", j.id, phase(j.id))
+	}
+	before := time.Now()
+	j.Wrote()
+	at, ok := j.q.sched.Pending(j.id)
+	if !ok || at.Before(before.Add(time.Hour-early)) || at.After(time.Now().Add(time.Hour-early)) {
+		t.Fatalf("first publication due %v after the write, want %v (an hour less %v)", at.Sub(before), time.Hour-early, early)
+	}
+	if err := j.Publish(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	before = time.Now()
+	j.Wrote()
+	if at, ok := j.q.sched.Pending(j.id); !ok || at.Before(before.Add(time.Hour)) {
+		t.Fatalf("after a publication the next is due %v after the write, want the whole interval (1h)", at.Sub(before))
+	}
+}

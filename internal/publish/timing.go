@@ -31,7 +31,22 @@ type LogState struct {
 	Size       int64
 	Closed     bool // no writer has it open
 	LastClose  time.Time
+	// Published: the log was published since the mount began. Phase, in
+	// [0, 1), is the log's own share of the spread its first publication
+	// comes early by (firstSpread).
+	Published bool
+	Phase     float64
 }
+
+// firstSpread bounds how early a log's first publication comes. Logs
+// opened together (a node starting its containers, a remount) would all
+// fall due in the same instant, and again an interval after each wave's
+// end: 1,000 publications in one second, writes waiting for a core
+// meanwhile. The first publication of each comes early by its Phase of
+// min(interval, firstSpread) instead, so they are spread over it, and the
+// ones after keep that spacing. The interval between two publications is
+// unchanged; at most one request more per log per mount.
+const firstSpread = time.Minute
 
 // LogDue is when a log's next publication is due.
 func (t Timing) LogDue(s LogState, now time.Time) time.Time {
@@ -39,7 +54,11 @@ func (t Timing) LogDue(s LogState, now time.Time) time.Time {
 	if since.IsZero() {
 		since = now
 	}
-	at := since.Add(t.IntervalFor(s.Size))
+	iv := t.IntervalFor(s.Size)
+	at := since.Add(iv)
+	if !s.Published {
+		at = at.Add(-time.Duration(s.Phase * float64(min(iv, firstSpread))))
+	}
 	if s.Closed {
 		if c := s.LastClose.Add(t.CloseDelay); c.Before(at) {
 			at = c
