@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,9 +50,10 @@ type logsRun struct {
 	elapsed  time.Duration // the writing phase
 	lines    int           // written, over all files
 	lat      []time.Duration
-	cpu      time.Duration // the daemon's, during the writing phase
-	rss      int64         // the daemon's peak (VmHWM) at the end of the writing phase
-	requests int64         // S3 requests during the writing phase
+	winP99   []time.Duration // write() p99 in each latWindow of the writing phase
+	cpu      time.Duration   // the daemon's, during the writing phase
+	rss      int64           // the daemon's peak (VmHWM) at the end of the writing phase
+	requests int64           // S3 requests during the writing phase
 	ops      map[string]int64
 	pubs     int64     // publications during the writing phase
 	delay    histogram // s3mount_publication_delay_seconds during the writing phase (empty: not exported)
@@ -206,7 +208,8 @@ func runManyLogs(t testing.TB, cfg logsConfig) logsRun {
 	const writers = 8
 	ticks := int(cfg.writeFor.Seconds() * linesPerSec)
 	lat := make([][]time.Duration, writers)
-	lines := make([]int, files) // lines written per file
+	at := make([][]time.Duration, writers) // when each write began, since start
+	lines := make([]int, files)            // lines written per file
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := range writers {
@@ -220,6 +223,7 @@ func runManyLogs(t testing.TB, cfg logsConfig) logsRun {
 					t0 := time.Now()
 					_, err := fds[f].Write(line)
 					lat[w] = append(lat[w], time.Since(t0))
+					at[w] = append(at[w], t0.Sub(start))
 					if err != nil {
 						t.Errorf("write log%05d: %v", f, err)
 						return
@@ -260,6 +264,7 @@ func runManyLogs(t testing.TB, cfg logsConfig) logsRun {
 	for w := range lat {
 		r.lat = append(r.lat, lat[w]...)
 	}
+	r.winP99 = windowP99(lat, at)
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -290,6 +295,33 @@ func runManyLogs(t testing.TB, cfg logsConfig) logsRun {
 		r.lines += lines[f]
 	}
 	return r
+}
+
+// latWindow: write() latency is also taken per window of the writing
+// phase, so that waves (many publications at once) show apart from the
+// steady state.
+const latWindow = 2 * time.Second
+
+// windowP99 is the p99 of the latencies lat of writes begun at at, per
+// latWindow, in order.
+func windowP99(lat, at [][]time.Duration) []time.Duration {
+	var win [][]time.Duration
+	for w := range lat {
+		for i, d := range lat[w] {
+			k := int(at[w][i] / latWindow)
+			for len(win) <= k {
+				win = append(win, nil)
+			}
+			win[k] = append(win[k], d)
+		}
+	}
+	var p []time.Duration
+	for _, l := range win {
+		if len(l) > 0 {
+			p = append(p, percentile(l, 99))
+		}
+	}
+	return p
 }
 
 // scrapeLogs is the daemon's metrics now.
@@ -491,6 +523,13 @@ func printLogs(runs []logsRun) {
 	row("write() latency p50 / p99 / max", "p99 <= 1 ms", func(r logsRun) string {
 		p99 := percentile(r.lat, 99)
 		return fmt.Sprintf("%s / %s / %s %s", dur(percentile(r.lat, 50)), dur(p99), dur(percentile(r.lat, 100)), verdict(p99 <= time.Millisecond))
+	})
+	row(fmt.Sprintf("  p99 of each %v: lowest / median / highest", latWindow), "", func(r logsRun) string {
+		w := slices.Sorted(slices.Values(r.winP99))
+		if len(w) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%s / %s / %s", dur(w[0]), dur(w[len(w)/2]), dur(w[len(w)-1]))
 	})
 	row("  of which s3mount's write handler p50 / p99 (coarse buckets)", "", func(r logsRun) string { return delays(r.fuseW) })
 	row("bytes stored in S3", "", func(r logsRun) string {
