@@ -495,5 +495,7 @@ func (p *Publisher) takeOverLeaving(ctx context.Context, f *spool.File) error {
 		return nil
 	}
 	p.log.Info("a new file replaces the object a rename left under its name", "key", j.Key, "etag", info.ETag)
-	return f.Update(func(jj *spool.Journal) { jj.Exists, jj.BaseETag, jj.BaseSize, jj.Base = true, info.ETag, 0, spool.BaseReplaced })
+	return f.Update(func(jj *spool.Journal) {
+		jj.Exists, jj.BaseETag, jj.BaseSize, jj.Base = true, info.ETag, 0, spool.BaseReplaced
+	})
 }

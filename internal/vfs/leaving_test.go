@@ -25,9 +25,10 @@ import (
 
 // renameInDoubt renames app.log to app.log.1 on fs with the first call
 // op (the move: CopyObject, RenameObject) applied and its answer lost,
-// and every HEAD failing until the rename returns: it must fail (EIO),
-// the move having landed.
-func renameInDoubt(t *testing.T, fs *FS, mem *memstore.Store, op string) {
+// and every HEAD failing until see is called: it must fail (EIO), the
+// move having landed. Until see, the file's job (run at once to undo
+// the move) cannot settle the doubt either.
+func renameInDoubt(t *testing.T, fs *FS, mem *memstore.Store, op string) (see func()) {
 	t.Helper()
 	var lost, blind atomic.Bool
 	mem.SetHook(func(c memstore.Call) memstore.Fault {
@@ -47,7 +48,7 @@ func renameInDoubt(t *testing.T, fs *FS, mem *memstore.Store, op string) {
 	if _, _, ok := mem.Object("app.log.1"); !ok {
 		t.Fatal("the move did not land: the test does not test it")
 	}
-	blind.Store(false)
+	return func() { blind.Store(false) }
 }
 
 // failDeletes makes every DeleteObject of key fail while on is set.
@@ -242,7 +243,7 @@ func TestRenameInDoubtIsUndone(t *testing.T) {
 			}
 			mem.PutObject("app.log", []byte("line 1\n"))
 			fs := memFS(t, mem, t.TempDir(), o)
-			renameInDoubt(t, fs, mem, move)
+			renameInDoubt(t, fs, mem, move)()
 			h := openAppend(t, fs, "app.log")
 			mustWrite(t, h, "line 2\n")
 			if err := h.Fsync(ctx); err != nil {

@@ -31,7 +31,7 @@ type Store struct {
 	// contentETags: a single-part write's ETag is the MD5 of its bytes,
 	// as AWS gives it (SetContentETags).
 	contentETags bool
-	nextID  int64
+	nextID       int64
 
 	seq  atomic.Int64
 	hook atomic.Pointer[Hook]
