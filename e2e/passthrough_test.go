@@ -399,6 +399,22 @@ func TestPassthroughSigkillThenRemount(t *testing.T) {
 	}
 }
 
+// openDirectReader opens p for reading; the kernel must read its spool
+// file directly (the test needs it).
+func openDirectReader(t *testing.T, addr, p string) *os.File {
+	t.Helper()
+	_, local0 := ptCounters(t, addr)
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, local := ptCounters(t, addr); local != local0+1 {
+		r.Close()
+		t.Fatalf("the reader does not read the spool file directly (%v local opens, were %v): the test needs it", local, local0)
+	}
+	return r
+}
+
 // A read-write open beside a reader of the spool file that writes
 // nothing, by write(2) or through a mapping, publishes nothing at its
 // close: another host's change to the object meanwhile stays, and no
@@ -419,14 +435,7 @@ func TestPassthroughUnmappedReadWriteOpenPublishesNothing(t *testing.T) {
 	if err := w.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	_, local0 := ptCounters(t, addr)
-	r, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, local := ptCounters(t, addr); local != local0+1 {
-		t.Fatalf("the reader does not read the spool file directly (%v local opens, were %v): the test needs it", local, local0)
-	}
+	r := openDirectReader(t, addr, p)
 	rw, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -470,14 +479,7 @@ func TestPassthroughSharedMapIsPublished(t *testing.T) {
 	if got := string(srv.Get(t, b, "mapped.log")); got != "line one\nline two\n" {
 		t.Fatalf("object after fsync: %q", got)
 	}
-	_, local0 := ptCounters(t, addr)
-	r, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, local := ptCounters(t, addr); local != local0+1 {
-		t.Fatalf("the reader does not read the spool file directly (%v local opens, were %v): the test needs it", local, local0)
-	}
+	r := openDirectReader(t, addr, p)
 	rw, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -659,15 +659,7 @@ func TestRenameOverAFileWhoseOldKeyIsDue(t *testing.T) {
 // listed is the mount directory's names, sorted, space-separated.
 func listed(t *testing.T, dir string) string {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return strings.Join(names, " ")
+	return strings.Join(names(t, dir), " ")
 }
 
 func firstLine(s string) string {
