@@ -522,6 +522,24 @@ func modelCases() []modelCase {
 			s.lines(0, 3),
 		}
 	})
+	add("a close that needs a rebase while the data file is read directly fails and publishes later", pt, func(s *scenario) []op {
+		// As found (TestModelCompressed -model.random seed 568203747):
+		// a write-only open over an object read directly from its cache
+		// file (moved into the spool by the open), another host's
+		// append: the close's publication (when the processes close
+		// their files) must move our bytes after theirs, which waits for
+		// the reader (EIO now, published once it closes:
+		// docs/DIFFERENCES.md).
+		return []op{
+			{ID: 30, Kind: opRemotePut, Name: "d", Len: 7, Refuse: true},
+			{ID: 46, Kind: opOpen, Slot: 1, Name: "d", Flags: os.O_WRONLY | os.O_APPEND, Refuse: true},
+			{ID: 71, Kind: opClose, Slot: 1, Faults: 3},
+			{ID: 76, Kind: opOpen, Slot: 2, Name: "d", Flags: os.O_RDONLY | os.O_CREATE | os.O_APPEND},
+			{ID: 100, Kind: opOpen, Slot: 5, Name: "d", Flags: os.O_WRONLY | os.O_CREATE},
+			{ID: 101, Kind: opWrite, Slot: 5, Frac: 15, Len: 56},
+			{ID: 106, Kind: opRemoteAppend, Name: "d", Len: 2},
+		}
+	})
 	return out
 }
 
