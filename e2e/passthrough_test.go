@@ -456,6 +456,48 @@ func TestPassthroughUnmappedReadWriteOpenPublishesNothing(t *testing.T) {
 	}
 }
 
+// A log opened read-write for appending (Python's open('a+')) beside a
+// reader of its spool file, a line appended through it, another host's
+// line appended meanwhile: the close publishes the new line after
+// theirs, not the whole file over theirs (before: a whole publication,
+// refused as a conflict, the line kept in the spool).
+func TestPassthroughReadWriteAppendBesideReader(t *testing.T) {
+	srv, b := setup(t)
+	m, addr := ptMount(t, srv, b, "on", "--upload-interval", "1s", "--allow-overwrite", "--metadata-ttl", "1h")
+	p := filepath.Join(m.Dir, "app.log")
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteString("line one\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	r := openDirectReader(t, addr, p)
+	rw, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rw.WriteString("ours\n"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Put(t, b, "app.log", []byte("line one\nanother host's line\n"))
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	w.Close()
+	m.Unmount(t)
+	if got, want := string(srv.Get(t, b, "app.log")), "line one\nanother host's line\nours\n"; got != want {
+		t.Errorf("S3 holds %q, want %q", got, want)
+	}
+	if strings.Contains(m.Stderr(), "publication refused") {
+		t.Errorf("a conflict was reported:\n%s", m.Stderr())
+	}
+}
+
 // A read-write open made while a reader reads the spool file directly
 // names that file too, so a shared writable mapping of it writes the data
 // file past the daemon. With --allow-overwrite (published bytes may be

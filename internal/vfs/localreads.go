@@ -280,11 +280,13 @@ func (h *Handle) republishIfMapped() {
 		return
 	}
 	n := h.node
-	if h.mapBaseOK && n.holdsS3Bytes(h.pinned) {
-		if sum, err := checksumFd(h.pinnedFd); err == nil && sum == h.mapBase {
-			// Nothing wrote it through a mapping: the bytes are what
-			// S3 has. (Republishing them would be a whole upload for
-			// nothing, refused if another host appended meanwhile.)
+	if h.mapBaseOK && n.publishedWithin(h.pinned, h.mapSize) {
+		if sum, err := checksumFd(h.pinnedFd, h.mapSize); err == nil && sum == h.mapBase {
+			// No mapping changed a byte S3 has: the bytes there at the
+			// open are as they were, and S3 has none past them (the
+			// rest is published from the data file as usual, mapped
+			// writes and all). Republishing would be a whole upload
+			// for nothing, refused if another host appended meanwhile.
 			return
 		}
 	}
@@ -301,33 +303,45 @@ func (h *Handle) mayMap() bool {
 	return h.io == IOLocalWriter && h.flags&syscall.O_ACCMODE == os.O_RDWR && h.pinned != nil && h.node.fs.opt.AllowOverwrite
 }
 
-// noteMapBase takes the checksum of the data file a new handle that may
-// map it names, when that file holds what S3 has (nothing unpublished):
-// if it is the same at release, no mapping wrote it. Before the kernel
-// has the handle, so before any mapping; the read is of a file at most
-// --max-edit-size (n.wmu held: no write changes it meanwhile).
+// noteMapBase takes the size of the data file a new handle that may map
+// it names, and the checksum of those bytes: if at release they are the
+// same and S3 has none past them, no mapping changed a byte S3 has.
+// Before the kernel has the handle, so before any mapping (n.wmu held: no
+// write changes the file meanwhile). A pinned data file holds every byte
+// of the file at its offset.
 func (h *Handle) noteMapBase() {
-	if !h.mayMap() || !h.node.holdsS3Bytes(h.pinned) {
+	if !h.mayMap() {
 		return
 	}
-	if sum, err := checksumFd(h.pinnedFd); err == nil {
-		h.mapBase, h.mapBaseOK = sum, true
+	n := h.node
+	n.mu.Lock()
+	same := n.file == h.pinned && n.state != stateUnlinked
+	size := h.pinned.Journal().Size
+	n.mu.Unlock()
+	if !same {
+		return
+	}
+	if sum, err := checksumFd(h.pinnedFd, size); err == nil {
+		h.mapSize, h.mapBase, h.mapBaseOK = size, sum, true
 	}
 }
 
-// holdsS3Bytes: f is still n's data file and holds what S3 has.
-func (n *Node) holdsS3Bytes(f *spool.File) bool {
+// publishedWithin: f is still n's data file, laid out as when pinned, and
+// S3 has none of its bytes past size.
+func (n *Node) publishedWithin(f *spool.File, size int64) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.file == f && n.state != stateUnlinked && !n.dirtyLocked()
+	j := f.Journal()
+	return n.file == f && n.state != stateUnlinked && j.Shift == 0 && j.LocalStart == 0 && j.BaseSize <= size
 }
 
-// checksumFd is the CRC-32C of the whole file fd.
-func checksumFd(fd int) (uint32, error) {
+// checksumFd is the CRC-32C of the first size bytes of the file fd (of
+// fewer, if it is shorter).
+func checksumFd(fd int, size int64) (uint32, error) {
 	var sum uint32
 	buf := make([]byte, 1<<20)
-	for off := int64(0); ; {
-		n, err := syscall.Pread(fd, buf, off)
+	for off := int64(0); off < size; {
+		n, err := syscall.Pread(fd, buf[:min(int64(len(buf)), size-off)], off)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -340,6 +354,7 @@ func checksumFd(fd int) (uint32, error) {
 		sum = crc32.Update(sum, castagnoli, buf[:n])
 		off += int64(n)
 	}
+	return sum, nil
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

@@ -540,6 +540,21 @@ func modelCases() []modelCase {
 			{ID: 106, Kind: opRemoteAppend, Name: "d", Len: 2},
 		}
 	})
+	ptAWS := pt
+	ptAWS.AllowDelete, ptAWS.ContentETags = false, true
+	add("a read-write log open beside a direct reader, appended, closes without a whole publication", ptAWS, func(s *scenario) []op {
+		// As found (TestModel -model.random seed 128268316): Python's
+		// open('a+') beside `tail -f`. Its close republished the whole
+		// file (a mapping might have written it), refused as a conflict
+		// after another host's append; no byte S3 had was changed.
+		return []op{
+			{ID: 81, Kind: opRemotePut, Name: "b", Len: 6},
+			{ID: 82, Kind: opOpen, Slot: 2, Name: "b", Flags: os.O_RDONLY},
+			{ID: 83, Kind: opOpen, Slot: 3, Name: "b", Flags: os.O_RDWR | os.O_APPEND},
+			{ID: 166, Kind: opWrite, Slot: 3, Len: 33},
+			{ID: 170, Kind: opRemoteAppend, Name: "b", Len: 2},
+		}
+	})
 	return out
 }
 

@@ -39,9 +39,10 @@ type Handle struct {
 	cacheFile bool        // it names the node's cache file (writeState.cached) instead
 	pinnedFd  int
 	unsettled atomic.Bool // IODirect, no request seen on it yet (settled)
-	// mapBase: a checksum of the data file a read-write IOLocalWriter
-	// open names, taken at the open while the file held what S3 has
-	// (republishIfMapped). Set before the kernel has the handle.
+	// mapSize, mapBase: the size of the data file a read-write
+	// IOLocalWriter open names and the checksum of those bytes, taken at
+	// the open (republishIfMapped). Set before the kernel has the handle.
+	mapSize   int64
 	mapBase   uint32
 	mapBaseOK bool
 }
