@@ -460,8 +460,16 @@ func TestPassthroughUnmappedReadWriteOpenPublishesNothing(t *testing.T) {
 // reader of its spool file, a line appended through it, another host's
 // line appended meanwhile: the close publishes the new line after
 // theirs, not the whole file over theirs (before: a whole publication,
-// refused as a conflict, the line kept in the spool).
+// refused as a conflict, the line kept in the spool). Also when the
+// line was published before the other host's (fsync): the bytes S3 got
+// during the open are read back and found unchanged.
 func TestPassthroughReadWriteAppendBesideReader(t *testing.T) {
+	for _, fsync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fsync=%v", fsync), func(t *testing.T) { readWriteAppendBesideReader(t, fsync) })
+	}
+}
+
+func readWriteAppendBesideReader(t *testing.T, fsync bool) {
 	srv, b := setup(t)
 	m, addr := ptMount(t, srv, b, "on", "--upload-interval", "1s", "--allow-overwrite", "--metadata-ttl", "1h")
 	p := filepath.Join(m.Dir, "app.log")
@@ -483,14 +491,23 @@ func TestPassthroughReadWriteAppendBesideReader(t *testing.T) {
 	if _, err := rw.WriteString("ours\n"); err != nil {
 		t.Fatal(err)
 	}
-	srv.Put(t, b, "app.log", []byte("line one\nanother host's line\n"))
+	want := "line one\nanother host's line\nours\n"
+	if fsync {
+		if err := rw.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		want = "line one\nours\nanother host's line\n"
+		srv.Put(t, b, "app.log", []byte(want))
+	} else {
+		srv.Put(t, b, "app.log", []byte("line one\nanother host's line\n"))
+	}
 	if err := rw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
 	w.Close()
 	m.Unmount(t)
-	if got, want := string(srv.Get(t, b, "app.log")), "line one\nanother host's line\nours\n"; got != want {
+	if got := string(srv.Get(t, b, "app.log")); got != want {
 		t.Errorf("S3 holds %q, want %q", got, want)
 	}
 	if strings.Contains(m.Stderr(), "publication refused") {

@@ -1,8 +1,10 @@
 package vfs
 
 import (
+	"bytes"
 	"context"
 	"hash/crc32"
+	"io"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -280,15 +282,12 @@ func (h *Handle) republishIfMapped() {
 		return
 	}
 	n := h.node
-	if h.mapBaseOK && n.publishedWithin(h.pinned, h.mapSize) {
-		if sum, err := checksumFd(h.pinnedFd, h.mapSize); err == nil && sum == h.mapBase {
-			// No mapping changed a byte S3 has: the bytes there at the
-			// open are as they were, and S3 has none past them (the
-			// rest is published from the data file as usual, mapped
-			// writes and all). Republishing would be a whole upload
-			// for nothing, refused if another host appended meanwhile.
-			return
-		}
+	if h.mapBaseOK && n.mappedNothingPublished(h) {
+		// No mapping changed a byte S3 has (the rest is published from
+		// the data file as usual, mapped writes and all). Republishing
+		// would be a whole upload for nothing, refused as a conflict if
+		// another host appended meanwhile.
+		return
 	}
 	if err := n.republishWhole(context.Background(), h.pinned); err != nil {
 		n.fs.log.Warn("a read-write open read the spool file directly and may have written it through a shared mapping; cannot mark the file for a whole publication", "path", n.Path(), "err", err)
@@ -326,13 +325,50 @@ func (h *Handle) noteMapBase() {
 	}
 }
 
-// publishedWithin: f is still n's data file, laid out as when pinned, and
-// S3 has none of its bytes past size.
-func (n *Node) publishedWithin(f *spool.File, size int64) bool {
+// mappedNothingPublished: no mapping through h changed a byte of its data
+// file that S3 has. The bytes the file had at the open are unchanged
+// (their checksum), and those published during the open are what S3
+// holds at their offsets (read back: another host's appends since do not
+// move them). Any doubt says a mapping may have.
+func (n *Node) mappedNothingPublished(h *Handle) bool {
+	f := h.pinned
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	j := f.Journal()
-	return n.file == f && n.state != stateUnlinked && j.Shift == 0 && j.LocalStart == 0 && j.BaseSize <= size
+	same := n.file == f && n.state != stateUnlinked && j.Shift == 0 && j.LocalStart == 0
+	n.mu.Unlock()
+	if !same {
+		return false
+	}
+	if sum, err := checksumFd(h.pinnedFd, h.mapSize); err != nil || sum != h.mapBase {
+		return false
+	}
+	if j.BaseSize <= h.mapSize {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return n.fs.sameInS3(ctx, j.Key, h.pinnedFd, h.mapSize, j.BaseSize)
+}
+
+// sameInS3: the object at key holds the bytes of the file fd in [from, to).
+func (fs *FS) sameInS3(ctx context.Context, key string, fd int, from, to int64) bool {
+	rc, err := fs.st.Get(ctx, key, from, to-from, "")
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	theirs, local := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := from; off < to; {
+		k := min(int64(len(theirs)), to-off)
+		if _, err := io.ReadFull(rc, theirs[:k]); err != nil {
+			return false
+		}
+		if m, err := syscall.Pread(fd, local[:k], off); err != nil || int64(m) != k || !bytes.Equal(theirs[:k], local[:k]) {
+			return false
+		}
+		off += k
+	}
+	return true
 }
 
 // checksumFd is the CRC-32C of the first size bytes of the file fd (of
