@@ -555,6 +555,20 @@ func modelCases() []modelCase {
 			{ID: 170, Kind: opRemoteAppend, Name: "b", Len: 2},
 		}
 	})
+	add("a truncate below bytes the job published right after a rename whose old key stayed", coreOptions{AllowDelete: true}, func(s *scenario) []op {
+		// As found (TestModel -model.random seed 263024025): the rename's
+		// old key could not be deleted, so the file's job ran at once and
+		// published the log; the truncate below those bytes was refused
+		// (no --allow-overwrite), which the model had not foreseen.
+		return []op{
+			{ID: 309, Kind: opOpen, Slot: 2, Name: "a", Flags: os.O_RDWR | os.O_CREATE},
+			{ID: 310, Kind: opCrash},
+			{ID: 320, Kind: opOpen, Slot: 2, Name: "a", Flags: os.O_WRONLY | os.O_APPEND},
+			{ID: 321, Kind: opWrite, Slot: 2, Len: 109, Refuse: true},
+			{ID: 322, Kind: opRename, Name: "a", To: "d", Refuse: true},
+			{ID: 323, Kind: opTruncate, Slot: 2, Frac: 13, Refuse: true},
+		}
+	})
 	return out
 }
 
