@@ -326,10 +326,10 @@ func (h *Handle) noteMapBase() {
 }
 
 // mappedNothingPublished: no mapping through h changed a byte of its data
-// file that S3 has. The bytes the file had at the open are unchanged
-// (their checksum), and those published during the open are what S3
-// holds at their offsets (read back: another host's appends since do not
-// move them). Any doubt says a mapping may have.
+// file that S3 has: the bytes S3 has are the data file's at their offsets
+// (read back: another host's appends since do not move them). The bytes
+// the file had at the open need no read when their checksum is unchanged
+// (no write at all touched them). Any doubt says a mapping may have.
 func (n *Node) mappedNothingPublished(h *Handle) bool {
 	f := h.pinned
 	n.mu.Lock()
@@ -339,15 +339,16 @@ func (n *Node) mappedNothingPublished(h *Handle) bool {
 	if !same {
 		return false
 	}
-	if sum, err := checksumFd(h.pinnedFd, h.mapSize); err != nil || sum != h.mapBase {
-		return false
+	from := int64(0)
+	if sum, err := checksumFd(h.pinnedFd, h.mapSize); err == nil && sum == h.mapBase {
+		from = min(h.mapSize, j.BaseSize)
 	}
-	if j.BaseSize <= h.mapSize {
+	if j.BaseSize <= from {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return n.fs.sameInS3(ctx, j.Key, h.pinnedFd, h.mapSize, j.BaseSize)
+	return n.fs.sameInS3(ctx, j.Key, h.pinnedFd, from, j.BaseSize)
 }
 
 // sameInS3: the object at key holds the bytes of the file fd in [from, to).

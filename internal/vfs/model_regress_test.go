@@ -569,6 +569,26 @@ func modelCases() []modelCase {
 			{ID: 323, Kind: opTruncate, Slot: 2, Frac: 13, Refuse: true},
 		}
 	})
+	ptAWSDelete := ptAWS
+	ptAWSDelete.AllowDelete = true
+	add("an edit published during a read-write open beside a direct reader is not published whole again at its close", ptAWSDelete, func(s *scenario) []op {
+		// As found (TestModelCompressed -model.random seed 17646306): an
+		// edit in place (published by an fsync) changed the bytes the
+		// file had at the open, so their checksum differed and the close
+		// republished the whole file over another host's append: a
+		// conflict. The bytes S3 has are now read back instead.
+		return []op{
+			{ID: 94, Kind: opRemotePut, Name: "d", Len: 1},
+			{ID: 151, Kind: opOpen, Slot: 1, Name: "d", Flags: os.O_RDONLY},
+			{ID: 152, Kind: opOpen, Slot: 5, Name: "d", Flags: os.O_RDWR},
+			{ID: 154, Kind: opWrite, Slot: 5, Where: 1, Frac: 8, Len: 53},
+			{ID: 155, Kind: opOpen, Slot: 3, Name: "d", Flags: os.O_RDWR | os.O_CREATE | os.O_APPEND},
+			{ID: 157, Kind: opOpen, Slot: 0, Name: "d", Flags: os.O_WRONLY | os.O_APPEND},
+			{ID: 158, Kind: opWrite, Slot: 3, Len: 107},
+			{ID: 160, Kind: opFsync, Slot: 0},
+			{ID: 161, Kind: opRemoteAppend, Name: "d"},
+		}
+	})
 	return out
 }
 
