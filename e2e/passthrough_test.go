@@ -415,103 +415,69 @@ func openDirectReader(t *testing.T, addr, p string) *os.File {
 	return r
 }
 
-// A read-write open beside a reader of the spool file that writes
-// nothing, by write(2) or through a mapping, publishes nothing at its
-// close: another host's change to the object meanwhile stays, and no
-// conflict is reported. Before, such an open was always republished
-// whole (a mapping might have written the file): a whole upload for
-// nothing, refused as a conflict when another host had written.
-func TestPassthroughUnmappedReadWriteOpenPublishesNothing(t *testing.T) {
-	srv, b := setup(t)
-	m, addr := ptMount(t, srv, b, "on", "--upload-interval", "1s", "--allow-overwrite", "--metadata-ttl", "1h")
-	p := filepath.Join(m.Dir, "kept.log")
-	w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WriteString("line one\n"); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	r := openDirectReader(t, addr, p)
-	rw, err := os.OpenFile(p, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	theirs := "line one\nanother host's line\n"
-	srv.Put(t, b, "kept.log", []byte(theirs))
-	if err := rw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	w.Close()
-	m.Unmount(t)
-	if got := string(srv.Get(t, b, "kept.log")); got != theirs {
-		t.Errorf("S3 holds %q, want the other host's %q", got, theirs)
-	}
-	if strings.Contains(m.Stderr(), "publication refused") {
-		t.Errorf("a conflict was reported for an open that changed nothing:\n%s", m.Stderr())
-	}
-}
-
-// A log opened read-write for appending (Python's open('a+')) beside a
-// reader of its spool file, a line appended through it, another host's
-// line appended meanwhile: the close publishes the new line after
-// theirs, not the whole file over theirs (before: a whole publication,
-// refused as a conflict, the line kept in the spool). Also when the
-// line was published before the other host's (fsync): the bytes S3 got
-// during the open are read back and found unchanged.
-func TestPassthroughReadWriteAppendBesideReader(t *testing.T) {
-	for _, fsync := range []bool{false, true} {
-		t.Run(fmt.Sprintf("fsync=%v", fsync), func(t *testing.T) { readWriteAppendBesideReader(t, fsync) })
-	}
-}
-
-func readWriteAppendBesideReader(t *testing.T, fsync bool) {
-	srv, b := setup(t)
-	m, addr := ptMount(t, srv, b, "on", "--upload-interval", "1s", "--allow-overwrite", "--metadata-ttl", "1h")
-	p := filepath.Join(m.Dir, "app.log")
-	w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WriteString("line one\n"); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	r := openDirectReader(t, addr, p)
-	rw, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rw.WriteString("ours\n"); err != nil {
-		t.Fatal(err)
-	}
-	want := "line one\nanother host's line\nours\n"
-	if fsync {
-		if err := rw.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		want = "line one\nours\nanother host's line\n"
-		srv.Put(t, b, "app.log", []byte(want))
-	} else {
-		srv.Put(t, b, "app.log", []byte("line one\nanother host's line\n"))
-	}
-	if err := rw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	w.Close()
-	m.Unmount(t)
-	if got := string(srv.Get(t, b, "app.log")); got != want {
-		t.Errorf("S3 holds %q, want %q", got, want)
-	}
-	if strings.Contains(m.Stderr(), "publication refused") {
-		t.Errorf("a conflict was reported:\n%s", m.Stderr())
+// A read-write open beside a reader of the spool file (Python's
+// open('a+') beside `tail -f`), another host's line appended meanwhile:
+// its close publishes what it wrote after theirs, or nothing if it wrote
+// nothing, not the whole file over theirs. Before, every such open was
+// published whole (a shared mapping might have written the spool file):
+// a whole upload, refused as a conflict, the open's lines kept in the
+// spool. When its line was published before the other host's (fsync),
+// the bytes S3 got during the open are read back and found unchanged.
+func TestPassthroughReadWriteOpenBesideReader(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		flags        int
+		line         string
+		fsync        bool
+		theirs, want string
+	}{
+		{"nothing written", os.O_RDWR, "", false, "line one\nanother host's line\n", "line one\nanother host's line\n"},
+		{"appended", os.O_RDWR | os.O_APPEND, "ours\n", false, "line one\nanother host's line\n", "line one\nanother host's line\nours\n"},
+		{"appended, fsync", os.O_RDWR | os.O_APPEND, "ours\n", true, "line one\nours\nanother host's line\n", "line one\nours\nanother host's line\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv, b := setup(t)
+			m, addr := ptMount(t, srv, b, "on", "--upload-interval", "1s", "--allow-overwrite", "--metadata-ttl", "1h")
+			p := filepath.Join(m.Dir, "app.log")
+			w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.WriteString("line one\n"); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			r := openDirectReader(t, addr, p)
+			rw, err := os.OpenFile(p, c.flags, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.line != "" {
+				if _, err := rw.WriteString(c.line); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.fsync {
+				if err := rw.Sync(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			srv.Put(t, b, "app.log", []byte(c.theirs))
+			if err := rw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			w.Close()
+			m.Unmount(t)
+			if got := string(srv.Get(t, b, "app.log")); got != c.want {
+				t.Errorf("S3 holds %q, want %q", got, c.want)
+			}
+			if strings.Contains(m.Stderr(), "publication refused") {
+				t.Errorf("a conflict was reported:\n%s", m.Stderr())
+			}
+		})
 	}
 }
 
