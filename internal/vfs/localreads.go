@@ -303,8 +303,8 @@ func (h *Handle) mayMap() bool {
 }
 
 // noteMapBase takes the size of the data file a new handle that may map
-// it names, and the checksum of those bytes: if at release they are the
-// same and S3 has none past them, no mapping changed a byte S3 has.
+// it names, and the checksum of those bytes: if they are the same at
+// release, S3 need not be asked about them (mappedNothingPublished).
 // Before the kernel has the handle, so before any mapping (n.wmu held: no
 // write changes the file meanwhile). A pinned data file holds every byte
 // of the file at its offset.
