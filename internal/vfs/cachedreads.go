@@ -116,8 +116,8 @@ func sameFileSystem(a, b string) bool {
 // conditional on etag): S3 is asked first.
 func (fs *FS) takeCached(ctx context.Context, n *Node, size int64, etag string, current bool) bool {
 	n.mu.Lock()
-	b := n.ws().cached
-	ok := b != nil && b.spool == nil && n.file == nil && n.ws().ioLocal > 0 && b.etag == etag && n.state == stateInS3 && n.size == size
+	b := n.cacheReadLocked(etag, size)
+	ok := b != nil && n.file == nil && n.state == stateInS3
 	var j spool.Journal
 	if ok {
 		j = spool.Journal{Key: fs.key(n.path), Kind: spool.KindAppend, Exists: true, BaseSize: size, BaseETag: etag, Size: size}
@@ -169,10 +169,9 @@ func (fs *FS) spoolCacheFile(n *Node, b *cacheBacking, j spool.Journal) bool {
 // n's job token and n.wmu: nothing publishes from rec meanwhile.
 func (fs *FS) cachedRecord(n *Node, rec *spool.File) {
 	n.mu.Lock()
-	b := n.ws().cached
 	j := rec.Journal()
-	ok := n.file == rec && b != nil && b.spool == nil && n.ws().ioLocal > 0 && b.etag == j.BaseETag &&
-		n.size == j.Size && j.Kind == spool.KindAppend && j.LocalStart == j.Size && j.BaseSize == j.Size
+	b := n.cacheReadLocked(j.BaseETag, j.Size)
+	ok := n.file == rec && b != nil && j.Kind == spool.KindAppend && j.LocalStart == j.Size && j.BaseSize == j.Size
 	n.mu.Unlock()
 	if !ok {
 		return
@@ -181,6 +180,17 @@ func (fs *FS) cachedRecord(n *Node, rec *spool.File) {
 	if fs.spoolCacheFile(n, b, j) {
 		rec.Remove()
 	}
+}
+
+// cacheReadLocked is the cache file the kernel reads for n's opens when
+// it holds the object version (etag, size) and no spool file took it yet
+// (takeCached, cachedRecord), or nil (n.mu held).
+func (n *Node) cacheReadLocked(etag string, size int64) *cacheBacking {
+	b := n.ws().cached
+	if b == nil || b.spool != nil || n.ws().ioLocal == 0 || b.etag != etag || n.size != size {
+		return nil
+	}
+	return b
 }
 
 // pinCached pins the cache file of n's object for a read-only open that

@@ -462,7 +462,7 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 		// Also a file this host published after S3 was asked: the
 		// listing may predate its first object, and its spool file be
 		// let go since (a new file's publication racing the listing).
-		keep := (n.hasLocalState() || now.Before(n.changedAtLocked())) && n.state != stateUnlinked
+		keep := n.heldSinceLocked(now) && n.state != stateUnlinked
 		n.mu.Unlock()
 		if keep {
 			local = append(local, DirEntry{Name: name, Node: n})
@@ -533,6 +533,10 @@ func (n *Node) isRemote(etag string) bool {
 func (n *Node) heldSince(asked time.Time) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.heldSinceLocked(asked)
+}
+
+func (n *Node) heldSinceLocked(asked time.Time) bool {
 	return n.hasLocalState() || asked.Before(n.changedAtLocked())
 }
 

@@ -134,9 +134,11 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
 // put stores data as key's new version with meta's tag and attributes.
 // Callers hold s.mu.
 func (s *Store) put(key string, data []byte, parts int, multipart bool, meta s3store.Cond) *object {
-	etag := s.newETag(key, parts, multipart)
+	var etag string
 	if s.contentETags && !multipart {
 		etag = fmt.Sprintf(`"%x"`, md5.Sum(data))
+	} else {
+		etag = s.newETag(key, parts, multipart)
 	}
 	o := &object{data: data, etag: etag, modified: now(), parts: parts, tag: meta.Tag}
 	if meta.Attrs != nil {
