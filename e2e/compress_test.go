@@ -576,6 +576,51 @@ func mustRead(t *testing.T, p string) []byte {
 	return b
 }
 
+// The same rename, the mount then SIGKILLed while deletes are still
+// refused: after the remount S3 holds app.log.1 in both forms and only the
+// spool's journal says which object is the file's. Before, the remounted
+// view took the globs' form: a HEAD found the wrong one and a reader of
+// app.log.1 got ESTALE ("object changed while open") or its bytes.
+func TestCompressRenameOverTheOtherFormKilled(t *testing.T) {
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			srv := testenv.StartServer(t)
+			b := srv.NewBucket(t)
+			srv.Put(t, b, "app.log.1", []byte("an old plain line, longer than the log\n"))
+			spoolDir := t.TempDir()
+			opts := []string{"--spool-dir", spoolDir, "--allow-delete", "--upload-interval", "1s", "--close-delay", "200ms", "--compress", c.name}
+			m, p := mountVia(t, srv, b, opts...)
+			log := filepath.Join(m.Dir, "app.log")
+			bash(t, fmt.Sprintf(`for i in $(seq 1 3); do echo "A-$i" >> %[1]q; done; sync %[1]q`, log))
+			p.SetRefuseDeletes(true)
+			bash(t, fmt.Sprintf(`mv %[1]q %[1]q.1`, log))
+			m.Kill(t)
+			if keys := srv.Keys(t, b, ""); len(keys) != 3 {
+				t.Fatalf("premise: S3 holds %q after the rename with deletes refused, want app.log%s, app.log.1 and app.log.1%s", keys, c.ext, c.ext)
+			}
+			m2 := testenv.MountBinary(t, p.URL, srv, b, opts...)
+			defer func() {
+				if t.Failed() {
+					t.Logf("mount log:\n%s", m2.Stderr())
+				}
+			}()
+			want := "A-1\nA-2\nA-3\n"
+			got := bash(t, fmt.Sprintf(`cat %[1]q 2>&1; stat -c %%s %[1]q 2>&1; ls %[2]q`, filepath.Join(m2.Dir, "app.log.1"), m2.Dir))
+			if wantOut := want + fmt.Sprintf("%d\napp.log.1\n", len(want)); got != wantOut {
+				t.Errorf("after the remount: cat, stat -c %%s and ls said %q, want %q", got, wantOut)
+			}
+			p.SetRefuseDeletes(false)
+			if !waitUntil(time.Minute, func() bool { return len(srv.Keys(t, b, "")) == 1 }) {
+				t.Errorf("S3 holds %q a minute after deletes work again, want only app.log.1%s", srv.Keys(t, b, ""), c.ext)
+			}
+			m2.Unmount(t)
+			if got, err := unpack(t, c.tool, srv.Get(t, b, "app.log.1"+c.ext)); err != nil || string(got) != want {
+				t.Errorf("S3 app.log.1%s holds %q (%v), want %q", c.ext, got, err, want)
+			}
+		})
+	}
+}
+
 // logrotate's rename of a compressed log onto a name a host without
 // --compress wrote plain (app.log -> app.log.1 over the plain app.log.1),
 // on a bucket that refuses deletes: the rename succeeds, the mount shows

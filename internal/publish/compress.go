@@ -73,21 +73,65 @@ func (p *Publisher) FormAfterRename(oldKey, newKey string) spool.Form {
 }
 
 // KeepForm tells the store view the form j's file was given before it
-// had its key (nothing when it is in S3: its object's form rules).
+// had its key (nothing when it is in S3: its object's form rules), or
+// that S3 holds its name in both forms, the other a rename's leftover
+// whose delete is due: only the journal tells which object is the file's
+// (after a crash the view knows nothing, and a HEAD of the name's form
+// by the globs would find the leftover).
 func (p *Publisher) KeepForm(j spool.Journal) {
 	z, ok := p.st.(Compressing)
-	if !ok || j.Form == spool.FormByName || j.Exists {
+	if !ok {
+		return
+	}
+	if compressed, left := leftOtherForm(j); left {
+		z.Keep(j.Key, compressed)
+		return
+	}
+	if j.Form == spool.FormByName || j.Exists {
 		return
 	}
 	z.Keep(j.Key, j.Form == spool.FormCompressed)
 }
 
 // formPublished: once j's file is in S3 its object tells its form, which
-// the view need not keep any more.
+// the view need not keep any more (unless a leftover of the other form
+// still holds the name too).
 func (p *Publisher) formPublished(j spool.Journal) {
+	if _, left := leftOtherForm(j); left {
+		return
+	}
 	if z, ok := p.st.(Compressing); ok && j.Form != spool.FormByName && j.Exists {
 		z.Unkeep(j.Key, true)
 	}
+}
+
+// leftFormGone: the leftover of the other form that held j's name beside
+// its file was deleted (before: the journal then; after: now): the file's
+// object alone tells its form from here on.
+func (p *Publisher) leftFormGone(before, after spool.Journal) {
+	z, ok := p.st.(Compressing)
+	if !ok {
+		return
+	}
+	if _, was := leftOtherForm(before); !was {
+		return
+	}
+	if _, still := leftOtherForm(after); !still {
+		z.Unkeep(after.Key, true)
+	}
+}
+
+// leftOtherForm reports whether j's file replaced an object of its own
+// name in the other form whose delete is still due (a rename of a plain
+// file over a compressed one, or the reverse: replacedLeft), and then
+// whether the file itself is stored compressed (the leftover is plain).
+func leftOtherForm(j spool.Journal) (compressed, left bool) {
+	for _, k := range j.LeftKeys {
+		if k.Key == j.Key && k.Object != "" {
+			return k.Object == k.Key, true
+		}
+	}
+	return false, false
 }
 
 // ForgetForm: no file has key's name any more (an unpublished file

@@ -66,7 +66,11 @@ func (p *Publisher) deleteLeftKeys(ctx context.Context, f *spool.File) error {
 	if len(still) == len(j.LeftKeys) {
 		return nil
 	}
-	return f.Update(func(jj *spool.Journal) { jj.LeftKeys = still })
+	if err := f.Update(func(jj *spool.Journal) { jj.LeftKeys = still }); err != nil {
+		return err
+	}
+	p.leftFormGone(j, f.Journal())
+	return nil
 }
 
 // deleteLeftKey deletes one of LeftKeys: an old key as deleteLeft does,
@@ -100,9 +104,13 @@ func (p *Publisher) replacedLeft(f *spool.File, key string, left *s3store.LeftOb
 	if f == nil {
 		return nil
 	}
-	return f.Update(func(j *spool.Journal) {
+	err := f.Update(func(j *spool.Journal) {
 		j.LeftKeys = append(slices.Clip(j.LeftKeys), spool.LeftKey{Key: key, ETag: left.ETag, Object: left.Object})
 	})
+	if err == nil {
+		p.KeepForm(f.Journal()) // S3 holds the name in both forms meanwhile
+	}
+	return err
 }
 
 // HandOnOldKey lets f be renamed again while the old key of its last
