@@ -2,6 +2,7 @@ package memstore_test
 
 import (
 	"bytes"
+	"crypto/md5"
 	"errors"
 	"fmt"
 	"strings"
@@ -41,6 +42,50 @@ func TestContentETags(t *testing.T) {
 	x.SetContentETags(true)
 	if x.PutObject("k", nil) == x.PutObject("k", nil) {
 		t.Fatal("S3 Express ETags repeat: they are not MD5s")
+	}
+}
+
+// A multipart upload's ETag, with SetContentETags, is AWS's: the MD5 of
+// its parts' MD5s and their count. The same parts give the same ETag on
+// any key; the same bytes split otherwise do not.
+func TestContentETagsMultipart(t *testing.T) {
+	st := memstore.New("b")
+	st.SetContentETags(true)
+	big := bytes.Repeat([]byte("x"), s3store.MinPartSize)
+	upload := func(key string, parts ...[]byte) string {
+		t.Helper()
+		id, err := st.CreateMultipart(bg, key, s3store.Cond{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var done []s3store.Part
+		for i, p := range parts {
+			pt, err := st.UploadPart(bg, key, id, int32(i+1), bytes.NewReader(p), int64(len(p)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = append(done, pt)
+		}
+		info, err := st.CompleteMultipart(bg, key, id, done, s3store.Cond{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.ETag
+	}
+	a := upload("k1", big, []byte("tail"))
+	if b := upload("k2", big, []byte("tail")); b != a {
+		t.Fatalf("the same parts have ETags %s and %s", a, b)
+	}
+	p1, p2 := md5.Sum(big), md5.Sum([]byte("tail"))
+	if want := fmt.Sprintf(`"%x-2"`, md5.Sum(append(p1[:], p2[:]...))); a != want {
+		t.Fatalf("ETag %s, want AWS's %s", a, want)
+	}
+	whole := append(append([]byte{}, big...), "tail"...)
+	if c := upload("k3", whole); c == a {
+		t.Fatalf("one part of the same bytes has the two parts' ETag %s", c)
+	}
+	if h, err := st.Head(bg, "k1"); err != nil || h.ETag != a {
+		t.Fatalf("HEAD: %+v, %v; want ETag %s", h, err, a)
 	}
 }
 

@@ -147,6 +147,16 @@ func (s *Store) CompleteMultipart(ctx context.Context, key, uploadID string, par
 			data = append(data, u.parts[p.Number].data...)
 		}
 		o := s.put(key, data, len(parts), true, u.meta)
+		if s.contentETags {
+			// AWS's: the MD5 of the parts' MD5s, and their count. The
+			// same parts in the same order repeat it.
+			sums := make([]byte, 0, md5.Size*len(parts))
+			for _, p := range parts {
+				sum := md5.Sum(u.parts[p.Number].data)
+				sums = append(sums, sum[:]...)
+			}
+			o.etag = fmt.Sprintf(`"%x-%d"`, md5.Sum(sums), len(parts))
+		}
 		delete(s.uploads, uploadID)
 		info = s3store.ObjectInfo{Key: key, Size: -1, ETag: o.etag}
 		return nil

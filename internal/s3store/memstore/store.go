@@ -107,10 +107,11 @@ func (s *Store) count(op string, f func(*s3store.OpStats)) {
 }
 
 // SetContentETags makes the ETag of every later single-part write (a
-// PutObject, a CopyObject) the MD5 of its bytes, as AWS S3 gives it: the
-// same bytes written twice, or copied to another key, have one ETag, so
-// an ETag no longer names one write. Off by default, and on S3 Express
-// (whose ETags are not MD5s).
+// PutObject, a CopyObject) the MD5 of its bytes, and of a multipart
+// upload the MD5 of its parts' MD5s with their count, as AWS S3 gives
+// them: the same bytes written twice, or copied to another key, have one
+// ETag, so an ETag no longer names one write. Off by default, and on S3
+// Express (whose ETags are not MD5s).
 func (s *Store) SetContentETags(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
