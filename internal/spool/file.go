@@ -149,6 +149,29 @@ type Journal struct {
 	// Unlinked: the file was unlinked while open. It is never published;
 	// recovery deletes it.
 	Unlinked bool `json:"unlinked,omitempty"`
+	// MapCheck: logical bytes of the data file in [From, To) may have
+	// been written past the daemon (a read-write open that named the data
+	// file as its backing file may have mapped it shared and writable),
+	// and those S3 has may now differ from the file's. Before the file's
+	// next publication, its job reads them back from S3: the same, the
+	// file publishes as usual; different, it is published whole. Kept
+	// here so that a crash before that look leaves it due.
+	MapCheck *MapCheck `json:"map_check,omitempty"`
+}
+
+// MapCheck is a range of a file's logical offsets to compare with S3
+// (Journal.MapCheck).
+type MapCheck struct {
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
+}
+
+// Merged is the range covering c and [from, to) (c may be nil).
+func (c *MapCheck) Merged(from, to int64) *MapCheck {
+	if c == nil {
+		return &MapCheck{From: from, To: to}
+	}
+	return &MapCheck{From: min(c.From, from), To: max(c.To, to)}
 }
 
 // UploadWindow is when an upload a lost answer left was initiated.

@@ -81,6 +81,11 @@ func TestDamagedJournalIsSetAside(t *testing.T) {
 		{"append data shorter than the journal", `{"key":"logs/a","kind":"append","shift":5,"local_start":5,"size":100}`, nil},
 		{"no data file", `{"key":"logs/a","kind":"whole","dirty":true,"size":10}`, []byte{}},
 		{"journal over 64 KiB", `{"key":"logs/a","kind":"whole","size":10,"conflict":"` + strings.Repeat("c", 70<<10) + `"}`, nil},
+		{"map check empty", `{"key":"logs/a","kind":"append","size":10,"map_check":{"from":4,"to":4}}`, nil},
+		{"map check backwards", `{"key":"logs/a","kind":"append","size":10,"map_check":{"from":8,"to":4}}`, nil},
+		{"map check negative", `{"key":"logs/a","kind":"append","size":10,"map_check":{"from":-1,"to":4}}`, nil},
+		{"map check absurd", `{"key":"logs/a","kind":"append","size":10,"map_check":{"from":0,"to":9007199254740993}}`, nil},
+		{"map check not an object", `{"key":"logs/a","kind":"append","size":10,"map_check":[0,4]}`, nil},
 		{"unlinked, key outside", `{"key":"other/victim","kind":"whole","size":10,"exists":true,"base_etag":"\"e\"","unlinked":true}`, nil},
 	}
 	for _, c := range cases {
@@ -163,6 +168,9 @@ func TestValidJournalsAreRecovered(t *testing.T) {
 		{"unknown field", `{"key":"logs/a","kind":"whole","size":10,"from_the_future":1}`, 10},
 		{"multi-byte key", `{"key":"logs/été/日誌.log","kind":"append","size":10}`, 10},
 		{"express", `{"key":"logs/a","kind":"append","size":10,"express_parts":10000,"created":1767225600000000000}`, 10},
+		// S3's bytes to compare after a read-write open beside a direct
+		// reader (its To past the size: the file was cut since).
+		{"map check", `{"key":"logs/a","kind":"append","exists":true,"base_size":6,"base_etag":"\"e\"","size":10,"map_check":{"from":0,"to":12}}`, 10},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -260,5 +268,40 @@ func TestClaimOfEarlierVersionReadsAsReplaced(t *testing.T) {
 		if j.Base != c.base || j.Dirty != c.dirty {
 			t.Errorf("%s: base %q dirty %v, want %q %v", c.whatItWas, j.Base, j.Dirty, c.base, c.dirty)
 		}
+	}
+}
+
+// A map check (S3's bytes to compare, publish/mapped.go) survives a crash
+// and goes once cleared; journals without one (every earlier version's)
+// recover with none.
+func TestMapCheckIsJournaled(t *testing.T) {
+	dir := spoolDirOf(t, testIdentity)
+	s, _ := open(t, dir, Options{})
+	f, err := s.Create(Journal{Key: "a.log", Kind: KindAppend, Exists: true, BaseSize: 4, BaseETag: `"e"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, f, []byte("one\nours\n"), 0)
+	if err := f.Update(func(j *Journal) { j.MapCheck = j.MapCheck.Merged(4, 9) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Update(func(j *Journal) { j.MapCheck = j.MapCheck.Merged(0, 6) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	got, log := recovered(t, dir)
+	if len(got) != 1 || got[0].MapCheck == nil || *got[0].MapCheck != (MapCheck{From: 0, To: 9}) {
+		t.Fatalf("recovered %+v, want its map check [0, 9)\n%s", got, log)
+	}
+	s, left := open(t, dir, Options{})
+	if err := left[0].Update(func(j *Journal) { j.MapCheck = nil }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got, log := recovered(t, dir); len(got) != 1 || got[0].MapCheck != nil {
+		t.Fatalf("recovered %+v after the check was cleared\n%s", got, log)
+	}
+	if j, err := decodeJournal([]byte(`{"key":"a.log","kind":"append","size":3}`)); err != nil || j.MapCheck != nil {
+		t.Fatalf("a journal without map_check: %+v, %v", j, err)
 	}
 }
