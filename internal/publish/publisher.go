@@ -101,6 +101,12 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 		_ = f.Sync()
 	}
 	start := time.Now()
+	// Bytes S3 has that a shared mapping may have changed are compared
+	// first: a rebase or a punch would take them out of the spool.
+	if err := p.checkMapped(ctx, f); err != nil {
+		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
+		return res, err
+	}
 	// The form of a file not yet in S3 (renamed before its first
 	// publication) is told to the view before anything below asks it.
 	p.KeepForm(f.Journal())
@@ -190,6 +196,10 @@ func (p *Publisher) publishRetrying(ctx context.Context, f *spool.File, t File, 
 			f.Update(func(j *spool.Journal) { j.Conflict = msg })
 			p.log.Error("publication refused: another writer changed the object", "key", j.Key, "spool_file", f.DataPath(), "errno", "EIO")
 			return fmt.Errorf("%w: %v", ErrGaveUp, err)
+		}
+		if rerr := p.checkMapped(ctx, f); rerr != nil {
+			err = rerr // recorded during the publication: before the punch
+			break
 		}
 		if rerr := p.rebase(ctx, f, t); rerr != nil {
 			err = rerr
@@ -314,7 +324,8 @@ func (p *Publisher) record(f *spool.File, t File, j spool.Journal, nb Base) erro
 	// again in the other form: the look is still to come).
 	if (nb.Size >= s3store.MinPartSize && check == "") || pressure {
 		jj := f.Journal()
-		if jj.LocalStart < nb.Size {
+		// (Not bytes still to compare with S3: mapped.go.)
+		if jj.LocalStart < nb.Size && jj.MapCheck == nil {
 			_ = f.Punch(jj.LocalStart, nb.Size-jj.LocalStart)
 		}
 	}
@@ -371,6 +382,13 @@ func (p *Publisher) rebase(ctx context.Context, f *spool.File, t File) error {
 // again over the settled object (its bytes may have changed since).
 func (p *Publisher) Settle(ctx context.Context, f *spool.File, t File, unchanged bool) (did bool, err error) {
 	j := f.Journal()
+	if j.MapCheck != nil && (j.PendingTag != "" || j.Pending > j.BaseSize) {
+		// Settling may free or move the bytes the check compares.
+		if err := p.checkMapped(ctx, f); err != nil {
+			return false, err
+		}
+		j = f.Journal()
+	}
 	if p.express != nil && j.Kind == spool.KindAppend && j.Exists && j.BaseSize > 0 {
 		// Express appends keep the object's first tag: a lost append is
 		// told by its bytes (AlreadyOurs).
@@ -460,6 +478,10 @@ func (p *Publisher) AlreadyOurs(ctx context.Context, f *spool.File, t File) erro
 	if j.Pending <= j.BaseSize {
 		return nil // nothing was in flight
 	}
+	if err := p.checkMapped(ctx, f); err != nil {
+		return err // before our bytes' offsets move
+	}
+	j = f.Journal()
 	info, theirs, err := p.bytesAfterBase(ctx, j)
 	if err != nil || theirs == nil {
 		return err

@@ -29,8 +29,11 @@
 //	(writeState.job)  truncate of the file at a time          file's job token
 //	writeState.wmu    the spool file's bytes and journal      S3 requests of a whole-file
 //	                  offsets against other writers;          publication, rebase, copy-in
-//	                  n.file replacement (relocate)           (close is atomic); never a
-//	                                                          wait for buffer space
+//	                  n.file replacement (relocate)           (close is atomic), a lost
+//	                                                          answer's settling (and the
+//	                                                          look at mapped bytes before
+//	                                                          it: publish/mapped.go);
+//	                                                          never a wait for buffer space
 //	Publisher.deleteMu a key's deletes and takeovers of an    its HEAD and DELETE, a
 //	                  object a rename left (striped;          takeover's HEAD; only
 //	                  publish/move.go)                        spool locks under it

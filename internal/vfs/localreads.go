@@ -1,10 +1,7 @@
 package vfs
 
 import (
-	"bytes"
-	"context"
 	"hash/crc32"
-	"io"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -265,46 +262,69 @@ func (n *Node) releaseIOLocked(h *Handle) (unpin func()) {
 // must not be replaced (n.mu held).
 func (n *Node) readLocallyLocked() bool { return n.ws().ioLocal > 0 }
 
-// republishIfMapped: a read-write open that named the spool's data file
+// noteMapped: a read-write open that named the spool's data file
 // (IOLocalWriter) may have mapped it shared and writable, and such writes
 // reach the data file without this package seeing them (its read() and
-// write() do reach it: direct I/O). Before it lets go of the data file,
-// the file is made a whole-file edit, published from the spool (which
-// holds every byte while pinned), so S3 never keeps other bytes than the
-// mount showed. One whole publication per such open: logrotate's
-// copytruncate, the usual one, has just emptied the file.
+// write() do reach it: direct I/O). Bytes past what S3 has are published
+// from the data file as usual, mapped writes and all; bytes S3 has that
+// may have changed are recorded in the journal (spool.MapCheck), and the
+// file's job reads them back from S3 before its next publication: the
+// file is published whole only if they differ (publish.checkMapped). So
+// S3 never keeps other bytes than the mount showed, a failed read is
+// retried as any failed publication, and a crash before the look leaves
+// it due. No S3 request here: the last close never waits for S3.
 //
 // Without --allow-overwrite published bytes are never replaced (an edit in
 // place is refused with EPERM), and a mapping cannot be refused: such
 // writes to published bytes stay local (docs/DIFFERENCES.md).
-func (h *Handle) republishIfMapped() {
+func (h *Handle) noteMapped() {
 	if !h.mayMap() {
 		return
 	}
 	n := h.node
-	if h.mapBaseOK && n.mappedNothingPublished(h) {
-		// No mapping changed a byte S3 has (the rest is published from
-		// the data file as usual, mapped writes and all). Republishing
-		// would be a whole upload for nothing, refused as a conflict if
-		// another host appended meanwhile.
+	f := h.pinned
+	n.mu.Lock()
+	same := n.file == f && n.state != stateUnlinked
+	n.mu.Unlock()
+	if !same {
+		return // unlinked or replaced: nothing of f is published any more
+	}
+	j := f.Journal()
+	// The bytes the file had at the open need no look when their checksum
+	// is unchanged (no write at all touched them) and S3 had them then.
+	from := int64(0)
+	if h.mapBaseOK {
+		if sum, err := checksumFd(h.pinnedFd, h.mapSize); err == nil && sum == h.mapBase {
+			from = min(h.mapSize, h.mapPublished)
+		}
+	}
+	// Up to the file's size: a publication in flight (PendingTag) may
+	// have read bytes a mapping changed after.
+	to := j.Size
+	if from >= to || from >= j.BaseSize && j.PendingTag == "" {
+		return // S3 has none of the bytes that may have changed
+	}
+	if err := f.Update(func(jj *spool.Journal) { jj.MapCheck = jj.MapCheck.Merged(from, to) }); err != nil {
+		n.fs.log.Warn("a read-write open read the spool file directly and may have written it through a shared mapping; cannot record that S3's bytes are to be compared", "path", n.Path(), "err", err)
 		return
 	}
-	if err := n.republishWhole(context.Background(), h.pinned); err != nil {
-		n.fs.log.Warn("a read-write open read the spool file directly and may have written it through a shared mapping; cannot mark the file for a whole publication", "path", n.Path(), "err", err)
-		return
+	n.mu.Lock()
+	if n.ws().dirtySince.IsZero() {
+		n.ws().dirtySince = time.Now()
 	}
+	n.mu.Unlock()
 	n.ws().job.Now()
 }
 
 // mayMap: h may have written its data file through a shared mapping
-// (republishIfMapped).
+// (noteMapped).
 func (h *Handle) mayMap() bool {
 	return h.io == IOLocalWriter && h.flags&syscall.O_ACCMODE == os.O_RDWR && h.pinned != nil && h.node.fs.opt.AllowOverwrite
 }
 
 // noteMapBase takes the size of the data file a new handle that may map
-// it names, and the checksum of those bytes: if they are the same at
-// release, S3 need not be asked about them (mappedNothingPublished).
+// it names, the checksum of those bytes and how many of them S3 has: if
+// the bytes are the same at release, S3's need no look (noteMapped).
 // Before the kernel has the handle, so before any mapping (n.wmu held: no
 // write changes the file meanwhile). A pinned data file holds every byte
 // of the file at its offset.
@@ -315,61 +335,20 @@ func (h *Handle) noteMapBase() {
 	n := h.node
 	n.mu.Lock()
 	same := n.file == h.pinned && n.state != stateUnlinked
-	size := h.pinned.Journal().Size
+	j := h.pinned.Journal()
 	n.mu.Unlock()
 	if !same {
 		return
 	}
-	if sum, err := checksumFd(h.pinnedFd, size); err == nil {
-		h.mapSize, h.mapBase, h.mapBaseOK = size, sum, true
-	}
-}
-
-// mappedNothingPublished: no mapping through h changed a byte of its data
-// file that S3 has: the bytes S3 has are the data file's at their offsets
-// (read back: another host's appends since do not move them). The bytes
-// the file had at the open need no read when their checksum is unchanged
-// (no write at all touched them). Any doubt says a mapping may have.
-func (n *Node) mappedNothingPublished(h *Handle) bool {
-	f := h.pinned
-	n.mu.Lock()
-	j := f.Journal()
-	same := n.file == f && n.state != stateUnlinked && j.Shift == 0 && j.LocalStart == 0
-	n.mu.Unlock()
-	if !same {
-		return false
-	}
-	from := int64(0)
-	if sum, err := checksumFd(h.pinnedFd, h.mapSize); err == nil && sum == h.mapBase {
-		from = min(h.mapSize, j.BaseSize)
-	}
-	if j.BaseSize <= from {
-		return true
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	return n.fs.sameInS3(ctx, j.Key, h.pinnedFd, from, j.BaseSize)
-}
-
-// sameInS3: the object at key holds the bytes of the file fd in [from, to).
-func (fs *FS) sameInS3(ctx context.Context, key string, fd int, from, to int64) bool {
-	rc, err := fs.st.Get(ctx, key, from, to-from, "")
-	if err != nil {
-		return false
-	}
-	defer rc.Close()
-	theirs, local := make([]byte, 1<<20), make([]byte, 1<<20)
-	for off := from; off < to; {
-		k := min(int64(len(theirs)), to-off)
-		if _, err := io.ReadFull(rc, theirs[:k]); err != nil {
-			return false
+	if sum, err := checksumFd(h.pinnedFd, j.Size); err == nil {
+		h.mapSize, h.mapBase, h.mapBaseOK = j.Size, sum, true
+		h.mapPublished = j.BaseSize
+		if j.PendingTag != "" && j.Kind == spool.KindWhole {
+			// A whole publication in flight reads every byte after
+			// the open. (An append's reads only those past BaseSize.)
+			h.mapPublished = 0
 		}
-		if m, err := syscall.Pread(fd, local[:k], off); err != nil || int64(m) != k || !bytes.Equal(theirs[:k], local[:k]) {
-			return false
-		}
-		off += k
 	}
-	return true
 }
 
 // checksumFd is the CRC-32C of the first size bytes of the file fd (of
@@ -395,28 +374,3 @@ func checksumFd(fd int, size int64) (uint32, error) {
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// republishWhole marks f, still n's pinned data file, for a whole
-// publication.
-func (n *Node) republishWhole(ctx context.Context, f *spool.File) error {
-	return n.quiet(ctx, func() error {
-		n.mu.Lock()
-		same := n.file == f && n.state != stateUnlinked
-		n.mu.Unlock()
-		if !same {
-			return nil // unlinked or replaced: nothing of f is published any more
-		}
-		if err := n.makeWhole(ctx); err != nil {
-			return err
-		}
-		if err := f.Update(func(j *spool.Journal) { j.Dirty = true }); err != nil {
-			return err
-		}
-		n.mu.Lock()
-		if n.ws().dirtySince.IsZero() {
-			n.ws().dirtySince = time.Now()
-		}
-		n.mu.Unlock()
-		return nil
-	})
-}

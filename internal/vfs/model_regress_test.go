@@ -6,6 +6,7 @@ package vfs
 
 import (
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/s3mount/s3mount/internal/compress"
@@ -588,6 +589,31 @@ func modelCases() []modelCase {
 			{ID: 160, Kind: opFsync, Slot: 0},
 			{ID: 161, Kind: opRemoteAppend, Name: "d"},
 		}
+	})
+	// As found (TestModel -model.seed=128268316, once the case above was
+	// fixed): as that case, with S3 failing at the close.
+	closedWhileS3Fails := []op{
+		{ID: 81, Kind: opRemotePut, Name: "b", Len: 6},
+		{ID: 159, Kind: opOpen, Slot: 2, Name: "b", Flags: os.O_RDONLY},
+		{ID: 160, Kind: opOpen, Slot: 3, Name: "b", Flags: os.O_RDWR | os.O_APPEND},
+		{ID: 166, Kind: opWrite, Slot: 3, Len: 33},
+		{ID: 167, Kind: opRaceTick, Name: "c", Nth: 3, Faults: 3},
+		{ID: 170, Kind: opRemoteAppend, Name: "b", Len: 3},
+		{ID: 171, Kind: opClose, Slot: 3, Faults: 1},
+	}
+	add("a read-write log open beside a direct reader whose close cannot read S3 back is not published whole", ptAWS, func(s *scenario) []op {
+		// The bytes S3 has could not be read back at the close, so it
+		// republished the whole file, refused as a conflict after
+		// another host's append (EIO, the lines kept in the spool). The
+		// look is now the job's, retried while S3 fails.
+		return closedWhileS3Fails
+	})
+	add("a crash after a read-write log open beside a direct reader closed, S3 failing at its close", ptAWS, func(s *scenario) []op {
+		// The look at S3's bytes is in the journal: the next mount takes
+		// it (the bytes are unchanged) and publishes the log after the
+		// other host's line; before, the close had made the file a whole
+		// edit, published whole by the next mount: a conflict.
+		return append(slices.Clip(closedWhileS3Fails), op{ID: 172, Kind: opCrash})
 	})
 	return out
 }

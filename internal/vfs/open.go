@@ -39,12 +39,14 @@ type Handle struct {
 	cacheFile bool        // it names the node's cache file (writeState.cached) instead
 	pinnedFd  int
 	unsettled atomic.Bool // IODirect, no request seen on it yet (settled)
-	// mapSize, mapBase: the size of the data file a read-write
-	// IOLocalWriter open names and the checksum of those bytes, taken at
-	// the open (republishIfMapped). Set before the kernel has the handle.
-	mapSize   int64
-	mapBase   uint32
-	mapBaseOK bool
+	// mapSize, mapBase, mapPublished: the size of the data file a
+	// read-write IOLocalWriter open names, the checksum of those bytes
+	// and how many of them S3 had, taken at the open (noteMapped). Set
+	// before the kernel has the handle.
+	mapSize      int64
+	mapBase      uint32
+	mapBaseOK    bool
+	mapPublished int64
 }
 
 // Node is the file the handle is open on.
@@ -493,7 +495,7 @@ func (h *Handle) Release() {
 		h.reader = nil
 	}
 	h.mu.Unlock()
-	h.republishIfMapped()
+	h.noteMapped()
 	n.mu.Lock()
 	if unpin := n.releaseIOLocked(h); unpin != nil {
 		defer unpin() // after n.mu: it may close the cache file
@@ -529,6 +531,9 @@ func (n *Node) dirtyLocked() bool {
 		return false
 	}
 	j := n.file.Journal()
+	if j.MapCheck != nil {
+		return true // S3's bytes to compare first (noteMapped)
+	}
 	if j.Kind == spool.KindAppend {
 		// (An object to replace is replaced even while the file is
 		// empty: spool.BaseReplaced.)

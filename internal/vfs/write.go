@@ -314,7 +314,8 @@ func (fs *FS) reclaim() bool {
 	freed := false
 	for _, f := range files {
 		j := f.Journal()
-		if j.Kind == spool.KindAppend && j.Exists && j.LocalStart < j.BaseSize {
+		// (Not bytes S3 has that are still to be compared with it.)
+		if j.Kind == spool.KindAppend && j.Exists && j.LocalStart < j.BaseSize && j.MapCheck == nil {
 			if f.Punch(j.LocalStart, j.BaseSize-j.LocalStart) == nil {
 				freed = true
 			}
