@@ -25,12 +25,19 @@ const passthroughOnLog = "reads of files in the spool: FUSE passthrough"
 // and, for "off", --no-passthrough.
 func ptMount(t *testing.T, srv *testenv.Server, b, mode string, extra ...string) (*testenv.Mount, string) {
 	t.Helper()
+	return ptMountVia(t, srv.Endpoint, nil, srv, b, mode, extra...)
+}
+
+// ptMountVia is ptMount through endpoint (a fault proxy), with env added
+// to the daemon's environment.
+func ptMountVia(t *testing.T, endpoint string, env []string, srv *testenv.Server, b, mode string, extra ...string) (*testenv.Mount, string) {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
 	args := append([]string{"--metrics-addr", addr}, extra...)
 	if mode == "off" {
 		args = append(args, "--no-passthrough")
 	}
-	m := mount(t, srv, b, args...)
+	m := testenv.MountBinaryEnv(t, env, endpoint, srv, b, args...)
 	if mode == "on" {
 		if c := strings.Count(m.Stderr(), passthroughOnLog); c != 1 {
 			t.Fatalf("the log says %d times that passthrough is on, want once:\n%s", c, m.Stderr())
@@ -478,6 +485,72 @@ func TestPassthroughReadWriteOpenBesideReader(t *testing.T) {
 				t.Errorf("a conflict was reported:\n%s", m.Stderr())
 			}
 		})
+	}
+}
+
+// As TestPassthroughReadWriteOpenBesideReader's "appended, fsync", with S3
+// down when the read-write open closes: the look at the bytes S3 got
+// during the open is its publication job's, retried until S3 is back;
+// then the bytes read back unchanged and the log goes on as an append
+// after the other host's line. Before, the close's one GET failed and the
+// file was published whole: refused as a conflict after the other host's
+// line (the open's lines kept in the spool, EIO at the next fsync).
+func TestPassthroughReadWriteOpenBesideReaderS3Down(t *testing.T) {
+	srv, b := setup(t)
+	p := testenv.NewProxy(t, srv.Endpoint)
+	// Two tries per request: the look fails quickly while S3 is down.
+	m, addr := ptMountVia(t, p.URL, []string{"AWS_MAX_ATTEMPTS=2"}, srv, b, "on", "--upload-interval", "1s", "--allow-overwrite", "--metadata-ttl", "1h")
+	path := filepath.Join(m.Dir, "app.log")
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteString("line one\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	r := openDirectReader(t, addr, path)
+	defer r.Close()
+	rw, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rw.WriteString("ours\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rw.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Put(t, b, "app.log", []byte("line one\nours\nanother host's line\n"))
+	p.SetOutage(true)
+	if err := rw.Close(); err != nil {
+		p.SetOutage(false)
+		t.Fatal(err)
+	}
+	// The close's release reaches the daemon after close(2) returns: the
+	// job's look fails while S3 is down.
+	if !waitUntil(time.Minute, func() bool { return strings.Contains(m.Stderr(), "publication failed") }) {
+		p.SetOutage(false)
+		t.Fatalf("no failed publication logged while S3 was down:\n%s", m.Stderr())
+	}
+	p.SetOutage(false)
+	r.Close()
+	if _, err := w.WriteString("two\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatalf("fsync once S3 is back: %v", err)
+	}
+	w.Close()
+	m.Unmount(t)
+	if got, want := string(srv.Get(t, b, "app.log")), "line one\nours\nanother host's line\ntwo\n"; got != want {
+		t.Errorf("S3 holds %q, want %q", got, want)
+	}
+	if strings.Contains(m.Stderr(), "publication refused") {
+		t.Errorf("a conflict was reported:\n%s", m.Stderr())
 	}
 }
 
