@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,33 @@ func init() {
 // unmount S3 holds exactly what the mount showed just before it.
 // S3MOUNT_STRESS_SEED=N replays a seed.
 func TestConcurrentProcessesStress(t *testing.T) {
+	runStress(t, nil, nil)
+}
+
+// The same under --compress gzip with half the names compressed (f0, f2,
+// f4): renames move files between the forms while other processes append,
+// edit, truncate and read them. S3 must hold each compressed file as one
+// valid gzip stream (NAME.gz) of exactly the bytes the mount showed, and
+// each plain one as it is; nothing in both forms.
+func TestConcurrentProcessesStressCompressed(t *testing.T) {
+	runStress(t, []string{"--compress", "gzip", "--compress-glob", "f[024]"}, func(key string, body []byte) (string, []byte, error) {
+		name, ok := strings.CutSuffix(key, ".gz")
+		if !ok {
+			return key, body, nil
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return name, nil, err
+		}
+		data, err := io.ReadAll(zr) // every member: gzip.Reader reads a multistream
+		return name, data, err
+	})
+}
+
+// runStress runs the stress workers on a mount with extra options and
+// compares S3 with the mount's final view; decode (nil: none) maps an
+// object to the file it holds and its bytes.
+func runStress(t *testing.T, extra []string, decode func(key string, body []byte) (string, []byte, error)) {
 	srv, b := setup(t)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("S3MOUNT_STRESS_SEED"); s != "" {
@@ -62,7 +90,7 @@ func TestConcurrentProcessesStress(t *testing.T) {
 			t.Logf("failed with seed %d (replay with S3MOUNT_STRESS_SEED=%d)", seed, seed)
 		}
 	})
-	m := mount(t, srv, b, "--allow-delete", "--allow-overwrite", "--upload-interval", "200ms", "--debug")
+	m := mount(t, srv, b, append([]string{"--allow-delete", "--allow-overwrite", "--upload-interval", "200ms", "--debug"}, extra...)...)
 	for d := 0; d < stressDirs; d++ {
 		if err := os.Mkdir(filepath.Join(m.Dir, stressDir(d)), 0o755); err != nil {
 			t.Fatal(err)
@@ -126,7 +154,7 @@ func TestConcurrentProcessesStress(t *testing.T) {
 	if n := strings.Count(m.Stderr(), "publication refused"); n > 0 {
 		failures = append(failures, fmt.Sprintf("the daemon logged %d times \"publication refused\" with no other writer", n))
 	}
-	failures = append(failures, compareWithS3(t, srv, b, view)...)
+	failures = append(failures, compareWithS3(t, srv, b, view, decode)...)
 	if len(failures) > 0 {
 		sort.Strings(failures)
 		t.Fatalf("%d failures (seed %d):\n%s", len(failures), seed, strings.Join(failures, "\n"))
@@ -161,8 +189,9 @@ func readTree(t *testing.T, dir string) map[string][]byte {
 }
 
 // compareWithS3 lists the differences between the bucket and view.
-// Directory markers ("d0/", empty) are not files.
-func compareWithS3(t *testing.T, srv *testenv.Server, b string, view map[string][]byte) []string {
+// Directory markers ("d0/", empty) are not files. decode (nil: none)
+// maps an object to the file it holds and its bytes.
+func compareWithS3(t *testing.T, srv *testenv.Server, b string, view map[string][]byte, decode func(key string, body []byte) (string, []byte, error)) []string {
 	t.Helper()
 	var diffs []string
 	inS3 := map[string]bool{}
@@ -173,13 +202,25 @@ func compareWithS3(t *testing.T, srv *testenv.Server, b string, view map[string]
 			}
 			continue
 		}
-		inS3[k] = true
-		want, ok := view[k]
+		name, got := k, srv.Get(t, b, k)
+		if decode != nil {
+			var err error
+			if name, got, err = decode(k, got); err != nil {
+				diffs = append(diffs, fmt.Sprintf("S3 %q: not a valid stream of the file %q: %v", k, name, err))
+				continue
+			}
+		}
+		if inS3[name] {
+			diffs = append(diffs, fmt.Sprintf("S3 holds the file %q twice (in both forms)", name))
+			continue
+		}
+		inS3[name] = true
+		want, ok := view[name]
 		if !ok {
 			diffs = append(diffs, fmt.Sprintf("S3 holds %q, which the mount did not show", k))
 			continue
 		}
-		if got := srv.Get(t, b, k); !bytes.Equal(got, want) {
+		if !bytes.Equal(got, want) {
 			diffs = append(diffs, fmt.Sprintf("S3 %q: %d bytes (sha %s), the mount showed %d bytes (sha %s); first difference at %d",
 				k, len(got), sha(got)[:12], len(want), sha(want)[:12], firstDiff(got, want)))
 		}
