@@ -47,7 +47,9 @@ func (p *Publisher) checkMapped(ctx context.Context, f *spool.File) error {
 	if whole {
 		p.log.Info("bytes S3 has of the file differ from the spool's (written through a shared mapping): publishing it whole", "key", j.Key, "from", from, "to", to)
 	}
-	return f.Update(func(jj *spool.Journal) {
+	dropped := false // a difference found, the check cleared, the file not made whole
+	err := f.Update(func(jj *spool.Journal) {
+		dropped = false
 		switch {
 		case whole && jj.Kind == spool.KindAppend && jj.LocalStart == 0 && jj.Shift == 0:
 			// Every byte is local (the data file was pinned when the
@@ -55,10 +57,17 @@ func (p *Publisher) checkMapped(ctx context.Context, f *spool.File) error {
 			jj.Kind, jj.Dirty, jj.MapCheck = spool.KindWhole, true, nil
 		case jj.MapCheck != nil && *jj.MapCheck == c:
 			jj.MapCheck = nil
+			dropped = whole && jj.Kind == spool.KindAppend
 		}
 		// Else another such open recorded a range meanwhile: looked at
 		// again before the next publication.
 	})
+	if err == nil && dropped {
+		// Never so (nothing moves or frees the bytes before this look):
+		// said rather than silent, S3 keeping the bytes it has.
+		p.log.Warn("bytes S3 has of the file differ from the spool's (written through a shared mapping), but the file can no longer be published whole: S3 keeps its bytes there", "key", j.Key, "from", from, "to", to)
+	}
+	return err
 }
 
 // sameInS3: the object at key holds f's logical bytes in [from, to). An
