@@ -49,7 +49,7 @@ func init() {
 // unmount S3 holds exactly what the mount showed just before it.
 // S3MOUNT_STRESS_SEED=N replays a seed.
 func TestConcurrentProcessesStress(t *testing.T) {
-	runStress(t, nil, nil)
+	runStress(t, nil, nil, nil)
 }
 
 // The same under --compress gzip with half the names compressed (f0, f2,
@@ -69,13 +69,34 @@ func TestConcurrentProcessesStressCompressed(t *testing.T) {
 		}
 		data, err := io.ReadAll(zr) // every member: gzip.Reader reads a multistream
 		return name, data, err
+	}, nil)
+}
+
+// The same with a data cache (--cache on the spool's file system): reads
+// of published files go through the kernel straight from the cache file
+// (FUSE passthrough) while other processes append to, edit, truncate,
+// rename and unlink them, so a cache file read directly becomes a
+// writer's spool file under load (datacache.Give).
+func TestConcurrentProcessesStressCached(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	runStress(t, []string{"--cache", t.TempDir(), "--metrics-addr", addr}, nil, func(m *testenv.Mount) []string {
+		if !strings.Contains(m.Stderr(), cachePassthroughOnLog) {
+			return []string{"the mount did not turn on passthrough of cached objects"}
+		}
+		opens := scrapeValues(t, addr, "s3mount_passthrough_cache_opens_total")[0]
+		t.Logf("%v opens read a cache file directly", opens)
+		if opens == 0 {
+			return []string{"no open read a cache file directly: the stress did not exercise them"}
+		}
+		return nil
 	})
 }
 
 // runStress runs the stress workers on a mount with extra options and
 // compares S3 with the mount's final view; decode (nil: none) maps an
-// object to the file it holds and its bytes.
-func runStress(t *testing.T, extra []string, decode func(key string, body []byte) (string, []byte, error)) {
+// object to the file it holds and its bytes; check (nil: none) looks at
+// the mount once the workers are done, before the unmount.
+func runStress(t *testing.T, extra []string, decode func(key string, body []byte) (string, []byte, error), check func(*testenv.Mount) []string) {
 	srv, b := setup(t)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("S3MOUNT_STRESS_SEED"); s != "" {
@@ -148,6 +169,9 @@ func runStress(t *testing.T, extra []string, decode func(key string, body []byte
 		}
 	}
 	t.Logf("%d workers did %d operations", stressWorkers, totalOps)
+	if check != nil {
+		failures = append(failures, check(m)...)
+	}
 	// The mount's final view, just before the unmount.
 	view := readTree(t, m.Dir)
 	m.Unmount(t)
