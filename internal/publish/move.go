@@ -145,6 +145,13 @@ const maxLeftKeys = 64
 // cannot tell once the file has been published again under its new key.)
 const renameCopied = "copied"
 
+// Copied records in a move record's journal that its copy landed at etag
+// (a directory rename's, whose old key S3 would not delete yet): only the
+// old key's delete is due, at the file's next publication.
+func Copied(f *spool.File, etag string) error {
+	return f.Update(func(j *spool.Journal) { j.BaseETag, j.Exists, j.RenameTag = etag, true, renameCopied })
+}
+
 // finishCopy makes sure the copy of an interrupted rename is at the
 // journal's key (copying it again if it did not land) and records it.
 func (p *Publisher) finishCopy(ctx context.Context, f *spool.File, t File) error {

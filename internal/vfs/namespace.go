@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -131,6 +132,9 @@ func join(dir, name string) string {
 // ListObjectsV2 key it was cut from).
 func baseOf(p, name string) string { return p[len(p)-len(name):] }
 
+// under: p is inside directory d ("" is the root).
+func under(p, d string) bool { return d == "" || strings.HasPrefix(p, d+"/") }
+
 func parentPath(p string) string {
 	d := path.Dir(p)
 	if d == "." {
@@ -203,12 +207,48 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 		if local || fresh {
 			return n, nil
 		}
+	}
+	if fs.holdsLocalLocked(p) {
+		return fs.localDirLocked(p), nil
+	}
+	if n != nil {
 		fs.dropLocked(n)
 	}
 	if fs.opt.NegativeTTL > 0 {
 		fs.setNegativeLocked(p, now)
 	}
 	return nil, ErrNotFound
+}
+
+// holdsLocalLocked: a name under directory p has local state (a file
+// being written and not yet published, a mkdir'd directory): p stays
+// whatever S3 says, as its parent (fs.mu held).
+func (fs *FS) holdsLocalLocked(p string) bool {
+	for q, n := range fs.byPath {
+		if !strings.HasPrefix(q, p+"/") {
+			continue
+		}
+		n.mu.Lock()
+		held := n.hasLocalState() && n.state != stateUnlinked
+		n.mu.Unlock()
+		if held {
+			return true
+		}
+	}
+	return false
+}
+
+// localDirLocked is p's directory node, made (local, as a mkdir'd one)
+// when it has none (fs.mu held).
+func (fs *FS) localDirLocked(p string) *Node {
+	if n := fs.byPath[p]; n != nil && n.dir {
+		return n
+	} else if n != nil {
+		fs.dropLocked(n)
+	}
+	n := fs.newNodeLocked(p, true)
+	n.mtime = time.Now()
+	return n // stateNew: local until a file is published in it
 }
 
 // setNegativeLocked remembers that p does not exist (fs.mu held). Expired
@@ -447,15 +487,31 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 		}
 		token = page.NextToken
 	}
-	// Names only this host knows about.
+	// Names only this host knows about, and directories holding some
+	// (a file being written in a directory whose keys another host
+	// deleted).
 	var local []DirEntry
+	var holding []string
 	fs.mu.Lock()
 	for p, n := range fs.byPath {
-		if p == "" || parentPath(p) != dp {
+		if p == "" || !under(p, dp) {
 			continue
 		}
-		name := p[strings.LastIndexByte(p, '/')+1:]
+		rel := p
+		if dp != "" {
+			rel = p[len(dp)+1:]
+		}
+		name, _, deeper := strings.Cut(rel, "/")
 		if seen[name] {
+			continue
+		}
+		if deeper {
+			n.mu.Lock()
+			held := n.hasLocalState() && n.state != stateUnlinked
+			n.mu.Unlock()
+			if held && !slices.Contains(holding, name) {
+				holding = append(holding, name)
+			}
 			continue
 		}
 		n.mu.Lock()
@@ -466,6 +522,12 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 		n.mu.Unlock()
 		if keep {
 			local = append(local, DirEntry{Name: name, Node: n})
+			seen[name] = true
+		}
+	}
+	for _, name := range holding {
+		if !seen[name] {
+			local = append(local, DirEntry{Name: name, Node: fs.localDirLocked(join(dp, name))})
 		}
 	}
 	fs.mu.Unlock()
@@ -634,14 +696,16 @@ func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) (err error) {
 	fs.mu.Lock()
 	fs.dropLocked(n)
 	fs.mu.Unlock()
+	fs.keepParents(p) // its parent stays, as on a local file system
 	return nil
 }
 
-// keepParents: the key just deleted may have been the last one under its
-// directories, which would vanish from S3 (it has no empty directories)
-// while rm -r or mv's copy fallback still has to rmdir them. They stay on
-// this host as local directories, like mkdir'd ones, until removed or
-// published into again.
+// keepParents: the name just removed (unlinked, renamed away, rmdir'd)
+// may have been the last one under its directories, which would vanish
+// from S3 (it has no empty directories) while rm -r or mv's copy fallback
+// still has to rmdir them, and a local file system keeps them anyway.
+// They stay on this host as local directories, like mkdir'd ones, until
+// removed or published into again.
 func (fs *FS) keepParents(p string) {
 	for d := parentPath(p); d != ""; d = parentPath(d) {
 		fs.mu.Lock()

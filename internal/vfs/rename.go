@@ -290,6 +290,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	fs.inoOf[newPath] = src.ino
 	delete(fs.negative, newPath)
 	fs.mu.Unlock()
+	fs.keepParents(oldPath) // its directory stays, as on a local file system
 	if srcExists {
 		fs.markParentsPublished(newPath)
 	}
@@ -376,6 +377,11 @@ func lockJobs(a, b *Node) (unlock func()) {
 // renameDir moves a directory: a local (mkdir'd, empty) one by name only; a
 // small one key by key; a large one is EXDEV so that mv copies instead.
 func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) error {
+	if strings.HasPrefix(newPath, src.Path()+"/") {
+		// Into its own subtree (the kernel answers so before asking a
+		// FUSE file system; the core's other callers get the same).
+		return syscall.EINVAL
+	}
 	if dst != nil {
 		if !dst.dir {
 			return ErrNotDir
@@ -431,16 +437,23 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 			return ErrNameTooLong
 		}
 	}
-	// Every key's move is journaled before the first copy: a crash
+	// Every file key's move is journaled before the first copy: a crash
 	// anywhere is finished by the next mount (the whole tree ends under
-	// the new name), never left under both.
-	recs := make([]*spool.File, 0, len(keys))
+	// the new name), never left under both. (Not a directory's marker:
+	// no file's; a marker whose delete fails leaves the old directory,
+	// empty.)
+	recs := make([]*spool.File, len(keys))
 	removeRecs := func() {
 		for _, r := range recs {
-			r.Remove()
+			if r != nil {
+				r.Remove()
+			}
 		}
 	}
-	for _, k := range keys {
+	for i, k := range keys {
+		if strings.HasSuffix(k.Key, "/") {
+			continue
+		}
 		newKey := newPrefix + strings.TrimPrefix(k.Key, prefix)
 		j := appendJournal(newKey, k.ETag, k.Size)
 		j.RenamedFrom, j.RenamedFromETag = k.Key, k.ETag
@@ -449,38 +462,146 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 			removeRecs()
 			return fs.spoolErr(err, oldPath)
 		}
-		recs = append(recs, rec)
+		recs[i] = rec
 	}
 	copied := map[string]string{}
-	for _, k := range keys {
+	for i, k := range keys {
 		newKey := newPrefix + strings.TrimPrefix(k.Key, prefix)
 		info, err := fs.st.Copy(ctx, k.Key, k.ETag, newKey, s3store.Cond{})
 		if left := (*s3store.LeftObjectError)(nil); errors.As(err, &left) {
 			copied[newKey] = info.ETag // landed over an object it could not delete
 		}
 		if err != nil {
-			// Undo: the tree stays under its old name.
-			for key, etag := range copied {
-				if derr := fs.pub.DeleteIfStill(context.WithoutCancel(ctx), key, etag); derr != nil {
-					fs.log.Warn("rename of a directory failed; cannot remove a copy it made", "key", key, "err", derr)
+			// A copy whose answer was lost may have landed: the new
+			// names were free, so an object of the source's size there
+			// is it (but for the marker of the empty directory replaced,
+			// which stays either way).
+			uctx := context.WithoutCancel(ctx)
+			if _, ok := copied[newKey]; !ok {
+				if h, herr := fs.st.Head(uctx, newKey); herr == nil && h.Size == k.Size {
+					copied[newKey] = h.ETag
 				}
 			}
-			removeRecs()
+			if dst != nil {
+				delete(copied, newPrefix) // the empty directory's marker stays
+			}
+			fs.undoDirCopies(uctx, keys[:i+1], recs, prefix, newPrefix, copied)
 			return err
 		}
 		copied[newKey] = info.ETag
 	}
+	// Every copy landed: the tree is under its new name. An old key S3
+	// will not delete now (down, or a policy refusing deletes) keeps its
+	// record, hidden under the old name as a renamed file's is; the
+	// file's job deletes it later.
+	var left []*spool.File
 	for i, k := range keys {
-		if err := fs.st.Delete(ctx, k.Key); err != nil && !isNotFound(err) {
-			// The copies stand; the next mount deletes the old keys
-			// left (their records stay).
-			for _, r := range recs[:i] {
-				r.Remove()
+		err := fs.pub.DeleteIfStill(ctx, k.Key, k.ETag)
+		newKey := newPrefix + strings.TrimPrefix(k.Key, prefix)
+		switch {
+		case err != nil && recs[i] == nil:
+			fs.log.Warn("renamed a directory; the old directory stays, empty: its marker could not be deleted", "key", newKey, "old_key", k.Key, "err", err)
+		case err != nil:
+			fs.log.Warn("renamed a directory; an old key is deleted later", "key", newKey, "old_key", k.Key, "err", err)
+			if cerr := publish.Copied(recs[i], copied[newKey]); cerr == nil {
+				left = append(left, recs[i])
+				continue
 			}
-			return err
+		}
+		if recs[i] != nil {
+			recs[i].Remove()
 		}
 	}
-	removeRecs()
+	for _, n := range fs.moveTree(src, dst, oldPath, newPath, copied, left) {
+		n.ws().job.After(0)
+	}
+	fs.keepParents(oldPath) // its parent stays, as on a local file system
+	return nil
+}
+
+// undoDirCopies undoes a directory rename whose copy failed: the copies
+// it made (copied: new key -> ETag) are deleted, and the tree stays under
+// its old name. A copy S3 will not delete now stays in the journal of
+// its old key's file (its record, now keeping the copy to delete as a
+// left key, hidden from listings), whose job deletes it later; a copied
+// marker stays (an empty directory under the new name).
+func (fs *FS) undoDirCopies(ctx context.Context, keys []s3store.ObjectInfo, recs []*spool.File, prefix, newPrefix string, copied map[string]string) {
+	var kept []*Node
+	for i, k := range keys {
+		newKey := newPrefix + strings.TrimPrefix(k.Key, prefix)
+		etag, ok := copied[newKey]
+		if ok {
+			err := fs.pub.DeleteIfStill(ctx, newKey, etag)
+			if err == nil || recs[i] == nil {
+				if err != nil {
+					fs.log.Warn("rename of a directory failed; the directory marker it copied stays", "key", newKey, "err", err)
+				}
+				if recs[i] != nil {
+					recs[i].Remove()
+				}
+				continue
+			}
+			fs.log.Warn("rename of a directory failed; a copy it made is deleted later", "key", newKey, "err", err)
+			err = recs[i].Update(func(j *spool.Journal) {
+				*j = appendJournal(k.Key, k.ETag, k.Size)
+				j.LeftKeys = []spool.LeftKey{{Key: newKey, ETag: etag}}
+			})
+			if err == nil {
+				fs.mu.Lock()
+				n := fs.keepRecordLocked(strings.TrimPrefix(k.Key, fs.opt.Prefix), recs[i])
+				fs.mu.Unlock()
+				if n != nil {
+					kept = append(kept, n)
+					continue
+				}
+			}
+			if err == nil {
+				continue // the next mount deletes it
+			}
+		}
+		if recs[i] != nil {
+			recs[i].Remove()
+		}
+	}
+	for _, r := range recs[len(keys):] {
+		if r != nil {
+			r.Remove()
+		}
+	}
+	for _, n := range kept {
+		n.ws().job.After(0)
+	}
+}
+
+// keepRecordLocked hands the move record rec to the file at p (a node
+// made for it if it has none), whose job then finishes what the record
+// says is due; nil when p's node has a spool file of its own (the record
+// then waits for the next mount). fs.mu held.
+func (fs *FS) keepRecordLocked(p string, rec *spool.File) *Node {
+	j := rec.Journal()
+	n := fs.byPath[p]
+	if n == nil {
+		n = fs.newNodeLocked(p, false)
+		n.mu.Lock()
+		n.state, n.etag, n.size, n.checked = stateInS3, j.BaseETag, j.BaseSize, time.Now()
+		n.mu.Unlock()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.file != nil || n.dir {
+		return nil
+	}
+	n.file, n.ws().logMode = rec, true // a move record, as recovery adopts it
+	return n
+}
+
+// moveTree gives the nodes of the tree at oldPath (src its directory)
+// their paths under newPath, replacing dst, and the ETags of their copies
+// there (copied: new key -> ETag; a copy's may differ from its source's),
+// and hands each move record of an old key still to delete to its file's
+// node; it returns those nodes (their jobs delete the old keys).
+func (fs *FS) moveTree(src, dst *Node, oldPath, newPath string, copied map[string]string, left []*spool.File) []*Node {
+	now := time.Now()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if dst != nil {
@@ -492,6 +613,10 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 			delete(fs.inoOf, p)
 			n.mu.Lock()
 			n.path = newPath + strings.TrimPrefix(p, oldPath)
+			if etag, ok := copied[fs.key(n.path)]; ok && !n.dir && n.state == stateInS3 {
+				n.etag, n.checked = etag, now
+				n.ws().changedAt = now
+			}
 			n.mu.Unlock()
 			fs.byPath[n.path] = n
 			fs.inoOf[n.path] = n.ino
@@ -505,7 +630,14 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 	fs.byPath[newPath] = src
 	fs.inoOf[newPath] = src.ino
 	delete(fs.negative, newPath)
-	return nil
+	var jobs []*Node
+	for _, rec := range left {
+		p := strings.TrimPrefix(rec.Journal().Key, fs.opt.Prefix)
+		if n := fs.keepRecordLocked(p, rec); n != nil {
+			jobs = append(jobs, n)
+		}
+	}
+	return jobs
 }
 
 // onlyMarkers: keys are empty "dir/" markers (a tree of empty directories,

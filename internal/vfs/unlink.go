@@ -71,10 +71,10 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 			undo()
 			return err
 		}
-		fs.keepParents(p)
 	} else {
 		fs.pub.ForgetForm(fs.key(p)) // a new file there takes its own form
 	}
+	fs.keepParents(p)
 	fs.detachLocked(n)
 	return nil
 }
