@@ -249,6 +249,9 @@ type coreOptions struct {
 	// adapter allows when the kernel does; the model reads such opens
 	// from that file (readRange), as the kernel would.
 	Passthrough bool
+	// PosixMetadata: mkdir makes a "dir/" marker (the mount's default;
+	// model_dirs_test.go's sequences choose it by seed).
+	PosixMetadata bool
 }
 
 func (o coreOptions) String() string {
@@ -273,6 +276,9 @@ func (o coreOptions) String() string {
 	}
 	if o.Passthrough {
 		s = append(s, "passthrough")
+	}
+	if o.PosixMetadata {
+		s = append(s, "posix-metadata")
 	}
 	if len(s) == 0 {
 		return "(no options)"
@@ -368,7 +374,7 @@ func (c *core) start(dir string) error {
 	o := Options{
 		AllowDelete: c.opt.AllowDelete, AllowOverwrite: c.opt.AllowOverwrite,
 		UploadInterval: time.Hour, CloseDelay: time.Hour,
-		WritePartSize: s3store.MinPartSize, Publishers: 2,
+		WritePartSize: s3store.MinPartSize, Publishers: 2, PosixMetadata: c.opt.PosixMetadata,
 		Logger: slog.New(slog.NewTextHandler(c.log, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	if c.opt.RealTimers {

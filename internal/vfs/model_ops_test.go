@@ -31,13 +31,15 @@ const (
 	opRaceTick                   // a publication tick while another host appends between two of its store calls
 	opCrash                      // SIGKILL, then a remount on the same spool
 	opRestart                    // clean unmount (processes close their files), then a remount
+	opMkdir                      // mkdir(2) (model_dirs_test.go)
+	opRmdir                      // rmdir(2) (model_dirs_test.go)
 )
 
 var opNames = map[opKind]string{
 	opOpen: "open", opClose: "close", opWrite: "write", opFsync: "fsync", opTruncate: "truncate",
 	opRename: "rename", opUnlink: "unlink", opTick: "tick", opRemotePut: "remote-put",
 	opRemoteAppend: "remote-append", opRemoteDelete: "remote-delete", opRaceTick: "race-tick",
-	opCrash: "crash+remount", opRestart: "unmount+remount",
+	opCrash: "crash+remount", opRestart: "unmount+remount", opMkdir: "mkdir", opRmdir: "rmdir",
 }
 
 // where a non-append write goes, relative to the file's size.
@@ -151,11 +153,16 @@ func (o op) String() string {
 		s = fmt.Sprintf("remote delete %q", o.Name)
 	case opRaceTick:
 		s = fmt.Sprintf("tick, another host appends to %q before call %d on it #%d", o.Name, o.Nth, o.ID)
+	case opMkdir, opRmdir:
+		s = fmt.Sprintf("%s(%q)", opNames[o.Kind], o.Name)
+	}
+	if o.Kind == opRename && o.Nth > 0 {
+		s += fmt.Sprintf(", another host puts a key under it before call %d #%d", o.Nth, o.ID)
 	}
 	if o.Refuse {
 		s += " [deletes refused]"
 	}
-	if o.Faults != 0 && (o.Kind == opClose || o.Kind == opFsync || o.Kind == opTick || o.Kind == opRaceTick || o.Kind == opRename || o.Kind == opUnlink) {
+	if o.Faults != 0 && (o.Kind == opClose || o.Kind == opFsync || o.Kind == opTick || o.Kind == opRaceTick || o.Kind == opRename || o.Kind == opUnlink || o.Kind == opMkdir || o.Kind == opRmdir) {
 		s += fmt.Sprintf("%s #%d", faultNames[o.Faults], o.ID)
 	}
 	return s
@@ -186,9 +193,14 @@ func formatOps(ops []op) string {
 // genOps makes a sequence of n steps. It tracks which slots are open (and
 // how) only roughly: steps that do not apply at run time do nothing.
 func genOps(rng *rand.Rand, n int, faults bool) []op {
+	return genOpsOver(rng, n, faults, modelNames)
+}
+
+// genOpsOver is genOps over these file names.
+func genOpsOver(rng *rand.Rand, n int, faults bool, names []string) []op {
 	open := map[int]int{} // slot -> flags
 	var ops []op
-	name := func() string { return modelNames[rng.Intn(len(modelNames))] }
+	name := func() string { return names[rng.Intn(len(names))] }
 	openSlot := func(wantWrite bool) (int, bool) {
 		var s []int
 		for slot, fl := range open {

@@ -615,7 +615,7 @@ func modelCases() []modelCase {
 		// edit, published whole by the next mount: a conflict.
 		return append(slices.Clip(closedWhileS3Fails), op{ID: 172, Kind: opCrash})
 	})
-	return out
+	return append(out, dirModelCases()...)
 }
 
 func TestModelSequences(t *testing.T) {

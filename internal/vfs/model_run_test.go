@@ -11,8 +11,6 @@ import (
 	"math/rand"
 	"os"
 	"runtime"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -389,6 +387,10 @@ func (r *runner) step(o op) *failure {
 		return r.crash()
 	case opRestart:
 		return r.restart()
+	case opMkdir:
+		return r.mkdir(o)
+	case opRmdir:
+		return r.rmdir(o)
 	}
 	return fail("harness", "unknown op %v", o.Kind)
 }
@@ -429,8 +431,12 @@ func (r *runner) open(o op) *failure {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	fs := r.c.fs
+	dir, base, ok, ff := r.fileWalk(ctx, o.Name)
+	if !ok {
+		return ff
+	}
 	f := r.m.files[o.Name]
-	n, err := fs.Lookup(ctx, fs.Root(), o.Name)
+	n, err := fs.Lookup(ctx, dir, base)
 	switch {
 	case f != nil && err != nil:
 		return fail("lookup", "lookup %q: %v; the file exists", o.Name, err)
@@ -445,7 +451,7 @@ func (r *runner) open(o op) *failure {
 		if o.Flags&os.O_CREATE == 0 {
 			return nil // ENOENT, as the kernel answers
 		}
-		_, h, err := fs.Create(ctx, fs.Root(), o.Name, o.Flags, 0o644)
+		_, h, err := fs.Create(ctx, dir, base, o.Flags, 0o644)
 		if ff := r.outcome(fmt.Sprintf("create %q", o.Name), err, wantOK); ff != nil {
 			return ff
 		}
@@ -670,8 +676,12 @@ func (r *runner) truncate(o op) *failure {
 	var mh *mhandle
 	if o.ByName {
 		f = r.m.files[o.Name]
+		dir, base, ok, ff := r.fileWalk(ctx, o.Name)
+		if !ok {
+			return ff
+		}
 		var err error
-		n, err = fs.Lookup(ctx, fs.Root(), o.Name)
+		n, err = fs.Lookup(ctx, dir, base)
 		if f == nil {
 			if err == nil {
 				return fail("lookup", "lookup %q found a file; it was never made, or was unlinked, renamed away or deleted", o.Name)
@@ -732,6 +742,10 @@ func (r *runner) truncate(o op) *failure {
 func ptr[T any](v T) *T { return &v }
 
 func (r *runner) rename(o op) *failure {
+	odir, obase, ndir, nbase, ff, done := r.renamePaths(o)
+	if done {
+		return ff
+	}
 	f, g := r.m.files[o.Name], r.m.files[o.To]
 	if f != nil && f.lm != nil || g != nil && g.lm != nil {
 		return nil
@@ -754,7 +768,7 @@ func (r *runner) rename(o op) *failure {
 	defer cancel()
 	fs := r.c.fs
 	stop := r.faults(o, nil)
-	err := fs.Rename(ctx, fs.Root(), o.Name, fs.Root(), o.To, 0)
+	err := fs.Rename(ctx, odir, obase, ndir, nbase, 0)
 	stop()
 	r.steps++
 	want = r.publishedDuring(want, err, expected)
@@ -783,6 +797,7 @@ func (r *runner) rename(o op) *failure {
 		r.m.unlink(g)
 	}
 	r.m.unlink(f)
+	r.m.keepParents(o.Name)
 	delete(r.m.lingering, o.To)
 	if srcPresent && r.injected.Load() > 0 {
 		// The old key's delete may have failed: the file's next
@@ -833,8 +848,12 @@ func (r *runner) unlink(o op) *failure {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	fs := r.c.fs
+	dir, base, ok, ff := r.fileWalk(ctx, o.Name)
+	if !ok {
+		return ff
+	}
 	stop := r.faults(o, nil)
-	err := fs.Unlink(ctx, fs.Root(), o.Name)
+	err := fs.Unlink(ctx, dir, base)
 	stop()
 	r.steps++
 	want = r.publishedDuring(want, err, expected)
@@ -859,6 +878,7 @@ func (r *runner) unlink(o op) *failure {
 		r.count("unlinks of open files")
 	}
 	r.m.unlink(f)
+	r.m.keepParents(o.Name)
 	return nil
 }
 
@@ -869,8 +889,7 @@ func (r *runner) nameGone(name string) (bool, *failure) {
 	r.count("renames and unlinks failed by a store fault")
 	ctx, cancel := r.ctx()
 	defer cancel()
-	fs := r.c.fs
-	_, err := fs.Lookup(ctx, fs.Root(), name)
+	_, err := r.lookupPath(ctx, name)
 	switch e := Errno(err); {
 	case err == nil:
 		return false, nil
@@ -1032,6 +1051,9 @@ func makeBigBlob(id int) []byte {
 }
 
 func (r *runner) remote(o op) *failure {
+	if !r.remotePathOK(o.Name) {
+		return nil
+	}
 	f := r.m.files[o.Name]
 	if f != nil && o.Kind != opRemoteDelete && r.otherFormLeft(o.Name) {
 		// Another host would write to the object the file replaced
@@ -1108,11 +1130,13 @@ func (r *runner) crash() *failure {
 	for _, slot := range r.m.slots() {
 		r.dropHandle(slot)
 	}
+	r.m.dropLocalDirs()
 	r.steps++
 	r.count("crashes")
 	if err := r.c.settle(r.stepTimeout / 2); err != nil {
 		return fail("recovery", "%v", err)
 	}
+	clear(r.m.lingerMarkers) // the new mount deleted them
 	return nil
 }
 
@@ -1148,11 +1172,13 @@ func (r *runner) restart() *failure {
 	if err := r.c.start(r.c.dir); err != nil {
 		return fail("recovery", "remount: %v", err)
 	}
+	r.m.dropLocalDirs()
 	r.steps++
 	r.count("clean remounts")
 	if err := r.c.settle(r.stepTimeout / 2); err != nil {
 		return fail("recovery", "%v", err)
 	}
+	clear(r.m.lingerMarkers) // the new mount deleted them
 	return nil
 }
 
@@ -1165,6 +1191,12 @@ func (r *runner) checkExact(when string) *failure {
 	have := map[string]bool{}
 	for _, k := range keys {
 		have[k] = true
+		if strings.HasSuffix(k, "/") {
+			if ff := r.checkMarker(k, when+" "); ff != nil {
+				return ff
+			}
+			continue
+		}
 		s, _ := r.object(k)
 		if r.zerr != nil {
 			return r.zerr
@@ -1194,6 +1226,9 @@ func (r *runner) checkExact(when string) *failure {
 		if !have[name] {
 			return fail("exact", "%s %q is not in S3", when, name)
 		}
+	}
+	if ff := r.checkMarkersPresent(have, when+" "); ff != nil {
+		return ff
 	}
 	if up := r.mem.Uploads(); len(up) > 0 {
 		return fail("uploads", "%s %d multipart uploads are left, the first for %q", when, len(up), up[0].Key)
@@ -1230,7 +1265,16 @@ func (r *runner) check() *failure {
 	}
 	have := map[string]bool{}
 	for _, k := range keys {
+		r.m.published(k)
+	}
+	for _, k := range keys {
 		have[k] = true
+		if strings.HasSuffix(k, "/") {
+			if ff := r.checkMarker(k, ""); ff != nil {
+				return ff
+			}
+			continue
+		}
 		if r.opt.Compress != "" && r.formsDue(k) {
 			// In both forms until the file's job finishes the look or
 			// the give-up a store failure cut (keys): neither object
@@ -1263,7 +1307,13 @@ func (r *runner) check() *failure {
 			}
 		}
 	}
+	if ff := r.checkMarkersPresent(have, ""); ff != nil {
+		return ff
+	}
 	if ff := r.checkListing(); ff != nil {
+		return ff
+	}
+	if ff := r.settleUnsure(keys); ff != nil {
 		return ff
 	}
 	for _, name := range r.m.names() {
@@ -1298,28 +1348,10 @@ func (r *runner) lingers(name string, s []byte) bool {
 	return ok && bytes.Equal(old, s)
 }
 
-// checkListing lists the mount's root: each of the model's files once,
-// nothing else (an old key still to delete, or a name S3 holds in both
-// forms, is no second entry).
-func (r *runner) checkListing() *failure {
-	ctx, cancel := r.ctx()
-	defer cancel()
-	var got []string
-	err := r.c.fs.ReadDir(ctx, r.c.fs.Root(), func(e DirEntry) bool {
-		got = append(got, e.Name)
-		return true
-	})
-	if err != nil {
-		return fail("listing", "readdir: %v", err)
-	}
-	sort.Strings(got)
-	want := r.m.names()
-	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		return fail("listing", "the mount lists %q, the model has %q", got, want)
-	}
-	return nil
-}
+// checkListing lists the mount's directories (checkListings): each of
+// the model's files once, nothing else (an old key still to delete, or a
+// name S3 holds in both forms, is no second entry).
+func (r *runner) checkListing() *failure { return r.checkListings() }
 
 // checkRead opens name afresh and reads it.
 func (r *runner) checkRead(name string) *failure {
@@ -1327,7 +1359,7 @@ func (r *runner) checkRead(name string) *failure {
 	defer cancel()
 	fs := r.c.fs
 	f := r.m.files[name]
-	n, err := fs.Lookup(ctx, fs.Root(), name)
+	n, err := r.lookupPath(ctx, name)
 	if err != nil {
 		return fail("read", "lookup %q: %v; the file exists", name, err)
 	}

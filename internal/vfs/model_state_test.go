@@ -90,10 +90,15 @@ type model struct {
 	lingering map[string][]byte
 	h         map[int]*mhandle
 	ids       int
+	// dirs: the explicit directories (model_dirs_test.go).
+	dirs map[string]dirKind
+	// lingerMarkers: markers of renamed directories S3 may hold until the
+	// next mount (their deletes refused).
+	lingerMarkers map[string]bool
 }
 
 func newModel() *model {
-	return &model{files: map[string]*mfile{}, gone: map[string]bool{}, lingering: map[string][]byte{}, h: map[int]*mhandle{}}
+	return &model{files: map[string]*mfile{}, gone: map[string]bool{}, lingering: map[string][]byte{}, h: map[int]*mhandle{}, dirs: map[string]dirKind{}, lingerMarkers: map[string]bool{}}
 }
 
 func (m *model) newFile(name string, data []byte) *mfile {

@@ -73,7 +73,17 @@ const modelStepTimeout = 30 * time.Second
 // modelRun is one sequence: its options and operations, all from the seed.
 func modelRun(seed int64) (coreOptions, []op) {
 	rng := rand.New(rand.NewSource(seed))
-	var opt coreOptions
+	opt, faults := modelOptions(rng, seed)
+	n := 150 + rng.Intn(300)
+	if *modelOps > 0 {
+		n = *modelOps
+	}
+	return opt, genOps(rng, n, faults)
+}
+
+// modelOptions are a sequence's mount options, from its generator and
+// seed, and whether it has store faults.
+func modelOptions(rng *rand.Rand, seed int64) (opt coreOptions, faults bool) {
 	if rng.Intn(10) < 7 {
 		opt.AllowDelete, opt.AllowOverwrite = true, true
 	} else {
@@ -91,12 +101,8 @@ func modelRun(seed int64) (coreOptions, []op) {
 	// Half the sequences read local files directly (FUSE passthrough
 	// of spool files and wholly cached objects).
 	opt.Passthrough = (seed>>1)&1 == 0
-	faults := rng.Intn(2) == 0
-	n := 150 + rng.Intn(300)
-	if *modelOps > 0 {
-		n = *modelOps
-	}
-	return opt, genOps(rng, n, faults)
+	faults = rng.Intn(2) == 0
+	return opt, faults
 }
 
 func TestModel(t *testing.T) {
