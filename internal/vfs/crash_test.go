@@ -154,7 +154,7 @@ func crashScenarios() []crashScenario {
 				s.open(2, "z", wrAppend), s.lines(2, 2)},
 			[]op{s.unlink("a"), s.lines(0, 1), s.close(2), s.tick()}
 	})
-	return out
+	return append(out, dirCrashScenarios()...)
 }
 
 func TestCrashPoints(t *testing.T) {
@@ -309,6 +309,9 @@ func (r *runner) recoverAndCheck(dst string, interrupted *op, afterResolve func(
 func (r *runner) resolve(o op) *failure {
 	switch o.Kind {
 	case opRename:
+		if r.m.isDir(o.Name) || r.m.isDir(o.To) {
+			return r.resolveDirRename(o)
+		}
 		_, old := r.object(o.Name)
 		_, now := r.object(o.To)
 		switch {
