@@ -208,7 +208,10 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 			return n, nil
 		}
 	}
-	if fs.holdsLocalLocked(p) {
+	if n != nil && n.dir && fs.holdsLocalLocked(p) {
+		// (Only a directory this host has a node for: a name under it
+		// holds its parent's node, and a lookup of a missing name
+		// must not scan the table.)
 		return fs.localDirLocked(p), nil
 	}
 	if n != nil {
