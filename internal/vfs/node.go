@@ -89,6 +89,9 @@ func (s nodeState) String() string {
 // from each of etags to it, and S3's answers to questions asked before now
 // are out of date (n.mu held).
 func (n *Node) wroteLocked(size int64, etags ...string) {
+	if len(etags) == 0 {
+		return // nothing written (attributes dropped: the object changed or went)
+	}
 	for _, e := range etags {
 		n.ws().ownETags.add(e)
 	}
