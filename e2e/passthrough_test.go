@@ -616,3 +616,70 @@ func TestPassthroughSharedMapIsPublished(t *testing.T) {
 		t.Fatalf("after unmount S3 holds %q, want %q", got, want)
 	}
 }
+
+// As TestPassthroughSharedMapIsPublished, the daemon SIGKILLed while the
+// mapping is still open: the open recorded that every byte S3 has is to
+// be compared, so the remount reads them back before publishing and
+// publishes the file whole. The log's new line is published while the
+// open lasts (fsync), without a look (a mapped write may follow any).
+// Before, nothing was recorded until the open's release, which never
+// came: S3 kept the bytes from before the mapped write for good.
+func TestPassthroughSharedMapSurvivesSIGKILL(t *testing.T) {
+	srv, b := setup(t)
+	spoolDir := t.TempDir()
+	m, addr := ptMount(t, srv, b, "on", "--spool-dir", spoolDir, "--upload-interval", "1s", "--allow-overwrite")
+	p := filepath.Join(m.Dir, "mapped.log")
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteString("line one\nline two\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	r := openDirectReader(t, addr, p)
+	defer r.Close()
+	rw, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	if _, err := w.WriteString("line three\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatalf("fsync while the read-write open lasts: %v", err)
+	}
+	if got, want := string(srv.Get(t, b, "mapped.log")), "line one\nline two\nline three\n"; got != want {
+		t.Fatalf("S3 holds %q while the read-write open lasts, want %q", got, want)
+	}
+	mm, err := syscall.Mmap(int(rw.Fd()), 0, 8, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("shared writable mmap beside a passthrough reader: %v", err)
+	}
+	defer syscall.Munmap(mm)
+	copy(mm, "LINE ONE")
+	if err := unix.Msync(mm, unix.MS_SYNC); err != nil {
+		t.Fatal(err)
+	}
+	want := "LINE ONE\nline two\nline three\n"
+	if got := readAllAt(t, r, 0); got != want {
+		t.Fatalf("the reader after the mapped write: %q, want %q", got, want)
+	}
+	m.Kill(t)
+	syscall.Munmap(mm)
+	rw.Close()
+	r.Close()
+	w.Close()
+	m2 := mount(t, srv, b, "--spool-dir", spoolDir, "--allow-overwrite")
+	m2.Unmount(t)
+	if got := string(srv.Get(t, b, "mapped.log")); got != want {
+		t.Fatalf("after the remount S3 holds %q; the mount showed %q", got, want)
+	}
+	if strings.Contains(m2.Stderr(), "publication refused") {
+		t.Errorf("a conflict was reported:\n%s", m2.Stderr())
+	}
+}

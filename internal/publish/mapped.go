@@ -22,9 +22,18 @@ import (
 // publication step, retried by the job: never taken for a difference,
 // which would publish the file whole over another host's append (a
 // conflict). Called with the job's token held.
-func (p *Publisher) checkMapped(ctx context.Context, f *spool.File) error {
+//
+// While an open that may map the data file lasts (t.MapOpen), the check
+// is left for after its release: a look now could not tell that a mapped
+// write to the bytes compared does not come later, and such an open
+// records that every byte S3 has is to be compared, so that a crash
+// leaves that due. The publication goes on meanwhile (an open log's new
+// lines publish on time), and nothing moves or frees the bytes: the open
+// pins the data file. A record made while the look ran (an open, a
+// release) keeps the check due: only the record compared is cleared.
+func (p *Publisher) checkMapped(ctx context.Context, f *spool.File, t File) error {
 	j := f.Journal()
-	if j.MapCheck == nil {
+	if j.MapCheck == nil || t.MapOpen() {
 		return nil
 	}
 	c := *j.MapCheck
@@ -54,7 +63,10 @@ func (p *Publisher) checkMapped(ctx context.Context, f *spool.File) error {
 		case whole && jj.Kind == spool.KindAppend && jj.LocalStart == 0 && jj.Shift == 0:
 			// Every byte is local (the data file was pinned when the
 			// check was recorded, and nothing freed them since).
-			jj.Kind, jj.Dirty, jj.MapCheck = spool.KindWhole, true, nil
+			jj.Kind, jj.Dirty = spool.KindWhole, true
+			if jj.MapCheck != nil && *jj.MapCheck == c {
+				jj.MapCheck = nil
+			}
 		case jj.MapCheck != nil && *jj.MapCheck == c:
 			jj.MapCheck = nil
 			dropped = whole && jj.Kind == spool.KindAppend

@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
@@ -70,5 +71,64 @@ func TestPublisherLooksAtMappedBytesFirst(t *testing.T) {
 				t.Fatalf("map check left: %+v", j.MapCheck)
 			}
 		})
+	}
+}
+
+// While an open that may map the data file lasts, its check is not
+// taken (a look then cannot tell that a mapped write does not come after
+// it) and stays recorded, while the publications go on: an open log's
+// new lines publish on time. Once it is released the look is taken. A
+// record made while a look runs (another such open, a release) is not
+// cleared by it.
+func TestPublisherLeavesTheMapCheckWhileAMappingOpenLasts(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	etag := mem.PutObject("a.log", []byte("one\n"))
+	sp, f := newSpoolFile(t, spool.Journal{Key: "a.log", Kind: spool.KindAppend, Exists: true, BaseSize: 4, BaseETag: etag}, "one\nours\n")
+	if err := f.Update(func(j *spool.Journal) { j.MapCheck = j.MapCheck.Merged(0, spool.MapToEnd) }); err != nil {
+		t.Fatal(err)
+	}
+	var gets atomic.Int64
+	var recordAtLook atomic.Bool
+	mem.SetHook(func(call memstore.Call) memstore.Fault {
+		if call.Op == "GetObject" {
+			gets.Add(1)
+			if recordAtLook.Swap(false) {
+				if err := f.Update(func(j *spool.Journal) { j.MapCheck = j.MapCheck.Merged(0, 4) }); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		return memstore.Pass
+	})
+	p := NewPublisher(mem, nil, sp, Config{PartSize: 5 << 20}, nil)
+	ff := &fakeFile{mapOpen: true}
+	if _, err := p.Publish(ctx, f, ff, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := mem.Object("a.log"); string(got) != "one\nours\n" {
+		t.Fatalf("S3 holds %q while the open lasts, want the appended line published", got)
+	}
+	if j := f.Journal(); j.MapCheck == nil || j.MapCheck.To != spool.MapToEnd || gets.Load() != 0 {
+		t.Fatalf("while the open lasts: map check %+v, %d GETs; want it kept, not looked at", j.MapCheck, gets.Load())
+	}
+	ff.mu.Lock()
+	ff.mapOpen = false
+	ff.mu.Unlock()
+	recordAtLook.Store(true)
+	if _, err := p.Publish(ctx, f, ff, true); err != nil {
+		t.Fatal(err)
+	}
+	if j := f.Journal(); j.MapCheck == nil || gets.Load() != 1 {
+		t.Fatalf("after a look during which another record was made: map check %+v, %d GETs; want it kept", j.MapCheck, gets.Load())
+	}
+	if _, err := p.Publish(ctx, f, ff, true); err != nil {
+		t.Fatal(err)
+	}
+	if j := f.Journal(); j.MapCheck != nil || gets.Load() != 2 {
+		t.Fatalf("after the open's release: map check %+v, %d GETs; want it looked at and cleared", j.MapCheck, gets.Load())
+	}
+	if got, _, _ := mem.Object("a.log"); string(got) != "one\nours\n" {
+		t.Fatalf("S3 holds %q", got)
 	}
 }

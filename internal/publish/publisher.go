@@ -81,6 +81,10 @@ type File interface {
 	Rebased(exists bool, size int64, etag string, attrs *s3store.Attrs, move func() error) error
 	// Attrs are the POSIX attributes the object is to carry (nil: none).
 	Attrs() *s3store.Attrs
+	// MapOpen: an open that may write the data file through a shared
+	// mapping is open (vfs localreads.go): the journal's MapCheck cannot
+	// be settled while it lasts (mapped.go).
+	MapOpen() bool
 }
 
 // Result is what one Publish did, for the counters.
@@ -103,7 +107,7 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 	start := time.Now()
 	// Bytes S3 has that a shared mapping may have changed are compared
 	// first: a rebase or a punch would take them out of the spool.
-	if err := p.checkMapped(ctx, f); err != nil {
+	if err := p.checkMapped(ctx, f, t); err != nil {
 		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
 		return res, err
 	}
@@ -197,7 +201,7 @@ func (p *Publisher) publishRetrying(ctx context.Context, f *spool.File, t File, 
 			p.log.Error("publication refused: another writer changed the object", "key", j.Key, "spool_file", f.DataPath(), "errno", "EIO")
 			return fmt.Errorf("%w: %v", ErrGaveUp, err)
 		}
-		if rerr := p.checkMapped(ctx, f); rerr != nil {
+		if rerr := p.checkMapped(ctx, f, t); rerr != nil {
 			err = rerr // recorded during the publication: before the punch
 			break
 		}
@@ -384,7 +388,7 @@ func (p *Publisher) Settle(ctx context.Context, f *spool.File, t File, unchanged
 	j := f.Journal()
 	if j.MapCheck != nil && (j.PendingTag != "" || j.Pending > j.BaseSize) {
 		// Settling may free or move the bytes the check compares.
-		if err := p.checkMapped(ctx, f); err != nil {
+		if err := p.checkMapped(ctx, f, t); err != nil {
 			return false, err
 		}
 		j = f.Journal()
@@ -478,7 +482,7 @@ func (p *Publisher) AlreadyOurs(ctx context.Context, f *spool.File, t File) erro
 	if j.Pending <= j.BaseSize {
 		return nil // nothing was in flight
 	}
-	if err := p.checkMapped(ctx, f); err != nil {
+	if err := p.checkMapped(ctx, f, t); err != nil {
 		return err // before our bytes' offsets move
 	}
 	j = f.Journal()

@@ -21,6 +21,7 @@ type fakeFile struct {
 	rebased   int
 	wrote     int
 	attrs     *s3store.Attrs
+	mapOpen   bool // an open that may map the data file lasts
 }
 
 func (t *fakeFile) End(f *spool.File, final bool) (int64, error) {
@@ -59,6 +60,12 @@ func (t *fakeFile) Published(size int64, _ ...string) {
 }
 
 func (t *fakeFile) Attrs() *s3store.Attrs { return t.attrs }
+
+func (t *fakeFile) MapOpen() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mapOpen
+}
 
 func (t *fakeFile) Rebased(_ bool, _ int64, _ string, _ *s3store.Attrs, move func() error) error {
 	if err := move(); err != nil {

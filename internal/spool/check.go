@@ -96,8 +96,8 @@ func (j Journal) Check(prefix string) error {
 	if j.Shift < -maxOffset || j.Shift > maxOffset {
 		return fmt.Errorf("shift %d is out of range", j.Shift)
 	}
-	if c := j.MapCheck; c != nil && (c.From < 0 || c.From >= c.To || c.To > maxOffset) {
-		return fmt.Errorf("map_check [%d, %d) is not a range in [0, 2^53]", c.From, c.To)
+	if c := j.MapCheck; c != nil && (c.From < 0 || c.From >= c.To || c.To > maxOffset || c.Rec < 0) {
+		return fmt.Errorf("map_check [%d, %d) (record %d) is not a range in [0, 2^53]", c.From, c.To, c.Rec)
 	}
 	if j.ExpressParts < 0 || j.ExpressParts > maxExpressParts {
 		return fmt.Errorf("express_parts %d is out of range [0, %d]", j.ExpressParts, maxExpressParts)

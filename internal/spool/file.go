@@ -164,14 +164,32 @@ type Journal struct {
 type MapCheck struct {
 	From int64 `json:"from"`
 	To   int64 `json:"to"`
+	// Rec counts the records merged into it: the job clears only the
+	// record it compared, not one made while it compared.
+	Rec int64 `json:"rec,omitempty"`
 }
 
-// Merged is the range covering c and [from, to) (c may be nil).
+// MapToEnd is a MapCheck's To for every byte S3 has, also bytes it gets
+// after the check was recorded: what an open that may map the data file
+// records while it lasts (a crash then leaves every byte S3 has to
+// compare).
+const MapToEnd = maxOffset
+
+// Merged is the range covering c and [from, to) (c may be nil), a record
+// later than c.
 func (c *MapCheck) Merged(from, to int64) *MapCheck {
 	if c == nil {
-		return &MapCheck{From: from, To: to}
+		return &MapCheck{From: from, To: to, Rec: 1}
 	}
-	return &MapCheck{From: min(c.From, from), To: max(c.To, to)}
+	return &MapCheck{From: min(c.From, from), To: max(c.To, to), Rec: c.Rec + 1}
+}
+
+// String is the range, "[from, end)" when it runs to the end.
+func (c MapCheck) String() string {
+	if c.To >= MapToEnd {
+		return fmt.Sprintf("[%d, end)", c.From)
+	}
+	return fmt.Sprintf("[%d, %d)", c.From, c.To)
 }
 
 // UploadWindow is when an upload a lost answer left was initiated.

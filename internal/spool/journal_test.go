@@ -85,6 +85,7 @@ func TestDamagedJournalIsSetAside(t *testing.T) {
 		{"map check backwards", `{"key":"logs/a","kind":"append","size":10,"map_check":{"from":8,"to":4}}`, nil},
 		{"map check negative", `{"key":"logs/a","kind":"append","size":10,"map_check":{"from":-1,"to":4}}`, nil},
 		{"map check absurd", `{"key":"logs/a","kind":"append","size":10,"map_check":{"from":0,"to":9007199254740993}}`, nil},
+		{"map check record negative", `{"key":"logs/a","kind":"append","size":10,"map_check":{"from":0,"to":4,"rec":-1}}`, nil},
 		{"map check not an object", `{"key":"logs/a","kind":"append","size":10,"map_check":[0,4]}`, nil},
 		{"unlinked, key outside", `{"key":"other/victim","kind":"whole","size":10,"exists":true,"base_etag":"\"e\"","unlinked":true}`, nil},
 	}
@@ -171,6 +172,7 @@ func TestValidJournalsAreRecovered(t *testing.T) {
 		// S3's bytes to compare after a read-write open beside a direct
 		// reader (its To past the size: the file was cut since).
 		{"map check", `{"key":"logs/a","kind":"append","exists":true,"base_size":6,"base_etag":"\"e\"","size":10,"map_check":{"from":0,"to":12}}`, 10},
+		{"map check to the end (an open that may map it lasted)", `{"key":"logs/a","kind":"append","exists":true,"base_size":6,"base_etag":"\"e\"","size":10,"map_check":{"from":0,"to":9007199254740992,"rec":3}}`, 10},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -290,7 +292,7 @@ func TestMapCheckIsJournaled(t *testing.T) {
 	}
 	s.Close()
 	got, log := recovered(t, dir)
-	if len(got) != 1 || got[0].MapCheck == nil || *got[0].MapCheck != (MapCheck{From: 0, To: 9}) {
+	if len(got) != 1 || got[0].MapCheck == nil || *got[0].MapCheck != (MapCheck{From: 0, To: 9, Rec: 2}) {
 		t.Fatalf("recovered %+v, want its map check [0, 9)\n%s", got, log)
 	}
 	s, left := open(t, dir, Options{})

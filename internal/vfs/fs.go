@@ -29,9 +29,9 @@
 //	(writeState.job)  truncate of the file at a time          file's job token
 //	writeState.wmu    the spool file's bytes and journal      S3 requests of a whole-file
 //	                  offsets against other writers;          publication, rebase, copy-in
-//	                  n.file replacement (relocate)           (close is atomic), a lost
-//	                                                          answer's settling (and the
-//	                                                          look at mapped bytes before
+//	                  n.file replacement (relocate); the      (close is atomic), a lost
+//	                  map check records of opens that may     answer's settling (and the
+//	                  map the file (localreads.go)            look at mapped bytes before
 //	                                                          it: publish/mapped.go);
 //	                                                          never a wait for buffer space
 //	Publisher.deleteMu a key's deletes and takeovers of an    its HEAD and DELETE, a

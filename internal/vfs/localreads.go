@@ -95,6 +95,13 @@ func (h *Handle) LocalFd() (int, bool) {
 // reuse its registration).
 func (h *Handle) LocalFailed(why string) {
 	n := h.node
+	if f := h.mapFile; f != nil {
+		// Served through the daemon: it never names the data file.
+		h.mapFile = nil
+		n.ws().wmu.Lock()
+		h.endMapOpen(f, nil)
+		n.ws().wmu.Unlock()
+	}
 	n.mu.Lock()
 	fromCache := h.cacheFile
 	if h.pinned != nil {
@@ -274,21 +281,30 @@ func (n *Node) readLocallyLocked() bool { return n.ws().ioLocal > 0 }
 // retried as any failed publication, and a crash before the look leaves
 // it due. No S3 request here: the last close never waits for S3.
 //
+// While such opens last, the journal says that every byte S3 has is to
+// be compared (noteMapBase: a crash then leaves that due) and the job
+// leaves the look for later; the last one's release records what they
+// found instead (with the look that was due before the first).
+//
 // Without --allow-overwrite published bytes are never replaced (an edit in
 // place is refused with EPERM), and a mapping cannot be refused: such
 // writes to published bytes stay local (docs/DIFFERENCES.md).
 func (h *Handle) noteMapped() {
-	if !h.mayMap() {
+	f := h.mapFile
+	if f == nil {
 		return
 	}
+	h.mapFile = nil
 	n := h.node
-	f := h.pinned
-	n.mu.Lock()
-	same := n.file == f && n.state != stateUnlinked
-	n.mu.Unlock()
-	if !same {
-		return // unlinked or replaced: nothing of f is published any more
-	}
+	n.ws().wmu.Lock()
+	defer n.ws().wmu.Unlock()
+	h.endMapOpen(f, h.mappedRange(f))
+}
+
+// mappedRange is the range of bytes S3 has, or a publication in flight
+// may have read, that h may have changed through a mapping (nil: none).
+// Before h's data file is unpinned.
+func (h *Handle) mappedRange(f *spool.File) *spool.MapCheck {
 	j := f.Journal()
 	// The bytes the file had at the open need no look when their checksum
 	// is unchanged (no write at all touched them) and S3 had them then.
@@ -302,10 +318,56 @@ func (h *Handle) noteMapped() {
 	// have read bytes a mapping changed after.
 	to := j.Size
 	if from >= to || from >= j.BaseSize && j.PendingTag == "" {
-		return // S3 has none of the bytes that may have changed
+		return nil // S3 has none of the bytes that may have changed
 	}
-	if err := f.Update(func(jj *spool.Journal) { jj.MapCheck = jj.MapCheck.Merged(from, to) }); err != nil {
-		n.fs.log.Warn("a read-write open read the spool file directly and may have written it through a shared mapping; cannot record that S3's bytes are to be compared", "path", n.Path(), "err", err)
+	return &spool.MapCheck{From: from, To: to}
+}
+
+// endMapOpen uncounts h, which was counted as mapping f, adding seen (the
+// range it may have changed; nil: none) to what the opens found; the last
+// one's release records it in the journal in place of the whole file
+// (n.wmu held).
+func (h *Handle) endMapOpen(f *spool.File, seen *spool.MapCheck) {
+	n := h.node
+	n.mu.Lock()
+	w := n.ws()
+	w.mapOpens--
+	if seen != nil {
+		w.mapSeen = w.mapSeen.Merged(seen.From, seen.To)
+	}
+	last := w.mapOpens == 0
+	check := w.mapPrior
+	if found := w.mapSeen; last && found != nil {
+		check = check.Merged(found.From, found.To)
+	}
+	if last {
+		w.mapPrior, w.mapSeen = nil, nil
+	}
+	same := n.file == f && n.state != stateUnlinked
+	n.mu.Unlock()
+	if !last || !same {
+		return // unlinked or replaced: nothing of f is published any more
+	}
+	due := false
+	err := f.Update(func(jj *spool.Journal) {
+		due = check != nil
+		if !due {
+			jj.MapCheck = nil
+			return
+		}
+		// A later record than any the job may be comparing.
+		rec := check.Rec
+		if jj.MapCheck != nil {
+			rec = max(rec, jj.MapCheck.Rec)
+		}
+		jj.MapCheck = &spool.MapCheck{From: check.From, To: check.To, Rec: rec + 1}
+	})
+	if err != nil {
+		// The journal keeps the look at every byte S3 has.
+		n.fs.log.Warn("a read-write open read the spool file directly and may have written it through a shared mapping; cannot record which of S3's bytes are to be compared (all are)", "path", n.Path(), "err", err)
+		due = true
+	}
+	if !due {
 		return
 	}
 	n.mu.Lock()
@@ -328,14 +390,20 @@ func (h *Handle) mayMap() bool {
 // Before the kernel has the handle, so before any mapping (n.wmu held: no
 // write changes the file meanwhile). A pinned data file holds every byte
 // of the file at its offset.
+//
+// It counts h as mapping the file until its release, and the first such
+// open records in the journal that every byte S3 has, also those it gets
+// while the open lasts, is to be compared: a crash while it is open
+// leaves that due for the next mount.
 func (h *Handle) noteMapBase() {
 	if !h.mayMap() {
 		return
 	}
 	n := h.node
+	f := h.pinned
 	n.mu.Lock()
-	same := n.file == h.pinned && n.state != stateUnlinked
-	j := h.pinned.Journal()
+	same := n.file == f && n.state != stateUnlinked
+	j := f.Journal()
 	n.mu.Unlock()
 	if !same {
 		return
@@ -349,6 +417,25 @@ func (h *Handle) noteMapBase() {
 			h.mapPublished = 0
 		}
 	}
+	h.mapFile = f
+	n.mu.Lock()
+	w := n.ws()
+	w.mapOpens++
+	first := w.mapOpens == 1
+	n.mu.Unlock()
+	if !first {
+		return
+	}
+	var prior *spool.MapCheck
+	if err := f.Update(func(jj *spool.Journal) {
+		prior = jj.MapCheck
+		jj.MapCheck = jj.MapCheck.Merged(0, spool.MapToEnd)
+	}); err != nil {
+		n.fs.log.Warn("a read-write open reads the spool file directly and may write it through a shared mapping; cannot record that S3's bytes are to be compared should the mount crash while it is open", "path", n.Path(), "err", err)
+	}
+	n.mu.Lock()
+	w.mapPrior, w.mapSeen = prior, nil
+	n.mu.Unlock()
 }
 
 // checksumFd is the CRC-32C of the first size bytes of the file fd (of

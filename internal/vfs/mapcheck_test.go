@@ -125,7 +125,6 @@ func TestMapCheckIsTheJobs(t *testing.T) {
 // the close had made the file a whole edit when S3 failed, and the next
 // mount published it whole over the other host's line: a conflict.
 func TestMapCheckAfterACrash(t *testing.T) {
-	ctx := context.Background()
 	for _, c := range []struct {
 		name         string
 		mapped       bool
@@ -152,29 +151,38 @@ func TestMapCheckAfterACrash(t *testing.T) {
 			// SIGKILL: the instance's store calls stop, its spool is as
 			// it was.
 			fc.kill(0, "")
-			crashed := filepath.Join(t.TempDir(), "spool")
-			if err := copySpool(dir, crashed); err != nil {
-				t.Fatal(err)
-			}
-			if c.theirs != "" {
-				mem.AppendObject("a.log", []byte(c.theirs))
-			}
 			failing.Store(false)
-			sp, recovered, err := spool.Open(crashed, "test/", spool.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(recovered) != 1 || recovered[0].Journal().MapCheck == nil {
-				t.Fatalf("recovered %d files; want one with its map check due", len(recovered))
-			}
-			sp.Close()
-			fs2 := memFS(t, mem, crashed, Options{AllowOverwrite: true})
-			if err := fs2.Shutdown(ctx); err != nil {
-				t.Fatalf("unmount after the crash: %v", err)
-			}
-			if got, _, _ := mem.Object("a.log"); string(got) != c.want {
-				t.Fatalf("S3 holds %q, want %q", got, c.want)
-			}
+			remountAfterCrash(t, mem, dir, c.theirs, func(mc *spool.MapCheck) bool { return mc != nil }, c.want)
 		})
+	}
+}
+
+// remountAfterCrash takes the spool dir a killed instance left, appends
+// theirs to a.log in S3 (another host, if any), checks that the recovered
+// journal's map check is one that due expects, and mounts it again: once
+// unmounted, S3 must hold want.
+func remountAfterCrash(t *testing.T, mem *memstore.Store, dir, theirs string, due func(*spool.MapCheck) bool, want string) {
+	t.Helper()
+	crashed := filepath.Join(t.TempDir(), "spool")
+	if err := copySpool(dir, crashed); err != nil {
+		t.Fatal(err)
+	}
+	if theirs != "" {
+		mem.AppendObject("a.log", []byte(theirs))
+	}
+	sp, recovered, err := spool.Open(crashed, "test/", spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recovered) != 1 || !due(recovered[0].Journal().MapCheck) {
+		t.Fatalf("recovered %d files; want one with its map check due", len(recovered))
+	}
+	sp.Close()
+	fs := memFS(t, mem, crashed, Options{AllowOverwrite: true})
+	if err := fs.Shutdown(context.Background()); err != nil {
+		t.Fatalf("unmount after the crash: %v", err)
+	}
+	if got, _, _ := mem.Object("a.log"); string(got) != want {
+		t.Fatalf("S3 holds %q, want %q", got, want)
 	}
 }

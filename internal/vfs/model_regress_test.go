@@ -615,6 +615,29 @@ func modelCases() []modelCase {
 		// edit, published whole by the next mount: a conflict.
 		return append(slices.Clip(closedWhileS3Fails), op{ID: 172, Kind: opCrash})
 	})
+	// A crash while a read-write open beside a direct reader is still
+	// open: the open recorded that every byte S3 has is to be compared
+	// (a mapped write may change any), the publications during it left
+	// that look for later (an fsync publishes all the same), and the next
+	// mount takes it before publishing: the bytes are unchanged, so the
+	// log goes on as an append after the other host's line, the lines
+	// written after the last publication published once.
+	crashWhileOpen := []op{
+		{ID: 81, Kind: opRemotePut, Name: "b", Len: 6},
+		{ID: 159, Kind: opOpen, Slot: 2, Name: "b", Flags: os.O_RDONLY},
+		{ID: 160, Kind: opOpen, Slot: 3, Name: "b", Flags: os.O_RDWR | os.O_APPEND},
+		{ID: 166, Kind: opWrite, Slot: 3, Len: 33},
+		{ID: 167, Kind: opFsync, Slot: 3},
+		{ID: 168, Kind: opOpen, Slot: 4, Name: "b", Flags: os.O_RDWR | os.O_APPEND},
+		{ID: 169, Kind: opWrite, Slot: 4, Len: 20},
+		{ID: 170, Kind: opClose, Slot: 4},
+		{ID: 171, Kind: opRemoteAppend, Name: "b", Len: 3},
+		{ID: 172, Kind: opWrite, Slot: 3, Len: 12},
+		{ID: 173, Kind: opCrash},
+	}
+	add("a crash while a read-write log open beside a direct reader is open", ptAWS, func(s *scenario) []op {
+		return crashWhileOpen
+	})
 	return append(out, dirModelCases()...)
 }
 

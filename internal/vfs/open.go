@@ -47,6 +47,9 @@ type Handle struct {
 	mapBase      uint32
 	mapBaseOK    bool
 	mapPublished int64
+	// mapFile: the spool file h is counted as mapping (writeState.mapOpens)
+	// until its release; nil: not counted.
+	mapFile *spool.File
 }
 
 // Node is the file the handle is open on.
@@ -531,7 +534,7 @@ func (n *Node) dirtyLocked() bool {
 		return false
 	}
 	j := n.file.Journal()
-	if j.MapCheck != nil {
+	if j.MapCheck != nil && n.ws().mapOpens == 0 {
 		return true // S3's bytes to compare first (noteMapped)
 	}
 	if j.Kind == spool.KindAppend {

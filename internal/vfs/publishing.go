@@ -107,6 +107,12 @@ func (p pubFile) HoldWriters() func() {
 
 func (p pubFile) Stream(to int64) *publish.Stream { return p.n.takeStream(to) }
 
+func (p pubFile) MapOpen() bool {
+	p.n.mu.Lock()
+	defer p.n.mu.Unlock()
+	return p.n.ws().mapOpens > 0
+}
+
 func (p pubFile) Attrs() *s3store.Attrs {
 	p.n.mu.Lock()
 	defer p.n.mu.Unlock()

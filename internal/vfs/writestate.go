@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/s3mount/s3mount/internal/publish"
+	"github.com/s3mount/s3mount/internal/spool"
 )
 
 // writeState is what a node needs once it is opened, written, published,
@@ -43,6 +44,14 @@ type writeState struct {
 	// cached: the data cache's file the local opens name, when not the
 	// spool's (cachedreads.go); pinned while ioLocal > 0.
 	cached *cacheBacking
+	// mapOpens: open handles that may write the data file through a
+	// shared mapping (Handle.mayMap). While any lasts, the journal's
+	// MapCheck runs to the end of the file and the job leaves it
+	// (localreads.go). mapPrior: the journal's MapCheck before the first
+	// of them; mapSeen: the ranges those released since found to compare.
+	// Changed with wmu held too.
+	mapOpens          int
+	mapPrior, mapSeen *spool.MapCheck
 }
 
 // ws is n's write state, made on first use. It takes no lock (callable
