@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 	"github.com/s3mount/s3mount/internal/spool"
@@ -98,5 +99,106 @@ func TestMapCheckWaitsForTheLastMappingOpen(t *testing.T) {
 	}
 	if got, _, _ := mem.Object("a.log"); string(got) != "one\nours\nTWO\n" {
 		t.Fatalf("S3 holds %q", got)
+	}
+}
+
+// S3 Express, a read-write open beside a direct reader: a crash while it
+// is open and an append's answer is lost. The next mount's look at
+// whether S3 took the append (publish.AlreadyOurs, which first compares
+// the bytes a mapping may have changed, and may make the file a whole
+// edit) runs under the file's job token, as every step of its
+// publication. Before, recovery ran it without the token, beside the
+// job. The mapped write reaches S3, the append once.
+func TestExpressRecoveryLooksUnderTheJobsToken(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.NewExpress("b--x-s3")
+	fc := newFence(mem)
+	dir := filepath.Join(t.TempDir(), "spool")
+	fs := memFS(t, fc, dir, Options{AllowOverwrite: true, Express: fc})
+	fs.SetLocalReads(true, "")
+	n, w, err := fs.Create(ctx, fs.Root(), "a.log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, w, "one\n")
+	if err := w.Fsync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := openMode(t, fs, n, os.O_RDONLY)
+	rw := openMode(t, fs, n, os.O_RDWR|os.O_APPEND)
+	if r.IOMode() != IOLocal || rw.IOMode() != IOLocalWriter {
+		t.Fatalf("reader %v, read-write open %v: want IOLocal and IOLocalWriter", r.IOMode(), rw.IOMode())
+	}
+	fd, _ := rw.LocalFd()
+	if _, err := syscall.Pwrite(fd, []byte("ONE"), 0); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, rw, "ours\n")
+	// SIGKILL once S3 took the append, before its answer.
+	var armed atomic.Bool
+	armed.Store(true)
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		if c.Op == "PutObject" && c.Append && c.Key == "a.log" && armed.Swap(false) {
+			fc.kill(1, "after the append")
+			return memstore.LoseAnswer
+		}
+		return memstore.Pass
+	})
+	if err := rw.Fsync(ctx); err == nil {
+		t.Fatal("fsync succeeded through the crash")
+	}
+	crashed := filepath.Join(t.TempDir(), "spool")
+	if err := copySpool(dir, crashed); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := mem.Object("a.log"); string(got) != "one\nours\n" {
+		t.Fatalf("premise: S3 holds %q, want the append taken", got)
+	}
+	sp, recovered, err := spool.Open(crashed, "test/", spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recovered) != 1 {
+		t.Fatalf("premise: recovered %d files", len(recovered))
+	}
+	if j := recovered[0].Journal(); j.MapCheck == nil || j.Pending <= j.BaseSize {
+		t.Fatalf("premise: recovered journal %+v; want a map check and an append in flight", j)
+	}
+	sp.Close()
+	// The look's GET waits for the test to find the node, then sees
+	// whether the job's token is held.
+	ready := make(chan *Node)
+	var looked, tokenHeld atomic.Bool
+	mem.SetHook(func(c memstore.Call) memstore.Fault {
+		if c.Op == "GetObject" && c.Key == "a.log" && !looked.Load() {
+			select {
+			case n := <-ready:
+				tokenHeld.Store(n.ws().job.Busy())
+			case <-time.After(time.Minute):
+			}
+			looked.Store(true)
+		}
+		return memstore.Pass
+	})
+	fs2 := memFS(t, mem, crashed, Options{AllowOverwrite: true, Express: mem})
+	fs2.mu.Lock()
+	n2 := fs2.byPath["a.log"]
+	fs2.mu.Unlock()
+	if n2 == nil {
+		t.Fatal("no node for the recovered file")
+	}
+	select {
+	case ready <- n2:
+	case <-time.After(time.Minute):
+		t.Fatal("recovery made no look at S3's bytes")
+	}
+	if err := fs2.Shutdown(ctx); err != nil {
+		t.Fatalf("unmount after the crash: %v", err)
+	}
+	if !looked.Load() || !tokenHeld.Load() {
+		t.Fatalf("recovery's look at S3's bytes: made %v, under the job's token %v; want both", looked.Load(), tokenHeld.Load())
+	}
+	if got, _, _ := mem.Object("a.log"); string(got) != "ONE\nours\n" {
+		t.Fatalf("S3 holds %q, want %q", got, "ONE\nours\n")
 	}
 }

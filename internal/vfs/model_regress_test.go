@@ -638,6 +638,15 @@ func modelCases() []modelCase {
 	add("a crash while a read-write log open beside a direct reader is open", ptAWS, func(s *scenario) []op {
 		return crashWhileOpen
 	})
+	ptExpress := pt
+	ptExpress.Express = true
+	add("a crash while a read-write log open beside a direct reader is open (Express, an fsync's answer lost)", ptExpress, func(s *scenario) []op {
+		// Recovery asks S3 whether the lost append landed, the look at
+		// the bytes S3 has first, under the file's job token.
+		ops := slices.Clone(crashWhileOpen)
+		ops[4].Faults = 2
+		return ops
+	})
 	return append(out, dirModelCases()...)
 }
 

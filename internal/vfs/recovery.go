@@ -127,7 +127,13 @@ func (fs *FS) adopt(f *spool.File) {
 		n.journaledAttrsLocked(j)
 		n.mu.Unlock()
 		if fs.opt.Express != nil && j.Kind == spool.KindAppend && j.Exists {
-			if err := fs.pub.AlreadyOurs(ctx, f, pubFile{n: n}); err != nil {
+			// Under the job's token, as any step of its publication: the
+			// look at mapped bytes inside may make the file a whole edit,
+			// and it may move the journal's offsets.
+			release := n.ws().job.Hold()
+			err := fs.pub.AlreadyOurs(ctx, f, pubFile{n: n})
+			release()
+			if err != nil {
 				fs.log.Warn("recovered spool file: cannot check the object", "key", j.Key, "err", err)
 			}
 		}
