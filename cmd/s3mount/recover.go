@@ -91,6 +91,9 @@ func runRecover(args []string) int {
 		if e.Journal.Conflict != "" {
 			state = "conflict: " + e.Journal.Conflict
 		}
+		if c := e.Journal.MapCheck; c != nil {
+			state += ", compare " + c.String() + " with S3 (written through a shared mapping maybe)"
+		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", e.ID, shownKey(e.Journal.Key), e.Journal.Size, e.Unpublished(), shownKey(state))
 	}
 	w.Flush()

@@ -192,6 +192,9 @@ func printFiles(out io.Writer, files []vfs.FileStatus) {
 		if f.Waiting != "" {
 			state = "waiting: " + f.Waiting
 		}
+		if m := f.MapCheckState(); m != "" {
+			state += ", " + m
+		}
 		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\n", f.Key, f.Open, f.Size, stored(f), f.Unpublished, last, f.DroppedBytes, e, state)
 	}
 	w.Flush()

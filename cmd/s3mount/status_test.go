@@ -38,3 +38,23 @@ func TestStatusShowsAWaitAsAState(t *testing.T) {
 		t.Errorf("failing file: ERROR %q, STATE %q\n%s", e, s, out.String())
 	}
 }
+
+// A comparison with S3 that is due (bytes written through a shared
+// mapping maybe) shows in STATE, with whether it waits for opens to close.
+func TestStatusShowsAMapCheck(t *testing.T) {
+	var out bytes.Buffer
+	printFiles(&out, []vfs.FileStatus{
+		{Key: "a.log", State: "in-s3", MapCheck: "[4, 9)"},
+		{Key: "b.log", State: "in-s3", MapCheck: "[0, end)", MapOpens: 1},
+		{Key: "c.log", State: "in-s3"},
+	})
+	for _, want := range []string{
+		"in-s3, compare [4, 9) with S3\n",
+		"in-s3, compare [0, end) with S3 once the read-write opens beside a direct reader close\n",
+		"in-s3\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status table lacks %q:\n%s", want, out.String())
+		}
+	}
+}

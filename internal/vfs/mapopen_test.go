@@ -79,6 +79,9 @@ func TestMapCheckWaitsForTheLastMappingOpen(t *testing.T) {
 	if mc := due(); mc == nil || mc.From != 0 || mc.To != spool.MapToEnd || gets.Load() != 0 {
 		t.Fatalf("while the opens last: map check %+v, %d GETs; want every byte S3 has due, no look", mc, gets.Load())
 	}
+	if st := fs.Files(); len(st) != 1 || st[0].MapCheck != "[0, end)" || st[0].MapOpens != 2 {
+		t.Fatalf("status while the opens last: %+v; want [0, end) to compare once 2 opens close", st)
+	}
 	fd, _ := rw.LocalFd()
 	if _, err := syscall.Pwrite(fd, []byte("TWO"), 9); err != nil {
 		t.Fatal(err)

@@ -30,6 +30,25 @@ type FileStatus struct {
 	// (-1: not known yet); filled by the daemon with --compress.
 	Object     string `json:"object,omitempty"`
 	ObjectSize int64  `json:"object_size,omitempty"`
+	// MapCheck: the range of bytes S3 has that are to be compared with
+	// the spool's before the next publication ("[from, to)", "[from,
+	// end)"), written past the daemon through a shared mapping maybe
+	// (localreads.go); MapOpens: the opens that may map the file still
+	// open, which the comparison waits for.
+	MapCheck string `json:"map_check,omitempty"`
+	MapOpens int    `json:"map_opens,omitempty"`
+}
+
+// MapCheckState is how `s3mount status` shows a comparison with S3 that
+// is due ("" if none).
+func (s FileStatus) MapCheckState() string {
+	switch {
+	case s.MapCheck == "":
+		return ""
+	case s.MapOpens > 0:
+		return "compare " + s.MapCheck + " with S3 once the read-write opens beside a direct reader close"
+	}
+	return "compare " + s.MapCheck + " with S3"
 }
 
 // Files lists the files with local state (open, dirty, or kept after a
@@ -62,6 +81,9 @@ func (fs *FS) Files() []FileStatus {
 			j := f.Journal()
 			s.SpoolFile = f.DataPath()
 			s.Conflict = j.Conflict
+			if j.MapCheck != nil {
+				s.MapCheck, s.MapOpens = j.MapCheck.String(), n.ws().mapOpens
+			}
 			if j.Kind == spool.KindAppend {
 				s.Unpublished = max(0, j.Size-j.BaseSize)
 			} else if j.Dirty {
