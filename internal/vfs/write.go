@@ -142,7 +142,10 @@ func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64, settled 
 	if unlinked {
 		growth = 0 // never published: it holds no room in the buffer
 	}
-	if !fs.sp.TryReserve(growth) {
+	// A write that adds no unpublished bytes (a rewrite of bytes not yet
+	// published) takes no room: it never waits nor drops, even with the
+	// buffer over its bound. (It used to return 0 bytes written.)
+	if growth > 0 && !fs.sp.TryReserve(growth) {
 		// Full: publish now rather than at the interval.
 		fs.kick()
 		switch {
