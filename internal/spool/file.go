@@ -378,7 +378,10 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if err := f.sp.dataRoom("write", f.dataPath); err != nil {
 		return 0, err
 	}
-	n, err := f.data.WriteAt(p, off-f.j.Shift)
+	n, err := 0, f.sp.noSpace("write", f.dataPath(), false)
+	if err == nil {
+		n, err = f.data.WriteAt(p, off-f.j.Shift)
+	}
 	f.sp.dataRoomDone()
 	if err != nil {
 		// A short write past the end (disk full) is cut off again: the

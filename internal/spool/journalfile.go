@@ -154,6 +154,9 @@ func (f *File) saveJournal(payload []byte) error {
 			return err
 		}
 	}
+	if err := f.sp.noSpace("write", path, true); err != nil {
+		return err
+	}
 	seq := f.jseq + 1
 	rec := encodeRecord(seq, payload)
 	if f.jfile != nil && int64(len(rec)) <= f.jslot {

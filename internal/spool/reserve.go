@@ -56,7 +56,9 @@ func (s *Spool) fillReserve() reserveState {
 		}
 	}
 	defer f.Close()
-	err = syscall.Fallocate(int(f.Fd()), 0, 0, reserveSize)
+	if err = s.noSpace("fallocate", p, false); err == nil {
+		err = syscall.Fallocate(int(f.Fd()), 0, 0, reserveSize)
+	}
 	if errors.Is(err, syscall.EOPNOTSUPP) {
 		// No fallocate here: zeros take the room instead.
 		_, err = f.WriteAt(make([]byte, reserveSize), 0)
@@ -112,4 +114,13 @@ func (s *Spool) useReserve() bool {
 	}
 	s.reserve.Store(int32(reserveUsed))
 	return os.Remove(filepath.Join(s.dir, reserveFile)) == nil
+}
+
+// noSpace is Options.NoSpace's ENOSPC for a write to path (tests: a full
+// disk); a journal write (journal) gets the room a used reserve left.
+func (s *Spool) noSpace(op, path string, journal bool) error {
+	if s.opts.NoSpace == nil || !s.opts.NoSpace() || journal && s.reserveState() == reserveUsed {
+		return nil
+	}
+	return &os.PathError{Op: op, Path: path, Err: syscall.ENOSPC}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -108,5 +109,43 @@ func TestReserveRoomIsForJournalsOnly(t *testing.T) {
 	_, left := open(t, dir, Options{MaxBuffer: 1 << 30})
 	if len(left) != 1 || left[0].Journal().LocalStart != size || left[0].Journal().BaseSize != size {
 		t.Fatalf("recovered %+v", left)
+	}
+}
+
+// Options.NoSpace (the model test's full disk) fails what a full disk
+// fails: data writes and new files with ENOSPC, the first journal write by
+// giving up the reserve, whose room later journals use; once it reports
+// room again, the reserve is made again and data fits.
+func TestNoSpaceIsAFullDisk(t *testing.T) {
+	var full atomic.Bool
+	s, _ := open(t, t.TempDir(), Options{MaxBuffer: 1 << 30, NoSpace: full.Load})
+	f, err := s.Create(Journal{Key: "a.log", Kind: KindAppend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("one\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	full.Store(true)
+	if _, err := f.WriteAt([]byte("two\n"), 4); !errors.Is(err, syscall.ENOSPC) || !s.DiskFull() {
+		t.Fatalf("a data write on a full disk: %v (disk full %v), want ENOSPC", err, s.DiskFull())
+	}
+	if _, err := s.Create(Journal{Key: "b.log", Kind: KindAppend}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("a new file on a full disk: %v, want ENOSPC", err)
+	}
+	for i := range 2 {
+		if err := f.Update(func(j *Journal) { j.Exists, j.BaseSize, j.BaseETag = true, 4, fmt.Sprintf(`"e%d"`, i) }); err != nil || f.unsaved {
+			t.Fatalf("journal write %d on a full disk: %v (unsaved %v)", i, err, f.unsaved)
+		}
+	}
+	if s.reserveState() != reserveUsed {
+		t.Fatalf("reserve state %d, want used", s.reserveState())
+	}
+	full.Store(false)
+	if _, err := f.WriteAt([]byte("two\n"), 4); err != nil {
+		t.Fatalf("a data write once there is room: %v", err)
+	}
+	if s.reserveState() != reserveHeld {
+		t.Fatalf("reserve state %d once there is room, want held", s.reserveState())
 	}
 }

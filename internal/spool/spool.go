@@ -63,6 +63,11 @@ type Options struct {
 	SyncEvery time.Duration
 	Hook      Hook         // told of each disk operation (tests: crash points)
 	Logger    *slog.Logger // nil: slog.Default()
+	// NoSpace (tests) reports whether the spool's disk is full now, as
+	// another program filling it leaves it: every write that takes room
+	// fails with ENOSPC (data, new files, the reserve), journal writes
+	// too until the reserve is given up for them (noSpace).
+	NoSpace func() bool
 }
 
 // identityFile records which bucket/prefix owns the directory.
