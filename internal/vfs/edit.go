@@ -79,6 +79,13 @@ func (n *Node) makeWhole(ctx context.Context) error {
 				return err
 			}
 			if err := n.fs.fill(ctx, f, n.Path(), 0, j.LocalStart, j.BaseETag); err != nil {
+				// Not all fetched (a full spool disk, a failed GET): the
+				// bytes below LocalStart are not local after all, or reads
+				// and the next edit would take the data file's holes for
+				// them (zeros, published whole).
+				if uerr := f.Update(func(jj *spool.Journal) { jj.LocalStart = j.LocalStart }); uerr != nil {
+					n.fs.log.Error("cannot undo a failed fetch of a file's published bytes", "key", j.Key, "err", uerr)
+				}
 				return err
 			}
 		}

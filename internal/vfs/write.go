@@ -24,18 +24,22 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 		return 0, syscall.EBADF
 	}
 	h.settled()
-	asked := false
+	asked, over := false, false
 	for {
-		m, need, err := h.writeOnce(ctx, data, off, asked)
+		m, need, err := h.writeOnce(ctx, data, off, asked, over)
 		switch {
 		case err != nil || need == 0:
 			return m, err
 		case need == needWhole:
-			err = h.node.editWhole(ctx)
+			if err = h.node.editWhole(ctx); errors.Is(err, ErrNoSpace) {
+				// The published bytes did not fit the spool disk: wait
+				// for room as on a full buffer, then try again.
+				_, err = h.node.fs.waitRoom(ctx, 1)
+			}
 		case need == needSettle:
 			err, asked = h.node.settleHeld(ctx), true
 		default:
-			err = h.node.fs.waitRoom(ctx, need)
+			over, err = h.node.fs.waitRoom(ctx, need)
 		}
 		if err != nil {
 			return 0, err
@@ -88,8 +92,9 @@ func (n *Node) quiet(ctx context.Context, fn func() error) error {
 }
 
 // writeOnce makes one attempt under the writer lock. need > 0: the write
-// must wait for that much room (the lock is released first).
-func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64, settled bool) (m int, need int64, err error) {
+// must wait for that much room (the lock is released first). over: the
+// write may go over the buffer bound (waitRoom).
+func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64, settled, over bool) (m int, need int64, err error) {
 	n := h.node
 	fs := n.fs
 	n.ws().wmu.Lock()
@@ -145,7 +150,9 @@ func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64, settled 
 	// A write that adds no unpublished bytes (a rewrite of bytes not yet
 	// published) takes no room: it never waits nor drops, even with the
 	// buffer over its bound. (It used to return 0 bytes written.)
-	if growth > 0 && !fs.sp.TryReserve(growth) {
+	if growth > 0 && (over || n.editFits(growth)) && !fs.sp.DiskFull() {
+		fs.sp.Force(growth)
+	} else if growth > 0 && !fs.sp.TryReserve(growth) {
 		// Full: publish now rather than at the interval.
 		fs.kick()
 		switch {
@@ -203,32 +210,43 @@ func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64, settled 
 }
 
 // waitRoom waits, with no lock held, until need bytes fit in the buffer
-// and the spool disk has room again (a publication frees both).
-func (fs *FS) waitRoom(ctx context.Context, need int64) error {
+// and the spool disk has room again (a publication frees both). over: what
+// fills the buffer is bytes no publication takes (stuckBytes) before their
+// writer does something (ends a line, closes), and it may be this one:
+// the write goes over the bound rather than wait for good, as a write
+// larger than the buffer does when it is empty.
+func (fs *FS) waitRoom(ctx context.Context, need int64) (over bool, err error) {
 	if need == retryNow {
-		return nil
+		return false, nil
 	}
 	for {
 		if fs.sp.DiskFull() && !fs.reclaim() {
 			fs.kick()
 		}
 		if fs.sp.Fits(need) {
-			return nil
+			return false, nil
 		}
-		// Wake up now and then: a full disk is cleared by reclaim, not by
-		// a release the spool would signal.
+		// Wake up now and then: a full disk is cleared by reclaim, or by
+		// another program, not by a release the spool would signal.
 		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		err := fs.sp.WaitFits(wctx, need)
 		cancel()
 		switch {
 		case err == nil:
-			return nil
+			return false, nil
 		case errors.Is(err, spool.ErrClosed):
 			fs.log.Error("unmounting while a write waited for buffer space: the write is refused", "errno", "EIO")
-			return ErrIO
+			return false, ErrIO
 		case ctx.Err() != nil:
-			return ErrInterrupted
+			return false, ErrInterrupted
 		}
+		if !fs.sp.DiskFull() && fs.sp.Used() <= fs.stuckBytes() {
+			return true, nil
+		}
+		// Another program may have freed room on the disk, which nothing
+		// here would signal: the write tries again (and marks the disk
+		// full again if it still is).
+		fs.sp.ClearDiskFull()
 	}
 }
 
@@ -430,4 +448,78 @@ func (n *Node) dropMarker(ctx context.Context, f *spool.File, force bool) error 
 	n.mu.Unlock()
 	n.fs.log.Warn(strings.TrimSpace(line), "path", p)
 	return nil
+}
+
+// stuckBytes is how many unpublished bytes no publication takes while
+// writers wait: the unfinished last lines of logs open for writing (not
+// before their newline or the last close: takeEnd), and files whose
+// publication gave up (another writer changed their object: their writer
+// hears it at fsync or close).
+func (fs *FS) stuckBytes() int64 {
+	fs.mu.Lock()
+	nodes := make([]*Node, 0, len(fs.nodes))
+	for _, n := range fs.nodes {
+		nodes = append(nodes, n)
+	}
+	fs.mu.Unlock()
+	var sum int64
+	for _, n := range nodes {
+		w := n.wst.Load()
+		if w == nil {
+			continue
+		}
+		n.mu.Lock()
+		f := n.file
+		linked := f != nil && n.state != stateUnlinked
+		open := linked && w.writers > 0 && (w.logMode || w.appenders > 0)
+		n.mu.Unlock()
+		if !linked {
+			continue
+		}
+		j := f.Journal()
+		var from, dirty int64 // as spool counts it
+		switch {
+		case j.Kind == spool.KindAppend:
+			from, dirty = j.BaseSize, max(j.Size-j.BaseSize, 0)
+		case j.Dirty:
+			dirty = j.Size
+		}
+		switch {
+		case dirty == 0:
+		case j.Conflict != "":
+			sum += dirty
+		case open:
+			end := lastLineEnd(f, from, j.Size)
+			if j.Kind != spool.KindAppend && j.Exists && end < min(j.BaseSize, j.Size) {
+				end = 0 // never below what S3 has (takeEnd)
+			}
+			sum += j.Size - end
+		}
+	}
+	return sum
+}
+
+// editFits: n is an edit (a file rewritten in place, all of whose bytes
+// the buffer holds) and growth fits beside what other files hold. Its
+// writes do not wait for the room the edit itself holds: its publication
+// frees that only until the next write makes the file whole again (a
+// publication each write, for ever); an edit is bounded by --max-edit-size.
+func (n *Node) editFits(growth int64) bool {
+	e := n.editBytes()
+	other := n.fs.sp.Used() - e
+	return e > 0 && (other <= 0 || other+growth <= n.fs.sp.Max())
+}
+
+// editBytes is the unpublished bytes of n's edit, 0 for any other file.
+func (n *Node) editBytes() int64 {
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	if f == nil {
+		return 0
+	}
+	if j := f.Journal(); j.Kind == spool.KindWhole && j.Dirty && !j.Unlinked {
+		return j.Size
+	}
+	return 0
 }
