@@ -252,6 +252,12 @@ type coreOptions struct {
 	// PosixMetadata: mkdir makes a "dir/" marker (the mount's default;
 	// model_dirs_test.go's sequences choose it by seed).
 	PosixMetadata bool
+	// MaxBuffer (--max-buffer-size; 0: the default), NonBlocking
+	// (--buffer-mode non-blocking) and NoDropMarker (--no-drop-marker):
+	// model_buffer_test.go.
+	MaxBuffer    int64
+	NonBlocking  bool
+	NoDropMarker bool
 }
 
 func (o coreOptions) String() string {
@@ -280,6 +286,7 @@ func (o coreOptions) String() string {
 	if o.PosixMetadata {
 		s = append(s, "posix-metadata")
 	}
+	s = append(s, o.bufferString()...)
 	if len(s) == 0 {
 		return "(no options)"
 	}
@@ -309,6 +316,8 @@ type core struct {
 	// spoolHook, when set, is told of every spool disk operation of the
 	// instances (crash points inside the spool).
 	spoolHook atomic.Pointer[spool.Hook]
+	// diskFull: the spool's disk is full now (spool.Options.NoSpace).
+	diskFull atomic.Bool
 }
 
 func (c *core) onSpoolOp(op, path string) {
@@ -350,7 +359,11 @@ func (c *core) newDir() string {
 
 // start runs a new instance on the spool dir.
 func (c *core) start(dir string) error {
-	sp, recovered, err := spool.Open(dir, harnessIdentity, spool.Options{Hook: c.onSpoolOp})
+	so := spool.Options{Hook: c.onSpoolOp, MaxBuffer: c.opt.MaxBuffer, NoSpace: c.diskFull.Load}
+	if c.opt.NonBlocking {
+		so.Mode = spool.NonBlocking
+	}
+	sp, recovered, err := spool.Open(dir, harnessIdentity, so)
 	if err != nil {
 		return err
 	}
@@ -375,7 +388,8 @@ func (c *core) start(dir string) error {
 		AllowDelete: c.opt.AllowDelete, AllowOverwrite: c.opt.AllowOverwrite,
 		UploadInterval: time.Hour, CloseDelay: time.Hour,
 		WritePartSize: s3store.MinPartSize, Publishers: 2, PosixMetadata: c.opt.PosixMetadata,
-		Logger: slog.New(slog.NewTextHandler(c.log, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		DropMarker: !c.opt.NoDropMarker,
+		Logger:     slog.New(slog.NewTextHandler(c.log, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	if c.opt.RealTimers {
 		o.UploadInterval, o.CloseDelay = 30*time.Millisecond, 10*time.Millisecond

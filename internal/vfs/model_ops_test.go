@@ -69,6 +69,9 @@ type op struct {
 	// Refuse: the bucket refuses every DeleteObject during the step (a
 	// policy; faulty sequences have windows of such steps: refuseWindow).
 	Refuse bool
+	// DiskFull: the spool's disk is full during the step (faulty
+	// sequences have windows of such steps: diskFullWindows).
+	DiskFull bool
 }
 
 var modelNames = []string{"a", "b", "c", "d"}
@@ -161,6 +164,9 @@ func (o op) String() string {
 	}
 	if o.Refuse {
 		s += " [deletes refused]"
+	}
+	if o.DiskFull {
+		s += " [spool disk full]"
 	}
 	if o.Faults != 0 && (o.Kind == opClose || o.Kind == opFsync || o.Kind == opTick || o.Kind == opRaceTick || o.Kind == opRename || o.Kind == opUnlink || o.Kind == opMkdir || o.Kind == opRmdir) {
 		s += fmt.Sprintf("%s #%d", faultNames[o.Faults], o.ID)

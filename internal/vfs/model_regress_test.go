@@ -647,7 +647,8 @@ func modelCases() []modelCase {
 		ops[4].Faults = 2
 		return ops
 	})
-	return append(out, dirModelCases()...)
+	out = append(out, dirModelCases()...)
+	return append(out, bufferCases()...)
 }
 
 func TestModelSequences(t *testing.T) {

@@ -60,6 +60,11 @@ type runner struct {
 	// timers, the scheduler's goroutines) while a step counts too.
 	covMu sync.Mutex
 	cov   map[string]int
+
+	// drops: what each log lost to drops not marked yet; diskFullStep:
+	// the step runs on a full spool disk (model_buffer_test.go).
+	drops        map[*mfile]dropTally
+	diskFullStep bool
 }
 
 // coverage sums what the model test's sequences exercised, so that a run
@@ -109,6 +114,7 @@ func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) 
 			return f, r.steps, r.c.log.Tail()
 		}
 	}
+	r.c.diskFull.Store(false)
 	if f := r.guarded(r.finish); f != nil {
 		return f, r.steps, r.c.log.Tail()
 	}
@@ -122,7 +128,7 @@ func newRunner(t testing.TB, opt coreOptions, stepTimeout time.Duration) (*runne
 		mem = memstore.NewExpress("memstore-bucket--use1-az4--x-s3")
 	}
 	mem.SetContentETags(opt.ContentETags)
-	r := &runner{t: t, opt: opt, mem: mem, m: newModel(), vh: map[int]*Handle{}, stepTimeout: stepTimeout, objCache: map[string]cachedObject{}, cov: map[string]int{}}
+	r := &runner{t: t, opt: opt, mem: mem, m: newModel(), vh: map[int]*Handle{}, stepTimeout: stepTimeout, objCache: map[string]cachedObject{}, cov: map[string]int{}, drops: map[*mfile]dropTally{}}
 	c, err := newCore(mem, opt)
 	if err != nil {
 		return nil, err
@@ -276,6 +282,9 @@ func (r *runner) outcome(what string, err error, want expect, also ...syscall.Er
 	case e == syscall.EIO && r.injected.Load() > 0:
 		r.count("EIO after a store fault")
 		return nil
+	case e == syscall.ENOSPC && r.diskFullStep:
+		r.count("ENOSPC on a full spool disk")
+		return nil
 	}
 	for _, a := range also {
 		if e == a {
@@ -362,6 +371,7 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 }
 
 func (r *runner) step(o op) *failure {
+	r.startStep(o)
 	switch o.Kind {
 	case opOpen:
 		return r.open(o)
@@ -452,8 +462,8 @@ func (r *runner) open(o op) *failure {
 			return nil // ENOENT, as the kernel answers
 		}
 		_, h, err := fs.Create(ctx, dir, base, o.Flags, 0o644)
-		if ff := r.outcome(fmt.Sprintf("create %q", o.Name), err, wantOK); ff != nil {
-			return ff
+		if ff := r.outcome(fmt.Sprintf("create %q", o.Name), err, wantOK); ff != nil || err != nil {
+			return ff // (ENOSPC on a full spool disk: no file)
 		}
 		old, lingers := r.m.lingering[o.Name]
 		nf := r.m.newFile(o.Name, []byte{})
@@ -619,8 +629,17 @@ func (r *runner) write(o op) *failure {
 	want := expected()
 	ctx, cancel := r.ctx()
 	defer cancel()
-	m, err := r.vh[o.Slot].Write(ctx, data, int64(off))
+	h := r.vh[o.Slot]
+	droppable := r.droppable(mh)
+	var watch dropWatch
+	if droppable {
+		watch = r.watchDrops(h)
+	}
+	m, err := r.doWrite(ctx, mh, h, data, int64(off))
 	r.steps++
+	if Errno(err) == syscall.ENOSPC {
+		return fail("errno", "write to %q at %d: %v; on a full spool disk a write waits or is dropped, as on a full buffer", f.name, off, err)
+	}
 	want = r.publishedDuring(want, err, expected)
 	if ff := r.outcome(fmt.Sprintf("write to %q at %d", f.name, off), err, want); ff != nil || err != nil {
 		return ff
@@ -630,6 +649,8 @@ func (r *runner) write(o op) *failure {
 	}
 	mh.wrote, mh.truncOnly = true, false
 	switch {
+	case droppable:
+		return r.wroteDroppable(watch, h, mh, data)
 	case f.lm != nil:
 		f.lm.ours = append(f.lm.ours, splitLines(data)...)
 	case mh.append:
@@ -943,6 +964,9 @@ func (r *runner) lineModeOK(f *mfile) bool {
 	if f.lm != nil {
 		return true
 	}
+	if r.drops[f].writes > 0 {
+		return false // a marker is due at its end
+	}
 	if r.otherFormLeft(f.name) {
 		return false // another host would append to the replaced object (remote)
 	}
@@ -1131,6 +1155,7 @@ func (r *runner) crash() *failure {
 		r.dropHandle(slot)
 	}
 	r.m.dropLocalDirs()
+	r.dropsLost()
 	r.steps++
 	r.count("crashes")
 	if err := r.c.settle(r.stepTimeout / 2); err != nil {
@@ -1202,6 +1227,9 @@ func (r *runner) checkExact(when string) *failure {
 			return r.zerr
 		}
 		f := r.m.files[k]
+		if ff := r.absorbS3(f, s); ff != nil {
+			return ff
+		}
 		switch {
 		case r.m.gone[k]:
 			return fail("resurrected", "%s S3 holds %q, which was unlinked, renamed away or deleted (%d bytes)", when, k, len(s))
@@ -1259,6 +1287,9 @@ func (r *runner) finish() *failure {
 
 // check compares the core with the model after a step.
 func (r *runner) check() *failure {
+	if ff := r.absorbMarkers(); ff != nil {
+		return ff
+	}
 	keys, ff := r.keys()
 	if ff != nil {
 		return ff

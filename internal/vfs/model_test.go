@@ -74,11 +74,14 @@ const modelStepTimeout = 30 * time.Second
 func modelRun(seed int64) (coreOptions, []op) {
 	rng := rand.New(rand.NewSource(seed))
 	opt, faults := modelOptions(rng, seed)
+	bufferOptions(seed, &opt)
 	n := 150 + rng.Intn(300)
 	if *modelOps > 0 {
 		n = *modelOps
 	}
-	return opt, genOps(rng, n, faults)
+	ops := genOps(rng, n, faults)
+	diskFullWindows(seed, faults, ops)
+	return opt, ops
 }
 
 // modelOptions are a sequence's mount options, from its generator and
