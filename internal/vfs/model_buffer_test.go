@@ -95,7 +95,25 @@ func (r *runner) startStep(o op) {
 	r.diskFullStep = o.DiskFull
 	if o.DiskFull {
 		r.count("steps on a full spool disk")
+		// An open file unlinked or renamed over now may not get its
+		// published bytes into the spool for its open handles (unlink.go
+		// keepReadableLocked): their reads of them may fail.
+		for _, name := range []string{o.Name, o.To} {
+			if f := r.m.files[name]; f != nil && f.handles > 0 && (o.Kind == opUnlink || o.Kind == opRename && name == o.To) {
+				r.maybeUnkept[f] = true
+			}
+		}
 	}
+}
+
+// unkept: f, unlinked or renamed over on a full disk while open, may not
+// be readable through its handles (by design, as beyond --max-edit-size).
+func (r *runner) unkept(f *mfile) bool {
+	if f.name == "" && r.maybeUnkept[f] {
+		r.count("reads of a file unlinked while open on a full disk that failed")
+		return true
+	}
+	return false
 }
 
 // droppable: a write through mh may be dropped (non-blocking mode, a log
