@@ -141,6 +141,12 @@ func (h *Handle) writeOnce(ctx context.Context, data []byte, off int64, settled,
 		if err := n.writeDropMarker(ctx, f); err != nil {
 			return 0, 0, err
 		}
+		if droppable && n.unmarked() {
+			// No room for the marker: this write is dropped too, or it
+			// would land before the gap is marked, the marker after it.
+			h.dropAppend(f, data)
+			return len(data), 0, nil
+		}
 		off = f.Journal().Size
 	}
 	growth := f.Growth(off, int64(len(data)))
@@ -381,6 +387,13 @@ func (n *Node) recordDrop(size int) {
 	if startBurst {
 		n.fs.log.Warn("buffer full (non-blocking mode): dropping writes until S3 frees space", "path", p, "max_buffer_size", n.fs.sp.Max())
 	}
+}
+
+// unmarked: writes were dropped and no marker says so yet.
+func (n *Node) unmarked() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ws().drops.writes > 0
 }
 
 // writeDropMarker writes the line that marks a gap left by dropped writes,
