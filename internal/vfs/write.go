@@ -232,9 +232,12 @@ func (fs *FS) waitRoom(ctx context.Context, need int64) (over bool, err error) {
 		if fs.sp.Fits(need) {
 			return false, nil
 		}
+		if !fs.sp.DiskFull() && fs.sp.Used() <= fs.stuckBytes() {
+			return true, nil
+		}
 		// Wake up now and then: a full disk is cleared by reclaim, or by
 		// another program, not by a release the spool would signal.
-		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		err := fs.sp.WaitFits(wctx, need)
 		cancel()
 		switch {
@@ -245,9 +248,6 @@ func (fs *FS) waitRoom(ctx context.Context, need int64) (over bool, err error) {
 			return false, ErrIO
 		case ctx.Err() != nil:
 			return false, ErrInterrupted
-		}
-		if !fs.sp.DiskFull() && fs.sp.Used() <= fs.stuckBytes() {
-			return true, nil
 		}
 		// Another program may have freed room on the disk, which nothing
 		// here would signal: the write tries again (and marks the disk
