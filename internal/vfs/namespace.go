@@ -685,6 +685,17 @@ func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) (err error) {
 	local := n.state == stateNew && !fs.opt.PosixMetadata
 	p := n.path
 	n.mu.Unlock()
+	if local {
+		// Without POSIX metadata this host makes no markers, but another
+		// tool may have (a directory kept here once its last name went
+		// had its keys in S3): left, the marker would bring the
+		// directory back. One HEAD tells.
+		if _, err := fs.st.Head(ctx, fs.dirKey(p)); err == nil {
+			local = false
+		} else if !isNotFound(err) {
+			return err
+		}
+	}
 	if !local {
 		// Only a marker key can be left ("dir/" with nothing else). With
 		// POSIX metadata mkdir makes markers, and one holds no file's
