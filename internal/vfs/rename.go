@@ -168,6 +168,12 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		srcExists, srcETag, srcSize = src.state == stateInS3, src.etag, src.size
 		src.mu.Unlock()
 		srcOldETag = srcETag
+		if srcExists && !fs.opt.AllowDelete {
+			// The settled publication (its answer lost) is in S3 after
+			// all: as above, its old key cannot be deleted.
+			fs.log.Warn("refused to rename: it deletes the old key (mount with --allow-delete)", "key", oldKey, "errno", "EPERM")
+			return ErrPerm
+		}
 	}
 	if srcExists {
 		// Copy what S3 has; local bytes past it move with the journal.
