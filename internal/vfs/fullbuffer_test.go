@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,11 @@ func TestRewriteNeedsNoRoom(t *testing.T) {
 // smallBufferFS is a mount of a new memstore with a 100-byte buffer in
 // mode, publications only when asked.
 func smallBufferFS(t *testing.T, mode spool.Mode) (*FS, *spool.Spool, *memstore.Store) {
+	return smallBufferFSLog(t, mode, io.Discard)
+}
+
+// smallBufferFSLog is smallBufferFS logging to log.
+func smallBufferFSLog(t *testing.T, mode spool.Mode, log io.Writer) (*FS, *spool.Spool, *memstore.Store) {
 	t.Helper()
 	mem := memstore.New("b")
 	sp, recovered, err := spool.Open(t.TempDir(), "test/", spool.Options{MaxBuffer: 100, Mode: mode})
@@ -72,7 +78,7 @@ func smallBufferFS(t *testing.T, mode spool.Mode) (*FS, *spool.Spool, *memstore.
 	}
 	pool := readahead.NewPool(mem, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
 	fs := New(mem, sp, recovered, pool, Options{AllowOverwrite: true, UploadInterval: time.Hour, CloseDelay: time.Hour, DropMarker: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(log, nil))})
 	t.Cleanup(func() { fs.Shutdown(context.Background()) })
 	return fs, sp, mem
 }
@@ -88,7 +94,8 @@ func smallBufferFS(t *testing.T, mode spool.Mode) (*FS, *spool.Spool, *memstore.
 func TestUnfinishedLinesDoNotMakeWritersWaitForEver(t *testing.T) {
 	for _, mode := range []spool.Mode{spool.Blocking, spool.NonBlocking} {
 		t.Run(modeName(mode), func(t *testing.T) {
-			fs, sp, _ := smallBufferFS(t, mode)
+			log := &logBuf{}
+			fs, sp, _ := smallBufferFSLog(t, mode, log)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			_, l, err := fs.Create(ctx, fs.Root(), "log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -109,6 +116,9 @@ func TestUnfinishedLinesDoNotMakeWritersWaitForEver(t *testing.T) {
 			}
 			if used := sp.Used(); used != 110 {
 				t.Fatalf("buffer used %d, want 110 (past the bound)", used)
+			}
+			if !strings.Contains(log.Tail(), "letting writes go past --max-buffer-size") {
+				t.Fatalf("going past the bound is not said in the log:\n%s", log.Tail())
 			}
 			if err := w.Flush(ctx); err != nil {
 				t.Fatal(err)

@@ -233,6 +233,7 @@ func (fs *FS) waitRoom(ctx context.Context, need int64) (over bool, err error) {
 			return false, nil
 		}
 		if !fs.sp.DiskFull() && fs.sp.Used() <= fs.stuckBytes() {
+			fs.warnEvery("buffer-stuck", 10*time.Second, "buffer full of bytes no publication takes before their writers go on (open logs' unfinished lines, files in conflict): letting writes go past --max-buffer-size", "max_buffer_size", fs.sp.Max(), "used", fs.sp.Used())
 			return true, nil
 		}
 		// Wake up now and then: a full disk is cleared by reclaim, or by
