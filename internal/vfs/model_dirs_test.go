@@ -892,6 +892,18 @@ func dirModelCases() []modelCase {
 		// published.
 		return []op{s.put("x/y/c", false), s.open(0, "x/b", os.O_RDWR|os.O_CREATE|os.O_APPEND), s.op(op{Kind: opRemoteDelete, Name: "x/y/c"})}
 	})
+	add("an rmdir whose delete's answer was lost keeps the parents", posix, func(s *scenario) []op {
+		// TestModelDirs -model.random seed 331849747: the marker's
+		// delete landed, its answer lost; rmdir failed before keeping
+		// the parents, and x, left without keys (the renamed tree's
+		// old keys hidden while deletes were refused), vanished.
+		return []op{
+			{ID: 4, Kind: opRemotePut, Name: "x/y/c", Len: 4, Refuse: true},
+			{ID: 47, Kind: opMkdir, Name: "x/y/z", Faults: faultLoseFirst, Refuse: true},
+			{ID: 59, Kind: opRename, Name: "x", To: "w", Refuse: true},
+			{ID: 165, Kind: opRmdir, Name: "x/y/z", Faults: faultLoseFirst},
+		}
+	})
 	return out
 }
 

@@ -704,6 +704,9 @@ func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) (err error) {
 			return ErrPerm
 		}
 		if err := fs.st.Delete(ctx, fs.dirKey(p)); err != nil && !isNotFound(err) {
+			// S3 may have deleted the marker all the same (a lost
+			// answer): the parents must not go with it.
+			fs.keepParents(p)
 			return err
 		}
 	}
