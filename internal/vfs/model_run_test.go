@@ -64,6 +64,7 @@ type runner struct {
 	// drops: what each log lost to drops not marked yet; diskFullStep:
 	// the step runs on a full spool disk (model_buffer_test.go).
 	drops        map[*mfile]dropTally
+	markersSeen  map[string]bool // drop marker lines taken in (absorbEnd)
 	diskFullStep bool
 	maybeUnkept  map[*mfile]bool
 }
@@ -129,7 +130,7 @@ func newRunner(t testing.TB, opt coreOptions, stepTimeout time.Duration) (*runne
 		mem = memstore.NewExpress("memstore-bucket--use1-az4--x-s3")
 	}
 	mem.SetContentETags(opt.ContentETags)
-	r := &runner{t: t, opt: opt, mem: mem, m: newModel(), vh: map[int]*Handle{}, stepTimeout: stepTimeout, objCache: map[string]cachedObject{}, cov: map[string]int{}, drops: map[*mfile]dropTally{}, maybeUnkept: map[*mfile]bool{}}
+	r := &runner{t: t, opt: opt, mem: mem, m: newModel(), vh: map[int]*Handle{}, stepTimeout: stepTimeout, objCache: map[string]cachedObject{}, cov: map[string]int{}, drops: map[*mfile]dropTally{}, markersSeen: map[string]bool{}, maybeUnkept: map[*mfile]bool{}}
 	c, err := newCore(mem, opt)
 	if err != nil {
 		return nil, err
