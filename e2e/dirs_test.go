@@ -55,3 +55,51 @@ func TestDirectoryStaysWhenEmptied(t *testing.T) {
 		t.Fatalf("S3 holds %q, want only g", keys)
 	}
 }
+
+// With --no-posix-metadata a directory made here has no marker (only
+// this host knows it, as on Mountpoint); when another tool then marks it
+// ("d/"), or a directory that had one is emptied here, rmdir must delete
+// that marker too, or the directory comes back (at once in a listing,
+// and at the next mount). Before, rmdir took such a directory for one
+// only this host knew and left the marker.
+func TestRmdirDeletesAMarkerAnotherToolWrote(t *testing.T) {
+	for _, emptied := range []bool{false, true} {
+		name := "made here"
+		if emptied {
+			name = "emptied here"
+		}
+		t.Run(name, func(t *testing.T) {
+			srv, bucket := setup(t)
+			args := []string{"--allow-delete", "--no-posix-metadata"}
+			if emptied {
+				srv.Put(t, bucket, "d/", nil)
+				srv.Put(t, bucket, "d/f", []byte("one\n"))
+			}
+			m := mount(t, srv, bucket, args...)
+			if emptied {
+				if err := os.Remove(filepath.Join(m.Dir, "d/f")); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if err := os.Mkdir(filepath.Join(m.Dir, "d"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				srv.Put(t, bucket, "d/", nil)
+			}
+			if err := os.Remove(filepath.Join(m.Dir, "d")); err != nil {
+				t.Fatalf("rmdir d: %v", err)
+			}
+			if keys := srv.Keys(t, bucket, ""); len(keys) != 0 {
+				t.Fatalf("S3 holds %q after rmdir, want nothing", keys)
+			}
+			if entries, err := os.ReadDir(m.Dir); err != nil || len(entries) != 0 {
+				t.Fatalf("listing after rmdir: %v, %v; want nothing", entries, err)
+			}
+			m.Unmount(t)
+			m = mount(t, srv, bucket, args...)
+			if entries, err := os.ReadDir(m.Dir); err != nil || len(entries) != 0 {
+				t.Fatalf("listing after a remount: %v, %v; want nothing", entries, err)
+			}
+		})
+	}
+}
