@@ -188,7 +188,7 @@ func (p *Publisher) finishCopy(ctx context.Context, f *spool.File, t File) error
 			return warn(err)
 		}
 	}
-	if err := f.Update(func(jj *spool.Journal) { jj.BaseETag, jj.Exists, jj.RenameTag = info.ETag, true, renameCopied }); err != nil {
+	if err := Copied(f, info.ETag); err != nil {
 		return warn(err)
 	}
 	t.Wrote(j.BaseSize, info.ETag)

@@ -208,6 +208,18 @@ type LeftKey struct {
 	Object string `json:"object,omitempty"`
 }
 
+// Unpublished is how many of j's bytes S3 does not have: an append's past
+// its base, all of a whole file's that differs from S3.
+func (j Journal) Unpublished() int64 {
+	if j.Kind == KindAppend {
+		return max(0, j.Size-j.BaseSize)
+	}
+	if j.Dirty {
+		return j.Size
+	}
+	return 0
+}
+
 // OldKeys are the objects renames of j's file moved away whose deletes
 // are due: LeftKeys, then RenamedFrom.
 func (j Journal) OldKeys() []LeftKey {
@@ -326,18 +338,7 @@ func (f *File) dirtyBytes() int64 {
 	if f.removed || f.j.Unlinked {
 		return 0
 	}
-	switch f.j.Kind {
-	case KindAppend:
-		if n := f.j.Size - f.j.BaseSize; n > 0 {
-			return n
-		}
-		return 0
-	default:
-		if f.j.Dirty {
-			return f.j.Size
-		}
-		return 0
-	}
+	return f.j.Unpublished()
 }
 
 // Growth is how many unpublished bytes a write of n bytes at off adds.

@@ -19,15 +19,7 @@ type Entry struct {
 }
 
 // Unpublished is how many bytes S3 does not have.
-func (e Entry) Unpublished() int64 {
-	if e.Journal.Kind == KindAppend {
-		return max(0, e.Journal.Size-e.Journal.BaseSize)
-	}
-	if e.Journal.Dirty {
-		return e.Journal.Size
-	}
-	return 0
-}
+func (e Entry) Unpublished() int64 { return e.Journal.Unpublished() }
 
 // Identity returns the bucket/prefix that owns a spool directory.
 func Identity(dir string) (string, error) {

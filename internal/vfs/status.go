@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/s3mount/s3mount/internal/publish"
-	"github.com/s3mount/s3mount/internal/spool"
 )
 
 // FileStatus is one open or dirty file, as `s3mount status` shows it.
@@ -84,11 +83,7 @@ func (fs *FS) Files() []FileStatus {
 			if j.MapCheck != nil {
 				s.MapCheck, s.MapOpens = j.MapCheck.String(), n.ws().mapOpens
 			}
-			if j.Kind == spool.KindAppend {
-				s.Unpublished = max(0, j.Size-j.BaseSize)
-			} else if j.Dirty {
-				s.Unpublished = j.Size
-			}
+			s.Unpublished = j.Unpublished()
 		}
 		n.mu.Unlock()
 		out = append(out, s)

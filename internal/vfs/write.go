@@ -491,12 +491,9 @@ func (fs *FS) stuckBytes() int64 {
 			continue
 		}
 		j := f.Journal()
-		var from, dirty int64 // as spool counts it
-		switch {
-		case j.Kind == spool.KindAppend:
-			from, dirty = j.BaseSize, max(j.Size-j.BaseSize, 0)
-		case j.Dirty:
-			dirty = j.Size
+		dirty, from := j.Unpublished(), int64(0) // as spool counts it
+		if j.Kind == spool.KindAppend {
+			from = j.BaseSize
 		}
 		switch {
 		case dirty == 0:
@@ -532,8 +529,8 @@ func (n *Node) editBytes() int64 {
 	if f == nil {
 		return 0
 	}
-	if j := f.Journal(); j.Kind == spool.KindWhole && j.Dirty && !j.Unlinked {
-		return j.Size
+	if j := f.Journal(); j.Kind == spool.KindWhole && !j.Unlinked {
+		return j.Unpublished()
 	}
 	return 0
 }
