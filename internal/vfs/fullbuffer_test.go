@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3mount/s3mount/internal/readahead"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 	"github.com/s3mount/s3mount/internal/spool"
 )
@@ -72,14 +71,8 @@ func smallBufferFS(t *testing.T, mode spool.Mode) (*FS, *spool.Spool, *memstore.
 func smallBufferFSLog(t *testing.T, mode spool.Mode, log io.Writer) (*FS, *spool.Spool, *memstore.Store) {
 	t.Helper()
 	mem := memstore.New("b")
-	sp, recovered, err := spool.Open(t.TempDir(), "test/", spool.Options{MaxBuffer: 100, Mode: mode})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := readahead.NewPool(mem, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
-	fs := New(mem, sp, recovered, pool, Options{AllowOverwrite: true, UploadInterval: time.Hour, CloseDelay: time.Hour, DropMarker: true,
-		Logger: slog.New(slog.NewTextHandler(log, nil))})
-	t.Cleanup(func() { fs.Shutdown(context.Background()) })
+	fs, sp := memFSSpool(t, mem, t.TempDir(), spool.Options{MaxBuffer: 100, Mode: mode},
+		Options{AllowOverwrite: true, DropMarker: true, Logger: slog.New(slog.NewTextHandler(log, nil))})
 	return fs, sp, mem
 }
 

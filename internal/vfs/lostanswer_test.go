@@ -26,7 +26,14 @@ func lostFS(t *testing.T, mem *memstore.Store, dir string) *FS {
 // test (intervals of an hour).
 func memFS(t *testing.T, mem s3store.Store, dir string, o Options) *FS {
 	t.Helper()
-	sp, recovered, err := spool.Open(dir, "test/", spool.Options{})
+	fs, _ := memFSSpool(t, mem, dir, spool.Options{}, o)
+	return fs
+}
+
+// memFSSpool is memFS with spool options so, returning the spool too.
+func memFSSpool(t *testing.T, mem s3store.Store, dir string, so spool.Options, o Options) (*FS, *spool.Spool) {
+	t.Helper()
+	sp, recovered, err := spool.Open(dir, "test/", so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +47,7 @@ func memFS(t *testing.T, mem s3store.Store, dir string, o Options) *FS {
 	}
 	fs := New(mem, sp, recovered, pool, o)
 	t.Cleanup(func() { fs.Shutdown(context.Background()) })
-	return fs
+	return fs, sp
 }
 
 // loseOnce makes the first call of op apply and lose its answer.

@@ -22,6 +22,26 @@ func mapCheckSetup(t *testing.T, st s3store.Store, dir string, mapped bool) (fs 
 	t.Helper()
 	ctx := context.Background()
 	fs = memFS(t, st, dir, Options{AllowOverwrite: true})
+	n, w, r, rw = openBesideReader(t, fs)
+	mustWrite(t, rw, "ours\n")
+	if err := rw.Fsync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if mapped {
+		fd, _ := rw.LocalFd()
+		if _, err := syscall.Pwrite(fd, []byte("OURS"), 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fs, n, w, r, rw
+}
+
+// openBesideReader publishes a log "one\n" on fs (local reads on) and
+// opens a direct reader r of it and a read-write open rw beside (which
+// names the data file, so it may map it); w is its writer.
+func openBesideReader(t *testing.T, fs *FS) (n *Node, w, r, rw *Handle) {
+	t.Helper()
+	ctx := context.Background()
 	fs.SetLocalReads(true, "")
 	n, w, err := fs.Create(ctx, fs.Root(), "a.log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -36,17 +56,7 @@ func mapCheckSetup(t *testing.T, st s3store.Store, dir string, mapped bool) (fs 
 	if r.IOMode() != IOLocal || rw.IOMode() != IOLocalWriter {
 		t.Fatalf("reader %v, read-write open %v: want IOLocal and IOLocalWriter", r.IOMode(), rw.IOMode())
 	}
-	mustWrite(t, rw, "ours\n")
-	if err := rw.Fsync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if mapped {
-		fd, _ := rw.LocalFd()
-		if _, err := syscall.Pwrite(fd, []byte("OURS"), 4); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return fs, n, w, r, rw
+	return n, w, r, rw
 }
 
 // failGets fails every GET of key while on, counting them.

@@ -118,20 +118,7 @@ func TestExpressRecoveryLooksUnderTheJobsToken(t *testing.T) {
 	fc := newFence(mem)
 	dir := filepath.Join(t.TempDir(), "spool")
 	fs := memFS(t, fc, dir, Options{AllowOverwrite: true, Express: fc})
-	fs.SetLocalReads(true, "")
-	n, w, err := fs.Create(ctx, fs.Root(), "a.log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustWrite(t, w, "one\n")
-	if err := w.Fsync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	r := openMode(t, fs, n, os.O_RDONLY)
-	rw := openMode(t, fs, n, os.O_RDWR|os.O_APPEND)
-	if r.IOMode() != IOLocal || rw.IOMode() != IOLocalWriter {
-		t.Fatalf("reader %v, read-write open %v: want IOLocal and IOLocalWriter", r.IOMode(), rw.IOMode())
-	}
+	_, _, _, rw := openBesideReader(t, fs)
 	fd, _ := rw.LocalFd()
 	if _, err := syscall.Pwrite(fd, []byte("ONE"), 0); err != nil {
 		t.Fatal(err)
