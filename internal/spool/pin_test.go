@@ -3,6 +3,8 @@ package spool
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -133,5 +135,22 @@ func TestCreateFromTakesTheFile(t *testing.T) {
 	}
 	if n := s2.Files(); n != 0 {
 		t.Fatalf("%d spool files after a refused take", n)
+	}
+}
+
+// A journal whose directory sync failed was renamed in already: a Create
+// that fails so removes it before its data file, never leaving a journal
+// without one.
+func TestCreateFailedAtDirSyncLeavesNoJournal(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir, Options{})
+	syncDir = func(string) error { return syscall.EIO }
+	t.Cleanup(func() { syncDir = syncDirReal })
+	if _, err := s.Create(Journal{Key: "k", Kind: KindAppend}); err == nil {
+		t.Fatal("Create succeeded with its directory sync failing")
+	}
+	syncDir = syncDirReal
+	if left, _ := filepath.Glob(dir + "/*-*"); len(left) != 0 {
+		t.Fatalf("a failed Create left %v", left)
 	}
 }

@@ -414,6 +414,9 @@ func (s *Spool) create(j Journal, take func(string) error) (*File, error) {
 	}
 	if err != nil {
 		data.Close()
+		// The journal first: one left without its data file is damage.
+		// (A write that failed at the directory's sync renamed it in.)
+		os.Remove(f.journalPath())
 		os.Remove(f.dataPath())
 		return nil, err
 	}
