@@ -58,35 +58,15 @@ func TestEditLargerThanBuffer(t *testing.T) {
 func TestWriteWaitsForDiskFilledByOthers(t *testing.T) {
 	srv := testenv.StartServer(t)
 	b := srv.NewBucket(t)
-	disk := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", disk).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", disk).Run() })
+	disk := tmpfsDisk(t, "2m")
 	m := mount(t, srv, b, "--spool-dir", filepath.Join(disk, "spool"))
 	f, err := os.OpenFile(filepath.Join(m.Dir, "data.bin"), os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	// Another program fills the disk.
-	filler := filepath.Join(disk, "filler")
-	fill, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, size := range []int{64 << 10, 4 << 10} { // to the last page
-		chunk := make([]byte, size)
-		for {
-			if _, err := fill.Write(chunk); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("filling the disk: %v", err)
-				}
-				break
-			}
-		}
-	}
-	fill.Close()
+	filler := fillDisk(t, disk) // another program fills the disk
+
 	data := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB
 	done := make(chan error, 1)
 	go func() {
@@ -121,4 +101,41 @@ func TestWriteWaitsForDiskFilledByOthers(t *testing.T) {
 	if got := srv.Get(t, b, "data.bin"); !bytes.Equal(got, data) {
 		t.Fatalf("S3 holds %d bytes, want the %d written", len(got), len(data))
 	}
+}
+
+// tmpfsDisk mounts a tmpfs of size (mount's -o size=) for a spool (and
+// cache) to fill; unmounted at t.Cleanup.
+func tmpfsDisk(t *testing.T, size string) string {
+	t.Helper()
+	disk := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", disk).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", disk).Run() })
+	return disk
+}
+
+// fillDisk fills the file system of disk to its last page with a file,
+// as another program would, and returns its path (removing it makes
+// room again).
+func fillDisk(t *testing.T, disk string) string {
+	t.Helper()
+	filler := filepath.Join(disk, "filler")
+	fill, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fill.Close()
+	for _, size := range []int{64 << 10, 4 << 10} { // to the last page
+		chunk := make([]byte, size)
+		for {
+			if _, err := fill.Write(chunk); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("filling the disk: %v", err)
+				}
+				break
+			}
+		}
+	}
+	return filler
 }

@@ -23,9 +23,9 @@ func (c *Cache) Get(key, etag string, idx int64, dst []byte) bool {
 	if o != nil {
 		el = o.blocks[idx]
 	}
-	if el == nil || el.Value.(*entry).n != len(dst) {
+	if el == nil || el.Value.(*entry).n != len(dst) || o.lent {
 		// Absent, or the caller's idea of the block differs (the block
-		// is fine).
+		// is fine), or lent (Give: its file is not at its name).
 		c.mu.Unlock()
 		c.misses.Add(1)
 		return false
@@ -87,7 +87,7 @@ func (c *Cache) Put(key, etag string, idx int64, data []byte) {
 		c.mu.Unlock()
 		return
 	}
-	if o.pending[idx] {
+	if o.pending[idx] || o.lent {
 		c.mu.Unlock()
 		return
 	}

@@ -79,6 +79,7 @@ type object struct {
 	pending map[int64]bool          // blocks being written (Put) or punched out (eviction)
 	readers int                     // Gets reading the file
 	pins    int
+	lent    bool     // its file is at a Give's dst until done (pinned meanwhile)
 	fd      *os.File // open while pinned
 }
 

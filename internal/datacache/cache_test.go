@@ -474,19 +474,22 @@ func TestGivePinnedFile(t *testing.T) {
 	}
 	putAll()
 	dst := filepath.Join(dir, "taken")
-	if err := c.Give("k", "e", size, dst); !errors.Is(err, ErrNotGiven) {
+	if _, err := c.Give("k", "e", size, dst); !errors.Is(err, ErrNotGiven) {
 		t.Fatalf("gave an unpinned file: %v", err)
 	}
 	fd, unpin, ok := c.Pin("k", "e", size)
 	if !ok {
 		t.Fatal("not pinned")
 	}
-	if err := c.Give("k", "e", size+1, dst); !errors.Is(err, ErrNotGiven) {
+	if _, err := c.Give("k", "e", size+1, dst); !errors.Is(err, ErrNotGiven) {
 		t.Fatalf("gave for another size: %v", err)
 	}
-	if err := c.Give("k", "e", size, dst); err != nil {
+	done, err := c.Give("k", "e", size, dst)
+	if err != nil {
 		t.Fatal(err)
 	}
+	done(true)
+	done(false) // once only: no effect
 	if st := c.Stats(); st.Bytes != 0 || st.Blocks != 0 || st.Pinned != 0 || c.Has("k", "e", 0) || len(files(t, c)) != 0 {
 		t.Fatalf("a given file still in the cache: %+v, %d files", st, len(files(t, c)))
 	}
@@ -507,5 +510,114 @@ func TestGivePinnedFile(t *testing.T) {
 	unpin()
 	if got, err := os.ReadFile(dst); err != nil || len(got) != int(size)+4 {
 		t.Fatalf("the given file after its pin ended: %d bytes, %v", len(got), err)
+	}
+}
+
+// A Give the caller cannot keep (the spool's journal met a full disk)
+// gives the file back: cached as before, pinned by its readers, given
+// again by a later Give. While lent, the version is neither served,
+// pinned, written, given nor evicted (its file is not at its name), even
+// once its readers unpin. A file that cannot go back is forgotten.
+func TestGiveBack(t *testing.T) {
+	dir := t.TempDir()
+	size := int64(2*bs + 10)
+	obj := block(17, int(size))
+	c := open(t, filepath.Join(dir, "cache"), 4*bs) // room for this and one block more
+	for i := int64(0); i*bs < size; i++ {
+		c.Put("k", "e", i, obj[i*bs:min((i+1)*bs, size)])
+	}
+	_, unpin, ok := c.Pin("k", "e", size)
+	if !ok {
+		t.Fatal("not pinned")
+	}
+	dst := filepath.Join(dir, "taken")
+	done, err := c.Give("k", "e", size, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dst); err != nil {
+		t.Fatalf("not moved: %v", err)
+	}
+	dstBuf := make([]byte, bs)
+	if c.Get("k", "e", 0, dstBuf) {
+		t.Fatal("a lent block served")
+	}
+	if _, _, ok := c.Pin("k", "e", size); ok {
+		t.Fatal("a lent file pinned")
+	}
+	if _, err := c.Give("k", "e", size, filepath.Join(dir, "again")); !errors.Is(err, ErrNotGiven) {
+		t.Fatalf("a lent file given again: %v", err)
+	}
+	c.Put("k", "e", 3, block(1, bs)) // past its end: not written into the lent version
+	unpin()                          // its readers gone meanwhile: still held by the lend
+	for i := int64(0); i < 4; i++ {  // would evict the version's blocks, were it not lent
+		c.Put("other", "e", i, block(uint64(40+i), bs))
+	}
+	if !c.Has("k", "e", 0) || !c.Has("k", "e", 2) || c.Has("k", "e", 3) {
+		t.Fatal("the lent version's blocks changed")
+	}
+	done(false)
+	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("given back, yet still at dst: %v", err)
+	}
+	got := make([]byte, bs)
+	for i := int64(0); i < 2; i++ {
+		if !c.Get("k", "e", i, got) || !bytes.Equal(got, obj[i*bs:(i+1)*bs]) {
+			t.Fatalf("block %d of the file given back not served", i)
+		}
+	}
+	// Given again, for good this time.
+	_, unpin, ok = c.Pin("k", "e", size)
+	if !ok {
+		t.Fatal("the file given back not pinned again")
+	}
+	done, err = c.Give("k", "e", size, dst)
+	if err != nil {
+		t.Fatalf("the file given back not given again: %v", err)
+	}
+	done(true)
+	unpin()
+	if b, err := os.ReadFile(dst); err != nil || !bytes.Equal(b, obj) {
+		t.Fatalf("the file given for good: %d bytes, %v", len(b), err)
+	}
+	if c.Has("k", "e", 0) {
+		t.Fatal("a file given for good still cached")
+	}
+
+	// Its directory removed meanwhile (the last other file in it went):
+	// made again.
+	for i := int64(0); i*bs < size; i++ {
+		c.Put("k2", "e", i, obj[i*bs:min((i+1)*bs, size)])
+	}
+	_, unpin, _ = c.Pin("k2", "e", size)
+	dst2 := filepath.Join(dir, "taken2")
+	if done, err = c.Give("k2", "e", size, dst2); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	sub := filepath.Dir(c.objs[objectID("k2", "e")].path)
+	c.mu.Unlock()
+	if err := os.Remove(sub); err != nil { // as removeFile of another file there does
+		t.Fatal(err)
+	}
+	done(false)
+	if _, err := os.Stat(dst2); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("given back, yet still at dst: %v", err)
+	}
+	if !c.Get("k2", "e", 0, got) || !bytes.Equal(got, obj[:bs]) {
+		t.Fatal("a file given back into a removed directory not served")
+	}
+	unpin()
+
+	// It cannot go back (dst gone): forgotten, nothing left behind.
+	_, unpin, _ = c.Pin("k2", "e", size)
+	if done, err = c.Give("k2", "e", size, dst2); err != nil {
+		t.Fatal(err)
+	}
+	os.Rename(dst2, filepath.Join(dir, "elsewhere"))
+	done(false)
+	unpin()
+	if c.Has("k2", "e", 0) || c.Stats().Pinned != 0 {
+		t.Fatalf("a file that could not go back still cached: %+v", c.Stats())
 	}
 }

@@ -3,6 +3,8 @@ package datacache
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +24,7 @@ func (c *Cache) Pin(key, etag string, size int64) (fd int, unpin func(), ok bool
 	nb := (size + c.bs - 1) / c.bs
 	c.mu.Lock()
 	o := c.objs[objectID(key, etag)]
-	if o == nil || !c.wholeLocked(o, size) {
+	if o == nil || o.lent || !c.wholeLocked(o, size) {
 		c.mu.Unlock()
 		return 0, nil, false
 	}
@@ -78,32 +80,73 @@ var ErrNotGiven = errors.New("datacache: no pinned, wholly cached file of the ob
 
 // Give moves the file of the object version (key, etag) of size bytes —
 // pinned, every block cached, none being written — to dst (a new name on
-// the cache's file system) and forgets it: the file and its bytes are the
-// caller's from then on (a write open of an object the kernel reads from
-// its cache file makes that file the data file of the edit, so the
-// readers see the writes). The pins' descriptors stay valid (the same
-// file under its new name); their unpins only close them.
-func (c *Cache) Give(key, etag string, size int64, dst string) error {
+// the cache's file system) for the caller (a write open of an object the
+// kernel reads from its cache file makes that file the data file of the
+// edit, so the readers see the writes). The pins' descriptors stay valid
+// (the same file under its new name).
+//
+// The move is settled by done, called once: done(true) when the file is
+// the caller's for good (the spool recorded it): the cache forgets the
+// version, and the pins' unpins only close their descriptors;
+// done(false) when the caller could not keep it (the spool's journal met
+// a full disk): the file goes back and stays cached, for a later Give.
+// Until then the version is lent: nothing evicts, punches, serves, pins,
+// writes or gives it (its file is not at its name). A crash meanwhile
+// loses nothing: the cache's files do not outlive the mount, and the
+// spool drops a data file it has no journal for.
+func (c *Cache) Give(key, etag string, size int64, dst string) (done func(kept bool), err error) {
 	c.mu.Lock()
 	o := c.objs[objectID(key, etag)]
-	if o == nil || o.pins == 0 || len(o.pending) > 0 || !c.wholeLocked(o, size) {
+	if o == nil || o.pins == 0 || o.lent || len(o.pending) > 0 || !c.wholeLocked(o, size) {
 		c.mu.Unlock()
-		return ErrNotGiven
+		return nil, ErrNotGiven
 	}
-	// Out of the index first: no Get, Put or eviction finds it again (a
-	// Get reading it now fails its CRC check once the bytes change: a
-	// miss).
-	for _, el := range o.blocks {
-		c.forgetLocked(el, false)
-	}
-	delete(c.objs, o.id)
+	o.lent = true
+	o.pins++ // the lend's own: kept until done, whatever the readers do
 	c.mu.Unlock()
-	err := unix.Renameat2(unix.AT_FDCWD, o.path, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
-	if err != nil {
-		os.Remove(o.path) // forgotten: nothing would remove it before Close
-		return err
+	if err := unix.Renameat2(unix.AT_FDCWD, o.path, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE); err != nil {
+		c.settle(o, true)
+		return nil, err
 	}
-	return nil
+	var once sync.Once
+	return func(kept bool) {
+		once.Do(func() {
+			if !kept && !giveBack(dst, o.path) {
+				os.Remove(dst) // it cannot go back: forgotten, nothing else would remove it
+				kept = true
+			}
+			c.settle(o, !kept)
+		})
+	}, nil
+}
+
+// giveBack moves a lent file from dst back to its name in the cache.
+func giveBack(dst, path string) bool {
+	err := unix.Renameat2(unix.AT_FDCWD, dst, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.ENOENT) {
+		// Its directory emptied and removed meanwhile (removeFile).
+		if os.MkdirAll(filepath.Dir(path), 0o700) == nil {
+			err = unix.Renameat2(unix.AT_FDCWD, dst, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
+		}
+	}
+	return err == nil
+}
+
+// settle ends a lend of o: still cached (back), or forgotten (given):
+// out of the index, so no Get, Put or eviction finds it again.
+func (c *Cache) settle(o *object, back bool) {
+	c.mu.Lock()
+	o.lent = false
+	if !back {
+		for _, el := range o.blocks {
+			c.forgetLocked(el, false)
+		}
+		if c.objs[o.id] == o {
+			delete(c.objs, o.id)
+		}
+	}
+	c.mu.Unlock()
+	c.unpin(o)
 }
 
 // wholeLocked: every block of o, an object of size bytes, is cached.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -94,15 +96,19 @@ func TestCreateFromTakesTheFile(t *testing.T) {
 	}
 	defer reader.Close()
 	j := Journal{Key: "a.log", Kind: KindAppend, Exists: true, BaseSize: 8, BaseETag: `"e"`, Size: 8}
-	if _, err := s.CreateFrom(j, func(string) error { return unix.ENOENT }); err == nil {
+	if _, err := s.CreateFrom(j, func(string) (func(bool), error) { return nil, unix.ENOENT }); err == nil {
 		t.Fatal("a failed take made a spool file")
 	}
 	if _, err := os.Stat(src); err != nil {
 		t.Fatal(err)
 	}
-	f, err := s.CreateFrom(j, func(p string) error { return os.Rename(src, p) })
+	tk := &taker{t: t, src: src}
+	f, err := s.CreateFrom(j, tk.take)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tk.kept != "kept" {
+		t.Fatalf("take settled as %q", tk.kept)
 	}
 	if _, ok := f.Pin(); !ok {
 		t.Fatal("a taken plain image not pinned")
@@ -130,11 +136,81 @@ func TestCreateFromTakesTheFile(t *testing.T) {
 	os.WriteFile(src2, []byte("x"), 0o600)
 	os.Link(src2, dir+"/other-name")
 	s2, _ := open(t, dir+"/spool2", Options{})
-	if _, err := s2.CreateFrom(j, func(p string) error { return os.Rename(src2, p) }); err == nil {
+	tk2 := &taker{t: t, src: src2}
+	if _, err := s2.CreateFrom(j, tk2.take); err == nil {
 		t.Fatal("took a file with two names")
 	}
-	if n := s2.Files(); n != 0 {
-		t.Fatalf("%d spool files after a refused take", n)
+	if n := s2.Files(); n != 0 || tk2.kept != "given back" {
+		t.Fatalf("%d spool files after a refused take, settled as %q", n, tk2.kept)
+	}
+	if _, err := os.Stat(src2); err != nil {
+		t.Fatalf("a refused file not given back: %v", err)
+	}
+}
+
+// taker moves src into the spool, and back if the spool does not keep
+// it, as the data cache's Give does.
+type taker struct {
+	t    *testing.T
+	src  string
+	kept string // "kept", "given back", or "" while unsettled
+}
+
+func (tk *taker) take(p string) (func(bool), error) {
+	if err := os.Rename(tk.src, p); err != nil {
+		return nil, err
+	}
+	return func(kept bool) {
+		if tk.kept != "" {
+			tk.t.Errorf("take settled twice (%q, then %v)", tk.kept, kept)
+		}
+		if !kept {
+			tk.kept = "given back"
+			if err := os.Rename(p, tk.src); err != nil {
+				tk.t.Error(err)
+			}
+			return
+		}
+		tk.kept = "kept"
+		// Kept only once recorded: the journal is at its name.
+		if _, err := os.Stat(strings.TrimSuffix(p, ".data") + ".json"); err != nil {
+			tk.t.Errorf("kept before its journal was written: %v", err)
+		}
+	}, nil
+}
+
+// A take whose journal meets a full disk gives the file back (the data
+// cache then still has it, for a later take: a reader of the cache file
+// sees the writes of that later open) and leaves no spool file: no
+// journal, no data file. The later take, with room, keeps it.
+func TestCreateFromGivesBackOnAFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	var full atomic.Bool
+	s, _ := open(t, dir+"/spool", Options{NoSpace: full.Load})
+	src := dir + "/cached"
+	if err := os.WriteFile(src, []byte("one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := Journal{Key: "a.log", Kind: KindAppend, Exists: true, BaseSize: 4, BaseETag: `"e"`, Size: 4}
+	full.Store(true)
+	tk := &taker{t: t, src: src}
+	if _, err := s.CreateFrom(j, tk.take); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("a take on a full disk: %v", err)
+	}
+	if tk.kept != "given back" {
+		t.Fatalf("take settled as %q", tk.kept)
+	}
+	if b, err := os.ReadFile(src); err != nil || string(b) != "one\n" {
+		t.Fatalf("the file given back: %q, %v", b, err)
+	}
+	if left, _ := filepath.Glob(dir + "/spool/*-*"); len(left) != 0 || s.Files() != 0 {
+		t.Fatalf("a failed take left %v (%d files)", left, s.Files())
+	}
+	full.Store(false)
+	s.ClearDiskFull()
+	tk = &taker{t: t, src: src}
+	if _, err := s.CreateFrom(j, tk.take); err != nil || tk.kept != "kept" {
+		t.Fatalf("the take with room: %v, settled as %q", err, tk.kept)
 	}
 }
 

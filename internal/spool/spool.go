@@ -363,23 +363,36 @@ func (s *Spool) Create(j Journal) (*File, error) {
 
 // CreateFrom is Create with a data file that exists already: take moves
 // it to the name it is given (a rename on the spool's file system that
-// never replaces a file there). The data cache's file of an object,
-// which the kernel reads for a reader (FUSE passthrough), so becomes the
-// data file of a write open of it, and the reader sees the writes. j
-// must describe the file's bytes as they are (a plain image: Shift and
-// LocalStart 0, Size its size).
-func (s *Spool) CreateFrom(j Journal, take func(dataPath string) error) (*File, error) {
+// never replaces a file there) and returns done, which CreateFrom calls
+// once: done(true) once the spool file is recorded (its journal durable:
+// the file is the spool's for good), done(false) if it is not (a full
+// disk): the file is then the caller's again, to move back where a later
+// take finds it. The data cache's file of an object, which the kernel
+// reads for a reader (FUSE passthrough), so becomes the data file of a
+// write open of it, and the reader sees the writes. j must describe the
+// file's bytes as they are (a plain image: Shift and LocalStart 0, Size
+// its size).
+//
+// A crash before the journal is durable leaves a data file with no
+// journal, which recovery drops (the caller's copy did not outlive the
+// mount either); after, a spool file like any other.
+func (s *Spool) CreateFrom(j Journal, take func(dataPath string) (done func(kept bool), err error)) (*File, error) {
 	return s.create(j, take)
 }
 
-func (s *Spool) create(j Journal, take func(string) error) (*File, error) {
+func (s *Spool) create(j Journal, take func(string) (func(bool), error)) (*File, error) {
 	j.Created = s.nextCreated()
 	f := &File{sp: s, j: j}
 	var data *os.File
 	var err error
+	// taken settles a take (done); drop undoes the data file: removed,
+	// or given back.
+	taken := func(bool) {}
+	drop := func() { os.Remove(f.dataPath()) }
 	if take != nil {
 		f.id = newID()
-		if err = take(f.dataPath()); err == nil {
+		if taken, err = take(f.dataPath()); err == nil {
+			drop = func() { taken(false) }
 			data, err = openPrivate(f.dataPath(), os.O_RDWR)
 			if err == nil {
 				if _, err = checkPrivate(data); err != nil {
@@ -387,7 +400,7 @@ func (s *Spool) create(j Journal, take func(string) error) (*File, error) {
 				}
 			}
 			if err != nil {
-				os.Remove(f.dataPath())
+				drop()
 			}
 		}
 	} else {
@@ -417,9 +430,10 @@ func (s *Spool) create(j Journal, take func(string) error) (*File, error) {
 		// The journal first: one left without its data file is damage.
 		// (A write that failed at the directory's sync renamed it in.)
 		os.Remove(f.journalPath())
-		os.Remove(f.dataPath())
+		drop()
 		return nil, err
 	}
+	taken(true)
 	s.mu.Lock()
 	s.files[f.id] = f
 	s.mu.Unlock()

@@ -19,9 +19,11 @@ type CachedFiles interface {
 	// keeps it so (nothing evicted or moved) until unpin.
 	Pin(key, etag string, size int64) (fd int, unpin func(), ok bool)
 	// Give moves the pinned file of the object version to dst, a new
-	// name on the same file system, and forgets it: the file is the
-	// caller's from then on; the pins' descriptors stay valid.
-	Give(key, etag string, size int64, dst string) error
+	// name on the same file system; the pins' descriptors stay valid.
+	// done(true): the file is the caller's from then on (the cache
+	// forgets it); done(false): it goes back, cached as before, for a
+	// later Give (the spool could not record it: a full disk).
+	Give(key, etag string, size int64, dst string) (done func(kept bool), err error)
 	// Dir is where the cache's files are (the adapter probes it).
 	Dir() string
 }
@@ -139,7 +141,7 @@ func (fs *FS) takeCached(ctx context.Context, n *Node, size int64, etag string, 
 // data file of a new spool file with journal j (every byte local, from
 // offset 0) and n's spool file (n.wmu held).
 func (fs *FS) spoolCacheFile(n *Node, b *cacheBacking, j spool.Journal) bool {
-	f, err := fs.sp.CreateFrom(j, func(p string) error { return fs.opt.Cache.Give(b.key, b.cacheETag, j.Size, p) })
+	f, err := fs.sp.CreateFrom(j, func(p string) (func(bool), error) { return fs.opt.Cache.Give(b.key, b.cacheETag, j.Size, p) })
 	if err != nil {
 		fs.log.Warn("cannot move the cache file read directly into the spool: the processes reading it do not see this write (they read the object as it was)", "key", j.Key, "err", err)
 		return false

@@ -543,5 +543,18 @@ func bufferCases() []modelCase {
 		{ID: 111, Kind: opWrite, Slot: 3, Where: 1, Frac: 13, Len: 27},
 		{ID: 112, Kind: opWrite, Slot: 2, Frac: 9, Len: 81},
 	})
+	add("a read-write open beside a reader of the cache file, after one that met a full disk, reaches the reader", coreOptions{AllowDelete: true, AllowOverwrite: true, ContentETags: true, Passthrough: true, MaxBuffer: 700}, []op{
+		// As found (TestModel -model.seed=337268408): the read-write open
+		// on the full disk moved the cache file the reader reads into
+		// the spool, met ENOSPC writing the journal and removed it: the
+		// cache had forgotten it, so the next open, with room, could not
+		// take it, and the reader never saw the writes. A failed take
+		// now gives the file back to the cache.
+		{ID: 347, Kind: opRemotePut, Name: "b", Len: 1, Refuse: true, DiskFull: true},
+		{ID: 363, Kind: opOpen, Slot: 4, Name: "b", Flags: os.O_RDONLY, Refuse: true, DiskFull: true},
+		{ID: 365, Kind: opOpen, Slot: 2, Name: "b", Flags: os.O_RDWR | os.O_APPEND, Refuse: true, DiskFull: true},
+		{ID: 376, Kind: opOpen, Slot: 3, Name: "b", Flags: os.O_RDWR | os.O_APPEND, Refuse: true},
+		{ID: 388, Kind: opWrite, Slot: 3, Len: 11},
+	})
 	return out
 }
