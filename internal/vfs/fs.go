@@ -42,8 +42,9 @@
 //	                  a half-accepted line
 //	Handle.mu         reader, rETag, wrote, served, dropLine  nothing slow
 //	                  (Handle.io, pinned: under Node.mu)
-//	FS.mu             nodes, byPath, negative, inoOf,         nothing slow: no S3, no I/O
-//	                  nextIno, closed
+//	FS.mu             nodes, byPath (and its index by         nothing slow: no S3, no I/O
+//	                  directory: nametable.go), negative,
+//	                  inoOf, nextIno, closed
 //	Node.mu           every other Node field (path, file,     nothing slow: no S3, no I/O
 //	                  handles, state, la, ...), every
 //	                  other writeState field (drops,
@@ -188,7 +189,7 @@ type FS struct {
 
 	mu       sync.Mutex
 	nodes    map[uint64]*Node
-	byPath   map[string]*Node
+	byPath   nameTable            // path -> node, by directory (nametable.go)
 	negative map[string]time.Time // path -> not-found valid until
 	// negativeSwept is len(negative) after its last sweep.
 	negativeSwept int
@@ -240,7 +241,7 @@ func New(st s3store.Store, sp *spool.Spool, recovered []*spool.File, ra *readahe
 	fs := &FS{
 		st: st, opt: opt, sp: sp, ra: ra, log: opt.Logger, start: time.Now(),
 		nodes:    map[uint64]*Node{},
-		byPath:   map[string]*Node{},
+		byPath:   newNameTable(),
 		negative: map[string]time.Time{},
 		gone:     map[string]time.Time{},
 		inoOf:    map[string]uint64{},
@@ -292,7 +293,7 @@ func (fs *FS) newNodeLocked(p string, dir bool) *Node {
 	}
 	n := &Node{fs: fs, ino: ino, path: p, dir: dir}
 	fs.nodes[n.ino] = n
-	fs.byPath[p] = n
+	fs.byPath.set(p, n)
 	delete(fs.negative, p)
 	return n
 }

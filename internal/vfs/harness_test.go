@@ -543,7 +543,7 @@ func (c *core) settle(d time.Duration) error {
 // nodeState describes the core's node for p, for failure messages.
 func (c *core) nodeState(p string) string {
 	c.fs.mu.Lock()
-	n := c.fs.byPath[p]
+	n := c.fs.byPath.get(p)
 	c.fs.mu.Unlock()
 	if n == nil {
 		return "no node"

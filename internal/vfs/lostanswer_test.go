@@ -24,14 +24,14 @@ func lostFS(t *testing.T, mem *memstore.Store, dir string) *FS {
 // memFS is a file system over mem with the spool in dir (the same dir is
 // a remount after a crash) and options o, its publications driven by the
 // test (intervals of an hour).
-func memFS(t *testing.T, mem s3store.Store, dir string, o Options) *FS {
+func memFS(t testing.TB, mem s3store.Store, dir string, o Options) *FS {
 	t.Helper()
 	fs, _ := memFSSpool(t, mem, dir, spool.Options{}, o)
 	return fs
 }
 
 // memFSSpool is memFS with spool options so, returning the spool too.
-func memFSSpool(t *testing.T, mem s3store.Store, dir string, so spool.Options, o Options) (*FS, *spool.Spool) {
+func memFSSpool(t testing.TB, mem s3store.Store, dir string, so spool.Options, o Options) (*FS, *spool.Spool) {
 	t.Helper()
 	sp, recovered, err := spool.Open(dir, "test/", so)
 	if err != nil {

@@ -172,7 +172,7 @@ func TestExpressRecoveryLooksUnderTheJobsToken(t *testing.T) {
 	})
 	fs2 := memFS(t, mem, crashed, Options{AllowOverwrite: true, Express: mem})
 	fs2.mu.Lock()
-	n2 := fs2.byPath["a.log"]
+	n2 := fs2.byPath.get("a.log")
 	fs2.mu.Unlock()
 	if n2 == nil {
 		t.Fatal("no node for the recovered file")

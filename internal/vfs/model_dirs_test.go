@@ -668,8 +668,8 @@ func (r *runner) treeHeld(d string) bool {
 	fs := r.c.fs
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	for p, n := range fs.byPath {
-		if !under(p, d) || r.m.files[p] != nil {
+	for p, n := range fs.byPath.under(d) {
+		if r.m.files[p] != nil {
 			continue
 		}
 		n.mu.Lock()

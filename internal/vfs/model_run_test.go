@@ -200,7 +200,7 @@ type cachedObject struct {
 func (r *runner) vfsLocal(name string) bool {
 	fs := r.c.fs
 	fs.mu.Lock()
-	n := fs.byPath[name]
+	n := fs.byPath.get(name)
 	fs.mu.Unlock()
 	if n == nil {
 		return false
@@ -982,7 +982,7 @@ func (r *runner) lineModeOK(f *mfile) bool {
 func (r *runner) appendOnly(name string) bool {
 	fs := r.c.fs
 	fs.mu.Lock()
-	n := fs.byPath[name]
+	n := fs.byPath.get(name)
 	fs.mu.Unlock()
 	if n == nil {
 		return false

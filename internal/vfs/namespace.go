@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path"
-	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -77,7 +76,7 @@ func (fs *FS) releaseHeld(p string) {
 	}
 	held, _ := h.Codec().Twin(p, true) // the plain p.gz
 	fs.mu.Lock()
-	n := fs.byPath[held]
+	n := fs.byPath.get(held)
 	fs.mu.Unlock()
 	if n == nil {
 		return
@@ -99,7 +98,7 @@ func (fs *FS) localHolder(p string, compressed bool, codec compress.Codec) strin
 		return ""
 	}
 	fs.mu.Lock()
-	n := fs.byPath[other]
+	n := fs.byPath.get(other)
 	fs.mu.Unlock()
 	if n == nil || n.dir || n.isUnlinked() || fs.pub.Compressed(fs.key(other)) == compressed {
 		return ""
@@ -132,8 +131,13 @@ func join(dir, name string) string {
 // ListObjectsV2 key it was cut from).
 func baseOf(p, name string) string { return p[len(p)-len(name):] }
 
-// under: p is inside directory d ("" is the root).
-func under(p, d string) bool { return d == "" || strings.HasPrefix(p, d+"/") }
+// relName is the name of p, a path directly in directory d.
+func relName(p, d string) string {
+	if d == "" {
+		return p
+	}
+	return p[len(d)+1:]
+}
 
 func parentPath(p string) string {
 	d := path.Dir(p)
@@ -155,7 +159,7 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	}
 	now := time.Now()
 	fs.mu.Lock()
-	n := fs.byPath[p]
+	n := fs.byPath.get(p)
 	negUntil, neg := fs.negative[p]
 	fs.mu.Unlock()
 	if n != nil {
@@ -195,7 +199,7 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	n = fs.byPath[p]
+	n = fs.byPath.get(p)
 	if n != nil {
 		n.mu.Lock()
 		local := n.hasLocalState()
@@ -211,7 +215,7 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 	if n != nil && n.dir && fs.holdsLocalLocked(p) {
 		// (Only a directory this host has a node for: a name under it
 		// holds its parent's node, and a lookup of a missing name
-		// must not scan the table.)
+		// must not go through a tree.)
 		return fs.localDirLocked(p), nil
 	}
 	if n != nil {
@@ -225,26 +229,28 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 
 // holdsLocalLocked: a name under directory p has local state (a file
 // being written and not yet published, a mkdir'd directory): p stays
-// whatever S3 says, as its parent (fs.mu held).
+// whatever S3 says, as its parent (fs.mu held). It goes through p's tree
+// only.
 func (fs *FS) holdsLocalLocked(p string) bool {
-	for q, n := range fs.byPath {
-		if !strings.HasPrefix(q, p+"/") {
-			continue
-		}
-		n.mu.Lock()
-		held := n.hasLocalState() && n.state != stateUnlinked
-		n.mu.Unlock()
-		if held {
+	for _, n := range fs.byPath.under(p) {
+		if n.holdsLocal() {
 			return true
 		}
 	}
 	return false
 }
 
+// holdsLocal: n has local state and a name (not unlinked).
+func (n *Node) holdsLocal() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.hasLocalState() && n.state != stateUnlinked
+}
+
 // localDirLocked is p's directory node, made (local, as a mkdir'd one)
 // when it has none (fs.mu held).
 func (fs *FS) localDirLocked(p string) *Node {
-	if n := fs.byPath[p]; n != nil && n.dir {
+	if n := fs.byPath.get(p); n != nil && n.dir {
 		return n
 	} else if n != nil {
 		fs.dropLocked(n)
@@ -356,8 +362,8 @@ func isNotFound(err error) bool {
 
 // dropLocked removes n from the name table (fs.mu held).
 func (fs *FS) dropLocked(n *Node) {
-	if fs.byPath[n.path] == n {
-		delete(fs.byPath, n.path)
+	if fs.byPath.get(n.path) == n {
+		fs.byPath.del(n.path)
 	}
 }
 
@@ -396,7 +402,7 @@ func (fs *FS) letGoUnheldLocked(n *Node) {
 		return
 	}
 	n.mu.Lock()
-	keep := n.received || n.hasLocalState() || (n.attrSet && fs.byPath[n.path] == n)
+	keep := n.received || n.hasLocalState() || (n.attrSet && fs.byPath.get(n.path) == n)
 	if !keep {
 		// A listing made before may still hand it (Received).
 		n.pruned = true
@@ -492,45 +498,38 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 	}
 	// Names only this host knows about, and directories holding some
 	// (a file being written in a directory whose keys another host
-	// deleted).
+	// deleted): from the name table's part for dp, whose cost is dp's
+	// size, not the mount's.
 	var local []DirEntry
-	var holding []string
 	fs.mu.Lock()
-	for p, n := range fs.byPath {
-		if p == "" || !under(p, dp) {
-			continue
-		}
-		rel := p
-		if dp != "" {
-			rel = p[len(dp)+1:]
-		}
-		name, _, deeper := strings.Cut(rel, "/")
-		if seen[name] {
-			continue
-		}
-		if deeper {
-			n.mu.Lock()
-			held := n.hasLocalState() && n.state != stateUnlinked
-			n.mu.Unlock()
-			if held && !slices.Contains(holding, name) {
-				holding = append(holding, name)
+	names := fs.byPath.in(dp)
+	if names != nil {
+		for p, n := range names.nodes {
+			name := relName(p, dp)
+			if seen[name] {
+				continue
 			}
-			continue
+			n.mu.Lock()
+			// Also a file this host published after S3 was asked: the
+			// listing may predate its first object, and its spool file
+			// be let go since (a new file's publication racing the
+			// listing).
+			keep := n.heldSinceLocked(now) && n.state != stateUnlinked
+			n.mu.Unlock()
+			if keep {
+				local = append(local, DirEntry{Name: name, Node: n})
+				seen[name] = true
+			}
 		}
-		n.mu.Lock()
-		// Also a file this host published after S3 was asked: the
-		// listing may predate its first object, and its spool file be
-		// let go since (a new file's publication racing the listing).
-		keep := n.heldSinceLocked(now) && n.state != stateUnlinked
-		n.mu.Unlock()
-		if keep {
-			local = append(local, DirEntry{Name: name, Node: n})
-			seen[name] = true
+		var holding []string
+		for p := range names.subs {
+			if !seen[relName(p, dp)] && fs.holdsLocalLocked(p) {
+				holding = append(holding, p)
+			}
 		}
-	}
-	for _, name := range holding {
-		if !seen[name] {
-			local = append(local, DirEntry{Name: name, Node: fs.localDirLocked(join(dp, name))})
+		for _, p := range holding { // (localDirLocked changes the table)
+			n := fs.localDirLocked(p)
+			local = append(local, DirEntry{Name: baseOf(n.path, relName(p, dp)), Node: n})
 		}
 	}
 	fs.mu.Unlock()
@@ -548,7 +547,7 @@ func (fs *FS) ReadDir(ctx context.Context, dir *Node, fn func(DirEntry) bool) er
 func (fs *FS) cacheEntry(p string, dir bool, info s3store.ObjectInfo, now time.Time, headed bool) *Node {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	n := fs.byPath[p]
+	n := fs.byPath.get(p)
 	if n == nil && now.Before(fs.gone[p]) {
 		return nil // asked before this host renamed or unlinked it
 	}
@@ -630,7 +629,7 @@ func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string, mode os.FileMod
 		unlock := fs.lockPaths(p)
 		defer unlock()
 		fs.mu.Lock()
-		taken := fs.byPath[p] != nil
+		taken := fs.byPath.get(p) != nil
 		fs.mu.Unlock()
 		if taken {
 			return nil, ErrExists
@@ -644,7 +643,7 @@ func (fs *FS) Mkdir(ctx context.Context, dir *Node, name string, mode os.FileMod
 	uid, gid := fs.ownerFor(ctx, dir)
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if fs.byPath[p] != nil {
+	if fs.byPath.get(p) != nil {
 		return nil, ErrExists
 	}
 	n := fs.newNodeLocked(p, true)
@@ -726,7 +725,7 @@ func (fs *FS) Rmdir(ctx context.Context, dir *Node, name string) (err error) {
 func (fs *FS) keepParents(p string) {
 	for d := parentPath(p); d != ""; d = parentPath(d) {
 		fs.mu.Lock()
-		n := fs.byPath[d]
+		n := fs.byPath.get(d)
 		fs.mu.Unlock()
 		if n == nil || !n.dir {
 			continue
@@ -742,7 +741,7 @@ func (fs *FS) keepParents(p string) {
 func (fs *FS) markParentsPublished(p string) {
 	for d := parentPath(p); d != ""; d = parentPath(d) {
 		fs.mu.Lock()
-		n := fs.byPath[d]
+		n := fs.byPath.get(d)
 		fs.mu.Unlock()
 		if n == nil {
 			continue

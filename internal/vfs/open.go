@@ -96,7 +96,7 @@ func (fs *FS) Create(ctx context.Context, dir *Node, name string, flags int, mod
 	unlock := fs.lockPaths(p)
 	defer unlock()
 	fs.mu.Lock()
-	old := fs.byPath[p]
+	old := fs.byPath.get(p)
 	fs.mu.Unlock()
 	if old != nil {
 		// Raced with another create (or a rename) of the same name: use theirs.
@@ -256,7 +256,7 @@ func (fs *FS) named(n *Node) bool {
 	p := n.Path()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	return fs.byPath[p] == n
+	return fs.byPath.get(p) == n
 }
 
 // learnAttrs asks S3 for the attributes of an object about to be written,

@@ -16,11 +16,11 @@ func (fs *FS) Received(n *Node) *Node {
 	pruned, p := n.pruned, n.path
 	n.mu.Unlock()
 	if pruned && fs.nodes[n.ino] != n {
-		if cur := fs.byPath[p]; cur != nil {
+		if cur := fs.byPath.get(p); cur != nil {
 			n = cur
 		} else {
 			fs.nodes[n.ino] = n
-			fs.byPath[p] = n
+			fs.byPath.set(p, n)
 			fs.inoOf[p] = n.ino
 		}
 	}

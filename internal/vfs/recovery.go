@@ -88,7 +88,7 @@ func (fs *FS) adopt(f *spool.File) {
 	fs.pub.RecoverUploads(f, since)
 	fs.pub.KeepForm(j)
 	fs.mu.Lock()
-	n := fs.byPath[p]
+	n := fs.byPath.get(p)
 	if n == nil {
 		n = fs.newNodeLocked(p, false)
 	}

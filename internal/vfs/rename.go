@@ -72,7 +72,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	unlockPaths := fs.lockPaths(src.Path(), newPath)
 	defer unlockPaths()
 	fs.mu.Lock()
-	cur, curDst := fs.byPath[src.Path()], fs.byPath[newPath]
+	cur, curDst := fs.byPath.get(src.Path()), fs.byPath.get(newPath)
 	fs.mu.Unlock()
 	if cur != src {
 		return ErrNotFound
@@ -291,7 +291,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 		src.file, src.ws().logMode = unfinished, true // a move record, as recovery adopts it
 	}
 	src.mu.Unlock()
-	fs.byPath[newPath] = src
+	fs.byPath.set(newPath, src)
 	delete(fs.inoOf, oldPath)
 	fs.inoOf[newPath] = src.ino
 	delete(fs.negative, newPath)
@@ -420,15 +420,13 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 	}
 	// Files of this tree with local state would have to move too.
 	fs.mu.Lock()
-	for p, n := range fs.byPath {
-		if strings.HasPrefix(p, oldPath+"/") && n != src {
-			n.mu.Lock()
-			busy := n.file != nil || n.handles > 0
-			n.mu.Unlock()
-			if busy {
-				fs.mu.Unlock()
-				return ErrCrossDev
-			}
+	for _, n := range fs.byPath.under(oldPath) {
+		n.mu.Lock()
+		busy := n.file != nil || n.handles > 0
+		n.mu.Unlock()
+		if busy {
+			fs.mu.Unlock()
+			return ErrCrossDev
 		}
 	}
 	fs.mu.Unlock()
@@ -585,7 +583,7 @@ func (fs *FS) undoDirCopies(ctx context.Context, keys []s3store.ObjectInfo, recs
 // then waits for the next mount). fs.mu held.
 func (fs *FS) keepRecordLocked(p string, rec *spool.File) *Node {
 	j := rec.Journal()
-	n := fs.byPath[p]
+	n := fs.byPath.get(p)
 	if n == nil {
 		n = fs.newNodeLocked(p, false)
 		n.mu.Lock()
@@ -613,27 +611,36 @@ func (fs *FS) moveTree(src, dst *Node, oldPath, newPath string, copied map[strin
 	if dst != nil {
 		fs.dropLocked(dst)
 	}
-	for p, n := range fs.byPath {
-		if strings.HasPrefix(p, oldPath+"/") {
-			delete(fs.byPath, p)
-			delete(fs.inoOf, p)
-			n.mu.Lock()
-			n.path = newPath + strings.TrimPrefix(p, oldPath)
-			if etag, ok := copied[fs.key(n.path)]; ok && !n.dir && n.state == stateInS3 {
-				n.etag, n.checked = etag, now
-				n.ws().changedAt = now
-			}
-			n.mu.Unlock()
-			fs.byPath[n.path] = n
-			fs.inoOf[n.path] = n.ino
+	type moved struct {
+		p string
+		n *Node
+	}
+	var tree []moved // (the table must not change while under runs)
+	for p, n := range fs.byPath.under(oldPath) {
+		tree = append(tree, moved{p, n})
+	}
+	for _, m := range tree {
+		fs.byPath.del(m.p)
+		delete(fs.inoOf, m.p)
+	}
+	for _, m := range tree {
+		n := m.n
+		n.mu.Lock()
+		n.path = newPath + strings.TrimPrefix(m.p, oldPath)
+		if etag, ok := copied[fs.key(n.path)]; ok && !n.dir && n.state == stateInS3 {
+			n.etag, n.checked = etag, now
+			n.ws().changedAt = now
 		}
+		n.mu.Unlock()
+		fs.byPath.set(n.path, n)
+		fs.inoOf[n.path] = n.ino
 	}
 	fs.dropLocked(src)
 	delete(fs.inoOf, oldPath)
 	src.mu.Lock()
 	src.path = newPath
 	src.mu.Unlock()
-	fs.byPath[newPath] = src
+	fs.byPath.set(newPath, src)
 	fs.inoOf[newPath] = src.ino
 	delete(fs.negative, newPath)
 	var jobs []*Node

@@ -196,7 +196,7 @@ func (fs *FS) makeSpecial(ctx context.Context, dir *Node, name string, mode, rde
 	unlock := fs.lockPaths(p)
 	defer unlock()
 	fs.mu.Lock()
-	taken := fs.byPath[p] != nil
+	taken := fs.byPath.get(p) != nil
 	fs.mu.Unlock()
 	if taken {
 		return nil, ErrExists // created here meanwhile

@@ -158,7 +158,7 @@ func TestListingLearnsTypes(t *testing.T) {
 			t.Errorf("%s: attributes still unknown", e.Name)
 		}
 	}
-	if a := fs.byPath["d/sub"].Attr(); a.Mode != os.ModeDir|0o700 || a.UID != 7 {
+	if a := fs.byPath.get("d/sub").Attr(); a.Mode != os.ModeDir|0o700 || a.UID != 7 {
 		t.Errorf("sub/ marker's attributes: %v uid %d", a.Mode, a.UID)
 	}
 	// Listing again costs no HEAD: the versions are the same.

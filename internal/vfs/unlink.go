@@ -30,7 +30,7 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 	unlockPath := fs.lockPaths(n.Path())
 	defer unlockPath()
 	fs.mu.Lock()
-	cur := fs.byPath[n.Path()]
+	cur := fs.byPath.get(n.Path())
 	fs.mu.Unlock()
 	if cur != n {
 		return ErrNotFound // renamed or unlinked meanwhile
