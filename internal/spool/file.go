@@ -366,24 +366,29 @@ func (f *File) Growth(off, n int64) int64 {
 
 // WriteAt stores p at logical offset off. The caller has reserved
 // Growth(off, len(p)) bytes.
-func (f *File) WriteAt(p []byte, off int64) (int, error) {
+func (f *File) WriteAt(p []byte, off int64) (int, error) { return f.writeAt(p, off, false) }
+
+// WriteRecordAt is WriteAt for a few bytes that tell of something that
+// happened and must reach S3, as a journal does (a drop marker line at the
+// last close or at unmount: no later write would carry it): on a full disk
+// it may take the room the reserve keeps for journals.
+func (f *File) WriteRecordAt(p []byte, off int64) (int, error) { return f.writeAt(p, off, true) }
+
+func (f *File) writeAt(p []byte, off int64, record bool) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if off < f.j.LocalStart {
 		return 0, fmt.Errorf("spool: write at %d below local start %d", off, f.j.LocalStart)
 	}
-	// Data never takes the room a used reserve left: that room is what
-	// lets the journal say bytes are published, so that they can be
-	// punched and the disk freed. Without it a full disk stays full. (The
-	// path is made only for an error: it costs an allocation a write.)
-	if err := f.sp.dataRoom("write", f.dataPath); err != nil {
-		return 0, err
+	n, err := f.writeData(p, off)
+	if err != nil && record && isNoSpace(err) && (f.sp.reserveState() == reserveUsed || f.sp.useReserve()) {
+		// A record, like a journal, is written in the reserve's room
+		// (the disk is full all the same: diskErr).
+		f.sp.diskErr(err)
+		if err = f.sp.noSpace("write", f.dataPath(), true); err == nil {
+			n, err = f.data.WriteAt(p, off-f.j.Shift)
+		}
 	}
-	n, err := 0, f.sp.noSpace("write", f.dataPath(), false)
-	if err == nil {
-		n, err = f.data.WriteAt(p, off-f.j.Shift)
-	}
-	f.sp.dataRoomDone()
 	if err != nil {
 		// A short write past the end (disk full) is cut off again: the
 		// data file's length is what recovery trusts after a crash.
@@ -654,6 +659,22 @@ func (f *File) Remove() error {
 		}
 	}
 	return err
+}
+
+// writeData writes p's bytes to the data file (f.mu held).
+func (f *File) writeData(p []byte, off int64) (int, error) {
+	// Data never takes the room a used reserve left: that room is what
+	// lets the journal say bytes are published, so that they can be
+	// punched and the disk freed. Without it a full disk stays full. (The
+	// path is made only for an error: it costs an allocation a write.)
+	if err := f.sp.dataRoom("write", f.dataPath); err != nil {
+		return 0, err
+	}
+	defer f.sp.dataRoomDone()
+	if err := f.sp.noSpace("write", f.dataPath(), false); err != nil {
+		return 0, err
+	}
+	return f.data.WriteAt(p, off-f.j.Shift)
 }
 
 func isNoSpace(err error) bool {

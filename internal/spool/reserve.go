@@ -10,7 +10,9 @@ import (
 // reserveFile holds a little disk space back so that journals can still be
 // written when data has filled the spool's disk: a publication that S3
 // accepted must be recorded, or it would be repeated, and only a recorded
-// publication lets its bytes be punched, which is what frees the disk.
+// publication lets its bytes be punched, which is what frees the disk. A
+// drop marker line no later write would carry takes a little of it too
+// (File.WriteRecordAt): the gap it marks must reach S3 by a clean unmount.
 const reserveFile = "RESERVE"
 
 const reserveSize = 256 << 10

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -147,5 +148,35 @@ func TestNoSpaceIsAFullDisk(t *testing.T) {
 	}
 	if s.reserveState() != reserveHeld {
 		t.Fatalf("reserve state %d once there is room, want held", s.reserveState())
+	}
+}
+
+// A record (a drop marker line no later write would carry) is written on a
+// full disk in the room the reserve keeps, as a journal is; data still is
+// not.
+func TestRecordTakesTheReserveRoom(t *testing.T) {
+	dir := smallDisk(t, "1m")
+	s, _ := open(t, dir, Options{MaxBuffer: 1 << 30})
+	f, err := s.Create(Journal{Key: "full.log", Kind: KindAppend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := fill(t, f, 4096)
+	rec := []byte("s3mount: dropped 10 bytes in 1 writes\n")
+	if _, err := f.WriteAt(rec, size); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("a data write on the full disk: %v, want ENOSPC", err)
+	}
+	if _, err := f.WriteRecordAt(rec, size); err != nil {
+		t.Fatalf("a record on the full disk with its reserve: %v", err)
+	}
+	if s.reserveState() != reserveUsed || !s.DiskFull() {
+		t.Fatalf("reserve state %d, disk full %v; want used, full", s.reserveState(), s.DiskFull())
+	}
+	got := make([]byte, len(rec))
+	if _, err := f.ReadAt(got, size); err != nil || !bytes.Equal(got, rec) || f.Journal().Size != size+int64(len(rec)) {
+		t.Fatalf("read back %q (%v), size %d", got, err, f.Journal().Size)
+	}
+	if more := fill(t, f, 4096); more != f.Journal().Size {
+		t.Fatalf("data took %d bytes of the room the reserve left", more-size)
 	}
 }
