@@ -428,6 +428,7 @@ func (fs *FS) Shutdown(ctx context.Context) error {
 		if err := n.publish(ctx, true); err != nil && first == nil {
 			first = err
 		}
+		n.logUnmarked()
 	}
 	fs.sp.Close()
 	return first

@@ -660,6 +660,7 @@ func modelCases() []modelCase {
 		return ops
 	})
 	out = append(out, dirModelCases()...)
+	out = append(out, dropFullDiskCases()...)
 	return append(out, bufferCases()...)
 }
 

@@ -565,6 +565,12 @@ func (n *Node) dropCleanFile() bool {
 	if j := n.file.Journal(); n.state != stateUnlinked && (moveOpen(j) || formDue(j)) {
 		return false // a rename still to finish or undo, a look or a give-up to do (its publication does)
 	}
+	if n.state != stateUnlinked && n.ws().drops.writes > 0 {
+		// Drops the last close could not mark (no room even for the
+		// marker): the count lives on the node, and the job writes the
+		// marker into this file once there is room, or at unmount.
+		return false
+	}
 	f := n.file
 	j := f.Journal()
 	n.file = nil

@@ -421,6 +421,26 @@ func (n *Node) markGapAtEnd() bool {
 	return n.ws().drops.writes > 0 && n.file != nil && n.state != stateUnlinked
 }
 
+// logUnmarked says, at unmount, what drops of n no marker line tells of:
+// the spool disk had no room even for the marker (its reserve used up).
+// The log is then all that tells of them, as after a SIGKILL.
+func (n *Node) logUnmarked() {
+	n.mu.Lock()
+	d := n.ws().drops
+	p := n.path
+	unlinked := n.state == stateUnlinked
+	n.mu.Unlock()
+	if d.writes == 0 || unlinked || !n.fs.opt.DropMarker {
+		return
+	}
+	n.fs.log.Error("dropped writes not marked in the file: the spool disk had no room even for the drop marker line",
+		"path", p, "dropped_bytes", d.bytes, "dropped_writes", d.writes,
+		"first", d.first.UTC().Format(markerTime), "last", d.last.UTC().Format(markerTime), "dir", n.fs.sp.Dir())
+}
+
+// markerTime is the layout of the drop marker's times.
+const markerTime = "2006-01-02T15:04:05.000Z07:00"
+
 // dropMarker writes the marker; force charges it over the buffer bound
 // (the last close: no later write would carry it).
 func (n *Node) dropMarker(ctx context.Context, f *spool.File, force bool) error {
@@ -431,13 +451,12 @@ func (n *Node) dropMarker(ctx context.Context, f *spool.File, force bool) error 
 	if d.writes == 0 {
 		return nil
 	}
-	const layout = "2006-01-02T15:04:05.000Z07:00"
 	torn := ""
 	if n.midLine() {
 		torn = "\n" // a disk-full drop cut a line: the marker starts its own
 	}
 	line := torn + fmt.Sprintf("s3mount: dropped %d bytes in %d writes between %s and %s: buffer full\n",
-		d.bytes, d.writes, d.first.UTC().Format(layout), d.last.UTC().Format(layout))
+		d.bytes, d.writes, d.first.UTC().Format(markerTime), d.last.UTC().Format(markerTime))
 	if n.fs.opt.DropMarker {
 		off := f.Journal().Size
 		growth := f.Growth(off, int64(len(line)))
@@ -449,7 +468,14 @@ func (n *Node) dropMarker(ctx context.Context, f *spool.File, force bool) error 
 			}
 			return ErrInterrupted
 		}
-		if _, err := f.WriteAt([]byte(line), off); err != nil {
+		write := f.WriteAt
+		if force {
+			// No later write would carry it: on a full disk it takes
+			// the room the spool keeps for journals, so that even then a
+			// clean unmount leaves no gap unmarked.
+			write = f.WriteRecordAt
+		}
+		if _, err := write([]byte(line), off); err != nil {
 			n.fs.sp.Unreserve(growth)
 			return nil
 		}
