@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -107,12 +105,7 @@ func TestWriteWaitsForDiskFilledByOthers(t *testing.T) {
 // cache) to fill; unmounted at t.Cleanup.
 func tmpfsDisk(t *testing.T, size string) string {
 	t.Helper()
-	disk := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", disk).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", disk).Run() })
-	return disk
+	return testenv.SmallDisk(t, size)
 }
 
 // fillDisk fills the file system of disk to its last page with a file,
@@ -121,21 +114,6 @@ func tmpfsDisk(t *testing.T, size string) string {
 func fillDisk(t *testing.T, disk string) string {
 	t.Helper()
 	filler := filepath.Join(disk, "filler")
-	fill, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fill.Close()
-	for _, size := range []int{64 << 10, 4 << 10} { // to the last page
-		chunk := make([]byte, size)
-		for {
-			if _, err := fill.Write(chunk); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("filling the disk: %v", err)
-				}
-				break
-			}
-		}
-	}
+	testenv.FillDisk(t, filler)
 	return filler
 }
