@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/testenv"
 )
 
@@ -253,5 +255,70 @@ func TestPassthroughCachedRenamedThenAppended(t *testing.T) {
 	m.Unmount(t)
 	if keys := srv.Keys(t, b, ""); len(keys) != 1 || keys[0] != "app.log.1" {
 		t.Errorf("after the unmount S3 holds %q, want only app.log.1", keys)
+	}
+}
+
+// A chmod stores the mode by copying the object onto itself: a new ETag,
+// the same bytes. A process reading the object's cache file directly
+// still sees a later append at once (before, the cache file kept the old
+// ETag, the write could not take it into the spool, and that reader read
+// on the object as it was: model seed 816569269).
+func TestPassthroughCachedChmodThenAppended(t *testing.T) {
+	srv, b := setup(t)
+	st := srv.Store(t, b)
+	// A multipart object: its copy onto itself has another ETag (a
+	// single-part object's is the MD5 of its bytes, the same).
+	const size = s3store.MinPartSize + 99
+	v := randBytes(93, size)
+	putMultipart(t, st, "app.log", v, s3store.MinPartSize)
+	m, addr, cache := rwCacheMount(t, srv, b)
+	defer func() {
+		if t.Failed() {
+			t.Logf("mount log:\n%s", m.Stderr())
+		}
+	}()
+	p := filepath.Join(m.Dir, "app.log")
+	r := openCachedReader(t, addr, cache, p, v)
+	if err := os.Chmod(p, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if !waitUntil(30*time.Second, func() bool {
+		a := headAttrs(t, st, "app.log")
+		return a != nil && a.Mode&0o777 == 0o640
+	}) {
+		t.Fatalf("S3 never held the mode: %+v", headAttrs(t, st, "app.log"))
+	}
+	w := appendLine(t, p, "one more line\n")
+	want := append(bytes.Clone(v), "one more line\n"...)
+	if got := readFrom0(t, r); !bytes.Equal(got, want) {
+		t.Fatalf("the cache file's reader after the chmod and the append returned %d bytes, want %d", len(got), len(want))
+	}
+	w.Close()
+	r.Close()
+	waitObject(t, srv, b, "app.log", want)
+	if a := headAttrs(t, st, "app.log"); a == nil || a.Mode&0o777 != 0o640 {
+		t.Errorf("after the append S3 holds the mode %+v, want 0640", a)
+	}
+}
+
+// putMultipart writes data at key as a multipart upload of partSize parts.
+func putMultipart(t *testing.T, st s3store.Store, key string, data []byte, partSize int) {
+	t.Helper()
+	ctx := context.Background()
+	id, err := st.CreateMultipart(ctx, key, s3store.Cond{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []s3store.Part
+	for off, num := 0, int32(1); off < len(data); off, num = off+partSize, num+1 {
+		chunk := data[off:min(off+partSize, len(data))]
+		p, err := st.UploadPart(ctx, key, id, num, bytes.NewReader(chunk), int64(len(chunk)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, p)
+	}
+	if _, err := st.CompleteMultipart(ctx, key, id, parts, s3store.Cond{}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -268,6 +268,9 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 			cb.Size, trailed = stored, info.Encoding != nil && info.Encoding.Trailer
 		}
 	}
+	if !express || !trailed {
+		cfg.takeAttrs() // not an append that keeps the object's metadata
+	}
 	out, err := newBuffer(cfg.Budget, cfg.SpillDir, to-from)
 	if err != nil {
 		return Base{}, fmt.Errorf("compressing a publication: %w", err)
@@ -340,7 +343,7 @@ func (p *Publisher) publishCompressed(ctx context.Context, f *spool.File, j spoo
 func (p *Publisher) expressAppendCompressed(ctx context.Context, f *spool.File, obj string, cb Base, out *buffer, n int64, cfg Config) (Base, error) {
 	raw := p.st.(Compressing).Raw()
 	body := func() io.ReadSeeker { return out.reader() }
-	etag, parts, err := appendCompacting(ctx, raw, p.express, obj, cb, body, n, f.Journal().ExpressParts, cfg.Attrs, cfg.Encoding)
+	etag, parts, err := appendCompacting(ctx, raw, p.express, obj, cb, body, n, f.Journal().ExpressParts, cfg.takeAttrs, cfg.Encoding)
 	if err != nil {
 		return Base{}, err
 	}

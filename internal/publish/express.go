@@ -21,6 +21,7 @@ const ExpressCompactAt = 9000
 func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, key string, base Base, src Source, localStart, to int64, parts int, cfg Config) (Base, int, error) {
 	cfg.defaults()
 	if !base.Exists || base.Size == 0 {
+		cfg.takeAttrs()
 		nb, err := Append(ctx, st, key, base, src, localStart, to, cfg)
 		return nb, 1, err
 	}
@@ -29,7 +30,7 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 	}
 	n := to - base.Size
 	body := func() io.ReadSeeker { return src.Section(base.Size, n) }
-	etag, parts, err := appendCompacting(ctx, st, ex, key, base, body, n, parts, cfg.Attrs, nil)
+	etag, parts, err := appendCompacting(ctx, st, ex, key, base, body, n, parts, cfg.takeAttrs, nil)
 	if err != nil {
 		return Base{}, parts, err
 	}
@@ -42,10 +43,11 @@ func ExpressAppend(ctx context.Context, st s3store.Store, ex s3store.Express, ke
 // when the append would near the part limit, and once more if S3 says it
 // has too many parts anyway. parts is the object's part count; it returns
 // the new ETag and count. enc, when not nil, is a compressed object's mark
-// (kept by compaction).
-func appendCompacting(ctx context.Context, st s3store.Store, ex s3store.Express, key string, base Base, body func() io.ReadSeeker, n int64, parts int, attrs *s3store.Attrs, enc *s3store.Encoding) (string, int, error) {
+// (kept by compaction). attrs gives the file's attributes, taken only when
+// the object is compacted: the append alone keeps the object's metadata.
+func appendCompacting(ctx context.Context, st s3store.Store, ex s3store.Express, key string, base Base, body func() io.ReadSeeker, n int64, parts int, attrs func() *s3store.Attrs, enc *s3store.Encoding) (string, int, error) {
 	if needsCompaction(parts) {
-		nb, np, err := compact(ctx, st, key, base, attrs, enc)
+		nb, np, err := compact(ctx, st, key, base, attrs(), enc)
 		if err != nil {
 			return "", parts, err
 		}
@@ -55,7 +57,7 @@ func appendCompacting(ctx context.Context, st s3store.Store, ex s3store.Express,
 	if errors.Is(err, s3store.ErrTooManyParts) {
 		// The object has more parts than counted (a new spool file of an
 		// existing object starts at 0; another host appends too).
-		nb, np, cerr := compact(ctx, st, key, base, attrs, enc)
+		nb, np, cerr := compact(ctx, st, key, base, attrs(), enc)
 		if cerr != nil {
 			return "", parts, cerr
 		}

@@ -81,6 +81,9 @@ type File interface {
 	Rebased(exists bool, size int64, etag string, attrs *s3store.Attrs, move func() error) error
 	// Attrs are the POSIX attributes the object is to carry (nil: none).
 	Attrs() *s3store.Attrs
+	// Recopied: S3's object at ETag to holds the bytes it held at from (a
+	// copy onto itself that replaced only its metadata: SetAttrs).
+	Recopied(from, to string)
 	// MapOpen: an open that may write the data file through a shared
 	// mapping is open (vfs localreads.go): the journal's MapCheck cannot
 	// be settled while it lasts (mapped.go).
@@ -242,7 +245,10 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 	j = f.Journal()
 	cfg := p.cfg
 	cfg.Tag = j.PendingTag
-	cfg.Attrs = t.Attrs()
+	cfg.attrsOf = t.Attrs
+	if p.express == nil {
+		cfg.takeAttrs()
+	}
 	p.journalUpload(f, &cfg)
 	base := Base{Exists: j.Exists, Size: j.BaseSize, ETag: j.BaseETag}
 	p.log.Debug("publishing", "key", j.Key, "kind", j.Kind, "exists", j.Exists, "base_size", j.BaseSize, "base_etag", j.BaseETag, "to", to, "spool_file", f.ID())
@@ -261,6 +267,7 @@ func (p *Publisher) once(ctx context.Context, f *spool.File, t File, final bool)
 		}
 		nb, err = p.publishCompressed(ctx, f, j, to, base, cfg)
 	case j.Kind == spool.KindWhole:
+		cfg.takeAttrs()
 		if st := t.Stream(to); st != nil {
 			if err := f.Update(func(jj *spool.Journal) { jj.PendingTag = st.Tag() }); err != nil {
 				st.Abort()
@@ -705,6 +712,7 @@ func (p *Publisher) SetAttrs(ctx context.Context, f *spool.File, key, etag strin
 			return Result{}, fmt.Errorf("storing attributes of %s: %w", key, err)
 		}
 	}
+	t.Recopied(etag, info.ETag)
 	if f != nil {
 		if err := f.Update(func(j *spool.Journal) {
 			if j.BaseETag == etag {

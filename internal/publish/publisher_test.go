@@ -61,6 +61,8 @@ func (t *fakeFile) Published(size int64, _ ...string) {
 
 func (t *fakeFile) Attrs() *s3store.Attrs { return t.attrs }
 
+func (t *fakeFile) Recopied(string, string) {}
+
 func (t *fakeFile) MapOpen() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()

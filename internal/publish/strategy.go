@@ -41,6 +41,12 @@ type Config struct {
 	// the object by every strategy (an Express append keeps the ones the
 	// object was created with).
 	Attrs *s3store.Attrs
+	// attrsOf, when set, gives Attrs when a strategy writes them
+	// (takeAttrs): File.Attrs marks what it returns as carried, and an
+	// append to a directory bucket's object keeps the object's metadata
+	// (unless it compacts the object first), so a change of attributes
+	// it does not carry stays due (Publisher.SetAttrs after it).
+	attrsOf func() *s3store.Attrs
 	// Encoding, when not nil, marks the object compressed (compress.go).
 	Encoding *s3store.Encoding
 	// Budget bounds the bytes publications hold in memory (budget.go);
@@ -48,6 +54,14 @@ type Config struct {
 	// in memory, unbounded.
 	Budget   *Budget
 	SpillDir string
+}
+
+// takeAttrs sets Attrs from attrsOf (once) and returns them.
+func (c *Config) takeAttrs() *s3store.Attrs {
+	if c.attrsOf != nil {
+		c.Attrs, c.attrsOf = c.attrsOf(), nil
+	}
+	return c.Attrs
 }
 
 func (c *Config) defaults() {

@@ -33,13 +33,14 @@ const (
 	opRestart                    // clean unmount (processes close their files), then a remount
 	opMkdir                      // mkdir(2) (model_dirs_test.go)
 	opRmdir                      // rmdir(2) (model_dirs_test.go)
+	opChmod                      // chmod(2) / chown(2), or through a handle (model_attrs_test.go)
 )
 
 var opNames = map[opKind]string{
 	opOpen: "open", opClose: "close", opWrite: "write", opFsync: "fsync", opTruncate: "truncate",
 	opRename: "rename", opUnlink: "unlink", opTick: "tick", opRemotePut: "remote-put",
 	opRemoteAppend: "remote-append", opRemoteDelete: "remote-delete", opRaceTick: "race-tick",
-	opCrash: "crash+remount", opRestart: "unmount+remount", opMkdir: "mkdir", opRmdir: "rmdir",
+	opCrash: "crash+remount", opRestart: "unmount+remount", opMkdir: "mkdir", opRmdir: "rmdir", opChmod: "chmod",
 }
 
 // where a non-append write goes, relative to the file's size.
@@ -158,6 +159,8 @@ func (o op) String() string {
 		s = fmt.Sprintf("tick, another host appends to %q before call %d on it #%d", o.Name, o.Nth, o.ID)
 	case opMkdir, opRmdir:
 		s = fmt.Sprintf("%s(%q)", opNames[o.Kind], o.Name)
+	case opChmod:
+		s = chmodString(o)
 	}
 	if o.Kind == opRename && o.Nth > 0 {
 		s += fmt.Sprintf(", another host puts a key under it before call %d #%d", o.Nth, o.ID)
@@ -168,7 +171,7 @@ func (o op) String() string {
 	if o.DiskFull {
 		s += " [spool disk full]"
 	}
-	if o.Faults != 0 && (o.Kind == opClose || o.Kind == opFsync || o.Kind == opTick || o.Kind == opRaceTick || o.Kind == opRename || o.Kind == opUnlink || o.Kind == opMkdir || o.Kind == opRmdir) {
+	if o.Faults != 0 && (o.Kind == opClose || o.Kind == opFsync || o.Kind == opTick || o.Kind == opRaceTick || o.Kind == opRename || o.Kind == opUnlink || o.Kind == opMkdir || o.Kind == opRmdir || o.Kind == opChmod) {
 		s += fmt.Sprintf("%s #%d", faultNames[o.Faults], o.ID)
 	}
 	return s

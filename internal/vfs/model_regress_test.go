@@ -661,6 +661,7 @@ func modelCases() []modelCase {
 	})
 	out = append(out, dirModelCases()...)
 	out = append(out, dropFullDiskCases()...)
+	out = append(out, attrCases()...)
 	return append(out, bufferCases()...)
 }
 

@@ -67,6 +67,10 @@ type runner struct {
 	markersSeen  map[string]bool // drop marker lines taken in (absorbEnd)
 	diskFullStep bool
 	maybeUnkept  map[*mfile]bool
+
+	// attrs: the attributes model, in sequences with chmod steps
+	// (model_attrs_test.go).
+	attrs *attrModel
 }
 
 // coverage sums what the model test's sequences exercised, so that a run
@@ -97,6 +101,9 @@ func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) 
 		return fail("setup", "%v", err), 0, ""
 	}
 	defer r.c.cleanup()
+	if hasChmod(ops) {
+		r.attrs = &attrModel{files: map[*mfile]*attrState{}}
+	}
 	defer func() {
 		coverage.Lock()
 		r.covMu.Lock()
@@ -110,6 +117,9 @@ func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) 
 		f := r.guarded(func() *failure { return r.step(o) })
 		if f == nil {
 			f = r.guarded(r.check)
+		}
+		if f == nil && r.attrs != nil {
+			f = r.guarded(func() *failure { return r.attrs.afterStep(r, o) })
 		}
 		if f != nil {
 			f.step = i + 1
@@ -403,6 +413,8 @@ func (r *runner) step(o op) *failure {
 		return r.mkdir(o)
 	case opRmdir:
 		return r.rmdir(o)
+	case opChmod:
+		return r.chmod(o)
 	}
 	return fail("harness", "unknown op %v", o.Kind)
 }

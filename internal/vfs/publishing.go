@@ -122,6 +122,24 @@ func (p pubFile) Attrs() *s3store.Attrs {
 	return p.n.s3AttrsLocked()
 }
 
+func (p pubFile) Recopied(from, to string) {
+	p.n.mu.Lock()
+	p.n.recopiedLocked(from, to)
+	p.n.mu.Unlock()
+}
+
+// recopiedLocked: S3's object at ETag to has the bytes it had at from (a
+// rename's copy, a copy onto itself that stored attributes): a cache file
+// the kernel reads for n's opens holds that version too, and a write can
+// still take it into the spool for them (takeCached). n.mu held.
+func (n *Node) recopiedLocked(from, to string) {
+	if b := n.ws().cached; b != nil && b.spool == nil && b.etag == from {
+		b.etag = to
+	}
+	n.ws().ownETags.add(from)
+	n.ws().ownETags.add(to)
+}
+
 func (p pubFile) Wrote(size int64, etags ...string) {
 	p.n.mu.Lock()
 	p.n.wroteLocked(size, etags...)

@@ -277,12 +277,8 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	src.mu.Lock()
 	src.path = newPath
 	if srcExists {
-		if b := src.ws().cached; b != nil && b.spool == nil && b.etag == srcOldETag {
-			b.etag = srcETag // the copy has the bytes its cache file holds
-		}
+		src.recopiedLocked(srcOldETag, srcETag)
 		src.etag = srcETag
-		src.ws().ownETags.add(srcOldETag) // the copy has the same bytes
-		src.ws().ownETags.add(srcETag)
 	}
 	src.checked = time.Now()
 	src.ws().changedAt = src.checked
