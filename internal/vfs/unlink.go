@@ -71,6 +71,7 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 			undo()
 			return err
 		}
+		n.deletedLocked()
 	} else {
 		fs.pub.ForgetForm(fs.key(p)) // a new file there takes its own form
 	}
@@ -113,6 +114,20 @@ func (n *Node) markUnlinked(replaced bool) (undo func(), err error) {
 		return nil, n.fs.spoolErr(err, n.Path())
 	}
 	return func() { _ = f.Update(func(j *spool.Journal) { j.Unlinked, j.Exists = false, exists }) }, nil
+}
+
+// deletedLocked: the unlink deleted n's object, so recovery has no delete
+// to finish (finishUnlink). Its journal stops naming the object: its
+// ETag would name a new file's too if that file had the same bytes (AWS's
+// ETag of a single-part object is their MD5), and a crash would then
+// delete that file (random seed 133943018). n.wmu held.
+func (n *Node) deletedLocked() {
+	n.mu.Lock()
+	f := n.file
+	n.mu.Unlock()
+	if f != nil {
+		_ = f.Update(func(j *spool.Journal) { j.Exists, j.BaseETag = false, "" })
+	}
 }
 
 // keepReadableLocked brings an open file's published bytes into the spool
