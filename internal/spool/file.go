@@ -594,20 +594,22 @@ func (f *File) markUnlinked(replaced bool) error {
 		return nil
 	}
 	f.j.Unlinked = true
-	oldExists := f.j.Exists
+	oldExists, oldBase := f.j.Exists, f.j.Base
 	if replaced {
-		f.j.Exists = false
+		// No object of the name is the file's; neither is one it was
+		// to replace (Check refuses "replaced" without Exists).
+		f.j.Exists, f.j.Base = false, BaseOwn
 	}
 	var err error
 	if err = f.writeJournal(); err != nil {
 		if !isNoSpace(err) {
-			f.j.Unlinked, f.j.Exists = false, oldExists
+			f.j.Unlinked, f.j.Exists, f.j.Base = false, oldExists, oldBase
 			return err
 		}
 		// No room for a journal: no journal says the same to recovery
 		// (it drops a data file without one). Saved when there is room.
 		if e := os.Remove(f.journalPath()); e != nil && !errors.Is(e, os.ErrNotExist) {
-			f.j.Unlinked, f.j.Exists = false, oldExists
+			f.j.Unlinked, f.j.Exists, f.j.Base = false, oldExists, oldBase
 			return err
 		}
 		f.closeJournalFile() // the next journal is a new file

@@ -78,6 +78,40 @@ func TestUnlinkedFileIsReleasedAndNeverRecovered(t *testing.T) {
 	}
 }
 
+// A file that was to replace the object its name held (a rename over a
+// file, or one a rename left: publish.ClaimLeft) and is itself renamed
+// over: its journal says unlinked and no object, and recovery deletes it
+// quietly. Before, the journal kept base "replaced" without exists, which
+// recovery refused as damage (an ERROR line, the data kept for s3mount
+// recover).
+func TestReplacedFileOfAReplacedBaseIsNoDamage(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir, Options{})
+	f, err := s.Create(Journal{Key: "app.log", Kind: KindAppend, Exists: true, BaseETag: `"old"`, Base: BaseReplaced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, f, []byte("line\n"), 0)
+	if err := f.MarkReplaced(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Journal().Check(""); err != nil {
+		t.Fatalf("the replaced file's journal: %v", err)
+	}
+	s.Close()
+	s2, left := open(t, dir, Options{})
+	defer s2.Close()
+	if len(left) != 0 {
+		t.Fatalf("recovery returned the replaced file: %+v", left[0].Journal())
+	}
+	if fs := spoolFiles(t, dir); len(fs) != 0 {
+		t.Fatalf("recovery left %v (set aside as damage?)", fs)
+	}
+	if u := s2.Unlinked(); len(u) != 1 || u[0].Exists {
+		t.Fatalf("recovery's unlinked journals: %+v, want one with no object to delete", u)
+	}
+}
+
 // With no room for the journal, the unlink is recorded by removing it: a
 // data file without a journal is dropped by recovery, never published.
 func TestUnlinkOnFullDiskStillForgets(t *testing.T) {
