@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"strconv"
 	"testing"
 )
 
@@ -319,17 +318,7 @@ func attrModelRun(seed int64) (coreOptions, []op) {
 
 // TestModelAttrs is the model test with chmod and chown.
 func TestModelAttrs(t *testing.T) {
-	want := 2500
-	if v, err := strconv.Atoi(os.Getenv("S3MOUNT_MODEL_STEPS")); err == nil && v > 0 {
-		want = v / 4
-	}
-	if *modelSteps > 0 {
-		want = *modelSteps
-	}
-	if testing.Short() {
-		want = 500
-	}
-	runModelSeeds(t, "attributes model test", "-run TestModelAttrs -model.seed=N", want, attrModelRun)
+	runModelSeeds(t, "attributes model test", "-run TestModelAttrs -model.seed=N", modelBudget(2500, 4), attrModelRun)
 }
 
 func chmodString(o op) string {

@@ -14,10 +14,8 @@ import (
 	stdgzip "compress/gzip"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -320,17 +318,7 @@ func (r *runner) deleteRemote(name string) {
 //
 //	go test -race -run TestModelCompressed ./internal/vfs/ [-model.steps=N] [-model.seed=N] [-model.random]
 func TestModelCompressed(t *testing.T) {
-	want := 3000
-	if v, err := strconv.Atoi(os.Getenv("S3MOUNT_MODEL_STEPS")); err == nil && v > 0 {
-		want = v / 3
-	}
-	if *modelSteps > 0 {
-		want = *modelSteps
-	}
-	if testing.Short() {
-		want = 600
-	}
-	runModelSeeds(t, "compressed model test", "-run TestModelCompressed -model.seed=N", want, compressedModelRun)
+	runModelSeeds(t, "compressed model test", "-run TestModelCompressed -model.seed=N", modelBudget(3000, 3), compressedModelRun)
 }
 
 // compressedModelRun is modelRun's sequence of seed with --compress: the

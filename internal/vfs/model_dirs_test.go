@@ -25,7 +25,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -822,17 +821,7 @@ func dirModelRun(seed int64) (coreOptions, []op) {
 // TestModelDirs is the model test over names in directories, with
 // directory operations.
 func TestModelDirs(t *testing.T) {
-	want := 2500
-	if v, err := strconv.Atoi(os.Getenv("S3MOUNT_MODEL_STEPS")); err == nil && v > 0 {
-		want = v / 4
-	}
-	if *modelSteps > 0 {
-		want = *modelSteps
-	}
-	if testing.Short() {
-		want = 500
-	}
-	runModelSeeds(t, "directory model test", "-run TestModelDirs -model.seed=N", want, dirModelRun)
+	runModelSeeds(t, "directory model test", "-run TestModelDirs -model.seed=N", modelBudget(2500, 4), dirModelRun)
 }
 
 func (s *scenario) mkdir(name string) op { return s.op(op{Kind: opMkdir, Name: name}) }

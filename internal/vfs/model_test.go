@@ -108,18 +108,24 @@ func modelOptions(rng *rand.Rand, seed int64) (opt coreOptions, faults bool) {
 	return opt, faults
 }
 
-func TestModel(t *testing.T) {
-	want := 10000
+// modelBudget is how many steps a model test runs: a fifth of def with
+// -short, else -model.steps, else $S3MOUNT_MODEL_STEPS divided by share
+// (the tests beside TestModel take a share of it), else def.
+func modelBudget(def, share int) int {
+	switch {
+	case testing.Short():
+		return def / 5
+	case *modelSteps > 0:
+		return *modelSteps
+	}
 	if v, err := strconv.Atoi(os.Getenv("S3MOUNT_MODEL_STEPS")); err == nil && v > 0 {
-		want = v
+		return v / share
 	}
-	if *modelSteps > 0 {
-		want = *modelSteps
-	}
-	if testing.Short() {
-		want = 2000
-	}
-	runModelSeeds(t, "model test", "-model.seed=N", want, modelRun)
+	return def
+}
+
+func TestModel(t *testing.T) {
+	runModelSeeds(t, "model test", "-model.seed=N", modelBudget(10000, 1), modelRun)
 	coverage.Lock()
 	var cov []string
 	for k, v := range coverage.n {
