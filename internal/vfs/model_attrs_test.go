@@ -253,7 +253,13 @@ func (a *attrModel) checkS3(r *runner) *failure {
 		if st == nil || !st.modeOK && !st.uidOK {
 			continue
 		}
-		info, err := r.mem.Head(context.Background(), name)
+		key := name
+		if r.opt.Compress != "" {
+			if _, ok := r.marked(name); ok {
+				key = r.zkey(name) // the compressed object
+			}
+		}
+		info, err := r.mem.Head(context.Background(), key)
 		if err != nil {
 			return fail("attrs", "after a clean unmount: HEAD %q: %v", name, err)
 		}

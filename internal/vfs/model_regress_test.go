@@ -668,6 +668,23 @@ func modelCases() []modelCase {
 		return []op{s.open(1, "c", wrCreate), s.close(1), s.open(4, "c", os.O_RDWR|os.O_APPEND), s.unlink("c"),
 			s.open(5, "c", wrCreate|os.O_EXCL), s.close(5), s.crash()}
 	})
+	// A file unlinked while open on a full spool disk keeps no published
+	// byte; an edit through its handle then needs them: EIO, not ENOENT
+	// (found by a compressed attributes run; plain alike).
+	fullUnlink := all
+	fullUnlink.PosixMetadata = true
+	add("an edit of a file unlinked while open on a full disk fails with EIO", fullUnlink, func(s *scenario) []op {
+		return []op{
+			{ID: 1, Kind: opOpen, Slot: 5, Name: "a", Flags: os.O_WRONLY | os.O_CREATE},
+			{ID: 2, Kind: opRename, Name: "a", To: "b"},
+			{ID: 3, Kind: opOpen, Slot: 1, Name: "a", Flags: os.O_RDWR | os.O_CREATE | os.O_APPEND},
+			{ID: 4, Kind: opOpen, Slot: 3, Name: "b", Flags: os.O_WRONLY},
+			{ID: 236, Kind: opWrite, Slot: 3, Where: atBeyond, Frac: 6, Len: 32},
+			{ID: 241, Kind: opWrite, Slot: 1, Len: 105, DiskFull: true}, // publishes b to make room, its bytes punched
+			{ID: 242, Kind: opUnlink, Name: "b", DiskFull: true},
+			{ID: 250, Kind: opWrite, Slot: 3, Where: atInside, Frac: 13, Len: 47, DiskFull: true},
+		}
+	})
 	out = append(out, dirModelCases()...)
 	out = append(out, dropFullDiskCases()...)
 	out = append(out, attrCases()...)
