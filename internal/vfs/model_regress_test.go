@@ -685,6 +685,30 @@ func modelCases() []modelCase {
 			{ID: 250, Kind: opWrite, Slot: 3, Where: atInside, Frac: 13, Len: 47, DiskFull: true},
 		}
 	})
+	// A log another host appended to while a process read its data file
+	// directly (passthrough): its rebase waits for that reader to close
+	// (spool.ErrPinned), and a blocking writer of another file waited for
+	// room only that rebase frees — for ever while the reader stays
+	// (`tail -f`). Such bytes now count as stuck (random seed 772834525).
+	pinnedWait := coreOptions{Express: true, AllowDelete: true, AllowOverwrite: true, Passthrough: true, MaxBuffer: 233, NonBlocking: true}
+	add("a writer does not wait for room a log's rebase holds until its direct reader closes", pinnedWait, func(s *scenario) []op {
+		return []op{
+			{ID: 52, Kind: opOpen, Slot: 5, Name: "d", Flags: os.O_WRONLY | os.O_CREATE | os.O_APPEND, Refuse: true},
+			{ID: 53, Kind: opWrite, Slot: 5, Len: 70, Refuse: true},
+			{ID: 55, Kind: opOpen, Slot: 2, Name: "d", Flags: os.O_RDONLY | os.O_CREATE, Refuse: true},
+			{ID: 63, Kind: opRemoteAppend, Name: "d", Len: 7, Refuse: true},
+			{ID: 64, Kind: opTick},
+			{ID: 65, Kind: opWrite, Slot: 5, Len: 76},
+			{ID: 66, Kind: opRaceTick, Name: "d", Faults: 2, Nth: 3},
+			{ID: 67, Kind: opRename, Name: "b", To: "b", Faults: 4},
+			{ID: 68, Kind: opUnlink, Name: "c", Faults: 5},
+			{ID: 69, Kind: opOpen, Slot: 3, Name: "c", Flags: 65},
+			{ID: 70, Kind: opWrite, Slot: 5, Len: 112},
+			{ID: 71, Kind: opWrite, Slot: 5, Len: 30},
+			{ID: 72, Kind: opTick},
+			{ID: 73, Kind: opWrite, Slot: 3, Frac: 12, Len: 43},
+		}
+	})
 	out = append(out, dirModelCases()...)
 	out = append(out, dropFullDiskCases()...)
 	out = append(out, attrCases()...)

@@ -233,7 +233,7 @@ func (fs *FS) waitRoom(ctx context.Context, need int64) (over bool, err error) {
 			return false, nil
 		}
 		if !fs.sp.DiskFull() && fs.sp.Used() <= fs.stuckBytes() {
-			fs.warnEvery("buffer-stuck", 10*time.Second, "buffer full of bytes no publication takes before their writers go on (open logs' unfinished lines, files in conflict): letting writes go past --max-buffer-size", "max_buffer_size", fs.sp.Max(), "used", fs.sp.Used())
+			fs.warnEvery("buffer-stuck", 10*time.Second, "buffer full of bytes no publication takes before their writers go on (open logs' unfinished lines, files in conflict, files waiting for their direct readers to close): letting writes go past --max-buffer-size", "max_buffer_size", fs.sp.Max(), "used", fs.sp.Used())
 			return true, nil
 		}
 		// Wake up now and then: a full disk is cleared by reclaim, or by
@@ -492,9 +492,11 @@ func (n *Node) dropMarker(ctx context.Context, f *spool.File, force bool) error 
 
 // stuckBytes is how many unpublished bytes no publication takes while
 // writers wait: the unfinished last lines of logs open for writing (not
-// before their newline or the last close: takeEnd), and files whose
+// before their newline or the last close: takeEnd), files whose
 // publication gave up (another writer changed their object: their writer
-// hears it at fsync or close).
+// hears it at fsync or close), and files whose publication waits until
+// the processes reading their data file directly close it (a rebase must
+// move its bytes: spool.ErrPinned; `tail -f` may never close it).
 func (fs *FS) stuckBytes() int64 {
 	fs.mu.Lock()
 	nodes := make([]*Node, 0, len(fs.nodes))
@@ -516,6 +518,8 @@ func (fs *FS) stuckBytes() int64 {
 		if !linked {
 			continue
 		}
+		last, _ := w.job.Outcome()
+		pinned := errors.Is(last, spool.ErrPinned)
 		j := f.Journal()
 		dirty, from := j.Unpublished(), int64(0) // as spool counts it
 		if j.Kind == spool.KindAppend {
@@ -523,7 +527,7 @@ func (fs *FS) stuckBytes() int64 {
 		}
 		switch {
 		case dirty == 0:
-		case j.Conflict != "":
+		case j.Conflict != "" || pinned:
 			sum += dirty
 		case open:
 			end := lastLineEnd(f, from, j.Size)
