@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/spool"
 )
 
@@ -86,10 +87,10 @@ func (n *Node) makeWhole(ctx context.Context) error {
 				if uerr := f.Update(func(jj *spool.Journal) { jj.LocalStart = j.LocalStart }); uerr != nil {
 					n.fs.log.Error("cannot undo a failed fetch of a file's published bytes", "key", j.Key, "err", uerr)
 				}
-				if isNotFound(err) && n.isUnlinked() {
-					// Deleted while open, its published bytes not kept (a
-					// full spool disk at the unlink): not ENOENT, which
-					// write(2) never means.
+				if (isNotFound(err) || errors.Is(err, s3store.ErrPrecondition)) && n.isUnlinked() {
+					// Deleted (or renamed over) while open, its published
+					// bytes not kept (a full spool disk at the unlink): not
+					// ENOENT or ESTALE, which write(2) never means.
 					n.fs.log.Warn("cannot edit a file deleted while open: its published bytes were not kept", "key", j.Key, "errno", "EIO")
 					return ErrIO
 				}

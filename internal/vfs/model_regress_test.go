@@ -709,6 +709,17 @@ func modelCases() []modelCase {
 			{ID: 73, Kind: opWrite, Slot: 3, Frac: 12, Len: 43},
 		}
 	})
+	add("an edit of a file renamed over while open on a full disk fails with EIO", sameETags, func(s *scenario) []op {
+		return []op{
+			{ID: 85, Kind: opOpen, Slot: 2, Name: "d", Flags: os.O_RDWR | os.O_CREATE},
+			{ID: 88, Kind: opWrite, Slot: 2, Where: atInside, Frac: 5, Len: 39},
+			{ID: 89, Kind: opOpen, Slot: 3, Name: "c", Flags: wrAppend},
+			{ID: 100, Kind: opWrite, Slot: 3, Len: 80, DiskFull: true}, // publishes d to make room, its bytes punched
+			{ID: 104, Kind: opRename, Name: "c", To: "d", DiskFull: true},
+			{ID: 107, Kind: opTick, DiskFull: true},
+			{ID: 108, Kind: opWrite, Slot: 2, Where: atInside, Frac: 12, Len: 86, DiskFull: true},
+		}
+	})
 	out = append(out, dirModelCases()...)
 	out = append(out, dropFullDiskCases()...)
 	out = append(out, attrCases()...)
