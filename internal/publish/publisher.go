@@ -356,8 +356,22 @@ func (p *Publisher) rebase(ctx context.Context, f *spool.File, t File) error {
 	if err != nil {
 		return err
 	}
+	p.log.Info("object changed by another writer: appending after it", "key", j.Key, "remote_size", info.Size, "exists", exists, "our_base", j.BaseSize)
+	return p.rebaseOnto(f, t, info, exists)
+}
+
+// errEdited: a whole file changed here cannot be rebased.
+var errEdited = errors.New("the file is being edited whole: its changes are not appended to another writer's object")
+
+// rebaseOnto moves f's unpublished bytes after the object S3 holds now
+// (info; none if !exists). A whole file not changed here continues as an
+// append of that object, as after a publication.
+func (p *Publisher) rebaseOnto(f *spool.File, t File, info s3store.ObjectInfo, exists bool) error {
 	defer t.HoldWriters()()
-	j = f.Journal()
+	j := f.Journal()
+	if j.Kind == spool.KindWhole && j.Dirty {
+		return fmt.Errorf("%s: %w", j.Key, errEdited)
+	}
 	remote := info.Size
 	if !exists {
 		remote = 0
@@ -370,9 +384,9 @@ func (p *Publisher) rebase(ctx context.Context, f *spool.File, t File) error {
 		j = f.Journal()
 	}
 	delta := remote - j.BaseSize
-	p.log.Info("object changed by another writer: appending after it", "key", j.Key, "remote_size", remote, "our_base", j.BaseSize)
 	return t.Rebased(exists, remote, info.ETag, info.Attrs, func() error {
 		return f.Update(func(jj *spool.Journal) {
+			jj.Kind = spool.KindAppend
 			jj.Shift += delta
 			jj.LocalStart = remote
 			jj.Size += delta
@@ -692,38 +706,90 @@ func (p *Publisher) StartStream(ctx context.Context, f *spool.File, attrs *s3sto
 // SetAttrs stores new attributes (t.Attrs) with an object that has nothing
 // else to publish: a copy onto itself, pinned to etag, that replaces its
 // metadata. A copy whose answer was lost is told by its tag. If another
-// writer changed the object first, its version stands and the change is
-// dropped with a log line. f, when not nil, is the file's spool file,
-// whose base moves to the copy.
+// writer changed the object first, the attributes set here are applied to
+// its version, as a rebase applies unpublished bytes (the mount learns
+// its size and ETag; the copy keeps its bytes); only if the object is
+// gone is the change dropped, with a log line. f, when not nil, is the
+// file's spool file, whose base moves to the copy.
 func (p *Publisher) SetAttrs(ctx context.Context, f *spool.File, key, etag string, size int64, t File) (Result, error) {
 	start := time.Now()
-	tag := fmt.Sprintf("attrs:%s:%d", etag, start.UnixNano())
-	info, err := Copy(ctx, p.st, key, etag, size, key, s3store.Cond{Tag: tag, Attrs: t.Attrs()})
-	if err != nil {
+	var res Result
+	for attempt := 0; ; attempt++ {
+		tag := fmt.Sprintf("attrs:%s:%d", etag, time.Now().UnixNano())
+		info, err := Copy(ctx, p.st, key, etag, size, key, s3store.Cond{Tag: tag, Attrs: t.Attrs()})
+		if err == nil {
+			return res, p.attrsStored(f, t, etag, info.ETag, size, start, &res)
+		}
 		h, herr := p.st.Head(ctx, key)
 		switch {
+		case herr == nil && h.Tag == tag && h.Size != size:
+			// Applied, its answer lost, and another host appended
+			// since (a directory bucket's append keeps the tag and the
+			// metadata): ours are stored with their bytes.
+			if rerr := p.attrsRebase(f, t, h); rerr != nil {
+				return res, rerr
+			}
+			res.Rebases++
+			t.Published(h.Size) // (theirs: no ETag of ours)
+			res.Published, res.Took = true, time.Since(start)
+			return res, nil
 		case herr == nil && h.Tag == tag:
-			info, err = h, nil // applied; the answer was lost
-		case errors.Is(err, s3store.ErrPrecondition) || errors.Is(err, s3store.ErrNotFound):
-			p.log.Warn("attributes not stored: another writer changed or removed the object first", "key", key, "err", err)
+			return res, p.attrsStored(f, t, etag, h.ETag, size, start, &res) // applied; the answer was lost
+		case errors.Is(herr, s3store.ErrNotFound) && (errors.Is(err, s3store.ErrPrecondition) || errors.Is(err, s3store.ErrNotFound)):
+			p.log.Warn("attributes not stored: another writer removed the object first", "key", key, "err", err)
 			t.Published(size) // nothing of ours is left to store
-			return Result{}, nil
+			return res, nil
+		case herr == nil && (errors.Is(err, s3store.ErrPrecondition) || errors.Is(err, s3store.ErrNotFound)) && h.ETag != etag:
+			res.Conflicts++
+			if attempt >= maxRebases {
+				return res, fmt.Errorf("storing attributes of %s: %w (lost %d rebase races in a row)", key, err, attempt+1)
+			}
+			p.log.Info("object changed by another writer: storing the attributes set here with its version", "key", key, "remote_size", h.Size)
+			if rerr := p.attrsRebase(f, t, h); rerr != nil {
+				return res, rerr
+			}
+			res.Rebases++
+			etag, size = h.ETag, h.Size
+		case herr != nil:
+			return res, fmt.Errorf("storing attributes of %s: %w (and the object cannot be looked at: %v)", key, err, herr)
 		default:
-			return Result{}, fmt.Errorf("storing attributes of %s: %w", key, err)
+			return res, fmt.Errorf("storing attributes of %s: %w", key, err)
 		}
 	}
-	t.Recopied(etag, info.ETag)
+}
+
+// attrsStored records SetAttrs' copy: S3 holds at ETag to the size bytes
+// it held at etag, with the attributes set here.
+func (p *Publisher) attrsStored(f *spool.File, t File, etag, to string, size int64, start time.Time, res *Result) error {
+	t.Recopied(etag, to)
 	if f != nil {
 		if err := f.Update(func(j *spool.Journal) {
 			if j.BaseETag == etag {
-				j.BaseETag = info.ETag
+				j.BaseETag = to
 			}
 		}); err != nil {
-			return Result{}, err
+			return err
 		}
 	}
-	t.Published(size, etag, info.ETag)
-	return Result{Published: true, Took: time.Since(start)}, nil
+	t.Published(size, etag, to)
+	res.Published, res.Took = true, time.Since(start)
+	return nil
+}
+
+// attrsRebase: another writer changed the object whose attributes
+// SetAttrs stores; the file is now its version (info). A spool file's
+// bytes move as a publication's rebase moves them; one being edited whole
+// that has changed bytes is not rebased (its publication is refused).
+func (p *Publisher) attrsRebase(f *spool.File, t File, info s3store.ObjectInfo) error {
+	if f == nil {
+		return t.Rebased(true, info.Size, info.ETag, info.Attrs, func() error { return nil })
+	}
+	if f.Journal().MapCheck != nil {
+		// Bytes to compare with S3 first: the data publication does
+		// that, and rebases (the file is published again meanwhile).
+		return fmt.Errorf("storing attributes of %s: the object changed and the file's bytes are to be compared with S3 first", f.Journal().Key)
+	}
+	return p.rebaseOnto(f, t, info, true)
 }
 
 // journalUpload sets cfg's OnUpload and OnAbortFailed for a publication

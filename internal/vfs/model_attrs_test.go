@@ -14,7 +14,9 @@ package vfs
 //     clean unmount (a change not published or journaled yet may be lost
 //     with the process), and S3 later holds what the mount showed last.
 // Another host's write to the object (a put, an append) replaces them with
-// that host's: the model does not follow them until the next chmod here.
+// that host's: the model does not follow them until the next chmod here,
+// which then sticks (Publisher.SetAttrs applies it to the other host's
+// version, whether the mount had seen it or not).
 
 import (
 	"context"
@@ -45,9 +47,10 @@ type attrState struct {
 	// chmod here): a crash may bring them back.
 	sinceUnknown bool
 	// remote: another host wrote the object since the last clean
-	// unmount. A change made here that the mount had not stored yet when
-	// it met that version is dropped, with a log line (Publisher.SetAttrs:
-	// the other writer's version stands).
+	// unmount and since the last chmod here (which ends it): nothing is
+	// known then. A change made here is applied to the version S3 holds
+	// when it is stored, also one the mount had not seen (Publisher.SetAttrs
+	// rebases); only a delete drops it.
 	remote bool
 }
 
@@ -149,6 +152,7 @@ func (r *runner) chmod(o op) *failure {
 	if a.UID != nil {
 		st.uid, st.uidOK = uid, true
 	}
+	st.remote = false // it sticks, another host's earlier write or not
 	st.remember()
 	return nil
 }
@@ -265,6 +269,13 @@ func (a *attrModel) checkS3(r *runner) *failure {
 		}
 		if info.Attrs == nil && st.remote {
 			r.count("attributes dropped after another host's write")
+			a.files[f] = &attrState{}
+			continue
+		}
+		if info.Attrs == nil && st.crashed && st.sinceUnknown {
+			// A crash took the change back to another host's object
+			// without attributes (stat showed the defaults, the same).
+			r.count("attributes a crash may have taken back")
 			a.files[f] = &attrState{}
 			continue
 		}
@@ -388,6 +399,16 @@ func attrCases() []modelCase {
 	add("a direct reader of a cached object sees an append after a chown (Express)", ptExpress, func(s *scenario) []op {
 		return []op{s.put("b", false), s.chown("b", 0), s.open(0, "b", os.O_RDONLY|os.O_CREATE|os.O_APPEND), s.tick(),
 			s.open(4, "b", os.O_RDWR|os.O_CREATE|os.O_APPEND), s.lines(4, 1)}
+	})
+	// A chmod of a log another host appended to since this mount last
+	// looked (fchmod: no lookup), stored by the fsync: the copy onto
+	// itself was refused (412) and the change dropped, the chmod reverted.
+	fchmod := func(s *scenario, slot, frac int) op { return s.op(op{Kind: opChmod, Slot: slot, Len: 0, Frac: frac}) }
+	add("a chmod after another host's append sticks", posix, func(s *scenario) []op {
+		return []op{s.open(0, "c", wrAppend), s.lines(0, 2), s.fsync(0), s.remoteAppend("c"), fchmod(s, 0, 0), s.fsync(0), s.close(0), s.restart()}
+	})
+	add("a chown after another host's append sticks (Express)", express, func(s *scenario) []op {
+		return []op{s.open(0, "c", wrAppend), s.lines(0, 2), s.fsync(0), s.remoteAppend("c"), fchmod(s, 0, 2), s.fsync(0), s.close(0), s.restart()}
 	})
 	return out
 }
