@@ -742,7 +742,7 @@ func (p *Publisher) SetAttrs(ctx context.Context, f *spool.File, key, etag strin
 		case herr == nil && (errors.Is(err, s3store.ErrPrecondition) || errors.Is(err, s3store.ErrNotFound)) && h.ETag != etag:
 			res.Conflicts++
 			if attempt >= maxRebases {
-				return res, fmt.Errorf("storing attributes of %s: %w (lost %d rebase races in a row)", key, err, attempt+1)
+				return res, fmt.Errorf("storing attributes of %s: %v (lost %d rebase races in a row)", key, err, attempt+1)
 			}
 			p.log.Info("object changed by another writer: storing the attributes set here with its version", "key", key, "remote_size", h.Size)
 			if rerr := p.attrsRebase(f, t, h); rerr != nil {
@@ -750,8 +750,12 @@ func (p *Publisher) SetAttrs(ctx context.Context, f *spool.File, key, etag strin
 			}
 			res.Rebases++
 			etag, size = h.ETag, h.Size
+		// (A refusal is not the file's error: not ESTALE to the caller,
+		// tried again later.)
 		case herr != nil:
-			return res, fmt.Errorf("storing attributes of %s: %w (and the object cannot be looked at: %v)", key, err, herr)
+			return res, fmt.Errorf("storing attributes of %s: %v (and the object cannot be looked at: %w)", key, err, herr)
+		case errors.Is(err, s3store.ErrPrecondition) || errors.Is(err, s3store.ErrNotFound):
+			return res, fmt.Errorf("storing attributes of %s: %v", key, err)
 		default:
 			return res, fmt.Errorf("storing attributes of %s: %w", key, err)
 		}
