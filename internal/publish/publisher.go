@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,7 +172,7 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 // append rebases and tries again (bounded), anything else gives up.
 func (p *Publisher) publishRetrying(ctx context.Context, f *spool.File, t File, final bool, res *Result) error {
 	var err error
-	var published bool
+	var published, recopied bool
 	for attempt := 0; ; attempt++ {
 		published, err = p.once(ctx, f, t, final)
 		res.Published = res.Published || published
@@ -196,6 +197,12 @@ func (p *Publisher) publishRetrying(ctx context.Context, f *spool.File, t File, 
 			// our bytes, try again at the next interval.
 			err = fmt.Errorf("%w (lost %d rebase races in a row)", err, attempt+1)
 			break
+		}
+		if !recopied && p.ownBaseRecopied(ctx, f, t) {
+			// The base is ours after all: an attributes copy of it.
+			recopied = true
+			res.Conflicts--
+			continue
 		}
 		if j.Kind != spool.KindAppend {
 			// Not a pure append: never overwrite another writer's change.
@@ -703,6 +710,39 @@ func (p *Publisher) StartStream(ctx context.Context, f *spool.File, attrs *s3sto
 	return s, err
 }
 
+// attrsTag is the tag of an attributes copy of the object at etag
+// (SetAttrs): unique to the attempt, and naming the version it copied.
+func attrsTag(etag string) string { return fmt.Sprintf("attrs:%s:%d", etag, time.Now().UnixNano()) }
+
+// ownBaseRecopied: a publication of f was refused because the object is
+// no longer at the journal's base ETag — but S3 holds an attributes copy
+// of that very version (SetAttrs: the same bytes, its tag names the base;
+// one whose answer was lost while the HEAD that would have told failed
+// too, seeds 978711719, 288941320). The base moves to the copy and it
+// reports true; before, a whole file's publication gave up as if another
+// writer had changed it (EIO, data kept in the spool).
+func (p *Publisher) ownBaseRecopied(ctx context.Context, f *spool.File, t File) bool {
+	j := f.Journal()
+	if !j.Exists || j.BaseETag == "" {
+		return false
+	}
+	info, err := p.st.Head(ctx, j.Key)
+	if err != nil || info.Size != j.BaseSize || info.ETag == j.BaseETag || !strings.HasPrefix(info.Tag, "attrs:"+j.BaseETag+":") {
+		return false
+	}
+	if err := f.Update(func(jj *spool.Journal) {
+		if jj.BaseETag == j.BaseETag {
+			jj.BaseETag = info.ETag
+		}
+	}); err != nil {
+		return false
+	}
+	p.log.Info("the object is an attributes copy of the file's base (an answer lost): publishing over it", "key", j.Key)
+	t.Recopied(j.BaseETag, info.ETag)
+	t.Wrote(info.Size, j.BaseETag, info.ETag)
+	return true
+}
+
 // SetAttrs stores new attributes (t.Attrs) with an object that has nothing
 // else to publish: a copy onto itself, pinned to etag, that replaces its
 // metadata. A copy whose answer was lost is told by its tag. If another
@@ -715,7 +755,7 @@ func (p *Publisher) SetAttrs(ctx context.Context, f *spool.File, key, etag strin
 	start := time.Now()
 	var res Result
 	for attempt := 0; ; attempt++ {
-		tag := fmt.Sprintf("attrs:%s:%d", etag, time.Now().UnixNano())
+		tag := attrsTag(etag)
 		info, err := Copy(ctx, p.st, key, etag, size, key, s3store.Cond{Tag: tag, Attrs: t.Attrs()})
 		if err == nil {
 			return res, p.attrsStored(f, t, etag, info.ETag, size, start, &res)

@@ -410,5 +410,19 @@ func attrCases() []modelCase {
 	add("a chown after another host's append sticks (Express)", express, func(s *scenario) []op {
 		return []op{s.open(0, "c", wrAppend), s.lines(0, 2), s.fsync(0), s.remoteAppend("c"), fchmod(s, 0, 2), s.fsync(0), s.close(0), s.restart()}
 	})
+	// A chmod's copy onto itself landed, its answer lost, and the HEAD
+	// that would tell failed too: the edit's whole publication, pinned to
+	// the old ETag, was refused as another writer's change (EIO, data
+	// kept in the spool). The copy's tag names the base it copied
+	// (seeds 978711719, 288941320).
+	add("an edit after a chmod whose copy's answer was lost is published", posix, func(s *scenario) []op {
+		return []op{
+			{ID: 147, Kind: opRemotePut, Name: "a", Len: 2},
+			{ID: 152, Kind: opOpen, Slot: 0, Name: "a", Flags: os.O_RDWR},
+			{ID: 156, Kind: opChmod, Name: "a", ByName: true, Frac: 2},
+			{ID: 157, Kind: opTick, Faults: 2},
+			{ID: 159, Kind: opWrite, Slot: 0, Where: atInside, Len: 87},
+		}
+	})
 	return out
 }
