@@ -136,6 +136,13 @@ func (j *Job) Publish(ctx context.Context, final bool) error {
 		// The drop marker needed the room this publication freed.
 		err = j.publishHeld(ctx, final)
 	}
+	if err == nil && j.s.Next().Need == NeedAttrs {
+		// Attributes the publication did not carry (an append to a
+		// directory bucket's object keeps its metadata): stored now, or
+		// a clean unmount would leave them to the journal (which keeps
+		// no mtime) and a timer's publication would leave them waiting.
+		err = j.publishHeld(ctx, final)
+	}
 	return err
 }
 

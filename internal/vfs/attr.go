@@ -205,6 +205,7 @@ func (n *Node) applyAttrsLocked(a *s3store.Attrs) {
 		// The object's own mtime, not its LastModified, even while a
 		// change made here waits (a utimes made here is localMtime).
 		n.mtime = a.Mtime
+		n.attrsLocked().storedMtime = a.Mtime
 	}
 	if n.attrDirty {
 		return

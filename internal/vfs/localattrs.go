@@ -21,6 +21,12 @@ type localAttrs struct {
 	// attrGen counts changes made here (Node.attrDirty); attrPubGen is
 	// the one the running publication carries.
 	attrGen, attrPubGen int
+	// storedMtime: the mtime the object carries, as this mount last
+	// wrote or read it; pubMtime: the one the running publication
+	// carries (File.Attrs). An append to a directory bucket's object
+	// keeps its metadata, so a write's mtime is stored by a copy after
+	// the last writer closed (Node.expressMtimeDueLocked).
+	storedMtime, pubMtime time.Time
 	// rdev: a device node's number. target: a symlink's target as read
 	// from the object of ETag targetETag (symlink.go).
 	rdev               uint32

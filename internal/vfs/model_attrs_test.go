@@ -59,6 +59,7 @@ type attrPair struct{ mode, uid uint32 }
 // attrModel follows the attributes of the model's files (by inode).
 type attrModel struct {
 	files map[*mfile]*attrState
+	mt    map[*mfile]*mtState // mtimes (model_mtime_test.go)
 }
 
 func (a *attrModel) state(f *mfile) *attrState {
@@ -82,7 +83,7 @@ func (st *attrState) remember() {
 
 func hasChmod(ops []op) bool {
 	for _, o := range ops {
-		if o.Kind == opChmod {
+		if o.Kind == opChmod || o.Kind == opUtimes {
 			return true
 		}
 	}
@@ -97,34 +98,9 @@ func (r *runner) chmod(o op) *failure {
 	defer r.faults(o, nil)()
 	ctx, cancel := r.ctx()
 	defer cancel()
-	var n *Node
-	var h *Handle
-	var f *mfile
-	if o.ByName {
-		if r.m.isDir(o.Name) || r.m.maybeDir(o.Name) {
-			return nil
-		}
-		f = r.m.files[o.Name]
-		var err error
-		n, err = r.lookupPath(ctx, o.Name)
-		switch {
-		case f == nil && err == nil:
-			return fail("lookup", "lookup %q found a file; it was never made, or was unlinked, renamed away or deleted", o.Name)
-		case f == nil:
-			return nil // ENOENT
-		case err != nil:
-			if ff := r.outcome(fmt.Sprintf("lookup %q for chmod", o.Name), err, wantOK); ff != nil {
-				return ff
-			}
-			return nil
-		}
-	} else {
-		mh := r.m.h[o.Slot]
-		if mh == nil {
-			return nil
-		}
-		f, h = mh.f, r.vh[o.Slot]
-		n = h.Node()
+	n, h, f, ff := r.attrTarget(ctx, o)
+	if f == nil {
+		return ff
 	}
 	var a SetAttr
 	mode := attrModes[o.Len%len(attrModes)]
@@ -155,6 +131,39 @@ func (r *runner) chmod(o op) *failure {
 	st.remote = false // it sticks, another host's earlier write or not
 	st.remember()
 	return nil
+}
+
+// attrTarget finds the file of a chmod or utimes step: by name, or through
+// the handle in Slot. f nil: nothing to do (no such file, a directory, the
+// slot not open, a lookup that failed as it may), or ff a failure.
+func (r *runner) attrTarget(ctx context.Context, o op) (n *Node, h *Handle, f *mfile, ff *failure) {
+	if o.ByName {
+		if r.m.isDir(o.Name) || r.m.maybeDir(o.Name) {
+			return nil, nil, nil, nil
+		}
+		f = r.m.files[o.Name]
+		var err error
+		n, err = r.lookupPath(ctx, o.Name)
+		switch {
+		case f == nil && err == nil:
+			return nil, nil, nil, fail("lookup", "lookup %q found a file; it was never made, or was unlinked, renamed away or deleted", o.Name)
+		case f == nil:
+			return nil, nil, nil, nil // ENOENT
+		case err != nil:
+			if ff := r.outcome(fmt.Sprintf("lookup %q for chmod", o.Name), err, wantOK); ff != nil {
+				return nil, nil, nil, ff
+			}
+			return nil, nil, nil, nil
+		}
+	} else {
+		mh := r.m.h[o.Slot]
+		if mh == nil {
+			return nil, nil, nil, nil
+		}
+		f, h = mh.f, r.vh[o.Slot]
+		n = h.Node()
+	}
+	return n, h, f, nil
 }
 
 // afterStep follows what step o did to the files' attributes and checks
@@ -330,7 +339,7 @@ func attrModelRun(seed int64) (coreOptions, []op) {
 		}
 	}
 	diskFullWindows(seed, faults, ops)
-	return opt, ops
+	return opt, addUtimes(seed, faults, ops)
 }
 
 // TestModelAttrs is the model test with chmod and chown.
@@ -423,6 +432,23 @@ func attrCases() []modelCase {
 			{ID: 157, Kind: opTick, Faults: 2},
 			{ID: 159, Kind: opWrite, Slot: 0, Where: atInside, Len: 87},
 		}
+	})
+	// An append to a directory bucket's object keeps its metadata: the
+	// mtime of the write after a touch was never stored, and stat went
+	// back to the touch's once the object was read again (seed 9).
+	add("a write after a touch stamps the mtime S3 keeps (Express)", express, func(s *scenario) []op {
+		return []op{s.remoteAppend("c"), s.utimes("c", 1), s.tick(), s.open(0, "c", wrAppend), s.lines(0, 1),
+			s.close(0), s.tick(), s.restart()}
+	})
+	// The publication at the unmount appended, which keeps the object's
+	// metadata, and left the touch due: the unmount ended with it in the
+	// journal, which keeps no mtime (random seed 279141608).
+	add("a touch before an Express append is stored at the unmount", express, func(s *scenario) []op {
+		return []op{s.put("b", false), s.open(1, "b", os.O_WRONLY|os.O_APPEND), s.lines(1, 2), s.utimes("b", 29), s.restart()}
+	})
+	add("a write published before its close stamps the mtime S3 keeps (Express)", express, func(s *scenario) []op {
+		return []op{s.open(0, "c", wrAppend), s.lines(0, 1), s.close(0), s.tick(), s.utimes("c", 1), s.tick(),
+			s.open(0, "c", wrAppend), s.lines(0, 1), s.tick(), s.close(0), s.restart()}
 	})
 	return out
 }

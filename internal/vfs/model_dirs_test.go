@@ -815,7 +815,7 @@ func dirModelRun(seed int64) (coreOptions, []op) {
 			o.Faults = idFault(faults, o.ID)
 		}
 	}
-	return opt, ops
+	return opt, addDirChmods(seed, opt, faults, ops)
 }
 
 // TestModelDirs is the model test over names in directories, with

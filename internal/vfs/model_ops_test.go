@@ -34,13 +34,15 @@ const (
 	opMkdir                      // mkdir(2) (model_dirs_test.go)
 	opRmdir                      // rmdir(2) (model_dirs_test.go)
 	opChmod                      // chmod(2) / chown(2), or through a handle (model_attrs_test.go)
+	opUtimes                     // utimes(2) / futimens(2) (model_mtime_test.go)
+	opDirChmod                   // chmod(2) of a directory (model_dirattrs_test.go)
 )
 
 var opNames = map[opKind]string{
 	opOpen: "open", opClose: "close", opWrite: "write", opFsync: "fsync", opTruncate: "truncate",
 	opRename: "rename", opUnlink: "unlink", opTick: "tick", opRemotePut: "remote-put",
 	opRemoteAppend: "remote-append", opRemoteDelete: "remote-delete", opRaceTick: "race-tick",
-	opCrash: "crash+remount", opRestart: "unmount+remount", opMkdir: "mkdir", opRmdir: "rmdir", opChmod: "chmod",
+	opCrash: "crash+remount", opRestart: "unmount+remount", opMkdir: "mkdir", opRmdir: "rmdir", opChmod: "chmod", opUtimes: "utimes", opDirChmod: "dir-chmod",
 }
 
 // where a non-append write goes, relative to the file's size.
@@ -161,6 +163,10 @@ func (o op) String() string {
 		s = fmt.Sprintf("%s(%q)", opNames[o.Kind], o.Name)
 	case opChmod:
 		s = chmodString(o)
+	case opUtimes:
+		s = utimesString(o)
+	case opDirChmod:
+		s = dirChmodString(o)
 	}
 	if o.Kind == opRename && o.Nth > 0 {
 		s += fmt.Sprintf(", another host puts a key under it before call %d #%d", o.Nth, o.ID)
@@ -171,7 +177,7 @@ func (o op) String() string {
 	if o.DiskFull {
 		s += " [spool disk full]"
 	}
-	if o.Faults != 0 && (o.Kind == opClose || o.Kind == opFsync || o.Kind == opTick || o.Kind == opRaceTick || o.Kind == opRename || o.Kind == opUnlink || o.Kind == opMkdir || o.Kind == opRmdir || o.Kind == opChmod) {
+	if o.Faults != 0 && (o.Kind == opClose || o.Kind == opFsync || o.Kind == opTick || o.Kind == opRaceTick || o.Kind == opRename || o.Kind == opUnlink || o.Kind == opMkdir || o.Kind == opRmdir || o.Kind == opChmod || o.Kind == opUtimes || o.Kind == opDirChmod) {
 		s += fmt.Sprintf("%s #%d", faultNames[o.Faults], o.ID)
 	}
 	return s

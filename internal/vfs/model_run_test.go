@@ -71,6 +71,9 @@ type runner struct {
 	// attrs: the attributes model, in sequences with chmod steps
 	// (model_attrs_test.go).
 	attrs *attrModel
+	// dirModes: the directories' modes, in sequences with directory
+	// chmods (model_dirattrs_test.go).
+	dirModes dirModes
 }
 
 // coverage sums what the model test's sequences exercised, so that a run
@@ -102,7 +105,10 @@ func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) 
 	}
 	defer r.c.cleanup()
 	if hasChmod(ops) {
-		r.attrs = &attrModel{files: map[*mfile]*attrState{}}
+		r.attrs = &attrModel{files: map[*mfile]*attrState{}, mt: map[*mfile]*mtState{}}
+	}
+	if hasDirChmod(ops) {
+		r.dirModes = dirModes{}
 	}
 	defer func() {
 		coverage.Lock()
@@ -114,12 +120,23 @@ func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) 
 		coverage.Unlock()
 	}()
 	for i, o := range ops {
+		start := time.Now()
+		var dirsBefore map[string]bool
+		if r.dirModes != nil {
+			dirsBefore = r.dirsBefore()
+		}
 		f := r.guarded(func() *failure { return r.step(o) })
 		if f == nil {
 			f = r.guarded(r.check)
 		}
 		if f == nil && r.attrs != nil {
 			f = r.guarded(func() *failure { return r.attrs.afterStep(r, o) })
+		}
+		if f == nil && r.attrs != nil {
+			f = r.guarded(func() *failure { return r.attrs.afterMtime(r, o, start) })
+		}
+		if f == nil && r.dirModes != nil {
+			f = r.guarded(func() *failure { return r.dirModes.afterDirStep(r, o, dirsBefore) })
 		}
 		if f != nil {
 			f.step = i + 1
@@ -415,6 +432,10 @@ func (r *runner) step(o op) *failure {
 		return r.rmdir(o)
 	case opChmod:
 		return r.chmod(o)
+	case opUtimes:
+		return r.utimes(o)
+	case opDirChmod:
+		return r.dirChmod(o)
 	}
 	return fail("harness", "unknown op %v", o.Kind)
 }

@@ -520,12 +520,17 @@ func (h *Handle) Release() {
 	dirty := n.file != nil && n.dirtyLocked()
 	log := n.ws().logMode
 	idle := n.handles == 0
+	// The writes' mtime an earlier append did not carry (Express).
+	mtimeDue := lastWriter && !dirty && n.expressMtimeDueLocked()
 	n.mu.Unlock()
 	switch {
 	case lastWriter && dirty && log:
 		n.ws().job.Closed()
 	case idle && !dirty:
 		n.dropClean()
+	}
+	if mtimeDue {
+		n.ws().job.After(n.fs.timing.CloseDelay)
 	}
 }
 

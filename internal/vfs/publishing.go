@@ -116,10 +116,15 @@ func (p pubFile) MapOpen() bool {
 func (p pubFile) Attrs() *s3store.Attrs {
 	p.n.mu.Lock()
 	defer p.n.mu.Unlock()
-	if la := p.n.la; la != nil {
+	a := p.n.s3AttrsLocked()
+	if la := p.n.la; la != nil || a != nil {
+		la = p.n.attrsLocked()
 		la.attrPubGen = la.attrGen
+		if a != nil {
+			la.pubMtime = a.Mtime
+		}
 	}
-	return p.n.s3AttrsLocked()
+	return a
 }
 
 func (p pubFile) Recopied(from, to string) {
@@ -153,6 +158,10 @@ func (p pubFile) Published(size int64, etags ...string) {
 	if la := n.attrsOrNoneLocked(); la.attrGen == la.attrPubGen {
 		n.attrDirty = false // S3 has the attributes this publication carried
 	}
+	if la := n.la; la != nil && !la.pubMtime.IsZero() {
+		la.storedMtime, la.pubMtime = la.pubMtime, time.Time{}
+	}
+	n.expressMtimeDueLocked()
 	n.metaKnown = true
 	if !n.dirtyLocked() {
 		n.ws().dirtySince = time.Time{}
@@ -161,6 +170,24 @@ func (p pubFile) Published(size int64, etags ...string) {
 	}
 	n.mu.Unlock()
 	n.fs.markParentsPublished(n.Path())
+}
+
+// expressMtimeDueLocked: in a directory bucket an append keeps the
+// object's metadata, so the mtime writes stamped since the object's was
+// stored is not in S3: once the last writer closed and the data is
+// published, it is due as a chmod is (one copy onto itself, as a touch
+// costs), not at every append of an open log. Reports whether it is
+// due. n.mu held.
+func (n *Node) expressMtimeDueLocked() bool {
+	if n.fs.opt.Express == nil || !n.fs.opt.PosixMetadata || n.state != stateInS3 || n.dirtyLocked() || n.ws().writers > 0 {
+		return false
+	}
+	la := n.attrsLocked()
+	if mt := n.attrLocked().Mtime; !mt.Equal(la.storedMtime) {
+		n.attrDirty = true
+		la.attrGen++
+	}
+	return n.attrDirty
 }
 
 func (p pubFile) Rebased(exists bool, size int64, etag string, attrs *s3store.Attrs, move func() error) error {
