@@ -92,16 +92,6 @@ func hasChmod(ops []op) bool {
 
 // chmod runs a chmod / chown step.
 func (r *runner) chmod(o op) *failure {
-	if r.attrs == nil {
-		return fail("harness", "a chmod step without the attributes model")
-	}
-	defer r.faults(o, nil)()
-	ctx, cancel := r.ctx()
-	defer cancel()
-	n, h, f, ff := r.attrTarget(ctx, o)
-	if f == nil {
-		return ff
-	}
 	var a SetAttr
 	mode := attrModes[o.Len%len(attrModes)]
 	uid := attrUIDs[o.Len%len(attrUIDs)]
@@ -112,9 +102,8 @@ func (r *runner) chmod(o op) *failure {
 	if o.Frac%3 != 0 {
 		a.UID = &uid
 	}
-	err := r.c.fs.Setattr(ctx, n, h, a)
-	r.steps++
-	if ff := r.outcome(fmt.Sprintf("chmod/chown of %q", f.name), err, wantOK); ff != nil || err != nil {
+	f, ff := r.attrStep(o, "chmod/chown", a)
+	if f == nil {
 		return ff // a failed chmod changes nothing
 	}
 	r.count("chmod/chown")
@@ -131,6 +120,27 @@ func (r *runner) chmod(o op) *failure {
 	st.remote = false // it sticks, another host's earlier write or not
 	st.remember()
 	return nil
+}
+
+// attrStep applies a (a chmod or utimes step) to the file of step o:
+// f is that file when it succeeded, else nil (ff: a failure).
+func (r *runner) attrStep(o op, what string, a SetAttr) (f *mfile, ff *failure) {
+	if r.attrs == nil {
+		return nil, fail("harness", "a %s step without the attributes model", what)
+	}
+	defer r.faults(o, nil)()
+	ctx, cancel := r.ctx()
+	defer cancel()
+	n, h, f, ff := r.attrTarget(ctx, o)
+	if f == nil {
+		return nil, ff
+	}
+	err := r.c.fs.Setattr(ctx, n, h, a)
+	r.steps++
+	if ff := r.outcome(fmt.Sprintf("%s of %q", what, f.name), err, wantOK); ff != nil || err != nil {
+		return nil, ff
+	}
+	return f, nil
 }
 
 // attrTarget finds the file of a chmod or utimes step: by name, or through

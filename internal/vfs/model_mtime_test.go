@@ -57,21 +57,10 @@ func utimesTime(o op) time.Time {
 
 // utimes runs a utimes step: by name, or through the handle in Slot.
 func (r *runner) utimes(o op) *failure {
-	if r.attrs == nil {
-		return fail("harness", "a utimes step without the attributes model")
-	}
-	defer r.faults(o, nil)()
-	ctx, cancel := r.ctx()
-	defer cancel()
-	n, h, f, ff := r.attrTarget(ctx, o)
-	if f == nil {
-		return ff
-	}
 	mt := utimesTime(o)
 	at := mt.Add(-time.Hour)
-	err := r.c.fs.Setattr(ctx, n, h, SetAttr{Mtime: &mt, Atime: &at})
-	r.steps++
-	if ff := r.outcome(fmt.Sprintf("utimes of %q", f.name), err, wantOK); ff != nil || err != nil {
+	f, ff := r.attrStep(o, "utimes", SetAttr{Mtime: &mt, Atime: &at})
+	if f == nil {
 		return ff
 	}
 	r.count("utimes")
