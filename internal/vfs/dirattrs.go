@@ -118,17 +118,27 @@ func (fs *FS) setDirAttrs(ctx context.Context, n *Node, a SetAttr) error {
 
 // putMarkerAttrs writes attrs on the marker key: a copy onto itself pinned
 // to its ETag (its body, if any, is kept), or a create when there is none;
-// retried when another writer changed it in between.
+// retried when another writer changed it in between. A write whose answer
+// was lost is told by its tag (as a file's SetAttrs): else chmod failed
+// though S3 had the new mode, which the next lookup showed.
 func (fs *FS) putMarkerAttrs(ctx context.Context, key string, attrs *s3store.Attrs) error {
 	var err error
 	for range 3 {
 		var info s3store.ObjectInfo
 		info, err = fs.st.Head(ctx, key)
-		switch {
-		case err == nil:
-			_, err = fs.st.Copy(ctx, key, info.ETag, key, s3store.Cond{Attrs: attrs})
-		case isNotFound(err):
-			_, err = fs.st.Put(ctx, key, bytes.NewReader(nil), 0, s3store.Cond{IfNoneMatch: true, Attrs: attrs})
+		if err != nil && !isNotFound(err) {
+			return err
+		}
+		tag := newCreateTag()
+		if err == nil {
+			_, err = fs.st.Copy(ctx, key, info.ETag, key, s3store.Cond{Tag: tag, Attrs: attrs})
+		} else {
+			_, err = fs.st.Put(ctx, key, bytes.NewReader(nil), 0, s3store.Cond{IfNoneMatch: true, Tag: tag, Attrs: attrs})
+		}
+		if err != nil {
+			if h, herr := fs.st.Head(ctx, key); herr == nil && h.Tag == tag {
+				return nil
+			}
 		}
 		if !s3store.IsConflict(err) {
 			return err

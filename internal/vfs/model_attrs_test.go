@@ -456,6 +456,22 @@ func attrCases() []modelCase {
 	add("a touch before an Express append is stored at the unmount", express, func(s *scenario) []op {
 		return []op{s.put("b", false), s.open(1, "b", os.O_WRONLY|os.O_APPEND), s.lines(1, 2), s.utimes("b", 29), s.restart()}
 	})
+	// SetAttrs' copy onto itself whose answer was lost: the tag it
+	// carries tells it was applied (no second copy, nothing lost).
+	add("a touch and a chmod whose copy's answer was lost are stored", posix, func(s *scenario) []op {
+		return []op{s.put("b", false), s.utimes("b", 3), s.chmod("b", 1), s.faulty(s.tick(), faultLoseFirst), s.tick(),
+			s.crash(), s.restart()}
+	})
+	add("a touch whose copy failed is stored by the next publication", posix, func(s *scenario) []op {
+		return []op{s.put("b", false), s.utimes("b", 4), s.faulty(s.tick(), faultFailFirst), s.tick(), s.restart()}
+	})
+	// A touch while real timers publish an open log.
+	timers := express
+	timers.RealTimers = true
+	add("a touch of a log real timers publish", timers, func(s *scenario) []op {
+		return []op{s.open(0, "a", wrAppend), s.lines(0, 2), s.utimes("a", 5), s.lines(0, 1), s.utimes("a", 6),
+			s.close(0), s.tick(), s.restart()}
+	})
 	add("a write published before its close stamps the mtime S3 keeps (Express)", express, func(s *scenario) []op {
 		return []op{s.open(0, "c", wrAppend), s.lines(0, 1), s.close(0), s.tick(), s.utimes("c", 1), s.tick(),
 			s.open(0, "c", wrAppend), s.lines(0, 1), s.tick(), s.close(0), s.restart()}

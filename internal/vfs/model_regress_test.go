@@ -723,6 +723,7 @@ func modelCases() []modelCase {
 	out = append(out, dirModelCases()...)
 	out = append(out, dropFullDiskCases()...)
 	out = append(out, attrCases()...)
+	out = append(out, dirAttrCases()...)
 	return append(out, bufferCases()...)
 }
 
