@@ -95,6 +95,13 @@ func (d dirModes) afterDirStep(r *runner, o op, before map[string]bool) *failure
 			d[p] = m
 		}
 	}
+	if o.Kind == opRename && o.Faults != 0 && r.m.isDir(o.Name) && d[o.To].mode != 0 {
+		// A rename over an empty directory a store fault failed (or cut)
+		// may have copied the source's marker over the target's and not
+		// deleted the source: the target may show the source's mode.
+		r.count("directory modes a failed rename may have replaced")
+		delete(d, o.To)
+	}
 	for p := range d {
 		if !r.m.isDir(p) || !before[p] {
 			delete(d, p) // removed (made again: mkdir's mode, not followed)
