@@ -60,9 +60,6 @@ type attrPair struct{ mode, uid uint32 }
 type attrModel struct {
 	files map[*mfile]*attrState
 	mt    map[*mfile]*mtState // mtimes (model_mtime_test.go)
-	// wroteElsewhere: files another host wrote since the last clean
-	// unmount (mtState.remote).
-	wroteElsewhere map[*mfile]bool
 }
 
 func (a *attrModel) state(f *mfile) *attrState {

@@ -43,10 +43,6 @@ type mtState struct {
 	since        []mtSpan
 	sinceUnknown bool
 	crashed      bool
-	// remote: another host wrote the object since the last clean
-	// unmount; a change made here not stored yet when the mount met that
-	// version is dropped (Publisher.SetAttrs; as attrState.remote).
-	remote bool
 }
 
 // utimesTime is the mtime utimes step o sets: whole seconds or not, years
@@ -70,7 +66,7 @@ func (r *runner) utimes(o op) *failure {
 	r.count("utimes")
 	st := r.attrs.mt[f]
 	if st == nil {
-		st = &mtState{sinceUnknown: true, remote: r.attrs.wroteElsewhere[f]}
+		st = &mtState{sinceUnknown: true}
 		r.attrs.mt[f] = st
 	}
 	st.cur = mtSpan{mt, mt}
@@ -101,10 +97,7 @@ func (a *attrModel) afterMtime(r *runner, o op, start time.Time) *failure {
 	case opRemotePut, opRemoteAppend, opRaceTick:
 		if f := r.m.files[o.Name]; f != nil {
 			delete(a.mt, f)
-			a.wroteElsewhere[f] = true
 		}
-	case opRestart:
-		clear(a.wroteElsewhere)
 	case opCrash:
 		for _, st := range a.mt {
 			st.crashed = true
@@ -122,11 +115,6 @@ func (a *attrModel) afterMtime(r *runner, o op, start time.Time) *failure {
 			if err != nil {
 				return fail("attrs", "after a clean unmount: HEAD %q: %v", f.name, err)
 			}
-			if (info.Attrs == nil || !st.cur.has(info.Attrs.Mtime)) && st.remote {
-				r.count("an mtime dropped after another host's write")
-				delete(a.mt, f)
-				continue
-			}
 			if info.Attrs == nil || !st.cur.has(info.Attrs.Mtime) {
 				var got any = "no attributes"
 				if info.Attrs != nil {
@@ -136,7 +124,7 @@ func (a *attrModel) afterMtime(r *runner, o op, start time.Time) *failure {
 			}
 			t := info.Attrs.Mtime
 			st.cur = mtSpan{t, t}
-			st.since, st.sinceUnknown, st.crashed, st.remote = []mtSpan{st.cur}, false, false, false
+			st.since, st.sinceUnknown, st.crashed = []mtSpan{st.cur}, false, false
 		}
 	}
 	ctx, cancel := r.ctx()
@@ -153,11 +141,6 @@ func (a *attrModel) afterMtime(r *runner, o op, start time.Time) *failure {
 		if r.wroteTo(o, f) && (mtSpan{start, end}).has(got) {
 			st.cur = mtSpan{start, end}
 			st.since = append(st.since, st.cur)
-			continue
-		}
-		if st.remote {
-			r.count("an mtime dropped after another host's write")
-			delete(a.mt, f)
 			continue
 		}
 		if st.crashed {

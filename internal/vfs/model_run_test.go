@@ -105,7 +105,7 @@ func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) 
 	}
 	defer r.c.cleanup()
 	if hasChmod(ops) {
-		r.attrs = &attrModel{files: map[*mfile]*attrState{}, mt: map[*mfile]*mtState{}, wroteElsewhere: map[*mfile]bool{}}
+		r.attrs = &attrModel{files: map[*mfile]*attrState{}, mt: map[*mfile]*mtState{}}
 	}
 	if hasDirChmod(ops) {
 		r.dirModes = dirModes{}
