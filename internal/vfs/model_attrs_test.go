@@ -21,6 +21,7 @@ package vfs
 import (
 	"context"
 	"fmt"
+	"github.com/s3mount/s3mount/internal/compress"
 	"math/rand"
 	"os"
 	"testing"
@@ -276,13 +277,7 @@ func (a *attrModel) checkS3(r *runner) *failure {
 		if st == nil || !st.modeOK && !st.uidOK {
 			continue
 		}
-		key := name
-		if r.opt.Compress != "" {
-			if _, ok := r.marked(name); ok {
-				key = r.zkey(name) // the compressed object
-			}
-		}
-		info, err := r.mem.Head(context.Background(), key)
+		info, err := r.mem.Head(context.Background(), r.storedKey(name))
 		if err != nil {
 			return fail("attrs", "after a clean unmount: HEAD %q: %v", name, err)
 		}
@@ -355,6 +350,40 @@ func attrModelRun(seed int64) (coreOptions, []op) {
 // TestModelAttrs is the model test with chmod and chown.
 func TestModelAttrs(t *testing.T) {
 	runModelSeeds(t, "attributes model test", "-run TestModelAttrs -model.seed=N", modelBudget(2500, 4), attrModelRun)
+}
+
+// TestModelAttrsCompressed is TestModelAttrs with --compress: a copy onto
+// itself that stores attributes must keep a compressed object's mark, and
+// each publication form carries them.
+func TestModelAttrsCompressed(t *testing.T) {
+	runModelSeeds(t, "compressed attributes model test", "-run TestModelAttrsCompressed -model.seed=N", modelBudget(1500, 6), attrCompressedModelRun)
+}
+
+// storedKey is the key of the object that holds name: its compressed
+// form's when the compressed view marks it so.
+func (r *runner) storedKey(name string) string {
+	if r.opt.Compress != "" {
+		if _, ok := r.marked(name); ok {
+			return r.zkey(name)
+		}
+	}
+	return name
+}
+
+// attrCompressedModelRun is attrModelRun's sequence of seed over the
+// compressed view, its options as compressedModelRun chooses them.
+func attrCompressedModelRun(seed int64) (coreOptions, []op) {
+	opt, ops := attrModelRun(seed)
+	for i := range ops {
+		ops[i].Big = false
+	}
+	opt.Compress = compress.Gzip
+	if seed%2 == 1 {
+		opt.Compress = compress.Zstd
+	}
+	opt.Express = seed%4 < 2 && !avoiding("express")
+	opt.ContentETags = (seed>>2)&1 == 0 && !opt.Express
+	return opt, ops
 }
 
 func chmodString(o op) string {

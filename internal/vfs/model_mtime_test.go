@@ -111,7 +111,7 @@ func (a *attrModel) afterMtime(r *runner, o op, start time.Time) *failure {
 	end := time.Now()
 	if o.Kind == opRestart {
 		for f, st := range a.mt {
-			info, err := r.mem.Head(context.Background(), f.name)
+			info, err := r.mem.Head(context.Background(), r.storedKey(f.name))
 			if err != nil {
 				return fail("attrs", "after a clean unmount: HEAD %q: %v", f.name, err)
 			}
