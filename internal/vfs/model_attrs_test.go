@@ -21,7 +21,6 @@ package vfs
 import (
 	"context"
 	"fmt"
-	"github.com/s3mount/s3mount/internal/compress"
 	"math/rand"
 	"os"
 	"testing"
@@ -373,17 +372,7 @@ func (r *runner) storedKey(name string) string {
 // attrCompressedModelRun is attrModelRun's sequence of seed over the
 // compressed view, its options as compressedModelRun chooses them.
 func attrCompressedModelRun(seed int64) (coreOptions, []op) {
-	opt, ops := attrModelRun(seed)
-	for i := range ops {
-		ops[i].Big = false
-	}
-	opt.Compress = compress.Gzip
-	if seed%2 == 1 {
-		opt.Compress = compress.Zstd
-	}
-	opt.Express = seed%4 < 2 && !avoiding("express")
-	opt.ContentETags = (seed>>2)&1 == 0 && !opt.Express
-	return opt, ops
+	return compressedRun(seed, attrModelRun)
 }
 
 func chmodString(o op) string {

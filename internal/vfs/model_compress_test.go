@@ -328,7 +328,16 @@ func TestModelCompressed(t *testing.T) {
 // the race detector, on a loaded host) would make steps slow, not test
 // more.
 func compressedModelRun(seed int64) (coreOptions, []op) {
-	opt, ops := modelRun(seed)
+	opt, ops := compressedRun(seed, modelRun)
+	opt.Passthrough = (seed>>3)&1 == 0
+	return opt, ops
+}
+
+// compressedRun is gen's sequence of seed over the compressed view: no
+// remote object past the compose threshold, the codec, Express and
+// content ETags chosen from the seed.
+func compressedRun(seed int64, gen func(int64) (coreOptions, []op)) (coreOptions, []op) {
+	opt, ops := gen(seed)
 	for i := range ops {
 		ops[i].Big = false
 	}
@@ -338,6 +347,5 @@ func compressedModelRun(seed int64) (coreOptions, []op) {
 	}
 	opt.Express = seed%4 < 2 && !avoiding("express")
 	opt.ContentETags = (seed>>2)&1 == 0 && !opt.Express
-	opt.Passthrough = (seed>>3)&1 == 0
 	return opt, ops
 }
