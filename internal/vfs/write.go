@@ -404,14 +404,22 @@ func (n *Node) writeDropMarker(ctx context.Context, f *spool.File) error {
 }
 
 // markGapAtEnd writes the marker of drops that no later write carried (the
-// last writer closed). It reports whether drops are still unmarked: the
-// spool disk had no room even for the marker (a publication frees it).
+// last writer closed, or the mount is shutting down). It reports whether
+// drops are still unmarked: the spool disk had no room even for the marker
+// (a publication frees it).
 func (n *Node) markGapAtEnd() bool {
 	n.ws().wmu.Lock()
 	defer n.ws().wmu.Unlock()
+	// Once Shutdown runs no handle writes again, closed or not: the kernel
+	// sends a last close's RELEASE on its own time and drops it, still
+	// queued, when the unmount ends the connection, so a writer that
+	// closed right before the unmount may still be counted here.
+	n.fs.mu.Lock()
+	closing := n.fs.closed
+	n.fs.mu.Unlock()
 	n.mu.Lock()
 	f := n.file
-	due := n.ws().drops.writes > 0 && f != nil && n.state != stateUnlinked && n.ws().writers == 0
+	due := n.ws().drops.writes > 0 && f != nil && n.state != stateUnlinked && (n.ws().writers == 0 || closing)
 	n.mu.Unlock()
 	if due {
 		n.dropMarker(context.Background(), f, true)
