@@ -381,12 +381,16 @@ func (f *File) writeAt(p []byte, off int64, record bool) (int, error) {
 		return 0, fmt.Errorf("spool: write at %d below local start %d", off, f.j.LocalStart)
 	}
 	n, err := f.writeData(p, off)
-	if err != nil && record && isNoSpace(err) && (f.sp.reserveState() == reserveUsed || f.sp.useReserve()) {
+	if err != nil && record && isNoSpace(err) {
 		// A record, like a journal, is written in the reserve's room
-		// (the disk is full all the same: diskErr).
-		f.sp.diskErr(err)
-		if err = f.sp.noSpace("write", f.dataPath(), true); err == nil {
-			n, err = f.data.WriteAt(p, off-f.j.Shift)
+		// (the disk is full all the same: diskErr): freed now, or left
+		// by a journal write that used it (data never takes it).
+		if _, done := f.sp.takeReserve(); done != nil {
+			f.sp.diskErr(err)
+			if err = f.sp.noSpace("write", f.dataPath(), true); err == nil {
+				n, err = f.data.WriteAt(p, off-f.j.Shift)
+			}
+			done()
 		}
 	}
 	if err != nil {
@@ -695,8 +699,15 @@ func (f *File) persistJournal(reserve bool) error {
 		return err
 	}
 	err = f.saveJournal(b)
-	if err != nil && reserve && isNoSpace(err) && f.sp.useReserve() {
-		err = f.saveJournal(b)
+	if err != nil && reserve && isNoSpace(err) {
+		// (A reserve already used left its room to journals: this write
+		// found it taken.)
+		if freed, done := f.sp.takeReserve(); done != nil {
+			if freed {
+				err = f.saveJournal(b)
+			}
+			done()
+		}
 	}
 	if err != nil {
 		return f.sp.diskErr(fmt.Errorf("cannot write spool journal %s: %w", f.journalPath(), err))

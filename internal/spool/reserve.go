@@ -34,11 +34,14 @@ const (
 
 func (s *Spool) reserveState() reserveState { return reserveState(s.reserve.Load()) }
 
-// makeReserve (re)makes the RESERVE file.
+// makeReserve (re)makes the RESERVE file, unless a write that has its room
+// is still to write (takeReserve): it would take that room back.
 func (s *Spool) makeReserve() {
 	s.reserveMu.Lock()
 	defer s.reserveMu.Unlock()
-	s.reserve.Store(int32(s.fillReserve()))
+	if s.reserveUsers == 0 {
+		s.reserve.Store(int32(s.fillReserve()))
+	}
 }
 
 func (s *Spool) fillReserve() reserveState {
@@ -106,16 +109,38 @@ func (s *Spool) dataRoom(op string, path func() string) error {
 
 func (s *Spool) dataRoomDone() { s.reserveMu.RUnlock() }
 
-// useReserve frees the reserve so that a journal write can succeed; it is
-// made again once space has been freed.
-func (s *Spool) useReserve() bool {
+// takeReserve gives a write that found the disk full (a journal, a
+// record) the room the reserve keeps: it frees the reserve if it is held
+// (freed), and the room stays the write's until done is called — a data
+// write of another file meanwhile must not make the reserve again in it
+// (restoreReserve), or the write that freed it fails all the same. done is
+// nil if the spool has no reserve (then nothing was taken).
+func (s *Spool) takeReserve() (freed bool, done func()) {
 	s.reserveMu.Lock()
-	defer s.reserveMu.Unlock()
-	if s.reserveState() == reserveNone {
-		return false
+	switch s.reserveState() {
+	case reserveNone:
+		s.reserveMu.Unlock()
+		return false, nil
+	case reserveHeld:
+		s.reserve.Store(int32(reserveUsed))
+		if err := os.Remove(filepath.Join(s.dir, reserveFile)); err != nil {
+			s.reserveMu.Unlock()
+			return false, nil
+		}
+		freed = true
 	}
-	s.reserve.Store(int32(reserveUsed))
-	return os.Remove(filepath.Join(s.dir, reserveFile)) == nil
+	s.reserveUsers++
+	s.reserveMu.Unlock()
+	if s.reserveTaken != nil {
+		s.reserveTaken()
+	}
+	return freed, s.reserveDone
+}
+
+func (s *Spool) reserveDone() {
+	s.reserveMu.Lock()
+	s.reserveUsers--
+	s.reserveMu.Unlock()
 }
 
 // noSpace is Options.NoSpace's ENOSPC for a write to path (tests: a full

@@ -80,8 +80,10 @@ func TestReserveRoomIsForJournalsOnly(t *testing.T) {
 	// Another file's journal write uses it, and the writer of this one
 	// comes first to the room it left (in the hang, a woken writer took
 	// it before Release made the reserve again).
-	if !s.useReserve() {
+	if freed, done := s.takeReserve(); !freed {
 		t.Fatal("no reserve to use")
+	} else {
+		done()
 	}
 	// The writer goes on: nothing of the reserve's room is data's, nor
 	// a new file's.
@@ -178,5 +180,44 @@ func TestRecordTakesTheReserveRoom(t *testing.T) {
 	}
 	if more := fill(t, f, 4096); more != f.Journal().Size {
 		t.Fatalf("data took %d bytes of the room the reserve left", more-size)
+	}
+}
+
+// The room a record (or a journal) freed the reserve for stays its own
+// until it has written: another file's data write that comes meanwhile
+// does not make the reserve again in it. (Before, its restoreReserve took
+// the room back and the record failed with ENOSPC, the reserve intact.)
+func TestReserveNotMadeAgainUnderARecord(t *testing.T) {
+	dir := smallDisk(t, "1m")
+	s, _ := open(t, dir, Options{MaxBuffer: 1 << 30})
+	f, err := s.Create(Journal{Key: "full.log", Kind: KindAppend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.Create(Journal{Key: "other.log", Kind: KindAppend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := fill(t, f, 4096)
+	var otherErr error
+	calls := 0
+	s.reserveTaken = func() {
+		calls++
+		p := make([]byte, 4096)
+		s.Force(other.Growth(0, int64(len(p))))
+		_, otherErr = other.WriteAt(p, 0)
+	}
+	rec := []byte("s3mount: dropped 10 bytes in 1 writes\n")
+	if _, err := f.WriteRecordAt(rec, size); err != nil {
+		t.Fatalf("a record on the full disk with its reserve, another file's write coming meanwhile: %v", err)
+	}
+	if calls != 1 {
+		t.Fatalf("the record took the reserve's room %d times, want once", calls)
+	}
+	if !errors.Is(otherErr, syscall.ENOSPC) {
+		t.Fatalf("another file's data write while the record had the reserve's room: %v, want ENOSPC", otherErr)
+	}
+	if s.reserveState() != reserveUsed {
+		t.Fatalf("reserve state %d, want used", s.reserveState())
 	}
 }

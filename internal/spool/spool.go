@@ -99,9 +99,14 @@ type Spool struct {
 	stop     chan struct{}
 	lock     *os.File // holds the LOCK file's flock
 
-	reserveMu   sync.RWMutex // the RESERVE file; held shared by data writes (reserve.go)
-	reserve     atomic.Int32 // a reserveState
-	lastCreated int64        // the latest Journal.Created given out or recovered
+	reserveMu sync.RWMutex // the RESERVE file; held shared by data writes (reserve.go)
+	reserve   atomic.Int32 // a reserveState
+	// reserveUsers counts the writes that have the reserve's room and have
+	// not written yet: the reserve is not made again meanwhile (guarded by
+	// reserveMu). reserveTaken (tests) is called once a write has it.
+	reserveUsers int
+	reserveTaken func()
+	lastCreated  int64 // the latest Journal.Created given out or recovered
 }
 
 // Open opens (creating if needed) the spool at dir for identity, the

@@ -56,7 +56,8 @@
 //	                  renames' old keys (Leaving)
 //	spool.Spool.      the RESERVE file: held shared by a      a data write's pwrite
 //	reserveMu         data write, alone to make or remove     (shared), the RESERVE
-//	                  it (spool/reserve.go); under File.mu    file's disk I/O
+//	                  it; the count of writes that have its   file's disk I/O
+//	                  room (spool/reserve.go); under File.mu
 //	Stats.mu, FS.warnMu                                       leaves
 //	readahead.Reader. a reader's parts, stream position,      no S3 (GETs run in their
 //	mu                window and charge; another reader's     own goroutines); another
