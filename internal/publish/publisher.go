@@ -714,6 +714,13 @@ func (p *Publisher) StartStream(ctx context.Context, f *spool.File, attrs *s3sto
 // (SetAttrs): unique to the attempt, and naming the version it copied.
 func attrsTag(etag string) string { return fmt.Sprintf("attrs:%s:%d", etag, time.Now().UnixNano()) }
 
+// AttrsCopyOf reports whether info is an attributes copy (SetAttrs, this
+// host's or another's) of the object of size bytes at etag: the same
+// bytes under a new ETag.
+func AttrsCopyOf(info s3store.ObjectInfo, etag string, size int64) bool {
+	return etag != "" && info.ETag != etag && info.Size == size && strings.HasPrefix(info.Tag, "attrs:"+etag+":")
+}
+
 // ownBaseRecopied: a publication of f was refused because the object is
 // no longer at the journal's base ETag — but S3 holds an attributes copy
 // of that very version (SetAttrs: the same bytes, its tag names the base;
@@ -723,24 +730,45 @@ func attrsTag(etag string) string { return fmt.Sprintf("attrs:%s:%d", etag, time
 // writer had changed it (EIO, data kept in the spool).
 func (p *Publisher) ownBaseRecopied(ctx context.Context, f *spool.File, t File) bool {
 	j := f.Journal()
-	if !j.Exists || j.BaseETag == "" {
+	if !j.Exists {
 		return false
 	}
-	info, err := p.st.Head(ctx, j.Key)
-	if err != nil || info.Size != j.BaseSize || info.ETag == j.BaseETag || !strings.HasPrefix(info.Tag, "attrs:"+j.BaseETag+":") {
-		return false
-	}
-	if err := f.Update(func(jj *spool.Journal) {
-		if jj.BaseETag == j.BaseETag {
-			jj.BaseETag = info.ETag
-		}
-	}); err != nil {
+	to, ok := p.AttrsCopy(ctx, f, j.Key, j.BaseETag, j.BaseSize)
+	if !ok {
 		return false
 	}
 	p.log.Info("the object is an attributes copy of the file's base (an answer lost): publishing over it", "key", j.Key)
-	t.Recopied(j.BaseETag, info.ETag)
-	t.Wrote(info.Size, j.BaseETag, info.ETag)
+	t.Recopied(j.BaseETag, to)
+	t.Wrote(j.BaseSize, j.BaseETag, to)
 	return true
+}
+
+// AttrsCopy: something pinned to the object of size bytes at etag (a
+// publication's base, a reader, an edit's fetch) was refused, and S3 may
+// hold an attributes copy of that version instead (SetAttrs' copy onto
+// itself whose answer and the HEAD after it were both lost). If so it
+// returns the copy's ETag, and f's base (f not nil) moves to it; the
+// caller moves the file. The copy's bytes are the version's, so nothing
+// read changes. The attributes set here are not taken as stored: the copy
+// may be another host's chmod; ours, still due, are copied again onto it.
+func (p *Publisher) AttrsCopy(ctx context.Context, f *spool.File, key, etag string, size int64) (string, bool) {
+	if etag == "" {
+		return "", false
+	}
+	info, err := p.st.Head(ctx, key)
+	if err != nil || !AttrsCopyOf(info, etag, size) {
+		return "", false
+	}
+	if f != nil {
+		if err := f.Update(func(j *spool.Journal) {
+			if j.BaseETag == etag {
+				j.BaseETag = info.ETag
+			}
+		}); err != nil {
+			return "", false
+		}
+	}
+	return info.ETag, true
 }
 
 // SetAttrs stores new attributes (t.Attrs) with an object that has nothing

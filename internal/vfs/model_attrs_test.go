@@ -494,5 +494,36 @@ func attrCases() []modelCase {
 		return []op{s.open(0, "c", wrAppend), s.lines(0, 1), s.close(0), s.tick(), s.utimes("c", 1), s.tick(),
 			s.open(0, "c", wrAppend), s.lines(0, 1), s.tick(), s.close(0), s.restart()}
 	})
+	// A touch's (and the mtime after a close's) copy onto itself landed,
+	// its answer and the HEAD after it lost: the node kept the old ETag,
+	// which its spool file kept from refreshing, and a new reader pinned
+	// to it met ESTALE for the mount's own attribute change (random
+	// seeds 9356054, 163985704). Readers follow an attributes copy of
+	// the version they pinned.
+	add("a new reader after a touch whose copy's answer was lost (Express, a log open)", express, func(s *scenario) []op {
+		return []op{
+			{ID: 23, Kind: opRemotePut, Name: "a", Len: 4, Refuse: true},
+			{ID: 26, Kind: opRemotePut, Name: "d", Len: 0, Refuse: true},
+			{ID: 30, Kind: opOpen, Slot: 5, Name: "d", Flags: os.O_RDWR | os.O_CREATE | os.O_APPEND, Refuse: true},
+			{ID: 32, Kind: opUtimes, Slot: 3, Name: "a", Len: 49, ByName: true, Refuse: true},
+			{ID: 32, Kind: opUtimes, Slot: 0, Name: "d", Len: 50, ByName: true, Refuse: true},
+			{ID: 34, Kind: opRaceTick, Name: "a", Faults: 2, Nth: 3, Refuse: true},
+		}
+	})
+	add("a new reader after a close whose mtime copy's answer was lost (Express)", ptExpress, func(s *scenario) []op {
+		return []op{
+			{ID: 196, Kind: opOpen, Slot: 4, Name: "d", Flags: wrAppend},
+			{ID: 197, Kind: opWrite, Slot: 4, Len: 115},
+			{ID: 198, Kind: opCrash},
+			{ID: 207, Kind: opOpen, Slot: 3, Name: "c", Flags: os.O_WRONLY | os.O_CREATE},
+			{ID: 210, Kind: opCrash},
+			{ID: 213, Kind: opOpen, Slot: 0, Name: "c", Flags: os.O_WRONLY | os.O_CREATE},
+			{ID: 217, Kind: opOpen, Slot: 4, Name: "d", Flags: os.O_WRONLY | os.O_APPEND},
+			{ID: 223, Kind: opWrite, Slot: 4, Len: 21, Partial: true},
+			{ID: 224, Kind: opChmod, Slot: 0, Name: "c", Frac: 2, Len: 24, Faults: 1},
+			{ID: 225, Kind: opClose, Slot: 4},
+			{ID: 230, Kind: opRaceTick, Name: "c", Faults: 2, Nth: 3},
+		}
+	})
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/s3mount/s3mount/internal/compress"
+	"github.com/s3mount/s3mount/internal/publish"
 	"github.com/s3mount/s3mount/internal/s3store"
 )
 
@@ -309,9 +310,16 @@ func (n *Node) setRemoteLocked(info s3store.ObjectInfo, asked time.Time, headed 
 	now := asked
 	sameVersion := n.etag == info.ETag
 	if w := n.wst.Load(); w != nil && n.file == nil && n.etag != "" && !sameVersion {
-		// Changed elsewhere: our earlier ETags no longer describe it (a
-		// node without a write state has none).
-		w.ownETags.reset()
+		if publish.AttrsCopyOf(info, n.etag, n.size) {
+			// The same bytes under a new ETag (a chmod's copy onto
+			// itself: ours whose answer was lost, or another host's):
+			// readers follow it, never ESTALE for a mode.
+			n.recopiedLocked(n.etag, info.ETag)
+		} else {
+			// Changed elsewhere: our earlier ETags no longer describe it
+			// (a node without a write state has none).
+			w.ownETags.reset()
+		}
 	}
 	n.state = stateInS3
 	n.size = info.Size

@@ -45,6 +45,9 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 		if f := h.node.spoolFile(); f != nil {
 			_, _ = h.node.fs.pub.Settle(ctx, f, pubFile{n: h.node}, false)
 		}
+		// A chmod's copy onto itself whose answer was lost left the
+		// node at the old ETag: S3 refuses it, and holds the same bytes.
+		h.node.followAttrsCopy(ctx, etag)
 		release()
 		h.node.mu.Lock()
 		// moved: our publication changed the object; local: an unlink or
@@ -213,4 +216,31 @@ func (h *Handle) remote(etag string, size int64, local bool) (*readahead.Reader,
 		h.rETag, h.rKey = etag, key
 	}
 	return h.reader, nil
+}
+
+// followAttrsCopy: a GET pinned to etag, the node's object, was refused.
+// If S3 holds an attributes copy of that version (a chmod's copy onto
+// itself whose answer was lost), the node and its spool file's base move
+// to it, as the copy's answer would have moved them, and it reports true:
+// a read or an edit goes on with the same bytes instead of failing with
+// ESTALE for the mount's own attribute change (seeds 9356054, 163985704).
+// A caller with a spool file holds the job's token.
+func (n *Node) followAttrsCopy(ctx context.Context, etag string) bool {
+	n.mu.Lock()
+	f, size, p, same := n.file, n.size, n.path, n.etag == etag && n.state == stateInS3
+	n.mu.Unlock()
+	if !same {
+		return false
+	}
+	to, ok := n.fs.pub.AttrsCopy(ctx, f, n.fs.key(p), etag, size)
+	if !ok {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.etag == etag {
+		n.recopiedLocked(etag, to)
+		n.wroteLocked(size, etag, to)
+	}
+	return n.etag == to
 }

@@ -1,0 +1,136 @@
+package vfs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/s3mount/s3mount/internal/s3store/memstore"
+)
+
+// A chmod's copy onto itself that S3 applied, its answer and the HEAD
+// after it both lost: the node kept the old ETag, which S3 no longer has.
+// Readers follow their own mount's attribute change to the copy (the
+// same bytes): a new reader, and one that has read already, instead of
+// ESTALE (model seeds 9356054, 163985704: Express, with a log's spool
+// file open). The chmod is stored all the same.
+func TestReadersFollowAChmodWhoseCopyAnswerWasLost(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		express  bool
+		spooled  bool // an O_APPEND handle is open: the file has a spool file
+		oldFirst bool // the reader that has read reads again before a new one opens
+	}{{"plain", false, false, false}, {"log open", false, true, false}, {"express log open", true, true, false},
+		{"plain, old reader first", false, false, true}, {"express log open, old reader first", true, true, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			mem := memstore.New("b")
+			if c.express {
+				mem = memstore.NewExpress("b--use1-az4--x-s3")
+			}
+			data := bytes.Repeat([]byte("0123456789abcde\n"), 3<<16) // 3 MiB: read in several GETs
+			mem.PutObject("f", data)
+			o := Options{AllowDelete: true, AllowOverwrite: true, PosixMetadata: true}
+			if c.express {
+				o.Express = mem
+			}
+			fs := memFS(t, mem, filepath.Join(t.TempDir(), "spool"), o)
+			n, err := fs.Lookup(ctx, fs.Root(), "f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := nodeETag(n)
+			r1, err := fs.Open(ctx, n, os.O_RDONLY)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readAt(t, r1, data, 0, 4096) // it has served bytes: pinned
+			if c.spooled {
+				w, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer w.Release()
+			}
+
+			mem.SetHook(loseEach("f", "CopyObject", "HeadObject"))
+			mode := os.FileMode(0o600)
+			if err := fs.Setattr(ctx, n, nil, SetAttr{Mode: &mode}); err != nil {
+				t.Fatalf("chmod: %v", err)
+			}
+			n.ws().job.RunWaiting()
+			mem.SetHook(nil)
+			if _, etag, _ := mem.Object("f"); etag == old || nodeETag(n) != old {
+				t.Fatalf("S3 at %s, the node at %s (was %s): want the copy landed and the node left behind", etag, nodeETag(n), old)
+			}
+
+			if c.oldFirst {
+				readAt(t, r1, data, int64(len(data))-(1<<20), 1<<16)
+			}
+			r2, err := fs.Open(ctx, n, os.O_RDONLY)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r2.Release()
+			readAt(t, r2, data, 0, 1<<16)
+			readAt(t, r1, data, int64(len(data))-(1<<19), 1<<16)
+			r1.Release()
+
+			if err := fs.Shutdown(ctx); err != nil {
+				t.Fatalf("unmount: %v", err)
+			}
+			info, ok := mem.Info("f")
+			if !ok || info.Attrs == nil || info.Attrs.Mode&0o777 != 0o600 {
+				t.Fatalf("S3's attributes after the unmount: %+v; want mode 0600 stored", info.Attrs)
+			}
+			if got, _, _ := mem.Object("f"); !bytes.Equal(got, data) {
+				t.Fatalf("S3 holds %d bytes, want the %d written", len(got), len(data))
+			}
+		})
+	}
+}
+
+// loseEach makes the first call of each of ops on key apply and lose its
+// answer.
+func loseEach(key string, ops ...string) memstore.Hook {
+	var mu sync.Mutex
+	left := map[string]bool{}
+	for _, op := range ops {
+		left[op] = true
+	}
+	return func(c memstore.Call) memstore.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		if c.Key == key && left[c.Op] {
+			delete(left, c.Op)
+			return memstore.LoseAnswer
+		}
+		return memstore.Pass
+	}
+}
+
+func nodeETag(n *Node) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.etag
+}
+
+// readAt reads [off, off+size) through h and compares it with data.
+func readAt(t *testing.T, h *Handle, data []byte, off int64, size int) {
+	t.Helper()
+	p := make([]byte, size)
+	m, err := h.Read(context.Background(), p, off)
+	if err != nil {
+		if errors.Is(err, ErrStale) {
+			t.Fatalf("read [%d, %d): ESTALE (%v)", off, off+int64(size), err)
+		}
+		t.Fatalf("read [%d, %d): %v", off, off+int64(size), err)
+	}
+	if !bytes.Equal(p[:m], data[off:off+int64(m)]) || m != size {
+		t.Fatalf("read [%d, %d): %d bytes, not the object's", off, off+int64(size), m)
+	}
+}
