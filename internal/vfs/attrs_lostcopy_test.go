@@ -134,3 +134,85 @@ func readAt(t *testing.T, h *Handle, data []byte, off int64, size int) {
 		t.Fatalf("read [%d, %d): %d bytes, not the object's", off, off+int64(size), m)
 	}
 }
+
+// The same lost copy under an edit or a rename: truncate(2) fetches the
+// published bytes pinned to the old ETag (into a new spool file, or below
+// a log's local bytes), rename(2) copies them pinned to it. Each goes on
+// with the attributes copy (the same bytes) instead of failing with ESTALE
+// for the mount's own chmod; S3 ends with the change and the chmod.
+func TestAnEditOrRenameFollowsAChmodWhoseCopyAnswerWasLost(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcde\n"), 1000)
+	half := int64(len(data) / 2)
+	type change struct {
+		name string
+		do   func(ctx context.Context, fs *FS, n *Node) error
+		key  string
+		want []byte
+	}
+	changes := []change{
+		{"truncate", func(ctx context.Context, fs *FS, n *Node) error {
+			return fs.Setattr(ctx, n, nil, SetAttr{Size: &half})
+		}, "f", data[:half]},
+		{"rename", func(ctx context.Context, fs *FS, n *Node) error {
+			return fs.Rename(ctx, fs.Root(), "f", fs.Root(), "g", 0)
+		}, "g", data},
+	}
+	for _, ch := range changes {
+		for _, c := range []struct {
+			name    string
+			express bool
+			spooled bool
+		}{{"plain", false, false}, {"log open", false, true}, {"express", true, false}, {"express log open", true, true}} {
+			t.Run(ch.name+" "+c.name, func(t *testing.T) {
+				ctx := context.Background()
+				mem := memstore.New("b")
+				o := Options{AllowDelete: true, AllowOverwrite: true, PosixMetadata: true}
+				if c.express {
+					mem = memstore.NewExpress("b--use1-az4--x-s3")
+					o.Express = mem
+				}
+				mem.PutObject("f", data)
+				fs := memFS(t, mem, filepath.Join(t.TempDir(), "spool"), o)
+				n, err := fs.Lookup(ctx, fs.Root(), "f")
+				if err != nil {
+					t.Fatal(err)
+				}
+				old := nodeETag(n)
+				if c.spooled {
+					w, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer w.Release()
+				}
+				mem.SetHook(loseEach("f", "CopyObject", "HeadObject"))
+				mode := os.FileMode(0o600)
+				if err := fs.Setattr(ctx, n, nil, SetAttr{Mode: &mode}); err != nil {
+					t.Fatalf("chmod: %v", err)
+				}
+				n.ws().job.RunWaiting()
+				mem.SetHook(nil)
+				if _, etag, _ := mem.Object("f"); etag == old || nodeETag(n) != old {
+					t.Fatalf("S3 at %s, the node at %s (was %s): want the copy landed and the node left behind", etag, nodeETag(n), old)
+				}
+
+				if err := ch.do(ctx, fs, n); err != nil {
+					t.Fatalf("%s after the chmod: %v", ch.name, err)
+				}
+				if err := fs.Shutdown(ctx); err != nil {
+					t.Fatalf("unmount: %v", err)
+				}
+				info, ok := mem.Info(ch.key)
+				if !ok || info.Attrs == nil || info.Attrs.Mode&0o777 != 0o600 {
+					t.Fatalf("S3's attributes of %s after the unmount: %+v; want mode 0600 stored", ch.key, info.Attrs)
+				}
+				if got, _, _ := mem.Object(ch.key); !bytes.Equal(got, ch.want) {
+					t.Fatalf("S3 holds %d bytes at %s, want %d", len(got), ch.key, len(ch.want))
+				}
+				if keys := mem.Keys(); len(keys) != 1 {
+					t.Fatalf("S3 holds %v, want %s only", keys, ch.key)
+				}
+			})
+		}
+	}
+}

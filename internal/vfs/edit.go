@@ -79,7 +79,12 @@ func (n *Node) makeWhole(ctx context.Context) error {
 			if err := f.Update(func(jj *spool.Journal) { jj.LocalStart = 0 }); err != nil {
 				return err
 			}
-			if err := n.fs.fill(ctx, f, n.Path(), 0, j.LocalStart, j.BaseETag); err != nil {
+			err := n.fs.fill(ctx, f, n.Path(), 0, j.LocalStart, j.BaseETag)
+			if errors.Is(err, s3store.ErrPrecondition) && n.followAttrsCopy(ctx, j.BaseETag) {
+				// The base is an attributes copy now: the same bytes.
+				err = n.fs.fill(ctx, f, n.Path(), 0, j.LocalStart, f.Journal().BaseETag)
+			}
+			if err != nil {
 				// Not all fetched (a full spool disk, a failed GET): the
 				// bytes below LocalStart are not local after all, or reads
 				// and the next edit would take the data file's holes for

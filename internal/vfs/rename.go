@@ -188,6 +188,15 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			}
 		}
 		etag, err := fs.pub.Move(ctx, rec, oldKey, srcETag, srcSize, newKey, attrs)
+		if errors.Is(err, s3store.ErrPrecondition) && src.followAttrsCopy(ctx, srcETag) {
+			// The object is an attributes copy of the version copied (a
+			// chmod's, its answer lost): the same bytes, copied from there.
+			src.mu.Lock()
+			srcETag = src.etag
+			src.mu.Unlock()
+			srcOldETag = srcETag
+			etag, err = fs.pub.Move(ctx, rec, oldKey, srcETag, srcSize, newKey, attrs)
+		}
 		if errors.Is(err, publish.ErrMoveUnfinished) {
 			// Moved; the old key's delete failed: the journal keeps it
 			// for the file's next publication, which the job runs soon.
