@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/s3mount/s3mount/internal/readahead"
+	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 )
 
@@ -214,5 +216,50 @@ func TestAnEditOrRenameFollowsAChmodWhoseCopyAnswerWasLost(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Another host's attributes copy (its chmod, tagged as ours are) holds the
+// same bytes too: a reader follows it. A replacement of the same size
+// that is no such copy still gives ESTALE, never the other bytes.
+func TestAReaderFollowsAnotherHostsAttributesCopyOnly(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		tag    func(old string) string
+		follow bool
+	}{{"attributes copy", func(old string) string { return "attrs:" + old + ":1" }, true},
+		{"replaced", func(old string) string { return "" }, false},
+		{"attributes copy of another version", func(old string) string { return "attrs:\"other\":1" }, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			mem := memstore.New("b")
+			data := bytes.Repeat([]byte("0123456789abcde\n"), 3<<16)
+			mem.PutObject("f", data)
+			fs := memFS(t, mem, filepath.Join(t.TempDir(), "spool"), Options{PosixMetadata: true})
+			n, err := fs.Lookup(ctx, fs.Root(), "f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := fs.Open(ctx, n, os.O_RDONLY)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Release()
+			readAt(t, r, data, 0, 4096)
+			other := data
+			if !c.follow {
+				other = bytes.ToUpper(data)
+			}
+			mem.PutWith("f", other, s3store.Cond{Tag: c.tag(nodeETag(n)), Attrs: &s3store.Attrs{Mode: 0o100600}})
+			if c.follow {
+				readAt(t, r, data, int64(len(data))-(1<<19), 1<<16)
+				return
+			}
+			p := make([]byte, 1<<16)
+			off := int64(len(data)) - (1 << 19)
+			if m, err := r.Read(ctx, p, off); !errors.Is(err, readahead.ErrStale) && (err != nil || !bytes.Equal(p[:m], data[off:off+int64(m)])) {
+				t.Fatalf("read after a replacement: %d bytes, %v; want the old bytes or ESTALE", m, err)
+			}
+		})
 	}
 }
