@@ -52,23 +52,9 @@ func TestReadersFollowAChmodWhoseCopyAnswerWasLost(t *testing.T) {
 			}
 			readAt(t, r1, data, 0, 4096) // it has served bytes: pinned
 			if c.spooled {
-				w, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer w.Release()
+				defer openLog(t, fs, n).Release()
 			}
-
-			mem.SetHook(loseEach("f", "CopyObject", "HeadObject"))
-			mode := os.FileMode(0o600)
-			if err := fs.Setattr(ctx, n, nil, SetAttr{Mode: &mode}); err != nil {
-				t.Fatalf("chmod: %v", err)
-			}
-			n.ws().job.RunWaiting()
-			mem.SetHook(nil)
-			if _, etag, _ := mem.Object("f"); etag == old || nodeETag(n) != old {
-				t.Fatalf("S3 at %s, the node at %s (was %s): want the copy landed and the node left behind", etag, nodeETag(n), old)
-			}
+			chmodCopyLost(t, mem, fs, n, old)
 
 			if c.oldFirst {
 				readAt(t, r1, data, int64(len(data))-(1<<20), 1<<16)
@@ -93,6 +79,32 @@ func TestReadersFollowAChmodWhoseCopyAnswerWasLost(t *testing.T) {
 				t.Fatalf("S3 holds %d bytes, want the %d written", len(got), len(data))
 			}
 		})
+	}
+}
+
+// openLog opens n for appending: the file gets a spool file.
+func openLog(t *testing.T, fs *FS, n *Node) *Handle {
+	t.Helper()
+	w, err := fs.Open(context.Background(), n, os.O_WRONLY|os.O_APPEND)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// chmodCopyLost chmods n (object "f" at ETag old) 0600 with the copy onto
+// itself landing, its answer and the HEAD after it lost.
+func chmodCopyLost(t *testing.T, mem *memstore.Store, fs *FS, n *Node, old string) {
+	t.Helper()
+	mem.SetHook(loseEach("f", "CopyObject", "HeadObject"))
+	mode := os.FileMode(0o600)
+	if err := fs.Setattr(context.Background(), n, nil, SetAttr{Mode: &mode}); err != nil {
+		t.Fatalf("chmod: %v", err)
+	}
+	n.ws().job.RunWaiting()
+	mem.SetHook(nil)
+	if _, etag, _ := mem.Object("f"); etag == old || nodeETag(n) != old {
+		t.Fatalf("S3 at %s, the node at %s (was %s): want the copy landed and the node left behind", etag, nodeETag(n), old)
 	}
 }
 
@@ -181,22 +193,9 @@ func TestAnEditOrRenameFollowsAChmodWhoseCopyAnswerWasLost(t *testing.T) {
 				}
 				old := nodeETag(n)
 				if c.spooled {
-					w, err := fs.Open(ctx, n, os.O_WRONLY|os.O_APPEND)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer w.Release()
+					defer openLog(t, fs, n).Release()
 				}
-				mem.SetHook(loseEach("f", "CopyObject", "HeadObject"))
-				mode := os.FileMode(0o600)
-				if err := fs.Setattr(ctx, n, nil, SetAttr{Mode: &mode}); err != nil {
-					t.Fatalf("chmod: %v", err)
-				}
-				n.ws().job.RunWaiting()
-				mem.SetHook(nil)
-				if _, etag, _ := mem.Object("f"); etag == old || nodeETag(n) != old {
-					t.Fatalf("S3 at %s, the node at %s (was %s): want the copy landed and the node left behind", etag, nodeETag(n), old)
-				}
+				chmodCopyLost(t, mem, fs, n, old)
 
 				if err := ch.do(ctx, fs, n); err != nil {
 					t.Fatalf("%s after the chmod: %v", ch.name, err)
