@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,5 +195,70 @@ func TestNoPosixMetadata(t *testing.T) {
 	m.Unmount(t)
 	if a := headAttrs(t, st, "f.txt"); a != nil {
 		t.Fatalf("--no-posix-metadata wrote attributes %+v", a)
+	}
+}
+
+// ls of a directory while the mount stores chmods and mtimes (each a copy
+// of the object onto itself) shows every file. MinIO's listing leaves an
+// object out while such a copy runs; before, readdir did too, and tar c
+// of the mount skipped a symlink tar x had just made (TestSymlinkTreeTools
+// failed in CI).
+func TestListingWhileAttributesAreStored(t *testing.T) {
+	srv, b := setup(t)
+	m := mount(t, srv, b, "--close-delay", "100ms")
+	const files, rounds = 20, 6
+	name := func(i int) string { return fmt.Sprintf("f%02d", i) }
+	for i := 0; i < files; i++ {
+		srv.Put(t, b, "d/"+name(i), []byte("x\n"))
+	}
+	dir := filepath.Join(m.Dir, "d")
+	st := srv.Store(t, b)
+	for r := 0; r < rounds; r++ {
+		mode, mtime := os.FileMode(0o600+r), time.Unix(int64(1600000000+r), 0)
+		for i := 0; i < files; i++ {
+			p := filepath.Join(dir, name(i))
+			if err := os.Chmod(p, mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// S3 is asked beside the listings, not between two of them:
+		// the copies take milliseconds.
+		stored := make(chan bool, 1)
+		go func() {
+			stored <- waitUntil(time.Minute, func() bool {
+				for i := 0; i < files; i++ {
+					h, err := st.Head(context.Background(), "d/"+name(i))
+					if err != nil || h.Attrs == nil || h.Attrs.Mode&0o777 != uint32(mode) || !h.Attrs.Mtime.Equal(mtime) {
+						return false
+					}
+				}
+				return true
+			})
+		}()
+		for listing := 1; ; listing++ {
+			select {
+			case ok := <-stored:
+				if !ok {
+					t.Fatalf("round %d: the modes and mtimes were not stored within a minute", r)
+				}
+			default:
+				es, err := os.ReadDir(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(es) != files {
+					var names []string
+					for _, e := range es {
+						names = append(names, e.Name())
+					}
+					t.Fatalf("round %d, listing %d while the attributes are stored: %d names %v, want %d", r, listing, len(es), names, files)
+				}
+				continue
+			}
+			break
+		}
 	}
 }

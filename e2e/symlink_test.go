@@ -109,7 +109,7 @@ func TestSymlinkTreeTools(t *testing.T) {
 	if err := os.Mkdir(tarDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bash(t, fmt.Sprintf(`set -e; tar -C %q -cf - . | tar -C %q -xpf -`, src, tarDir))
+	bash(t, fmt.Sprintf(`set -e -o pipefail; tar -C %q -cf - . | tar -C %q -xpf -`, src, tarDir))
 	sameTree(t, "tar x on the mount", treeOf(t, tarDir), want)
 	bash(t, fmt.Sprintf(`rsync -a %q/ %q/`, src, rsyncDir))
 	sameTree(t, "rsync -a to the mount", treeOf(t, rsyncDir), want)
@@ -135,7 +135,7 @@ func TestSymlinkTreeTools(t *testing.T) {
 
 	// tar c of the mount extracts to the same tree elsewhere.
 	back := t.TempDir()
-	bash(t, fmt.Sprintf(`set -e; tar -C %q -cf - . | tar -C %q -xpf -`, tarDir, back))
+	bash(t, fmt.Sprintf(`set -e -o pipefail; tar -C %q -cf - . | tar -C %q -xpf -`, tarDir, back))
 	sameTree(t, "tar c of the mount", treeOf(t, back), want)
 
 	m.Unmount(t)

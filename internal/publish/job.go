@@ -49,6 +49,10 @@ type Subject interface {
 	// Clean lets go of the local bytes of a published file nobody has
 	// open.
 	Clean()
+	// SelfCopy: a copy of the object onto itself (NeedAttrs) runs until
+	// done is called. A listing S3 gives meanwhile may leave the object
+	// out (MinIO's does).
+	SelfCopy() (done func())
 }
 
 // Need is what a file needs from S3.
@@ -155,7 +159,9 @@ func (j *Job) publishHeld(ctx context.Context, final bool) error {
 	case NeedNothing:
 		return nil
 	case NeedAttrs:
+		done := j.s.SelfCopy()
 		res, err = j.q.pub.SetAttrs(ctx, w.Spool, w.Key, w.ETag, w.Size, j.s)
+		done()
 	default:
 		res, err = j.q.pub.Publish(ctx, w.Spool, j.s, final)
 	}

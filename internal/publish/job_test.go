@@ -57,6 +57,8 @@ func (s *fakeSubject) End(f *spool.File, final bool) (int64, error) {
 	return s.fakeFile.End(f, final)
 }
 
+func (s *fakeSubject) SelfCopy() func() { return func() {} }
+
 func (s *fakeSubject) Next() Work {
 	j := s.f.Journal()
 	s.mu.Lock()

@@ -601,7 +601,8 @@ func (n *Node) isRemote(etag string) bool {
 }
 
 // heldSince reports whether n has what an answer S3 gave at asked must
-// not replace: local state, or a change this host made after asking.
+// not replace: local state, a change this host made after asking or is
+// making.
 func (n *Node) heldSince(asked time.Time) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -609,7 +610,13 @@ func (n *Node) heldSince(asked time.Time) bool {
 }
 
 func (n *Node) heldSinceLocked(asked time.Time) bool {
-	return n.hasLocalState() || asked.Before(n.changedAtLocked())
+	// A copy onto itself storing a chmod, chown or utimes: MinIO's
+	// listing leaves the object out while it runs (tar c of the mount
+	// skipped a symlink tar x had just made and set the mtime of). Once
+	// it landed, changedAt is after the question.
+	w := n.wst.Load()
+	selfCopy := w != nil && w.selfCopies > 0
+	return n.hasLocalState() || selfCopy || asked.Before(n.changedAtLocked())
 }
 
 // Mkdir makes a directory. With Options.PosixMetadata it is its "dir/"

@@ -107,6 +107,18 @@ func (p pubFile) HoldWriters() func() {
 
 func (p pubFile) Stream(to int64) *publish.Stream { return p.n.takeStream(to) }
 
+func (p pubFile) SelfCopy() (done func()) {
+	n := p.n
+	n.mu.Lock()
+	n.ws().selfCopies++
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		n.ws().selfCopies--
+		n.mu.Unlock()
+	}
+}
+
 func (p pubFile) MapOpen() bool {
 	p.n.mu.Lock()
 	defer p.n.mu.Unlock()

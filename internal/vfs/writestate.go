@@ -36,6 +36,7 @@ type writeState struct {
 	drops      dropState
 	ownETags   ownETags // ETags our own publications produced (reads may follow them)
 	openLine   bool     // the last append did not end with a newline
+	selfCopies int      // copies onto itself running (publish.Subject.SelfCopy)
 
 	// Open handles by how the kernel serves them (localreads.go):
 	// page-cached, naming the spool file as backing (pinned), and direct
