@@ -71,7 +71,7 @@ func (p pubFile) Next() publish.Work {
 		// A rename a crash cut is finished by the publication, and so is
 		// a look at the name's other form or a give-up a failure cut.
 		w.Need = publish.NeedData
-	case !unlinked && n.attrDirty && n.state == stateInS3:
+	case !unlinked && n.state == stateInS3 && (n.attrDirty || n.writtenMtimeDueLocked()):
 		w.Need = publish.NeedAttrs
 		w.Key, w.ETag, w.Size = n.fs.key(n.path), n.etag, n.sizeLocked()
 		if f != nil {
@@ -200,6 +200,16 @@ func (n *Node) expressMtimeDueLocked() bool {
 		la.attrGen++
 	}
 	return n.attrDirty
+}
+
+// writtenMtimeDueLocked: the mtime of writes made here is due (Express)
+// though the last close found the data not all in S3 yet: bytes still to
+// compare with S3 after a mapping, whose comparison publishes nothing
+// when they are the same (random seed 969115649). Only for a file
+// written or touched here: an object without a stored mtime is not
+// copied for one. n.mu held.
+func (n *Node) writtenMtimeDueLocked() bool {
+	return n.la != nil && !n.la.localMtime.IsZero() && n.expressMtimeDueLocked()
 }
 
 func (p pubFile) Rebased(exists bool, size int64, etag string, attrs *s3store.Attrs, move func() error) error {
