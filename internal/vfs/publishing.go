@@ -95,7 +95,19 @@ func (p pubFile) MarkGap() bool { return p.n.markGapAtEnd() }
 
 func (p pubFile) Clean() { p.n.dropClean() }
 
-func (p pubFile) End(f *spool.File, final bool) (int64, error) { return p.n.takeEnd(f, final) }
+func (p pubFile) End(f *spool.File, final bool) (int64, error) {
+	p.n.mu.Lock()
+	if la := p.n.la; la != nil {
+		// A new attempt carries no attributes until it takes them
+		// (Attrs): an earlier one that took them did not store them (a
+		// new file's put refused by another host's object, then
+		// appended to it: a directory bucket's append keeps that
+		// object's metadata, and the chmod made here was lost).
+		la.attrPubGen, la.pubMtime = -1, time.Time{}
+	}
+	p.n.mu.Unlock()
+	return p.n.takeEnd(f, final)
+}
 
 func (p pubFile) HoldWriters() func() {
 	if p.writersHeld {
