@@ -586,6 +586,7 @@ func (c *core) tick() {
 type logBuf struct {
 	mu    sync.Mutex
 	lines []string
+	total int // lines ever written
 }
 
 const logKeep = 60
@@ -595,11 +596,27 @@ func (l *logBuf) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	for _, s := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
 		l.lines = append(l.lines, s)
+		l.total++
 	}
 	if len(l.lines) > 4*logKeep {
 		l.lines = append([]string(nil), l.lines[len(l.lines)-logKeep:]...)
 	}
 	return len(p), nil
+}
+
+// mark is where the next line goes, for since.
+func (l *logBuf) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
+// since: the lines written after mark (those still kept).
+func (l *logBuf) since(mark int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start := min(max(mark-(l.total-len(l.lines)), 0), len(l.lines))
+	return append([]string(nil), l.lines[start:]...)
 }
 
 func (l *logBuf) Tail() string {

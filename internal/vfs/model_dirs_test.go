@@ -628,6 +628,7 @@ func (r *runner) renameDir(o op, odir *Node, obase string, ndir *Node, nbase str
 		r.count("directory renames that happened though a store fault failed them")
 	}
 	r.m.moveTree(o.Name, o.To)
+	r.dirRenamed = true
 	r.m.keepParents(o.Name)
 	r.count("directory renames")
 	r.leftOver(o)

@@ -74,6 +74,8 @@ type runner struct {
 	// dirModes: the directories' modes, in sequences with directory
 	// chmods (model_dirattrs_test.go).
 	dirModes dirModes
+	// dirRenamed: the step moved a directory's tree (renameDir).
+	dirRenamed bool
 }
 
 // coverage sums what the model test's sequences exercised, so that a run
@@ -121,7 +123,7 @@ func runOps(t testing.TB, opt coreOptions, ops []op, stepTimeout time.Duration) 
 	}()
 	for i, o := range ops {
 		start := time.Now()
-		var dirsBefore map[string]bool
+		var dirsBefore dirStepStart
 		if r.dirModes != nil {
 			dirsBefore = r.dirsBefore()
 		}

@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -446,6 +447,19 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 			return ErrNameTooLong
 		}
 	}
+	// The source's marker is copied over the marker of the empty
+	// directory replaced (its mode, owner and mtime): what that held is
+	// kept first, for a failed rename to put back (restoreMarker).
+	var dstMarker *s3store.ObjectInfo
+	if dst != nil && slices.ContainsFunc(keys, func(k s3store.ObjectInfo) bool { return k.Key == prefix }) {
+		info, err := fs.st.Head(ctx, newPrefix)
+		switch {
+		case err == nil:
+			dstMarker = &info
+		case !isNotFound(err):
+			return err
+		}
+	}
 	// Every file key's move is journaled before the first copy: a crash
 	// anywhere is finished by the next mount (the whole tree ends under
 	// the new name), never left under both. (Not a directory's marker:
@@ -484,17 +498,25 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 			// A copy whose answer was lost may have landed: the new
 			// names were free, so an object of the source's size there
 			// is it (but for the marker of the empty directory replaced,
-			// which stays either way).
+			// which stays, its attributes put back).
 			uctx := context.WithoutCancel(ctx)
 			if _, ok := copied[newKey]; !ok {
 				if h, herr := fs.st.Head(uctx, newKey); herr == nil && h.Size == k.Size {
 					copied[newKey] = h.ETag
 				}
 			}
-			if dst != nil {
-				delete(copied, newPrefix) // the empty directory's marker stays
+			if dstMarker != nil {
+				delete(copied, newPrefix)
 			}
 			fs.undoDirCopies(uctx, keys[:i+1], recs, prefix, newPrefix, copied)
+			if dstMarker != nil && slices.ContainsFunc(keys[:i+1], func(k s3store.ObjectInfo) bool { return k.Key == prefix }) {
+				if rerr := fs.restoreMarker(uctx, newPrefix, *dstMarker); rerr != nil {
+					fs.log.Error("rename of a directory failed, and the directory it was to replace may now show the renamed one's mode, owner and mtime: set them again", "key", newPrefix, "old_key", prefix, "err", rerr)
+					dst.mu.Lock()
+					dst.metaKnown = false // the next lookup reads what the marker has
+					dst.mu.Unlock()
+				}
+			}
 			return err
 		}
 		copied[newKey] = info.ETag
@@ -580,6 +602,44 @@ func (fs *FS) undoDirCopies(ctx context.Context, keys []s3store.ObjectInfo, recs
 	for _, n := range kept {
 		n.ws().job.After(0)
 	}
+}
+
+// restoreMarker puts back the attributes the marker at key had (was),
+// which a failed directory rename may have replaced by copying another
+// directory's marker over it (a copy whose answer was lost lands all the
+// same). A marker gone since is left gone.
+func (fs *FS) restoreMarker(ctx context.Context, key string, was s3store.ObjectInfo) error {
+	var err error
+	for range 3 {
+		var h s3store.ObjectInfo
+		h, err = fs.st.Head(ctx, key)
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			continue
+		}
+		if sameAttrs(h.Attrs, was.Attrs) {
+			return nil
+		}
+		tag := newCreateTag()
+		_, err = fs.st.Copy(ctx, key, h.ETag, key, s3store.Cond{Tag: tag, Attrs: was.Attrs})
+		if err == nil {
+			return nil
+		}
+		if h, herr := fs.st.Head(ctx, key); herr == nil && h.Tag == tag {
+			return nil // its answer was lost
+		}
+	}
+	return err
+}
+
+// sameAttrs: a and b (nil: none stored) show the same attributes.
+func sameAttrs(a, b *s3store.Attrs) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID && a.Rdev == b.Rdev && a.Mtime.Equal(b.Mtime)
 }
 
 // keepRecordLocked hands the move record rec to the file at p (a node
