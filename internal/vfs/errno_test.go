@@ -3,6 +3,8 @@ package vfs
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 	"syscall"
 	"testing"
 
@@ -12,13 +14,18 @@ import (
 
 // Each error the core meets reaches the caller as the errno a local file
 // system would give: S3 unreachable is EIO, even when its cause carries a
-// network errno (open(2) never returns ECONNREFUSED).
+// network errno (open(2) never returns ECONNREFUSED); so is a connection
+// reset mid-request (rename(2) returned ECONNRESET, seen by
+// TestFailedDirRenameKeepsTheTargetsAttributes).
 func TestErrno(t *testing.T) {
 	cases := []struct {
 		err  error
 		want syscall.Errno
 	}{
 		{fmt.Errorf("cannot reach S3: %w", fmt.Errorf("%w: dial: %w", s3store.ErrUnreachable, syscall.ECONNREFUSED)), syscall.EIO},
+		// A lost answer: the connection reset after S3 had the request.
+		{fmt.Errorf("s3 CopyObject: %w", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), syscall.EIO},
+		{fmt.Errorf("s3 CopyObject: %w", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}), syscall.EIO},
 		{fmt.Errorf("head: %w", s3store.ErrNotFound), syscall.ENOENT},
 		{fmt.Errorf("put: %w", s3store.ErrAccessDenied), syscall.EACCES},
 		{fmt.Errorf("get: %w", s3store.ErrPrecondition), syscall.ESTALE},

@@ -91,6 +91,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -343,6 +344,10 @@ func Errno(err error) syscall.Errno {
 		// Its cause may be an errno of the network (ECONNREFUSED), never
 		// one a file operation returns.
 		return syscall.EIO
+	case isNetErr(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+		// A connection reset or timed out mid-request (its answer
+		// lost): the same, its errno (ECONNRESET) being the network's.
+		return syscall.EIO
 	case errors.As(err, &e):
 		return e
 	case errors.Is(err, readahead.ErrStale), errors.Is(err, s3store.ErrPrecondition):
@@ -357,6 +362,12 @@ func Errno(err error) syscall.Errno {
 		return syscall.ENOSPC
 	}
 	return syscall.EIO
+}
+
+// isNetErr: err comes from a connection (a reset, a timeout).
+func isNetErr(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe)
 }
 
 // Stats are the file system's counters (exported to metrics and status).
