@@ -257,6 +257,13 @@ func dirAttrCases() []modelCase {
 			return []op{s.put("x/y/a", false), s.mkdir("w"), s.dirChmod("w", 3), s.dirChmod("x/y", 1),
 				s.faulty(s.rename("x/y", "w"), faultFailSecond), s.restart()}
 		}(&scenario{})},
+		// A directory of keys only renamed over an empty directory with a
+		// marker: the marker is deleted (the renamed directory has the
+		// default mode, not the replaced one's), and the model knows it
+		// (TestModelDirs -model.random seed 942184955 once the core did).
+		{"a directory of keys only renamed over one with a marker deletes it", posix, func(s *scenario) []op {
+			return []op{s.mkdir("w"), s.dirChmod("w", 0), s.put("z/y/c", false), s.rename("z/y", "w"), s.restart()}
+		}(&scenario{})},
 		// A rename over an empty directory whose old marker's delete was
 		// refused happened: the directory has its mode under the new
 		// name, the old one stays, empty, with it too (seed 917729579;

@@ -236,12 +236,15 @@ func (m *model) dropLocalDirs() {
 	}
 }
 
-// moveTree renames directory from (and everything in it) to to.
-func (m *model) moveTree(from, to string) {
+// moveTree renames directory from (and everything in it) to to. The
+// marker of an empty directory to replaced is the source's (copied over
+// it) or, when from has none, deleted if the mount deletes markers
+// (deletesMarkers; one a fault kept: leftOver), else it stays.
+func (m *model) moveTree(from, to string, deletesMarkers bool) {
 	moved := func(p string) string { return to + strings.TrimPrefix(p, from) }
 	kind := m.dirs[from]
-	if m.dirs[to] == dirMarker {
-		kind = dirMarker // its marker stays
+	if m.dirs[to] == dirMarker && !deletesMarkers {
+		kind = dirMarker
 	}
 	for d := range m.dirs {
 		if d == to || under(d, to) {
@@ -627,7 +630,7 @@ func (r *runner) renameDir(o op, odir *Node, obase string, ndir *Node, nbase str
 		}
 		r.count("directory renames that happened though a store fault failed them")
 	}
-	r.m.moveTree(o.Name, o.To)
+	r.m.moveTree(o.Name, o.To, r.opt.AllowDelete || r.opt.PosixMetadata)
 	r.dirRenamed = true
 	r.m.keepParents(o.Name)
 	r.count("directory renames")
@@ -944,7 +947,7 @@ func (r *runner) resolveDirRename(o op) *failure {
 		return fail("split", "an interrupted rename(%q, %q) of a directory left %d files under the old name, %d under the new", o.Name, o.To, old, moved)
 	}
 	if moved > 0 {
-		r.m.moveTree(o.Name, o.To)
+		r.m.moveTree(o.Name, o.To, r.opt.AllowDelete || r.opt.PosixMetadata)
 	}
 	for d, k := range r.m.dirs {
 		if k == dirMarker && (under(d, o.Name) || d == o.Name || under(d, o.To) || d == o.To) {

@@ -447,11 +447,13 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 			return ErrNameTooLong
 		}
 	}
-	// The source's marker is copied over the marker of the empty
-	// directory replaced (its mode, owner and mtime): what that held is
-	// kept first, for a failed rename to put back (restoreMarker).
+	// The empty directory replaced may have a marker (its mode, owner and
+	// mtime): the source's is copied over it, and what it held is kept
+	// first, for a failed rename to put back (restoreMarker); a source
+	// with none deletes it once renamed.
 	var dstMarker *s3store.ObjectInfo
-	if dst != nil && slices.ContainsFunc(keys, func(k s3store.ObjectInfo) bool { return k.Key == prefix }) {
+	srcMarker := slices.ContainsFunc(keys, func(k s3store.ObjectInfo) bool { return k.Key == prefix })
+	if dst != nil {
 		info, err := fs.st.Head(ctx, newPrefix)
 		switch {
 		case err == nil:
@@ -509,7 +511,7 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 				delete(copied, newPrefix)
 			}
 			fs.undoDirCopies(uctx, keys[:i+1], recs, prefix, newPrefix, copied)
-			if dstMarker != nil && slices.ContainsFunc(keys[:i+1], func(k s3store.ObjectInfo) bool { return k.Key == prefix }) {
+			if dstMarker != nil && srcMarker && slices.ContainsFunc(keys[:i+1], func(k s3store.ObjectInfo) bool { return k.Key == prefix }) {
 				if rerr := fs.restoreMarker(uctx, newPrefix, *dstMarker); rerr != nil {
 					fs.log.Error("rename of a directory failed, and the directory it was to replace may now show the renamed one's mode, owner and mtime: set them again", "key", newPrefix, "old_key", prefix, "err", rerr)
 					dst.mu.Lock()
@@ -541,6 +543,13 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 		}
 		if recs[i] != nil {
 			recs[i].Remove()
+		}
+	}
+	if dstMarker != nil && !srcMarker && (fs.opt.AllowDelete || fs.opt.PosixMetadata) {
+		// The renamed directory has no marker: the replaced one's would
+		// give it that directory's attributes (deleted as rmdir would).
+		if err := fs.pub.DeleteIfStill(ctx, newPrefix, dstMarker.ETag); err != nil {
+			fs.log.Warn("renamed a directory over an empty one whose marker could not be deleted: it shows that one's mode and owner", "key", newPrefix, "old_key", prefix, "err", err)
 		}
 	}
 	for _, n := range fs.moveTree(src, dst, oldPath, newPath, copied, left) {

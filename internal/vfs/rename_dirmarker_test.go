@@ -146,3 +146,44 @@ func TestFailedDirRenameThatCannotPutBackTheMarkerSaysSo(t *testing.T) {
 		t.Fatalf("w shows mode %v, owner %d; its marker has x's (0700, 9)", a.Mode, a.UID)
 	}
 }
+
+// A directory of keys only (no marker: the mount's default mode) renamed
+// over an empty directory with a marker keeps its attributes: the
+// replaced directory's marker is deleted. (Before, it stayed, and the
+// renamed directory showed that directory's mode after the next lookup.)
+func TestDirRenameOverAMarkerKeepsTheSourcesAttributes(t *testing.T) {
+	mem := memstore.New("b")
+	ctx := context.Background()
+	posix := Options{AllowDelete: true, AllowOverwrite: true, PosixMetadata: true}
+	fs := memFS(t, mem, t.TempDir(), posix)
+	w, err := fs.Mkdir(ctx, fs.Root(), "w", 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode := os.FileMode(0o700)
+	if err := fs.Setattr(ctx, w, nil, SetAttr{Mode: &mode}); err != nil {
+		t.Fatal(err)
+	}
+	mem.PutObject("x/a", []byte("a\n"))
+	x, err := fs.Lookup(ctx, fs.Root(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := x.Attr().Mode.Perm(); got != 0o755 {
+		t.Fatalf("x (keys only) shows mode %v; want the default 0755", got)
+	}
+	if err := fs.Rename(ctx, fs.Root(), "x", fs.Root(), "w", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(mem.Keys(), " "); got != "w/a" {
+		t.Fatalf("S3 holds %s after the rename, want w/a", got)
+	}
+	fs2 := memFS(t, mem, t.TempDir(), posix)
+	n, err := fs2.Lookup(ctx, fs2.Root(), "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Attr().Mode.Perm(); got != 0o755 {
+		t.Fatalf("the renamed directory shows mode %v after a remount; it had 0755", got)
+	}
+}
