@@ -532,13 +532,20 @@ func (p *Publisher) AlreadyOurs(ctx context.Context, f *spool.File, t File) erro
 		// move after theirs (the writers held off).
 		return p.oursThenTheirs(f, t, ours, info)
 	}
-	t.Wrote(info.Size, j.BaseETag, info.ETag) // extended by our bytes
-	return f.Update(func(jj *spool.Journal) {
+	if err := f.Update(func(jj *spool.Journal) {
 		jj.BaseSize += m
 		jj.Exists = true
 		jj.Pending = 0
 		jj.BaseETag = info.ETag
-	})
+	}); err != nil {
+		return err
+	}
+	// Extended by our bytes: published, as a publication whose answer came
+	// (then an Express write's mtime, which the append did not store,
+	// becomes due; before, the file went clean without it and a later HEAD
+	// brought S3's older mtime back, seed 918382892).
+	t.Published(info.Size, j.BaseETag, info.ETag)
+	return nil
 }
 
 // bytesAfterBase reads what S3 holds where j's pending bytes went (as
