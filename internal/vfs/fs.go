@@ -94,6 +94,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -214,6 +215,11 @@ type FS struct {
 	// running: Shutdown waits for them, or one would remove its spool
 	// file after the unmount, under the next mount of the same spool.
 	adopting sync.WaitGroup
+	// ending: Shutdown runs. No handle writes again, though one may still
+	// be counted: the kernel drops a last close's RELEASE still queued
+	// when the unmount ends the connection (expressMtimeDueLocked, read
+	// under Node.mu: an atomic, not FS.closed).
+	ending atomic.Bool
 
 	warnMu   sync.Mutex
 	lastWarn map[string]time.Time
@@ -421,6 +427,7 @@ func (fs *FS) count(fn func(s *Stats)) {
 func (fs *FS) Shutdown(ctx context.Context) error {
 	fs.queue.Stop()
 	fs.adopting.Wait()
+	fs.ending.Store(true)
 	fs.mu.Lock()
 	fs.closed = true
 	var dirty []*Node

@@ -200,10 +200,10 @@ func (p pubFile) Published(size int64, etags ...string) {
 // object's metadata, so the mtime writes stamped since the object's was
 // stored is not in S3: once the last writer closed and the data is
 // published, it is due as a chmod is (one copy onto itself, as a touch
-// costs), not at every append of an open log. Reports whether it is
-// due. n.mu held.
+// costs), not at every append of an open log; at the unmount also with a
+// writer still counted (FS.ending). Reports whether it is due. n.mu held.
 func (n *Node) expressMtimeDueLocked() bool {
-	if n.fs.opt.Express == nil || !n.fs.opt.PosixMetadata || n.state != stateInS3 || n.dirtyLocked() || n.ws().writers > 0 {
+	if n.fs.opt.Express == nil || !n.fs.opt.PosixMetadata || n.state != stateInS3 || n.dirtyLocked() || n.ws().writers > 0 && !n.fs.ending.Load() {
 		return false
 	}
 	la := n.attrsLocked()
