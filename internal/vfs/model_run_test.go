@@ -54,6 +54,11 @@ type runner struct {
 	objCache map[string]cachedObject
 	hooked   bool     // a fault or race hook is installed on the store
 	zerr     *failure // a compressed object that does not decompress (model_compress_test.go)
+	// midStep, when set, runs once between a step's reads of S3 and its
+	// call (tests that need a publication to land just there); under, when
+	// set, is a hook below every step's faults, in place between steps too.
+	midStep func()
+	under   memstore.Hook
 
 	// cov: what the sequence exercised (coverage of the model test);
 	// covMu: fault hooks count from the store's callers (with real
@@ -341,6 +346,10 @@ var writeOps = map[string]bool{"PutObject": true, "CreateMultipartUpload": true,
 
 // faults installs the step's store faults (and a race hook).
 func (r *runner) faults(o op, race func(c memstore.Call)) func() {
+	if fn := r.midStep; fn != nil {
+		r.midStep = nil
+		fn()
+	}
 	r.injected.Store(0)
 	refuse := o.Refuse || o.Faults == faultRefuseDeletes
 	if o.Faults == 0 && race == nil && !refuse {
@@ -353,6 +362,11 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 	r.mem.SetHook(func(c memstore.Call) memstore.Fault {
 		if race != nil {
 			race(c)
+		}
+		if r.under != nil {
+			if f := r.under(c); f != memstore.Pass {
+				return f
+			}
 		}
 		if refuse && c.Op == "DeleteObject" {
 			r.injected.Add(1)
@@ -398,7 +412,7 @@ func (r *runner) faults(o op, race func(c memstore.Call)) func() {
 		}
 		return f
 	})
-	return func() { r.mem.SetHook(nil); r.hooked = false }
+	return func() { r.mem.SetHook(r.under); r.hooked = false }
 }
 
 func (r *runner) step(o op) *failure {
@@ -868,6 +882,7 @@ func (r *runner) rename(o op) *failure {
 		// empty file published over an empty leftover looks the same.)
 		r.m.lingering[o.Name] = srcObj
 	}
+	r.lingersInFlight(f, o.Name, srcObj, srcPresent)
 	f.name = o.To
 	r.m.files[o.To] = f
 	delete(r.m.gone, o.To)
