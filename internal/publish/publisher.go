@@ -157,6 +157,10 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 	if errors.Is(err, ErrGaveUp) {
 		return res, err // logged where it was decided
 	}
+	if errors.Is(err, ErrHeld) {
+		p.log.Warn("publication waits; data kept in the spool", "key", f.Journal().Key, "err", err)
+		return res, err
+	}
 	if err != nil {
 		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
 		return res, err
@@ -181,6 +185,14 @@ func (p *Publisher) publishRetrying(ctx context.Context, f *spool.File, t File, 
 		}
 		res.Conflicts++
 		j := f.Journal()
+		if herr := p.checkHeld(ctx, f); herr != nil {
+			// A new plain NAME.gz refused by the compressed NAME's
+			// object, which landed after the look before the publication
+			// (logrotate's gzip racing the rename's copy): it waits for
+			// NAME to go, as if the look had seen it — never a conflict
+			// given up (EIO to gzip), nor a rebase onto that object.
+			return herr
+		}
 		if p.express != nil && j.Kind == spool.KindAppend {
 			// A lost Express append: S3 may have taken our bytes and
 			// refused the retry's offset. (Other buckets tell by the

@@ -1,0 +1,77 @@
+package vfs
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/s3mount/s3mount/internal/s3store"
+	"github.com/s3mount/s3mount/internal/s3store/memstore"
+)
+
+// A plain NAME.gz (logrotate's gzip output) whose first put is refused by
+// the compressed file NAME's object, which landed after the look that
+// publications take first (checkHeld: the rotation's copy of NAME racing
+// gzip), waits for NAME to go, as when the look sees it. Before, the put's
+// 412 was another writer's change given up: gzip's close failed with EIO
+// (e2e TestCompressLogrotateCompress, CI).
+func TestPlainTwinRefusedByTheCompressedObjectWaits(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	c := compressedCore(t, mem)
+	createWith(t, c, "a", "one\n", os.O_APPEND, true)
+	c.tick()
+	if err := c.settle(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	info, ok := mem.Info("a.gz")
+	if !ok || info.Encoding == nil {
+		t.Fatalf("premise: a is stored compressed as a.gz: %+v", info)
+	}
+	compressed, _, _ := mem.Object("a.gz")
+	var once sync.Once
+	mem.SetHook(func(call memstore.Call) memstore.Fault {
+		if call.Op == "PutObject" && call.Key == "d.gz" {
+			// The compressed file d's object lands first (a rename of
+			// a to d, here another host's).
+			once.Do(func() {
+				mem.PutWith("d.gz", compressed, s3store.Cond{Encoding: info.Encoding, Attrs: info.Attrs})
+			})
+		}
+		return memstore.Pass
+	})
+	_, h, err := c.fs.Create(ctx, c.fs.Root(), "d.gz", os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, []byte("plain\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	err = h.Flush(ctx)
+	h.Release()
+	mem.SetHook(nil)
+	if err != nil {
+		t.Fatalf("close of the plain d.gz refused by d's object: %v; want it to wait for d to go", err)
+	}
+	if data, _, _ := mem.Object("d.gz"); string(data) != string(compressed) {
+		t.Fatalf("d's object was replaced while d exists: %q", data)
+	}
+	mem.DeleteObject("d.gz") // d goes (its host unlinks it)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.tick()
+		if err := c.settle(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if data, _, _ := mem.Object("d.gz"); string(data) == "plain\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			data, _, _ := mem.Object("d.gz")
+			t.Fatalf("the plain d.gz after d went: S3 holds %q", data)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
