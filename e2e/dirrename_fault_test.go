@@ -15,10 +15,10 @@ import (
 // copy of the source's marker over the target's landed all the same;
 // before, the target then showed the source's mode and owner though the
 // rename had failed (found by the reference model, TestModelDirs seed
-// 461177419); the rename failed with ECONNRESET. (versitygw's POSIX backend refuses any copy onto a marker
-// key, DirectoryObjectContainsData: there nothing lands, and the test
-// tells only that a refused copy leaves the target as it was; MinIO
-// applies the copy.)
+// 461177419); the rename failed with ECONNRESET. (versitygw's POSIX backend refuses a copy onto another
+// directory's marker key, DirectoryObjectContainsData: there the marker is
+// put anew, and that put's lost answer lands the same; MinIO applies the
+// copy.)
 func TestFailedDirRenameKeepsTheTargetsAttributes(t *testing.T) {
 	srv, b := setup(t)
 	st := srv.Store(t, b)

@@ -101,6 +101,8 @@ func sentinelFor(code string, status int, err error) error {
 		return ErrAccessDenied
 	case "TooManyParts":
 		return ErrTooManyParts
+	case "DirectoryObjectContainsData":
+		return ErrDirectoryData
 	}
 	switch status {
 	case 404:

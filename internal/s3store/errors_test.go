@@ -27,3 +27,13 @@ func TestExpressErrorCodes(t *testing.T) {
 		t.Errorf("InvalidWriteOffset is not a conflict: %v", err)
 	}
 }
+
+// versitygw's POSIX backend refuses a CopyObject from one directory's
+// marker onto another's with 400 DirectoryObjectContainsData: its own
+// sentinel, so that a directory rename puts the marker anew instead.
+func TestDirectoryDataCode(t *testing.T) {
+	err := wrapErr("CopyObject", "e/", &smithy.GenericAPIError{Code: "DirectoryObjectContainsData", Message: "m"})
+	if !errors.Is(err, ErrDirectoryData) {
+		t.Errorf("%v does not match ErrDirectoryData", err)
+	}
+}

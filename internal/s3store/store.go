@@ -21,6 +21,11 @@ var (
 	ErrAccessDenied = errors.New("access denied") // 403, refused credentials, bad signature
 	ErrUnreachable  = errors.New("endpoint unreachable")
 	ErrTooManyParts = errors.New("too many parts") // Express: 10,000 appends
+	// ErrDirectoryData: a write onto a directory's marker key ("d/")
+	// refused as carrying data (versitygw's POSIX backend, 400
+	// DirectoryObjectContainsData): it refuses a CopyObject from another
+	// directory's marker, counting that directory's size as data.
+	ErrDirectoryData = errors.New("directory object contains data")
 )
 
 // LeftObjectError: a copy landed at its destination, but the object it

@@ -1,8 +1,10 @@
 package vfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
@@ -492,7 +494,7 @@ func (fs *FS) renameDir(ctx context.Context, src, dst *Node, newPath string) err
 	copied := map[string]string{}
 	for i, k := range keys {
 		newKey := newPrefix + strings.TrimPrefix(k.Key, prefix)
-		info, err := fs.st.Copy(ctx, k.Key, k.ETag, newKey, s3store.Cond{})
+		info, err := fs.copyDirKey(ctx, k, newKey)
 		if left := (*s3store.LeftObjectError)(nil); errors.As(err, &left) {
 			copied[newKey] = info.ETag // landed over an object it could not delete
 		}
@@ -611,6 +613,30 @@ func (fs *FS) undoDirCopies(ctx context.Context, keys []s3store.ObjectInfo, recs
 	for _, n := range kept {
 		n.ws().job.After(0)
 	}
+}
+
+// copyDirKey copies the key k of a renamed directory to newKey. A marker
+// the server will not copy (versitygw's POSIX backend refuses a copy
+// onto a directory key: s3store.ErrDirectoryData) is put anew there, an
+// empty object with the metadata the copy would have kept (the marker's
+// attributes and tag, read with a HEAD), unconditional as the copy is; a
+// marker changed since it was listed fails as the copy pinned to its ETag
+// would. A lost answer is told as the copy's: by what is at newKey.
+func (fs *FS) copyDirKey(ctx context.Context, k s3store.ObjectInfo, newKey string) (s3store.ObjectInfo, error) {
+	info, err := fs.st.Copy(ctx, k.Key, k.ETag, newKey, s3store.Cond{})
+	if !errors.Is(err, s3store.ErrDirectoryData) || !strings.HasSuffix(k.Key, "/") || k.Size != 0 {
+		return info, err
+	}
+	h, herr := fs.st.Head(ctx, k.Key)
+	switch {
+	case herr != nil:
+		return s3store.ObjectInfo{}, herr
+	case h.ETag != k.ETag:
+		return s3store.ObjectInfo{}, fmt.Errorf("directory marker %s changed since it was listed: %w", k.Key, s3store.ErrPrecondition)
+	case h.Size != 0:
+		return s3store.ObjectInfo{}, err
+	}
+	return fs.st.Put(ctx, newKey, bytes.NewReader(nil), 0, s3store.Cond{Tag: h.Tag, Attrs: h.Attrs})
 }
 
 // restoreMarker puts back the attributes the marker at key had (was),
