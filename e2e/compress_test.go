@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -674,5 +675,39 @@ func TestCompressRenameOverPlainWithDeletesRefused(t *testing.T) {
 				t.Errorf("S3 app.log.1%s holds %d bytes (%v), want %d", c.ext, len(got), err, want.Len())
 			}
 		})
+	}
+}
+
+// gzip writing NAME.gz beside the compressed log NAME that logrotate just
+// renamed, whose lines are not in S3 yet: NAME.gz's close succeeds and its
+// publication waits for NAME to go (they share the object key NAME.gz).
+// Before, the plain NAME.gz took the key at once while NAME still existed
+// here with its lines to publish there.
+func TestCompressPlainTwinOfAnUnpublishedLogWaits(t *testing.T) {
+	srv, b := setup(t)
+	m := mount(t, srv, b, "--allow-delete", "--compress", "gzip", "--upload-interval", "1h", "--close-delay", "1h")
+	dir := m.Dir
+	bash(t, fmt.Sprintf(`set -e; cd %q; for i in $(seq 100); do echo "line $i" >> access.log; done
+		mv access.log access.log.1; gzip -c access.log.1 > access.log.1.gz`, dir))
+	st := srv.Store(t, b)
+	if h, err := st.Head(context.Background(), "access.log.1.gz"); err == nil {
+		t.Fatalf("the plain access.log.1.gz took the key of access.log.1, which holds unpublished lines: %+v", h)
+	}
+	want := mustRead(t, filepath.Join(dir, "access.log.1.gz"))
+	if err := os.Remove(filepath.Join(dir, "access.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	if !waitUntil(time.Minute, func() bool {
+		h, err := st.Head(context.Background(), "access.log.1.gz")
+		return err == nil && h.Size == int64(len(want))
+	}) {
+		t.Fatal("the plain access.log.1.gz was not published within a minute of access.log.1's unlink")
+	}
+	if got := srv.Get(t, b, "access.log.1.gz"); !bytes.Equal(got, want) {
+		t.Fatalf("S3's access.log.1.gz: %d bytes, want gzip's %d", len(got), len(want))
+	}
+	data, err := unpack(t, "gzip", want)
+	if err != nil || !strings.HasPrefix(string(data), "line 1\n") || !strings.HasSuffix(string(data), "line 100\n") {
+		t.Fatalf("gzip's output: %v", err)
 	}
 }

@@ -196,8 +196,10 @@ func (p *Publisher) ownLeftover(key, etag string, asked time.Time) bool {
 var ErrHeld = errors.New("publication waits: the object's key is another file's")
 
 // checkHeld is ErrHeld when the new plain file f (NAME.gz) is the
-// compressed file NAME's object.
-func (p *Publisher) checkHeld(ctx context.Context, f *spool.File) error {
+// compressed file NAME's object: in S3, or NAME's on this host not yet
+// published (logrotate renamed a log whose last lines were not
+// published, then gzip wrote NAME.gz: the plain put took NAME's key).
+func (p *Publisher) checkHeld(ctx context.Context, f *spool.File, t File) error {
 	z, ok := p.st.(Compressing)
 	j := f.Journal()
 	if !ok || j.Exists {
@@ -206,9 +208,12 @@ func (p *Publisher) checkHeld(ctx context.Context, f *spool.File) error {
 	if p.Compressed(j.Key) { // its form: Publish told the view (KeepForm)
 		return nil // refused at create when another file's (vfs); no HEAD here
 	}
-	other, err := z.Holder(ctx, j.Key, false) // a request only for NAME.gz
-	if err != nil || other == "" {
-		return err
+	other := t.HeldBy()
+	if other == "" {
+		var err error
+		if other, err = z.Holder(ctx, j.Key, false); err != nil || other == "" { // a request only for NAME.gz
+			return err
+		}
 	}
 	return fmt.Errorf("%w: %s is the object of the file %s; published once that file is unlinked or renamed", ErrHeld, j.Key, other)
 }

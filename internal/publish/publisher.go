@@ -89,6 +89,10 @@ type File interface {
 	// mapping is open (vfs localreads.go): the journal's MapCheck cannot
 	// be settled while it lasts (mapped.go).
 	MapOpen() bool
+	// HeldBy is the key of another file on this host, maybe not in S3
+	// yet, whose object this new file's key is (the compressed NAME of a
+	// plain NAME.gz), or "" (checkHeld).
+	HeldBy() string
 }
 
 // Result is what one Publish did, for the counters.
@@ -128,7 +132,7 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
 		return res, err
 	}
-	if err := p.checkHeld(ctx, f); err != nil {
+	if err := p.checkHeld(ctx, f, t); err != nil {
 		p.log.Warn("publication waits; data kept in the spool", "key", f.Journal().Key, "err", err)
 		return res, err
 	}
@@ -185,7 +189,7 @@ func (p *Publisher) publishRetrying(ctx context.Context, f *spool.File, t File, 
 		}
 		res.Conflicts++
 		j := f.Journal()
-		if herr := p.checkHeld(ctx, f); herr != nil {
+		if herr := p.checkHeld(ctx, f, t); herr != nil {
 			// A new plain NAME.gz refused by the compressed NAME's
 			// object, which landed after the look before the publication
 			// (logrotate's gzip racing the rename's copy): it waits for

@@ -63,6 +63,8 @@ func (t *fakeFile) Attrs() *s3store.Attrs { return t.attrs }
 
 func (t *fakeFile) Recopied(string, string) {}
 
+func (t *fakeFile) HeldBy() string { return "" }
+
 func (t *fakeFile) MapOpen() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()

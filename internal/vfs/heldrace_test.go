@@ -75,3 +75,59 @@ func TestPlainTwinRefusedByTheCompressedObjectWaits(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A plain NAME.gz written while the compressed file NAME exists here but
+// is not in S3 yet (logrotate renamed a log whose last lines were not
+// published, then gzip wrote NAME.gz) waits for NAME to go, as it does
+// when NAME's object is in S3: the look before the publication asked S3
+// only, the plain put landed on NAME's key, and NAME's own publication
+// then met it.
+func TestPlainTwinOfAnUnpublishedCompressedFileWaits(t *testing.T) {
+	ctx := context.Background()
+	mem := memstore.New("b")
+	c := compressedCore(t, mem)
+	createWith(t, c, "a", "one\n", os.O_APPEND, true)
+	if err := c.fs.Rename(ctx, c.fs.Root(), "a", c.fs.Root(), "d", 0); err != nil {
+		t.Fatal(err)
+	}
+	_, h, err := c.fs.Create(ctx, c.fs.Root(), "d.gz", os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(ctx, []byte("plain\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	err = h.Flush(ctx)
+	h.Release()
+	if err != nil {
+		t.Fatalf("close of the plain d.gz: %v; want it to wait for d to go", err)
+	}
+	if data, _, ok := mem.Object("d.gz"); ok {
+		t.Fatalf("the plain d.gz took the key of d, which exists here: S3 holds %q", data)
+	}
+	c.tick()
+	if err := c.settle(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if info, ok := mem.Info("d.gz"); !ok || info.Encoding == nil {
+		t.Fatalf("d's publication: %+v", info)
+	}
+	if err := c.fs.Unlink(ctx, c.fs.Root(), "d"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.tick()
+		if err := c.settle(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if data, _, _ := mem.Object("d.gz"); string(data) == "plain\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			data, _, _ := mem.Object("d.gz")
+			t.Fatalf("the plain d.gz after d went: S3 holds %q", data)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

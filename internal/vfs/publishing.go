@@ -119,6 +119,14 @@ func (p pubFile) HoldWriters() func() {
 
 func (p pubFile) Stream(to int64) *publish.Stream { return p.n.takeStream(to) }
 
+func (p pubFile) HeldBy() string {
+	h, ok := p.n.fs.st.(objectHolders)
+	if !ok {
+		return ""
+	}
+	return p.n.fs.localHolder(p.n.Path(), false, h.Codec())
+}
+
 func (p pubFile) SelfCopy() (done func()) {
 	n := p.n
 	n.mu.Lock()
