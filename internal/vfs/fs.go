@@ -44,7 +44,7 @@
 //	                  (Handle.io, pinned: under Node.mu)
 //	FS.mu             nodes, byPath (and its index by         nothing slow: no S3, no I/O
 //	                  directory: nametable.go), negative,
-//	                  inoOf, nextIno, closed
+//	                  inoOf, nextIno
 //	Node.mu           every other Node field (path, file,     nothing slow: no S3, no I/O
 //	                  handles, state, la, ...), every
 //	                  other writeState field (drops,
@@ -205,7 +205,6 @@ type FS struct {
 	// file under an old name gets a new number (tail -F relies on it).
 	inoOf   map[string]uint64
 	nextIno uint64
-	closed  bool
 
 	stats Stats
 	local localReads // FUSE passthrough of spool files (localreads.go)
@@ -217,8 +216,8 @@ type FS struct {
 	adopting sync.WaitGroup
 	// ending: Shutdown runs. No handle writes again, though one may still
 	// be counted: the kernel drops a last close's RELEASE still queued
-	// when the unmount ends the connection (expressMtimeDueLocked, read
-	// under Node.mu: an atomic, not FS.closed).
+	// when the unmount ends the connection (markGapAtEnd,
+	// expressMtimeDueLocked: an atomic, read under Node.mu).
 	ending atomic.Bool
 
 	warnMu   sync.Mutex
@@ -429,7 +428,6 @@ func (fs *FS) Shutdown(ctx context.Context) error {
 	fs.adopting.Wait()
 	fs.ending.Store(true)
 	fs.mu.Lock()
-	fs.closed = true
 	var dirty []*Node
 	for _, n := range fs.nodes {
 		n.mu.Lock()

@@ -414,12 +414,9 @@ func (n *Node) markGapAtEnd() bool {
 	// sends a last close's RELEASE on its own time and drops it, still
 	// queued, when the unmount ends the connection, so a writer that
 	// closed right before the unmount may still be counted here.
-	n.fs.mu.Lock()
-	closing := n.fs.closed
-	n.fs.mu.Unlock()
 	n.mu.Lock()
 	f := n.file
-	due := n.ws().drops.writes > 0 && f != nil && n.state != stateUnlinked && (n.ws().writers == 0 || closing)
+	due := n.ws().drops.writes > 0 && f != nil && n.state != stateUnlinked && (n.ws().writers == 0 || n.fs.ending.Load())
 	n.mu.Unlock()
 	if due {
 		n.dropMarker(context.Background(), f, true)
