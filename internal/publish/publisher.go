@@ -132,11 +132,12 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 		p.log.Warn("publication failed; data kept in the spool", "key", f.Journal().Key, "err", err)
 		return res, err
 	}
-	if err := p.checkHeld(ctx, f, t); err != nil {
-		p.log.Warn("publication waits; data kept in the spool", "key", f.Journal().Key, "err", err)
-		return res, err
+	// A plain NAME.gz waits while it is another file's object (checkHeld,
+	// also when a refused put finds it so: publishRetrying).
+	err := p.checkHeld(ctx, f, t)
+	if err == nil {
+		err = p.publishRetrying(ctx, f, t, final, &res)
 	}
-	err := p.publishRetrying(ctx, f, t, final, &res)
 	// A publication that created the object: did another host create the
 	// name in the other form meanwhile? (A file that gave its object up
 	// for one that was given up too creates the name again: it looks
