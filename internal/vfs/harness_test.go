@@ -582,6 +582,28 @@ func (c *core) tick() {
 	}
 }
 
+// tickUntil runs the publication deadlines and waits for the
+// publications until cond holds: one that was running when a tick came
+// (its store calls failing then) waits for its retry, which a later tick
+// runs. After 30 s it fails the test with failure's message.
+func (c *core) tickUntil(t *testing.T, cond func() bool, failure func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.tick()
+		if err := c.settle(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(failure())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // logBuf keeps the last lines the instances logged, for failure reports.
 type logBuf struct {
 	mu    sync.Mutex

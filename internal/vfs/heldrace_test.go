@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -59,21 +60,7 @@ func TestPlainTwinRefusedByTheCompressedObjectWaits(t *testing.T) {
 		t.Fatalf("d's object was replaced while d exists: %q", data)
 	}
 	mem.DeleteObject("d.gz") // d goes (its host unlinks it)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c.tick()
-		if err := c.settle(30 * time.Second); err != nil {
-			t.Fatal(err)
-		}
-		if data, _, _ := mem.Object("d.gz"); string(data) == "plain\n" {
-			break
-		}
-		if time.Now().After(deadline) {
-			data, _, _ := mem.Object("d.gz")
-			t.Fatalf("the plain d.gz after d went: S3 holds %q", data)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	plainPublished(t, c, mem)
 }
 
 // A plain NAME.gz written while the compressed file NAME exists here but
@@ -115,19 +102,18 @@ func TestPlainTwinOfAnUnpublishedCompressedFileWaits(t *testing.T) {
 	if err := c.fs.Unlink(ctx, c.fs.Root(), "d"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c.tick()
-		if err := c.settle(30 * time.Second); err != nil {
-			t.Fatal(err)
-		}
-		if data, _, _ := mem.Object("d.gz"); string(data) == "plain\n" {
-			break
-		}
-		if time.Now().After(deadline) {
-			data, _, _ := mem.Object("d.gz")
-			t.Fatalf("the plain d.gz after d went: S3 holds %q", data)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	plainPublished(t, c, mem)
+}
+
+// plainPublished waits until S3's d.gz is the plain file d.gz's bytes
+// ("plain\n"), once d went.
+func plainPublished(t *testing.T, c *core, mem *memstore.Store) {
+	t.Helper()
+	c.tickUntil(t, func() bool {
+		data, _, _ := mem.Object("d.gz")
+		return string(data) == "plain\n"
+	}, func() string {
+		data, _, _ := mem.Object("d.gz")
+		return fmt.Sprintf("the plain d.gz after d went: S3 holds %q", data)
+	})
 }

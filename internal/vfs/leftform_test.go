@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sort"
 	"strings"
@@ -84,24 +85,11 @@ func TestLeftoverOfTheOtherFormAfterACrash(t *testing.T) {
 			}
 			check("after the crash")
 			mem.SetHook(nil)
-			// The recovered file's publication may be running (its
-			// deletes still refused) when the tick comes: it then waits
-			// for its retry, which a later tick runs.
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				c.tick()
-				if err := c.settle(30 * time.Second); err != nil {
-					t.Fatal(err)
-				}
-				keys := mem.Keys()
-				if len(keys) == 1 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the leftover and the old key are deleted once S3 takes deletes: keys %v", keys)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			// (The recovered file's publication may be running, its
+			// deletes still refused, when the first tick comes.)
+			c.tickUntil(t, func() bool { return len(mem.Keys()) == 1 }, func() string {
+				return fmt.Sprintf("the leftover and the old key are deleted once S3 takes deletes: keys %v", mem.Keys())
+			})
 			check("after the deletes")
 			if err := c.restart(ctx); err != nil {
 				t.Fatal(err)
