@@ -71,7 +71,6 @@ type Work struct {
 	// Key, ETag and Size: the object an attribute-only change copies.
 	Key, ETag string
 	Size      int64
-	Writers   bool     // open for writing: a log publishes whole lines only
 	Unmarked  bool     // drops not yet marked keep the file scheduled
 	Idle      bool     // no open handle
 	Log       LogState // when a log's next publication is due
@@ -125,16 +124,17 @@ func HoldBoth(a, b *Job) (release func()) {
 }
 
 // Publish makes S3 hold the file's local bytes. final publishes
-// everything; otherwise (an open log) it stops at the last newline so
-// readers elsewhere never see half a line. A gap left by dropped writes
-// is marked first when final.
+// everything; otherwise File.End chooses when it takes the end: an open
+// log's publication stops at the last newline so readers elsewhere never
+// see half a line, a closed file's takes everything. A gap left by
+// dropped writes is marked first if MarkGap finds it due (no writer).
 func (j *Job) Publish(ctx context.Context, final bool) error {
 	// An interrupted close or fsync must not abandon a publication S3 may
 	// already have applied: the journal would miss it and the next write
 	// conflict with ourselves.
 	ctx = context.WithoutCancel(ctx)
 	defer j.Hold()()
-	unmarked := final && j.s.MarkGap()
+	unmarked := j.s.MarkGap()
 	err := j.publishHeld(ctx, final)
 	if err == nil && unmarked && !j.s.MarkGap() {
 		// The drop marker needed the room this publication freed.
@@ -260,10 +260,12 @@ func (j *Job) Cancel() { j.q.sched.Cancel(j.id) }
 // fire is a publication the scheduler fired: a log's (up to its last
 // whole line while open), a full buffer's (an open file written whole is
 // published as far as it is, to free room), or a retry (publishHeld
-// scheduled it).
+// scheduled it). Not final: whether writers have the file open is
+// decided when the end is taken (File.End), not here — an appender that
+// opens it and writes half a line in between would have that half line
+// published as if the file were closed.
 func (j *Job) fire() {
-	final := !j.s.Next().Writers
-	if err := j.Publish(context.Background(), final); err != nil {
+	if err := j.Publish(context.Background(), false); err != nil {
 		return
 	}
 	w := j.s.Next()

@@ -37,7 +37,10 @@ func (s *fakeSubject) End(f *spool.File, final bool) (int64, error) {
 	}
 	defer s.inEnd.Add(-1)
 	time.Sleep(time.Millisecond) // widen the window two publications would overlap in
-	if !final {
+	s.mu.Lock()
+	writers := s.writers
+	s.mu.Unlock()
+	if !final && writers {
 		// An open log: whole lines only.
 		j := f.Journal()
 		b := make([]byte, j.Size)
@@ -63,7 +66,7 @@ func (s *fakeSubject) Next() Work {
 	j := s.f.Journal()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := Work{Spool: s.f, Writers: s.writers, Unmarked: s.unmarked, Idle: !s.writers}
+	w := Work{Spool: s.f, Unmarked: s.unmarked, Idle: !s.writers}
 	if j.Kind == spool.KindWhole && j.Dirty || j.Kind == spool.KindAppend && j.Size > j.BaseSize {
 		w.Need = NeedData
 	}

@@ -62,7 +62,9 @@ func (p *Publisher) Config() Config { return p.cfg }
 type File interface {
 	// End chooses where this publication ends and journals it as
 	// Pending with a fresh PendingTag and PendingSince (now); -1: nothing
-	// to publish yet.
+	// to publish yet. final: everything; otherwise an open log's whole
+	// lines, everything once no writer has the file open (asked here,
+	// where the end is taken: Job.fire).
 	End(f *spool.File, final bool) (int64, error)
 	// HoldWriters holds the file's writers off until release is called
 	// (a whole file's bytes may not change under its upload; a rebase
