@@ -93,7 +93,7 @@ type Job struct {
 	failures int       // failed publications in a row
 	last     time.Time // last successful publication
 	// leftFailures: publications in a row that could not delete the old
-	// key of the file's rename.
+	// key of the file's rename, or abort the uploads its journal keeps.
 	leftFailures int
 }
 
@@ -167,9 +167,10 @@ func (j *Job) publishHeld(ctx context.Context, final bool) error {
 	}
 	j.q.report(res, err)
 	failures := j.record(err)
-	if n := j.recordLeft(err == nil && res.OldKeyDue); n > 0 {
-		// The delete is retried on its own backoff, not at the next
-		// interval's publication (there may be none: nothing written).
+	if n := j.recordLeft(err == nil && (res.OldKeyDue || res.AbortsDue)); n > 0 {
+		// The delete (the abort) is retried on its own backoff, not at
+		// the next interval's publication (there may be none: nothing
+		// written).
 		j.At(time.Now().Add(j.q.timing.LeftRetryAfter(n)))
 	}
 	switch {
@@ -202,7 +203,8 @@ func (j *Job) record(err error) int {
 }
 
 // recordLeft counts successful publications in a row that left the old
-// key of the file's rename (due) and returns the count (0: not due).
+// key of the file's rename or uploads to abort (due) and returns the
+// count (0: not due).
 func (j *Job) recordLeft(due bool) int {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -105,6 +105,9 @@ type Result struct {
 	// OldKeyDue: the file's rename left its old key, which could not be
 	// deleted yet; the publication succeeded all the same.
 	OldKeyDue bool
+	// AbortsDue: the journal keeps multipart uploads whose abort failed
+	// (AbortLeftUploads); the publication succeeded all the same.
+	AbortsDue bool
 }
 
 // Publish publishes f: everything if final, else (an open log) up to its
@@ -174,7 +177,9 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 	}
 	p.formPublished(f.Journal())
 	res.Took = time.Since(start)
-	res.OldKeyDue = len(f.Journal().OldKeys()) > 0
+	j := f.Journal()
+	res.OldKeyDue = len(j.OldKeys()) > 0
+	res.AbortsDue = len(j.AbortUploads) > 0 || len(j.LostUploads) > 0
 	return res, nil
 }
 

@@ -81,7 +81,8 @@ type Journal struct {
 	UploadID string `json:"upload_id,omitempty"` // multipart upload to abort after a crash
 	// AbortUploads are multipart uploads of this file whose abort failed
 	// (S3 down at that moment): aborted again before each publication and
-	// at recovery, so their parts do not stay billed unseen.
+	// at recovery, so their parts do not stay billed unseen (the file
+	// stays in the spool until then, published or not).
 	AbortUploads []string `json:"abort_uploads,omitempty"`
 	// LostUploads: a CreateMultipartUpload may have made an upload whose
 	// id its lost answer took, and the key's uploads could not be listed

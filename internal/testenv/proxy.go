@@ -28,6 +28,7 @@ type Proxy struct {
 	lost     atomic.Int64 // every nth write is applied with its answer lost
 	noDelete atomic.Bool  // DeleteObject refused (403), as a bucket policy may
 	noWrite  atomic.Bool  // PUT and POST refused (403), as a bucket policy may
+	noParts  atomic.Bool  // UploadPart and UploadPartCopy refused (403)
 	writes   atomic.Int64
 	requests atomic.Int64
 	reads    atomic.Int64 // GETs of an object's bytes (not listings)
@@ -107,6 +108,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		s3Error(w, r, http.StatusForbidden, "AccessDenied", "Access Denied")
 		return
 	}
+	if r.Method == http.MethodPut && r.URL.Query().Has("partNumber") && p.noParts.Load() {
+		s3Error(w, r, http.StatusForbidden, "AccessDenied", "Access Denied")
+		return
+	}
 	if r.Method == http.MethodDelete && p.noDelete.Load() {
 		s3Error(w, r, http.StatusForbidden, "AccessDenied", "Access Denied")
 		return
@@ -168,6 +173,11 @@ func (p *Proxy) SetRefuseDeletes(on bool) { p.noDelete.Store(on) }
 // SetRefuseWrites answers every PUT and POST (PutObject, CopyObject,
 // multipart uploads) 403 AccessDenied without forwarding it.
 func (p *Proxy) SetRefuseWrites(on bool) { p.noWrite.Store(on) }
+
+// SetRefuseParts answers every UploadPart and UploadPartCopy 403
+// AccessDenied without forwarding it: a multipart upload is created, and
+// its publication fails after.
+func (p *Proxy) SetRefuseParts(on bool) { p.noParts.Store(on) }
 
 // SetLatency delays every request by d before it is forwarded.
 func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }

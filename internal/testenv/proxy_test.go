@@ -163,3 +163,29 @@ func TestProxyRefusesDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestProxyRefusesParts(t *testing.T) {
+	ctx := context.Background()
+	srv := StartServer(t)
+	b := srv.NewBucket(t)
+	p := NewProxy(t, srv.Endpoint)
+	st := proxiedStore(t, srv, p, b, 3)
+	p.SetRefuseParts(true)
+	id, err := st.CreateMultipart(ctx, "k", s3store.Cond{})
+	if err != nil {
+		t.Fatalf("create behind a proxy refusing parts: %v", err)
+	}
+	if _, err := st.UploadPart(ctx, "k", id, 1, bytes.NewReader([]byte("x")), 1); !errors.Is(err, s3store.ErrAccessDenied) {
+		t.Fatalf("part behind a proxy refusing parts: %v, want access denied", err)
+	}
+	if _, err := st.Put(ctx, "other", bytes.NewReader([]byte("y")), 1, s3store.Cond{}); err != nil {
+		t.Fatalf("put behind a proxy refusing parts: %v", err)
+	}
+	p.SetRefuseParts(false)
+	if _, err := st.UploadPart(ctx, "k", id, 1, bytes.NewReader([]byte("x")), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AbortMultipart(ctx, "k", id); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -568,5 +568,21 @@ func attrCases() []modelCase {
 				s.close(1), s.faulty(s.tick(), faultLoseFirst), s.restart()}
 		})
 	}
+	// A compose's upload whose abort failed, and failed again before the
+	// next publication, which landed: the clean file's spool file, the
+	// only record of the upload, was dropped, and the upload outlived the
+	// clean unmount (random seed 630542629).
+	add("an upload whose abort failed is aborted after the file is published", pt, func(s *scenario) []op {
+		return []op{
+			{ID: 73, Kind: opRemotePut, Name: "c", Len: 4, Big: true},
+			{ID: 86, Kind: opRename, Name: "c", To: "a"},
+			{ID: 107, Kind: opOpen, Slot: 1, Name: "a", Flags: os.O_RDWR | os.O_CREATE | os.O_APPEND},
+			{ID: 108, Kind: opRemoteAppend, Name: "a", Len: 5},
+			{ID: 109, Kind: opWrite, Slot: 1, Len: 18},
+			{ID: 110, Kind: opWrite, Slot: 1, Len: 49},
+			{ID: 115, Kind: opTick, Faults: 1},
+			{ID: 121, Kind: opTick, Faults: 1},
+		}
+	})
 	return out
 }
