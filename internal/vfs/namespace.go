@@ -206,6 +206,9 @@ func (fs *FS) Lookup(ctx context.Context, dir *Node, name string) (*Node, error)
 		local := n.hasLocalState()
 		fresh := now.Before(n.changedAtLocked()) // we published it after asking
 		if !fresh {
+			if n.state != stateNew {
+				fs.log.Debug("lookup: S3 has no object: the name is new here", "path", p, "was", n.state.String(), "local", local)
+			}
 			n.state = stateNew
 		}
 		n.mu.Unlock()

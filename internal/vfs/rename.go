@@ -290,7 +290,12 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	src.path = newPath
 	if srcExists {
 		src.recopiedLocked(srcOldETag, srcETag)
-		src.etag = srcETag
+		// S3 has the object under the new name: the node is in S3
+		// whatever a lookup of the old name concluded meanwhile (the
+		// kernel revalidates a name without the directory's lock; one
+		// that asked after the old key's delete made the node new, and
+		// the next open here started an empty file over the copy).
+		src.state, src.etag = stateInS3, srcETag
 	}
 	src.checked = time.Now()
 	src.ws().changedAt = src.checked
@@ -311,6 +316,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 	if record {
 		fs.cachedRecord(src, unfinished)
 	}
+	fs.log.Debug("renamed", "key", oldKey, "new_key", newKey, "in_s3", srcExists, "etag", srcETag, "replaced", dst != nil, "local", f != nil)
 	if unfinished != nil {
 		src.ws().job.After(0)
 	} else if f != nil {

@@ -77,6 +77,7 @@ func (fs *FS) Unlink(ctx context.Context, dir *Node, name string) (err error) {
 	}
 	fs.keepParents(p)
 	fs.detachLocked(n)
+	fs.log.Debug("unlinked", "key", fs.key(p), "in_s3", published)
 	return nil
 }
 
