@@ -1343,6 +1343,9 @@ func (r *runner) finish() *failure {
 
 // check compares the core with the model after a step.
 func (r *runner) check() *failure {
+	if ff := r.checkAccounting(); ff != nil {
+		return ff
+	}
 	if ff := r.absorbMarkers(); ff != nil {
 		return ff
 	}
