@@ -201,12 +201,23 @@ func (p pubFile) Published(size int64, etags ...string) {
 	}
 	n.expressMtimeDueLocked()
 	n.metaKnown = true
+	// A log written during the publication is dirty again: it gets the
+	// next deadline here. Its writes set one only when it goes dirty,
+	// and a close's or fsync's publication runs outside the scheduler
+	// (which sets the next one itself): its lines would wait for the
+	// last close, or for a full buffer, and a write waiting for room
+	// that only they hold would wait for good.
+	logDue := false
 	if !n.dirtyLocked() {
 		n.ws().dirtySince = time.Time{}
 	} else {
 		n.ws().dirtySince = time.Now()
+		logDue = n.ws().logMode
 	}
 	n.mu.Unlock()
+	if logDue {
+		n.ws().job.After(n.fs.timing.Interval)
+	}
 	n.fs.markParentsPublished(n.Path())
 }
 
