@@ -80,7 +80,7 @@ func (n *Node) makeWhole(ctx context.Context) error {
 				return err
 			}
 			err := n.fs.fill(ctx, f, n.Path(), 0, j.LocalStart, j.BaseETag)
-			if errors.Is(err, s3store.ErrPrecondition) && n.followAttrsCopy(ctx, j.BaseETag) {
+			if errors.Is(err, s3store.ErrPrecondition) && n.followAttrsCopy(ctx, j.BaseETag, j.BaseSize) {
 				// The base is an attributes copy now: the same bytes.
 				err = n.fs.fill(ctx, f, n.Path(), 0, j.LocalStart, f.Journal().BaseETag)
 			}

@@ -584,5 +584,21 @@ func attrCases() []modelCase {
 			{ID: 121, Kind: opTick, Faults: 1},
 		}
 	})
+	// A utimes stored on a tick whose copy landed with its answer and the
+	// HEAD after it lost; a listing then gave the node the copy's ETag
+	// (no tag in a listing: taken as another writer's), and the reader
+	// opened before, pinned to the old ETag, was refused with ESTALE for
+	// the mount's own attribute change (random seed 97371735).
+	add("a reader follows a utimes copy whose answer was lost after a listing showed it", posix, func(s *scenario) []op {
+		return []op{
+			{ID: 95, Kind: opRemotePut, Name: "c", Len: 3},
+			{ID: 122, Kind: opRemoteAppend, Name: "b", Len: 1, DiskFull: true},
+			{ID: 126, Kind: opCrash, DiskFull: true},
+			{ID: 127, Kind: opUtimes, Name: "c", Len: 47, ByName: true, DiskFull: true},
+			{ID: 136, Kind: opOpen, Slot: 1, Name: "c", Flags: os.O_RDONLY | os.O_CREATE},
+			{ID: 137, Kind: opChmod, Slot: 4, Name: "b", Len: 7, ByName: true},
+			{ID: 139, Kind: opTick, Faults: 3},
+		}
+	})
 	return out
 }

@@ -373,7 +373,7 @@ func (fs *FS) copyIn(ctx context.Context, n *Node, size int64, etag string) erro
 	}
 	if err := fs.fill(ctx, f, n.Path(), 0, size, etag); err != nil {
 		f.Remove()
-		if errors.Is(err, s3store.ErrPrecondition) && n.followAttrsCopy(ctx, etag) {
+		if errors.Is(err, s3store.ErrPrecondition) && n.followAttrsCopy(ctx, etag, size) {
 			// An attributes copy of the version now: the same bytes.
 			n.mu.Lock()
 			etag = n.etag

@@ -46,21 +46,36 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 			_, _ = h.node.fs.pub.Settle(ctx, f, pubFile{n: h.node}, false)
 		}
 		// A chmod's copy onto itself whose answer was lost left the
-		// node at the old ETag: S3 refuses it, and holds the same bytes.
-		h.node.followAttrsCopy(ctx, etag)
+		// node, or the version this handle's reader is pinned to, at
+		// the old ETag: S3 refuses it, and holds the same bytes.
+		pinned, pinnedSize := h.readerVersion(etag)
+		followed := h.node.followAttrsCopy(ctx, pinned, pinnedSize)
 		release()
 		h.node.mu.Lock()
 		// moved: our publication changed the object; local: an unlink or
 		// a rename over the file copied its bytes into the spool.
 		moved := h.node.etag != etag || h.node.file != nil
 		h.node.mu.Unlock()
-		if !moved && !h.freshStale(ctx) {
+		if !moved && !followed && !h.freshStale(ctx) {
 			return m, err
 		}
 		// Our own publication of a growing log replaced the object
 		// during the read (copytruncate reading a busy log): read again;
 		// remote follows our own ETags and stays pinned to others'.
 	}
+}
+
+// readerVersion is the version h's S3 reader is pinned to, and its size
+// (etag, the node's, when h has no reader yet).
+func (h *Handle) readerVersion(etag string) (string, int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reader != nil {
+		return h.rETag, h.reader.Size()
+	}
+	h.node.mu.Lock()
+	defer h.node.mu.Unlock()
+	return etag, h.node.size
 }
 
 func (h *Handle) readOnce(ctx context.Context, p []byte, off int64) (int, error) {
@@ -218,29 +233,36 @@ func (h *Handle) remote(etag string, size int64, local bool) (*readahead.Reader,
 	return h.reader, nil
 }
 
-// followAttrsCopy: a GET pinned to etag, the node's object, was refused.
-// If S3 holds an attributes copy of that version (a chmod's copy onto
-// itself whose answer was lost), the node and its spool file's base move
-// to it, as the copy's answer would have moved them, and it reports true:
-// a read or an edit goes on with the same bytes instead of failing with
-// ESTALE for the mount's own attribute change (seeds 9356054, 163985704).
+// followAttrsCopy: a GET pinned to etag, a version of size bytes, was
+// refused. If S3 holds an attributes copy of that version (a chmod's copy
+// onto itself whose answer was lost), it reports true and the node follows
+// it, as the copy's answer would have moved it: a read or an edit goes on
+// with the same bytes instead of failing with ESTALE for the mount's own
+// attribute change (seeds 9356054, 163985704). etag is the node's object
+// (the node and its spool file's base move to the copy), or a reader's
+// pinned version when the node already has the copy's ETag from a
+// listing, which carries no tag to tell a copy by (seed 97371735): the
+// copy's ETag is then counted the node's own, so readers follow it.
 // A caller with a spool file holds the job's token.
-func (n *Node) followAttrsCopy(ctx context.Context, etag string) bool {
+func (n *Node) followAttrsCopy(ctx context.Context, etag string, size int64) bool {
 	n.mu.Lock()
-	f, size, p, same := n.file, n.size, n.path, n.etag == etag && n.state == stateInS3
+	f, p, at, same := n.file, n.path, n.etag, n.size == size && n.state == stateInS3
 	n.mu.Unlock()
 	if !same {
 		return false
 	}
 	to, ok := n.fs.pub.AttrsCopy(ctx, f, n.fs.key(p), etag, size)
-	if !ok {
+	if !ok || (at != etag && at != to) {
 		return false
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.etag == etag {
+	switch n.etag {
+	case etag:
 		n.recopiedLocked(etag, to)
 		n.wroteLocked(size, etag, to)
+	case to:
+		n.recopiedLocked(etag, to)
 	}
 	return n.etag == to
 }

@@ -191,7 +191,7 @@ func (fs *FS) Rename(ctx context.Context, odir *Node, oname string, ndir *Node, 
 			}
 		}
 		etag, err := fs.pub.Move(ctx, rec, oldKey, srcETag, srcSize, newKey, attrs)
-		if errors.Is(err, s3store.ErrPrecondition) && src.followAttrsCopy(ctx, srcETag) {
+		if errors.Is(err, s3store.ErrPrecondition) && src.followAttrsCopy(ctx, srcETag, srcSize) {
 			// The object is an attributes copy of the version copied (a
 			// chmod's, its answer lost): the same bytes, copied from there.
 			src.mu.Lock()
