@@ -179,7 +179,7 @@ func (p *Publisher) Publish(ctx context.Context, f *spool.File, t File, final bo
 	res.Took = time.Since(start)
 	j := f.Journal()
 	res.OldKeyDue = len(j.OldKeys()) > 0
-	res.AbortsDue = len(j.AbortUploads) > 0 || len(j.LostUploads) > 0
+	res.AbortsDue = j.AbortsDue()
 	return res, nil
 }
 

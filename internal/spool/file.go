@@ -221,6 +221,12 @@ func (j Journal) Unpublished() int64 {
 	return 0
 }
 
+// AbortsDue: j's file keeps multipart uploads whose abort failed, or
+// windows of uploads a lost answer may have left that could not be
+// listed (aborted before each publication): the journal is all that
+// names them, so the file stays until they are aborted.
+func (j Journal) AbortsDue() bool { return len(j.AbortUploads) > 0 || len(j.LostUploads) > 0 }
+
 // OldKeys are the objects renames of j's file moved away whose deletes
 // are due: LeftKeys, then RenamedFrom.
 func (j Journal) OldKeys() []LeftKey {

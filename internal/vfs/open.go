@@ -574,11 +574,8 @@ func (n *Node) dropCleanFile() bool {
 	if n.handles > 0 || n.file == nil || (n.dirtyLocked() && n.state != stateUnlinked) || n.ws().stream != nil {
 		return false
 	}
-	if j := n.file.Journal(); n.state != stateUnlinked && (moveOpen(j) || formDue(j) || abortsDue(j)) {
-		// A rename still to finish or undo, a look or a give-up to do,
-		// uploads still to abort (its publication does; dropping the
-		// journal forgot them and left their parts billed).
-		return false
+	if n.state != stateUnlinked && journalDue(n.file.Journal()) {
+		return false // its publication does that work first
 	}
 	if n.state != stateUnlinked && n.ws().drops.writes > 0 {
 		// Drops the last close could not mark (no room even for the

@@ -66,10 +66,7 @@ func (p pubFile) Next() publish.Work {
 		Log:      publish.LogState{DirtySince: n.ws().dirtySince, Size: n.sizeLocked(), Closed: n.ws().writers == 0, LastClose: n.ws().lastClose},
 	}
 	switch {
-	case dirty, f != nil && !unlinked && (moveOpen(f.Journal()) || formDue(f.Journal()) || abortsDue(f.Journal())):
-		// A rename a crash cut is finished by the publication, and so is
-		// a look at the name's other form or a give-up a failure cut,
-		// and an abort of a multipart upload that failed.
+	case dirty, f != nil && !unlinked && journalDue(f.Journal()):
 		w.Need = publish.NeedData
 	case !unlinked && n.state == stateInS3 && (n.attrDirty || n.writtenMtimeDueLocked()):
 		w.Need = publish.NeedAttrs
@@ -81,6 +78,13 @@ func (p pubFile) Next() publish.Work {
 	return w
 }
 
+// journalDue: j's publication has work besides bytes, which keeps the
+// file in the spool until it is done: a rename a crash cut to finish or
+// undo, a look at the name's other form or a give-up a failure cut,
+// multipart uploads whose abort failed (dropping the journal would forget
+// them and leave their parts billed).
+func journalDue(j spool.Journal) bool { return moveOpen(j) || formDue(j) || j.AbortsDue() }
+
 // moveOpen: j's file has a rename its publication is to finish (old
 // keys to delete) or to undo (one reported failed that S3 may have done).
 func moveOpen(j spool.Journal) bool {
@@ -90,12 +94,6 @@ func moveOpen(j spool.Journal) bool {
 // formDue: j's file has a look at its name's other form or a give-up of
 // its object still to do after its first publication (publish/forms.go).
 func formDue(j spool.Journal) bool { return j.FormCheck != "" || j.Yielding != nil }
-
-// abortsDue: j's file keeps multipart uploads whose abort failed, or
-// windows of uploads a lost answer may have left that could not be
-// listed (publish.AbortLeftUploads, before each publication): the journal
-// is all that names them, so the file stays until they are aborted.
-func abortsDue(j spool.Journal) bool { return len(j.AbortUploads) > 0 || len(j.LostUploads) > 0 }
 
 func (p pubFile) MarkGap() bool { return p.n.markGapAtEnd() }
 
