@@ -2,15 +2,11 @@ package vfs
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/s3mount/s3mount/internal/readahead"
-	"github.com/s3mount/s3mount/internal/s3store"
 	"github.com/s3mount/s3mount/internal/s3store/memstore"
 	"github.com/s3mount/s3mount/internal/spool"
 )
@@ -26,27 +22,8 @@ import (
 // writer blocked in the kernel behind the waiting write.
 func TestLogLinesWrittenDuringAnotherHandlesCloseArePublished(t *testing.T) {
 	mem := memstore.New("b")
-	sp, recovered, err := spool.Open(t.TempDir(), "test/", spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := readahead.NewPool(mem, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
-	fs := New(mem, sp, recovered, pool, Options{
-		AllowOverwrite: true, UploadInterval: 20 * time.Millisecond, CloseDelay: 20 * time.Millisecond,
-		WritePartSize: s3store.MinPartSize, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	t.Cleanup(func() { fs.Shutdown(context.Background()) })
+	fs, _, n := publishedFirst(t, mem, spool.Options{})
 	ctx := context.Background()
-	// A published file, not a log.
-	n, w, err := fs.Create(ctx, fs.Root(), "l", os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustWrite(t, w, "first\n")
-	if err := w.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w.Release()
 	// A writer extends it; then a log writer opens it.
 	e, err := fs.Open(ctx, n, os.O_WRONLY)
 	if err != nil {
@@ -100,26 +77,8 @@ func TestLogLinesWrittenDuringAnotherHandlesCloseArePublished(t *testing.T) {
 // publication landed, and nothing writes or closes any more.
 func TestWriteWaitingForRoomHeldByALogLineWrittenDuringAClose(t *testing.T) {
 	mem := memstore.New("b")
-	sp, recovered, err := spool.Open(t.TempDir(), "test/", spool.Options{MaxBuffer: 100, Mode: spool.NonBlocking})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := readahead.NewPool(mem, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
-	fs := New(mem, sp, recovered, pool, Options{
-		AllowOverwrite: true, UploadInterval: 20 * time.Millisecond, CloseDelay: 20 * time.Millisecond,
-		WritePartSize: s3store.MinPartSize, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	t.Cleanup(func() { fs.Shutdown(context.Background()) })
+	fs, sp, n := publishedFirst(t, mem, spool.Options{MaxBuffer: 100, Mode: spool.NonBlocking})
 	ctx := context.Background()
-	n, w, err := fs.Create(ctx, fs.Root(), "l", os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustWrite(t, w, "first\n")
-	if err := w.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w.Release()
 	// z's bytes hold the buffer while S3 refuses them.
 	var zDown sync.Mutex
 	down := true
@@ -203,6 +162,23 @@ func TestWriteWaitingForRoomHeldByALogLineWrittenDuringAClose(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("a write still waits for room 10 s after every file but the log published (interval 20 ms): buffer used %d, S3 holds l = %q", sp.Used(), object(mem, "l"))
 	}
+}
+
+// publishedFirst is a mount with a 20 ms interval and close delay, and
+// its published file "l" holding "first\n" (not a log).
+func publishedFirst(t *testing.T, mem *memstore.Store, so spool.Options) (*FS, *spool.Spool, *Node) {
+	t.Helper()
+	fs, sp := memFSSpool(t, mem, t.TempDir(), so, Options{AllowOverwrite: true, UploadInterval: 20 * time.Millisecond, CloseDelay: 20 * time.Millisecond})
+	n, w, err := fs.Create(context.Background(), fs.Root(), "l", os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, w, "first\n")
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.Release()
+	return fs, sp, n
 }
 
 func object(mem *memstore.Store, key string) string {

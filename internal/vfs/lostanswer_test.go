@@ -38,7 +38,12 @@ func memFSSpool(t testing.TB, mem s3store.Store, dir string, so spool.Options, o
 		t.Fatal(err)
 	}
 	pool := readahead.NewPool(mem, readahead.PoolOptions{PartSize: 1 << 20, FirstRequest: 256 << 10, MemoryTarget: 32 << 20, MaxThreads: 4})
-	o.UploadInterval, o.CloseDelay = time.Hour, time.Hour
+	if o.UploadInterval == 0 {
+		o.UploadInterval = time.Hour // published when a test asks
+	}
+	if o.CloseDelay == 0 {
+		o.CloseDelay = time.Hour
+	}
 	if o.WritePartSize == 0 {
 		o.WritePartSize = s3store.MinPartSize
 	}
